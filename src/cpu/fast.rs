@@ -1,0 +1,271 @@
+//! The CPU fast path: im2col + SGEMM (matrixmultiply) for convolutions and dense layers,
+//! parallel over images with rayon. Same signatures and results (to rounding) as
+//! `cpu::reference`; deterministic for any thread count, because every sum over the batch is
+//! split into a fixed number of chunks that are added in order.
+
+use rayon::prelude::*;
+
+use crate::shapes::{Conv2dShape, DenseShape};
+
+/// Chunks a batch reduction is split into, whatever the thread count (keeps results bitwise
+/// reproducible across machines).
+const REDUCE_CHUNKS: usize = 8;
+
+/// A row-major or transposed view of a matrix: (row stride, column stride).
+type Strides = (usize, usize);
+
+/// c `[m, n]` = a `[m, k]` . b `[k, n]` + beta * c, with arbitrary strides.
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    sa: Strides,
+    b: &[f32],
+    sb: Strides,
+    beta: f32,
+    c: &mut [f32],
+    sc: Strides,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, s: Strides| (rows - 1) * s.0 + (cols - 1) * s.1;
+    assert!(k == 0 || (last(m, k, sa) < a.len() && last(k, n, sb) < b.len()));
+    assert!(last(m, n, sc) < c.len());
+    // SAFETY: the asserts above keep every index the kernel touches inside the slices; c is
+    // borrowed mutably and does not alias a or b.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa.0 as isize,
+            sa.1 as isize,
+            b.as_ptr(),
+            sb.0 as isize,
+            sb.1 as isize,
+            beta,
+            c.as_mut_ptr(),
+            sc.0 as isize,
+            sc.1 as isize,
+        );
+    }
+}
+
+/// col `[Ci*K*K, Ho*Wo]` from one image `[Ci, H, W]` (zeros where the window leaves the image).
+fn im2col(col: &mut [f32], img: &[f32], s: &Conv2dShape) {
+    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
+    for ci in 0..s.cin {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = ((ci * k + ky) * k + kx) * ho * wo;
+                for oy in 0..ho {
+                    let iy = oy as isize + ky as isize - p;
+                    let dst = &mut col[row + oy * wo..row + (oy + 1) * wo];
+                    if iy < 0 || iy >= s.h as isize {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &img[(ci * s.h + iy as usize) * s.w..][..s.w];
+                    for (ox, d) in dst.iter_mut().enumerate() {
+                        let ix = ox as isize + kx as isize - p;
+                        *d = if ix < 0 || ix >= s.w as isize {
+                            0.0
+                        } else {
+                            src[ix as usize]
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// img `[Ci, H, W]` = sum of col `[Ci*K*K, Ho*Wo]` entries folded back (the adjoint of im2col).
+fn col2im(img: &mut [f32], col: &[f32], s: &Conv2dShape) {
+    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
+    img.fill(0.0);
+    for ci in 0..s.cin {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = ((ci * k + ky) * k + kx) * ho * wo;
+                for oy in 0..ho {
+                    let iy = oy as isize + ky as isize - p;
+                    if iy < 0 || iy >= s.h as isize {
+                        continue;
+                    }
+                    let dst = &mut img[(ci * s.h + iy as usize) * s.w..][..s.w];
+                    let src = &col[row + oy * wo..row + (oy + 1) * wo];
+                    for (ox, &v) in src.iter().enumerate() {
+                        let ix = ox as isize + kx as isize - p;
+                        if ix >= 0 && ix < s.w as isize {
+                            dst[ix as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
+pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: Conv2dShape) {
+    let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    let img_len = s.cin * s.h * s.w;
+    out[..s.out_len()]
+        .par_chunks_mut(s.cout * hw)
+        .enumerate()
+        .for_each_init(
+            || vec![0.0f32; ckk * hw],
+            |col, (b, out_b)| {
+                im2col(col, &inp[b * img_len..(b + 1) * img_len], &s);
+                for (co, row) in out_b.chunks_mut(hw).enumerate() {
+                    row.fill(bias[co]);
+                }
+                sgemm(
+                    s.cout,
+                    ckk,
+                    hw,
+                    weight,
+                    (ckk, 1),
+                    col,
+                    (hw, 1),
+                    1.0,
+                    out_b,
+                    (hw, 1),
+                );
+            },
+        );
+}
+
+/// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight `[Co, Ci, K, K]`.
+pub fn conv2d_backward_input(dinp: &mut [f32], dout: &[f32], weight: &[f32], s: Conv2dShape) {
+    let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    let img_len = s.cin * s.h * s.w;
+    dinp[..s.in_len()]
+        .par_chunks_mut(img_len)
+        .enumerate()
+        .for_each_init(
+            || vec![0.0f32; ckk * hw],
+            |dcol, (b, dinp_b)| {
+                let dout_b = &dout[b * s.cout * hw..(b + 1) * s.cout * hw];
+                // dcol [CKK, HW] = weight^T [CKK, Co] . dout_b [Co, HW]
+                sgemm(
+                    ckk,
+                    s.cout,
+                    hw,
+                    weight,
+                    (1, ckk),
+                    dout_b,
+                    (hw, 1),
+                    0.0,
+                    dcol,
+                    (hw, 1),
+                );
+                col2im(dinp_b, dcol, &s);
+            },
+        );
+}
+
+/// Splits 0..n into at most REDUCE_CHUNKS contiguous ranges.
+fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
+    let per = n.div_ceil(REDUCE_CHUNKS).max(1);
+    (0..n).step_by(per).map(|i| i..(i + per).min(n)).collect()
+}
+
+/// Adds the partial sums in order into `dst` (a fixed order keeps results reproducible).
+fn sum_partials(dst: &mut [f32], partials: &[Vec<f32>]) {
+    dst.fill(0.0);
+    for p in partials {
+        for (d, v) in dst.iter_mut().zip(p) {
+            *d += v;
+        }
+    }
+}
+
+/// dweight `[Co, Ci, K, K]` = sum over the batch of dout `[B, Co, Ho, Wo]` x im2col(inp).
+pub fn conv2d_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s: Conv2dShape) {
+    let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    let img_len = s.cin * s.h * s.w;
+    let partials: Vec<Vec<f32>> = chunks(s.batch)
+        .into_par_iter()
+        .map(|range| {
+            let mut col = vec![0.0f32; ckk * hw];
+            let mut acc = vec![0.0f32; s.cout * ckk];
+            for b in range {
+                im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
+                let dout_b = &dout[b * s.cout * hw..(b + 1) * s.cout * hw];
+                // acc [Co, CKK] += dout_b [Co, HW] . col^T [HW, CKK]
+                sgemm(
+                    s.cout,
+                    hw,
+                    ckk,
+                    dout_b,
+                    (hw, 1),
+                    &col,
+                    (1, hw),
+                    1.0,
+                    &mut acc,
+                    (ckk, 1),
+                );
+            }
+            acc
+        })
+        .collect();
+    sum_partials(&mut dweight[..s.weight_len()], &partials);
+}
+
+/// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]`.
+pub fn dense_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: DenseShape) {
+    for row in out[..s.batch * s.nout].chunks_mut(s.nout) {
+        row.copy_from_slice(&bias[..s.nout]);
+    }
+    sgemm(
+        s.batch,
+        s.nin,
+        s.nout,
+        inp,
+        (s.nin, 1),
+        weight,
+        (1, s.nin),
+        1.0,
+        out,
+        (s.nout, 1),
+    );
+}
+
+/// dinp `[B, I]` = dout `[B, O]` . weight `[O, I]`.
+pub fn dense_backward_input(dinp: &mut [f32], dout: &[f32], weight: &[f32], s: DenseShape) {
+    sgemm(
+        s.batch,
+        s.nout,
+        s.nin,
+        dout,
+        (s.nout, 1),
+        weight,
+        (s.nin, 1),
+        0.0,
+        dinp,
+        (s.nin, 1),
+    );
+}
+
+/// dweight `[O, I]` = dout `[B, O]`^T . inp `[B, I]`.
+pub fn dense_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s: DenseShape) {
+    sgemm(
+        s.nout,
+        s.batch,
+        s.nin,
+        dout,
+        (1, s.nout),
+        inp,
+        (s.nin, 1),
+        0.0,
+        dweight,
+        (s.nin, 1),
+    );
+}

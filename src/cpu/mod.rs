@@ -1,0 +1,3 @@
+//! CPU implementations: `reference` (the oracle) and `fast` (im2col + SGEMM).
+pub mod fast;
+pub mod reference;

@@ -1,0 +1,454 @@
+//! The CPU reference: one short loop nest per layer pass, written to be read, not to be fast.
+//! Every GPU kernel and the CPU fast path are tested against these functions, and these
+//! functions' gradients against central finite differences (tests/gradcheck.rs).
+//!
+//! Conventions (after llm.c): outputs first, then inputs, then the shape; gradient buffers
+//! carry a `d` prefix and are overwritten (`=`), never accumulated, so no zeroing is needed.
+
+use crate::optim::{AdamParams, SgdParams};
+use crate::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape, INVALID};
+
+/// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
+pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: Conv2dShape) {
+    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
+    for b in 0..s.batch {
+        for co in 0..s.cout {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = bias[co];
+                    for ci in 0..s.cin {
+                        for ky in 0..k {
+                            let iy = oy as isize + ky as isize - p;
+                            if iy < 0 || iy >= s.h as isize {
+                                continue;
+                            }
+                            for kx in 0..k {
+                                let ix = ox as isize + kx as isize - p;
+                                if ix < 0 || ix >= s.w as isize {
+                                    continue;
+                                }
+                                let i = ((b * s.cin + ci) * s.h + iy as usize) * s.w + ix as usize;
+                                let wi = ((co * s.cin + ci) * k + ky) * k + kx;
+                                acc += inp[i] * weight[wi];
+                            }
+                        }
+                    }
+                    out[((b * s.cout + co) * ho + oy) * wo + ox] = acc;
+                }
+            }
+        }
+    }
+}
+
+/// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight `[Co, Ci, K, K]`.
+pub fn conv2d_backward_input(dinp: &mut [f32], dout: &[f32], weight: &[f32], s: Conv2dShape) {
+    let (ho, wo, k, p) = (s.ho() as isize, s.wo() as isize, s.k, s.pad as isize);
+    for b in 0..s.batch {
+        for ci in 0..s.cin {
+            for iy in 0..s.h {
+                for ix in 0..s.w {
+                    let mut acc = 0.0f32;
+                    for co in 0..s.cout {
+                        for ky in 0..k {
+                            let oy = iy as isize + p - ky as isize;
+                            if oy < 0 || oy >= ho {
+                                continue;
+                            }
+                            for kx in 0..k {
+                                let ox = ix as isize + p - kx as isize;
+                                if ox < 0 || ox >= wo {
+                                    continue;
+                                }
+                                let o = ((b * s.cout + co) * ho as usize + oy as usize)
+                                    * wo as usize
+                                    + ox as usize;
+                                let wi = ((co * s.cin + ci) * k + ky) * k + kx;
+                                acc += dout[o] * weight[wi];
+                            }
+                        }
+                    }
+                    dinp[((b * s.cin + ci) * s.h + iy) * s.w + ix] = acc;
+                }
+            }
+        }
+    }
+}
+
+/// dweight `[Co, Ci, K, K]` = sum over the batch of dout `[B, Co, Ho, Wo]` x inp `[B, Ci, H, W]`.
+pub fn conv2d_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s: Conv2dShape) {
+    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
+    for co in 0..s.cout {
+        for ci in 0..s.cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let mut acc = 0.0f32;
+                    for b in 0..s.batch {
+                        for oy in 0..ho {
+                            let iy = oy as isize + ky as isize - p;
+                            if iy < 0 || iy >= s.h as isize {
+                                continue;
+                            }
+                            for ox in 0..wo {
+                                let ix = ox as isize + kx as isize - p;
+                                if ix < 0 || ix >= s.w as isize {
+                                    continue;
+                                }
+                                let i = ((b * s.cin + ci) * s.h + iy as usize) * s.w + ix as usize;
+                                acc += dout[((b * s.cout + co) * ho + oy) * wo + ox] * inp[i];
+                            }
+                        }
+                    }
+                    dweight[((co * s.cin + ci) * k + ky) * k + kx] = acc;
+                }
+            }
+        }
+    }
+}
+
+/// dbias `[Co]` = sum of dout `[B, Co, Ho, Wo]` over batch and space.
+pub fn conv2d_backward_bias(dbias: &mut [f32], dout: &[f32], s: Conv2dShape) {
+    let hw = s.ho() * s.wo();
+    for (co, db) in dbias.iter_mut().enumerate().take(s.cout) {
+        let mut acc = 0.0f32;
+        for b in 0..s.batch {
+            let base = (b * s.cout + co) * hw;
+            acc += dout[base..base + hw].iter().sum::<f32>();
+        }
+        *db = acc;
+    }
+}
+
+/// out `[B, C, H/2, W/2]` = max over each 2x2 window of inp `[B, C, H, W]`.
+pub fn maxpool2d_forward(out: &mut [f32], inp: &[f32], s: PoolShape) {
+    let (ho, wo) = (s.ho(), s.wo());
+    for bc in 0..s.batch * s.c {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let i = (bc * s.h + 2 * oy) * s.w + 2 * ox;
+                let m = inp[i]
+                    .max(inp[i + 1])
+                    .max(inp[i + s.w])
+                    .max(inp[i + s.w + 1]);
+                out[(bc * ho + oy) * wo + ox] = m;
+            }
+        }
+    }
+}
+
+/// Position (0..4, row-major) of the first maximum of a 2x2 window; ties go to the first,
+/// so every backend routes the gradient to the same input.
+pub fn maxpool_argmax(v: [f32; 4]) -> usize {
+    let mut best = 0;
+    for j in 1..4 {
+        if v[j] > v[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+/// dinp `[B, C, H, W]`: dout `[B, C, H/2, W/2]` routed to each window's argmax of inp; zero
+/// elsewhere (including dropped odd rows/columns).
+pub fn maxpool2d_backward(dinp: &mut [f32], dout: &[f32], inp: &[f32], s: PoolShape) {
+    let (ho, wo) = (s.ho(), s.wo());
+    dinp[..s.in_len()].fill(0.0);
+    for bc in 0..s.batch * s.c {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let i = (bc * s.h + 2 * oy) * s.w + 2 * ox;
+                let idx = [i, i + 1, i + s.w, i + s.w + 1];
+                let a = maxpool_argmax([inp[idx[0]], inp[idx[1]], inp[idx[2]], inp[idx[3]]]);
+                dinp[idx[a]] = dout[(bc * ho + oy) * wo + ox];
+            }
+        }
+    }
+}
+
+/// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]`.
+pub fn dense_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: DenseShape) {
+    for b in 0..s.batch {
+        for o in 0..s.nout {
+            let mut acc = bias[o];
+            for i in 0..s.nin {
+                acc += inp[b * s.nin + i] * weight[o * s.nin + i];
+            }
+            out[b * s.nout + o] = acc;
+        }
+    }
+}
+
+/// dinp `[B, I]` = dout `[B, O]` . weight `[O, I]`.
+pub fn dense_backward_input(dinp: &mut [f32], dout: &[f32], weight: &[f32], s: DenseShape) {
+    for b in 0..s.batch {
+        for i in 0..s.nin {
+            let mut acc = 0.0f32;
+            for o in 0..s.nout {
+                acc += dout[b * s.nout + o] * weight[o * s.nin + i];
+            }
+            dinp[b * s.nin + i] = acc;
+        }
+    }
+}
+
+/// dweight `[O, I]` = dout `[B, O]`^T . inp `[B, I]`.
+pub fn dense_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s: DenseShape) {
+    for o in 0..s.nout {
+        for i in 0..s.nin {
+            let mut acc = 0.0f32;
+            for b in 0..s.batch {
+                acc += dout[b * s.nout + o] * inp[b * s.nin + i];
+            }
+            dweight[o * s.nin + i] = acc;
+        }
+    }
+}
+
+/// dbias `[O]` = sum over the batch of dout `[B, O]`.
+pub fn dense_backward_bias(dbias: &mut [f32], dout: &[f32], s: DenseShape) {
+    for o in 0..s.nout {
+        dbias[o] = (0..s.batch).map(|b| dout[b * s.nout + o]).sum();
+    }
+}
+
+/// out = max(inp, 0), elementwise.
+pub fn relu_forward(out: &mut [f32], inp: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(inp) {
+        *o = x.max(0.0);
+    }
+}
+
+/// dinp = dout where the forward output was positive, else 0.
+pub fn relu_backward(dinp: &mut [f32], dout: &[f32], out: &[f32]) {
+    for ((d, &g), &y) in dinp.iter_mut().zip(dout).zip(out) {
+        *d = if y > 0.0 { g } else { 0.0 };
+    }
+}
+
+/// Logistic sigmoid, in the form that never overflows exp().
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// out = sigmoid(inp), elementwise.
+pub fn sigmoid_forward(out: &mut [f32], inp: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(inp) {
+        *o = sigmoid(x);
+    }
+}
+
+/// dinp = dout * y * (1 - y) with y the forward output.
+pub fn sigmoid_backward(dinp: &mut [f32], dout: &[f32], out: &[f32]) {
+    for ((d, &g), &y) in dinp.iter_mut().zip(dout).zip(out) {
+        *d = g * y * (1.0 - y);
+    }
+}
+
+/// Smallest norm l2norm divides by: keeps a zero row finite.
+pub const L2_EPS: f32 = 1e-6;
+
+/// out `[N, D]` = each row of inp `[N, D]` divided by its Euclidean norm (at least L2_EPS).
+pub fn l2norm_forward(out: &mut [f32], inp: &[f32], n: usize, d: usize) {
+    for r in 0..n {
+        let x = &inp[r * d..(r + 1) * d];
+        let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(L2_EPS);
+        for (o, &v) in out[r * d..(r + 1) * d].iter_mut().zip(x) {
+            *o = v / norm;
+        }
+    }
+}
+
+/// dinp `[N, D]` = (dout - y (y . dout)) / |x| per row, with y = out, x = inp.
+pub fn l2norm_backward(
+    dinp: &mut [f32],
+    dout: &[f32],
+    out: &[f32],
+    inp: &[f32],
+    n: usize,
+    d: usize,
+) {
+    for r in 0..n {
+        let row = r * d..(r + 1) * d;
+        let norm = inp[row.clone()].iter().map(|v| v * v).sum::<f32>().sqrt();
+        let (y, g) = (&out[row.clone()], &dout[row.clone()]);
+        if norm < L2_EPS {
+            // Forward was x / eps: a plain scale.
+            for (di, &gi) in dinp[row].iter_mut().zip(g) {
+                *di = gi / L2_EPS;
+            }
+            continue;
+        }
+        let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+        for ((di, &gi), &yi) in dinp[row].iter_mut().zip(g).zip(y) {
+            *di = (gi - yi * dot) / norm;
+        }
+    }
+}
+
+/// out `[N, M]`: squared Euclidean distance between rows of x `[N, D]` and rows of y `[M, D]`,
+/// summed as differences (not |x|^2 + |y|^2 - 2xy) so a point's distance to itself is exactly 0.
+pub fn pairwise_distance(out: &mut [f32], x: &[f32], y: &[f32], n: usize, m: usize, d: usize) {
+    for i in 0..n {
+        for j in 0..m {
+            let mut acc = 0.0f32;
+            for k in 0..d {
+                let diff = x[i * d + k] - y[j * d + k];
+                acc += diff * diff;
+            }
+            out[i * m + j] = acc;
+        }
+    }
+}
+
+/// Per-triplet hinge loss max(D[a,p] - D[a,n] + margin, 0) from dist `[N, N]` and
+/// triplets `[T, 3]` (anchor, positive, negative); an INVALID anchor gives 0.
+pub fn triplet_loss_forward(
+    losses: &mut [f32],
+    dist: &[f32],
+    triplets: &[u32],
+    n: usize,
+    margin: f32,
+) {
+    for (t, l) in losses.iter_mut().enumerate() {
+        let (a, p, q) = (triplets[3 * t], triplets[3 * t + 1], triplets[3 * t + 2]);
+        *l = if a == INVALID {
+            0.0
+        } else {
+            let (a, p, q) = (a as usize, p as usize, q as usize);
+            (dist[a * n + p] - dist[a * n + q] + margin).max(0.0)
+        };
+    }
+}
+
+/// stats `[4]` = (mean loss over valid triplets, valid count, active (loss > 0) count, 0).
+/// A list with no valid triplet has mean 0: nothing is divided by zero.
+pub fn triplet_loss_reduce(stats: &mut [f32], losses: &[f32], triplets: &[u32]) {
+    let (mut sum, mut valid, mut active) = (0.0f32, 0u32, 0u32);
+    for (t, &l) in losses.iter().enumerate() {
+        if triplets[3 * t] != INVALID {
+            valid += 1;
+            sum += l;
+            active += (l > 0.0) as u32;
+        }
+    }
+    stats[0] = if valid > 0 { sum / valid as f32 } else { 0.0 };
+    stats[1] = valid as f32;
+    stats[2] = active as f32;
+    stats[3] = 0.0;
+}
+
+/// dx `[N, D]`: gradient of the mean triplet loss with respect to the embeddings x `[N, D]`.
+/// Active triplets contribute 2(x_n - x_p) to the anchor, 2(x_p - x_a) to the positive and
+/// 2(x_a - x_n) to the negative, divided by the number of valid triplets.
+pub fn triplet_loss_backward(
+    dx: &mut [f32],
+    x: &[f32],
+    dist: &[f32],
+    triplets: &[u32],
+    n: usize,
+    d: usize,
+    margin: f32,
+) {
+    dx[..n * d].fill(0.0);
+    let t_count = triplets.len() / 3;
+    let valid = (0..t_count).filter(|&t| triplets[3 * t] != INVALID).count();
+    if valid == 0 {
+        return;
+    }
+    let scale = 2.0 / valid as f32;
+    for t in 0..t_count {
+        let (a, p, q) = (triplets[3 * t], triplets[3 * t + 1], triplets[3 * t + 2]);
+        if a == INVALID {
+            continue;
+        }
+        let (a, p, q) = (a as usize, p as usize, q as usize);
+        if dist[a * n + p] - dist[a * n + q] + margin <= 0.0 {
+            continue;
+        }
+        for k in 0..d {
+            let (xa, xp, xn) = (x[a * d + k], x[p * d + k], x[q * d + k]);
+            dx[a * d + k] += scale * (xn - xp);
+            dx[p * d + k] += scale * (xp - xa);
+            dx[q * d + k] += scale * (xa - xn);
+        }
+    }
+}
+
+/// triplets `[N, 3]`: one per anchor i, mined from dist `[N, N]` and labels `[N]`. The
+/// positive is the farthest same-class sample; the negative is the closest other-class sample
+/// (BatchHard) or the closest one farther than the positive, falling back to the closest
+/// (SemiHard). An anchor with no positive or no negative gets INVALID.
+pub fn triplet_mine(triplets: &mut [u32], dist: &[f32], labels: &[u32], n: usize, mode: MineMode) {
+    for a in 0..n {
+        let row = &dist[a * n..(a + 1) * n];
+        let mut pos: Option<usize> = None;
+        for j in 0..n {
+            if j != a && labels[j] == labels[a] && pos.is_none_or(|p| row[j] > row[p]) {
+                pos = Some(j);
+            }
+        }
+        let mut hard: Option<usize> = None;
+        let mut semi: Option<usize> = None;
+        for j in 0..n {
+            if labels[j] == labels[a] {
+                continue;
+            }
+            if hard.is_none_or(|q| row[j] < row[q]) {
+                hard = Some(j);
+            }
+            if let Some(p) = pos {
+                if row[j] > row[p] && semi.is_none_or(|q| row[j] < row[q]) {
+                    semi = Some(j);
+                }
+            }
+        }
+        let neg = match mode {
+            MineMode::BatchHard => hard,
+            MineMode::SemiHard => semi.or(hard),
+        };
+        let t = &mut triplets[3 * a..3 * a + 3];
+        match (pos, neg) {
+            (Some(p), Some(q)) => t.copy_from_slice(&[a as u32, p as u32, q as u32]),
+            _ => t.copy_from_slice(&[INVALID; 3]),
+        }
+    }
+}
+
+/// Adam with decoupled weight decay (AdamW) over flat params, grads, m, v, all `[n]`.
+pub fn adam_update(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    h: &AdamParams,
+) {
+    for i in 0..params.len() {
+        let g = grads[i];
+        m[i] = h.beta1 * m[i] + (1.0 - h.beta1) * g;
+        v[i] = h.beta2 * v[i] + (1.0 - h.beta2) * g * g;
+        let mhat = m[i] / h.bc1;
+        let vhat = v[i] / h.bc2;
+        params[i] -= h.lr * (mhat / (vhat.sqrt() + h.eps) + h.weight_decay * params[i]);
+    }
+}
+
+/// SGD with momentum (PyTorch's form) over flat params, grads, velocity, all `[n]`.
+pub fn sgd_momentum_update(params: &mut [f32], grads: &[f32], vel: &mut [f32], h: &SgdParams) {
+    for i in 0..params.len() {
+        let g = grads[i] + h.weight_decay * params[i];
+        vel[i] = h.momentum * vel[i] + g;
+        params[i] -= h.lr * vel[i];
+    }
+}
+
+/// out `[len]` = sum over rows of inp `[rows, len]`, in row order (the batch reduction the GPU
+/// runs after per-image partial gradients).
+pub fn batch_sum(out: &mut [f32], inp: &[f32], rows: usize, len: usize) {
+    for (j, o) in out.iter_mut().enumerate().take(len) {
+        *o = (0..rows).map(|r| inp[r * len + j]).sum();
+    }
+}

@@ -1,0 +1,260 @@
+//! The network on the CPU: the reference loops (oracle) or the fast im2col + SGEMM path.
+
+use crate::cpu::{fast, reference as r};
+use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
+use crate::model::{Arch, Head, ParamLayout};
+use crate::optim::StepParams;
+use crate::shapes::{Conv2dShape, DenseShape};
+use crate::Result;
+
+type ConvFwd = fn(&mut [f32], &[f32], &[f32], &[f32], Conv2dShape);
+type ConvBwd = fn(&mut [f32], &[f32], &[f32], Conv2dShape);
+type DenseFwd = fn(&mut [f32], &[f32], &[f32], &[f32], DenseShape);
+type DenseBwd = fn(&mut [f32], &[f32], &[f32], DenseShape);
+
+/// Which implementation of the heavy layers the engine calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuKind {
+    Reference,
+    Fast,
+}
+
+struct Kernels {
+    conv_fwd: ConvFwd,
+    conv_bwd_input: ConvBwd,
+    conv_bwd_weight: ConvBwd,
+    dense_fwd: DenseFwd,
+    dense_bwd_input: DenseBwd,
+    dense_bwd_weight: DenseBwd,
+}
+
+impl Kernels {
+    fn of(kind: CpuKind) -> Kernels {
+        match kind {
+            CpuKind::Reference => Kernels {
+                conv_fwd: r::conv2d_forward,
+                conv_bwd_input: r::conv2d_backward_input,
+                conv_bwd_weight: r::conv2d_backward_weight,
+                dense_fwd: r::dense_forward,
+                dense_bwd_input: r::dense_backward_input,
+                dense_bwd_weight: r::dense_backward_weight,
+            },
+            CpuKind::Fast => Kernels {
+                conv_fwd: fast::conv2d_forward,
+                conv_bwd_input: fast::conv2d_backward_input,
+                conv_bwd_weight: fast::conv2d_backward_weight,
+                dense_fwd: fast::dense_forward,
+                dense_bwd_input: fast::dense_backward_input,
+                dense_bwd_weight: fast::dense_backward_weight,
+            },
+        }
+    }
+}
+
+/// Activations of one forward pass, kept for the backward pass.
+#[derive(Default)]
+struct Acts {
+    /// per block: conv output z `[B, C, H, W]`, ReLU output a (same), pooled p `[B, C, H/2, W/2]`
+    z: Vec<Vec<f32>>,
+    a: Vec<Vec<f32>>,
+    p: Vec<Vec<f32>>,
+    /// dense output before the head `[B, E]`
+    pre: Vec<f32>,
+    /// embeddings `[B, E]`
+    emb: Vec<f32>,
+}
+
+pub struct CpuEngine {
+    arch: Arch,
+    layout: ParamLayout,
+    kind: CpuKind,
+    k: Kernels,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    /// Adam first moment or SGD velocity, and Adam second moment, `[layout.total]` each.
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl CpuEngine {
+    pub fn new(arch: &Arch, params: &[f32], kind: CpuKind) -> Result<CpuEngine> {
+        arch.validate().map_err(crate::Error::Input)?;
+        let layout = ParamLayout::new(arch);
+        let mut e = CpuEngine {
+            arch: arch.clone(),
+            k: Kernels::of(kind),
+            kind,
+            grads: vec![0.0; layout.total],
+            m: vec![0.0; layout.total],
+            v: vec![0.0; layout.total],
+            params: Vec::new(),
+            layout,
+        };
+        e.set_params(params)?;
+        Ok(e)
+    }
+
+    fn forward(&self, images: &[f32], n: usize) -> Acts {
+        let mut acts = Acts::default();
+        let mut x: &[f32] = images;
+        for l in 0..self.arch.channels.len() {
+            let s = self.arch.conv(l, n);
+            let (w, b) = self.layout.conv(l);
+            let mut z = vec![0.0; s.out_len()];
+            (self.k.conv_fwd)(
+                &mut z,
+                x,
+                &self.params[w.range()],
+                &self.params[b.range()],
+                s,
+            );
+            let mut a = vec![0.0; z.len()];
+            r::relu_forward(&mut a, &z);
+            let ps = self.arch.pool(l, n);
+            let mut p = vec![0.0; ps.out_len()];
+            r::maxpool2d_forward(&mut p, &a, ps);
+            acts.z.push(z);
+            acts.a.push(a);
+            acts.p.push(p);
+            x = acts.p.last().unwrap();
+        }
+        let ds = self.arch.dense(n);
+        let (w, b) = self.layout.dense();
+        acts.pre = vec![0.0; n * ds.nout];
+        (self.k.dense_fwd)(
+            &mut acts.pre,
+            x,
+            &self.params[w.range()],
+            &self.params[b.range()],
+            ds,
+        );
+        acts.emb = vec![0.0; acts.pre.len()];
+        match self.arch.head {
+            Head::Sigmoid => r::sigmoid_forward(&mut acts.emb, &acts.pre),
+            Head::L2 => r::l2norm_forward(&mut acts.emb, &acts.pre, n, ds.nout),
+        }
+        acts
+    }
+
+    /// Fills `self.grads` from d(loss)/d(embeddings) `[n, E]`.
+    fn backward(&mut self, images: &[f32], acts: &Acts, demb: &[f32], n: usize) {
+        let ds = self.arch.dense(n);
+        let mut dpre = vec![0.0; demb.len()];
+        match self.arch.head {
+            Head::Sigmoid => r::sigmoid_backward(&mut dpre, demb, &acts.emb),
+            Head::L2 => r::l2norm_backward(&mut dpre, demb, &acts.emb, &acts.pre, n, ds.nout),
+        }
+        let nl = self.arch.channels.len();
+        let (w, b) = self.layout.dense();
+        (self.k.dense_bwd_weight)(&mut self.grads[w.range()], &dpre, &acts.p[nl - 1], ds);
+        r::dense_backward_bias(&mut self.grads[b.range()], &dpre, ds);
+        let mut dp = vec![0.0; n * ds.nin];
+        (self.k.dense_bwd_input)(&mut dp, &dpre, &self.params[w.range()], ds);
+        for l in (0..nl).rev() {
+            let s = self.arch.conv(l, n);
+            let mut da = vec![0.0; s.out_len()];
+            r::maxpool2d_backward(&mut da, &dp, &acts.a[l], self.arch.pool(l, n));
+            let mut dz = vec![0.0; s.out_len()];
+            r::relu_backward(&mut dz, &da, &acts.a[l]);
+            let inp: &[f32] = if l == 0 { images } else { &acts.p[l - 1] };
+            let (w, b) = self.layout.conv(l);
+            (self.k.conv_bwd_weight)(&mut self.grads[w.range()], &dz, inp, s);
+            r::conv2d_backward_bias(&mut self.grads[b.range()], &dz, s);
+            if l > 0 {
+                dp = vec![0.0; s.in_len()];
+                (self.k.conv_bwd_input)(&mut dp, &dz, &self.params[w.range()], s);
+            }
+        }
+    }
+}
+
+impl Engine for CpuEngine {
+    fn describe(&self) -> String {
+        match self.kind {
+            CpuKind::Reference => "cpu-reference".into(),
+            CpuKind::Fast => format!(
+                "cpu ({} threads, im2col + matrixmultiply SGEMM)",
+                rayon::current_num_threads()
+            ),
+        }
+    }
+
+    fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    fn params(&mut self) -> Result<Vec<f32>> {
+        Ok(self.params.clone())
+    }
+
+    fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        if params.len() != self.layout.total {
+            return Err(crate::Error::Input(format!(
+                "{} parameters given, the architecture has {}",
+                params.len(),
+                self.layout.total
+            )));
+        }
+        self.params = params.to_vec();
+        self.m.fill(0.0);
+        self.v.fill(0.0);
+        Ok(())
+    }
+
+    fn gradients(&mut self) -> Result<Vec<f32>> {
+        Ok(self.grads.clone())
+    }
+
+    fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>> {
+        let il = self.arch.image_len();
+        if images.len() % il != 0 {
+            return Err(crate::Error::Input(format!(
+                "{} pixels is not a whole number of images",
+                images.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(images.len() / il * self.arch.embed_dim);
+        for chunk in images.chunks(64 * il) {
+            out.extend_from_slice(&self.forward(chunk, chunk.len() / il).emb);
+        }
+        Ok(out)
+    }
+
+    fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats> {
+        check_batch(&self.arch, batch)?;
+        let n = batch.len();
+        let e = self.arch.embed_dim;
+        let acts = self.forward(batch.images, n);
+        let mut dist = vec![0.0; n * n];
+        r::pairwise_distance(&mut dist, &acts.emb, &acts.emb, n, n, e);
+        let triplets = match batch.triplets {
+            Triplets::Given(t) => flatten_triplets(t),
+            Triplets::Mine(mode) => {
+                let mut t = vec![0u32; 3 * n];
+                r::triplet_mine(&mut t, &dist, batch.labels, n, mode);
+                t
+            }
+        };
+        let mut losses = vec![0.0; triplets.len() / 3];
+        r::triplet_loss_forward(&mut losses, &dist, &triplets, n, batch.margin);
+        let mut stats = [0.0f32; 4];
+        r::triplet_loss_reduce(&mut stats, &losses, &triplets);
+        let mut demb = vec![0.0; n * e];
+        r::triplet_loss_backward(&mut demb, &acts.emb, &dist, &triplets, n, e, batch.margin);
+        self.backward(batch.images, &acts, &demb, n);
+        match update {
+            Some(StepParams::Adam(h)) => {
+                r::adam_update(&mut self.params, &self.grads, &mut self.m, &mut self.v, &h)
+            }
+            Some(StepParams::Sgd(h)) => {
+                r::sgd_momentum_update(&mut self.params, &self.grads, &mut self.m, &h)
+            }
+            None => {}
+        }
+        Ok(StepStats::from_raw(&stats))
+    }
+}

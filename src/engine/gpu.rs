@@ -1,0 +1,425 @@
+//! The network on a GPU: buffers and dispatches are built once per batch shape; a training
+//! step is one command encoder and one submission (forward, distances, mining, loss,
+//! backward, update), reading back only the 16-byte loss statistics.
+
+use std::sync::Arc;
+
+use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
+use crate::gpu::kernels as k;
+use crate::gpu::{Dispatch, GpuContext, GpuTensor};
+use crate::model::{Arch, Head, ParamLayout};
+use crate::optim::StepParams;
+use crate::shapes::MineMode;
+use crate::{Error, Result};
+
+/// Images per inference dispatch chain; the last chunk is zero-padded.
+const INFER_BATCH: usize = 64;
+
+/// Forward pass buffers for a batch of `n` images.
+struct Forward {
+    n: usize,
+    /// `[n, 1, side, side]`
+    images: GpuTensor,
+    /// per block: ReLU output a `[n, C, H, W]` and pooled p `[n, C, H/2, W/2]`
+    a: Vec<GpuTensor>,
+    p: Vec<GpuTensor>,
+    /// dense output `[n, E]` and embeddings `[n, E]`
+    pre: GpuTensor,
+    emb: GpuTensor,
+    dispatches: Vec<Dispatch>,
+}
+
+/// What a train plan was built for; a different key rebuilds it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct TrainKey {
+    n: usize,
+    t: usize,
+    mine: Option<MineMode>,
+    margin: u32,
+}
+
+struct TrainPlan {
+    key: TrainKey,
+    fwd: Forward,
+    /// `[n]` u32
+    labels: GpuTensor,
+    /// `[t, 3]` u32
+    triplets: GpuTensor,
+    /// `[4]`: mean loss, valid, active, 0
+    stats: GpuTensor,
+    staging: wgpu::Buffer,
+    /// distances, mining, loss and backward
+    dispatches: Vec<Dispatch>,
+}
+
+pub struct GpuEngine {
+    ctx: Arc<GpuContext>,
+    arch: Arch,
+    layout: ParamLayout,
+    /// `[layout.total]` each: parameters, gradients, Adam m (or SGD velocity), Adam v
+    params: GpuTensor,
+    grads: GpuTensor,
+    m: GpuTensor,
+    v: GpuTensor,
+    adam: Option<Dispatch>,
+    sgd: Option<Dispatch>,
+    train: Option<TrainPlan>,
+    infer: Option<Forward>,
+}
+
+fn tensor_view(t: &GpuTensor, info: &crate::model::TensorInfo) -> GpuTensor {
+    t.slice(info.offset, info.len)
+}
+
+fn build_forward(
+    ctx: &GpuContext,
+    arch: &Arch,
+    layout: &ParamLayout,
+    params: &GpuTensor,
+    n: usize,
+) -> Result<Forward> {
+    let images = ctx.tensor(n * arch.image_len(), "images")?;
+    let (mut a, mut p, mut dispatches) = (Vec::new(), Vec::new(), Vec::new());
+    for l in 0..arch.channels.len() {
+        let s = arch.conv(l, n);
+        let ps = arch.pool(l, n);
+        let z = ctx.tensor(s.out_len(), &format!("conv{} out", l + 1))?;
+        let al = ctx.tensor(s.out_len(), &format!("relu{} out", l + 1))?;
+        let pl = ctx.tensor(ps.out_len(), &format!("pool{} out", l + 1))?;
+        let (w, b) = layout.conv(l);
+        let inp = if l == 0 { &images } else { &p[l - 1] };
+        dispatches.push(k::conv2d_forward(
+            ctx,
+            &z,
+            inp,
+            &tensor_view(params, w),
+            &tensor_view(params, b),
+            s,
+        )?);
+        dispatches.push(k::relu_forward(ctx, &al, &z, s.out_len())?);
+        dispatches.push(k::maxpool2d_forward(ctx, &pl, &al, ps)?);
+        a.push(al);
+        p.push(pl);
+    }
+    let ds = arch.dense(n);
+    let pre = ctx.tensor(n * ds.nout, "dense out")?;
+    let emb = ctx.tensor(n * ds.nout, "embeddings")?;
+    let (w, b) = layout.dense();
+    dispatches.push(k::dense_forward(
+        ctx,
+        &pre,
+        p.last().unwrap(),
+        &tensor_view(params, w),
+        &tensor_view(params, b),
+        ds,
+    )?);
+    dispatches.push(match arch.head {
+        Head::Sigmoid => k::sigmoid_forward(ctx, &emb, &pre, n * ds.nout)?,
+        Head::L2 => k::l2norm_forward(ctx, &emb, &pre, n, ds.nout)?,
+    });
+    Ok(Forward {
+        n,
+        images,
+        a,
+        p,
+        pre,
+        emb,
+        dispatches,
+    })
+}
+
+impl GpuEngine {
+    pub fn new(ctx: Arc<GpuContext>, arch: &Arch, params: &[f32]) -> Result<GpuEngine> {
+        arch.validate().map_err(Error::Input)?;
+        let layout = ParamLayout::new(arch);
+        let total = layout.total;
+        let mut e = GpuEngine {
+            params: ctx.tensor(total, "params")?,
+            grads: ctx.tensor(total, "grads")?,
+            m: ctx.tensor(total, "optimizer m")?,
+            v: ctx.tensor(total, "optimizer v")?,
+            ctx,
+            arch: arch.clone(),
+            layout,
+            adam: None,
+            sgd: None,
+            train: None,
+            infer: None,
+        };
+        e.set_params(params)?;
+        Ok(e)
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    fn build_train(&self, key: TrainKey) -> Result<TrainPlan> {
+        let ctx = &*self.ctx;
+        let (n, t, e) = (key.n, key.t, self.arch.embed_dim);
+        let margin = f32::from_bits(key.margin);
+        let fwd = build_forward(ctx, &self.arch, &self.layout, &self.params, n)?;
+        let labels = ctx.tensor(n, "labels")?;
+        let triplets = ctx.tensor(3 * t, "triplets")?;
+        let dist = ctx.tensor(n * n, "distances")?;
+        let losses = ctx.tensor(t, "losses")?;
+        let stats = ctx.tensor(4, "loss stats")?;
+        let demb = ctx.tensor(n * e, "d embeddings")?;
+        let dpre = ctx.tensor(n * e, "d dense out")?;
+        let mut d = vec![k::pairwise_distance(
+            ctx, &dist, &fwd.emb, &fwd.emb, n, n, e,
+        )?];
+        if let Some(mode) = key.mine {
+            d.push(k::triplet_mine(ctx, &triplets, &dist, &labels, n, mode)?);
+        }
+        d.push(k::triplet_loss_forward(
+            ctx, &losses, &dist, &triplets, t, n, margin,
+        )?);
+        d.push(k::triplet_loss_reduce(ctx, &stats, &losses, &triplets, t)?);
+        d.push(k::triplet_loss_backward(
+            ctx, &demb, &fwd.emb, &dist, &triplets, n, e, t, margin,
+        )?);
+        d.push(match self.arch.head {
+            Head::Sigmoid => k::sigmoid_backward(ctx, &dpre, &demb, &fwd.emb, n * e)?,
+            Head::L2 => k::l2norm_backward(ctx, &dpre, &demb, &fwd.emb, &fwd.pre, n, e)?,
+        });
+        let ds = self.arch.dense(n);
+        let nl = self.arch.channels.len();
+        let (w, b) = self.layout.dense();
+        let (gw, gb) = (tensor_view(&self.grads, w), tensor_view(&self.grads, b));
+        d.push(k::dense_backward_weight(
+            ctx,
+            &gw,
+            &dpre,
+            &fwd.p[nl - 1],
+            ds,
+        )?);
+        d.push(k::dense_backward_bias(ctx, &gb, &dpre, ds)?);
+        let mut dp = ctx.tensor(n * ds.nin, "d flat")?;
+        d.push(k::dense_backward_input(
+            ctx,
+            &dp,
+            &dpre,
+            &tensor_view(&self.params, w),
+            ds,
+        )?);
+        // Scratch for per-image partial gradients, sized for the largest layer.
+        let partial_len = (0..nl)
+            .map(|l| self.arch.conv(l, n))
+            .map(|s| n * s.weight_len().max(s.cout))
+            .max()
+            .unwrap();
+        let partial = ctx.tensor(partial_len, "partial gradients")?;
+        for l in (0..nl).rev() {
+            let s = self.arch.conv(l, n);
+            let da = ctx.tensor(s.out_len(), &format!("d relu{} out", l + 1))?;
+            let dz = ctx.tensor(s.out_len(), &format!("d conv{} out", l + 1))?;
+            d.push(k::maxpool2d_backward(
+                ctx,
+                &da,
+                &dp,
+                &fwd.a[l],
+                self.arch.pool(l, n),
+            )?);
+            d.push(k::relu_backward(ctx, &dz, &da, &fwd.a[l], s.out_len())?);
+            let inp = if l == 0 { &fwd.images } else { &fwd.p[l - 1] };
+            let (w, b) = self.layout.conv(l);
+            d.extend(k::conv2d_backward_weight(
+                ctx,
+                &tensor_view(&self.grads, w),
+                &dz,
+                inp,
+                &partial,
+                s,
+            )?);
+            d.extend(k::conv2d_backward_bias(
+                ctx,
+                &tensor_view(&self.grads, b),
+                &dz,
+                &partial,
+                s,
+            )?);
+            if l > 0 {
+                dp = ctx.tensor(s.in_len(), &format!("d pool{} out", l))?;
+                d.push(k::conv2d_backward_input(
+                    ctx,
+                    &dp,
+                    &dz,
+                    &tensor_view(&self.params, w),
+                    s,
+                )?);
+            }
+        }
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("stats readback"),
+            size: 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(TrainPlan {
+            key,
+            fwd,
+            labels,
+            triplets,
+            stats,
+            staging,
+            dispatches: d,
+        })
+    }
+
+    /// Builds the optimizer dispatch on first use and writes this step's hyper-parameters.
+    fn prepare_update(&mut self, step: &StepParams) -> Result<()> {
+        let ctx = &*self.ctx;
+        let n = self.layout.total;
+        match step {
+            StepParams::Adam(h) => {
+                if self.adam.is_none() {
+                    self.adam = Some(k::adam_update(
+                        ctx,
+                        &self.params,
+                        &self.m,
+                        &self.v,
+                        &self.grads,
+                        h,
+                    )?);
+                }
+                self.adam
+                    .as_ref()
+                    .unwrap()
+                    .set_uniforms(ctx, &k::adam_words(n, h));
+                Ok(())
+            }
+            StepParams::Sgd(h) => {
+                if self.sgd.is_none() {
+                    self.sgd = Some(k::sgd_momentum_update(
+                        ctx,
+                        &self.params,
+                        &self.m,
+                        &self.grads,
+                        h,
+                    )?);
+                }
+                self.sgd
+                    .as_ref()
+                    .unwrap()
+                    .set_uniforms(ctx, &k::sgd_words(n, h));
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Engine for GpuEngine {
+    fn describe(&self) -> String {
+        format!("gpu: {}", self.ctx.adapter.summary())
+    }
+
+    fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    fn params(&mut self) -> Result<Vec<f32>> {
+        self.ctx.read(&self.params)
+    }
+
+    fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        if params.len() != self.layout.total {
+            return Err(Error::Input(format!(
+                "{} parameters given, the architecture has {}",
+                params.len(),
+                self.layout.total
+            )));
+        }
+        self.ctx.upload(&self.params, params);
+        let zeros = vec![0.0f32; self.layout.total];
+        self.ctx.upload(&self.m, &zeros);
+        self.ctx.upload(&self.v, &zeros);
+        Ok(())
+    }
+
+    fn gradients(&mut self) -> Result<Vec<f32>> {
+        self.ctx.read(&self.grads)
+    }
+
+    fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>> {
+        let il = self.arch.image_len();
+        if images.len() % il != 0 {
+            return Err(Error::Input(format!(
+                "{} pixels is not a whole number of images",
+                images.len()
+            )));
+        }
+        if self.infer.is_none() {
+            self.infer = Some(build_forward(
+                &self.ctx,
+                &self.arch,
+                &self.layout,
+                &self.params,
+                INFER_BATCH,
+            )?);
+        }
+        let fwd = self.infer.as_ref().unwrap();
+        let e = self.arch.embed_dim;
+        let mut out = Vec::with_capacity(images.len() / il * e);
+        let mut padded = vec![0.0f32; fwd.n * il];
+        for chunk in images.chunks(fwd.n * il) {
+            padded[..chunk.len()].copy_from_slice(chunk);
+            padded[chunk.len()..].fill(0.0);
+            self.ctx.upload(&fwd.images, &padded);
+            self.ctx.run(&fwd.dispatches.iter().collect::<Vec<_>>())?;
+            let emb: Vec<f32> = self.ctx.read(&fwd.emb)?;
+            out.extend_from_slice(&emb[..chunk.len() / il * e]);
+        }
+        Ok(out)
+    }
+
+    fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats> {
+        check_batch(&self.arch, batch)?;
+        let key = TrainKey {
+            n: batch.len(),
+            t: batch.triplet_count(),
+            mine: match batch.triplets {
+                Triplets::Mine(m) => Some(m),
+                Triplets::Given(_) => None,
+            },
+            margin: batch.margin.to_bits(),
+        };
+        if self.train.as_ref().map(|p| p.key) != Some(key) {
+            self.train = None; // free the old plan's buffers before allocating
+            self.train = Some(self.build_train(key)?);
+        }
+        if let Some(s) = &update {
+            self.prepare_update(s)?;
+        }
+        let update = match update {
+            Some(StepParams::Adam(_)) => self.adam.as_ref(),
+            Some(StepParams::Sgd(_)) => self.sgd.as_ref(),
+            None => None,
+        };
+        let ctx = &*self.ctx;
+        let plan = self.train.as_ref().unwrap();
+        ctx.upload(&plan.fwd.images, batch.images);
+        ctx.upload(&plan.labels, batch.labels);
+        if let Triplets::Given(t) = batch.triplets {
+            ctx.upload(&plan.triplets, &flatten_triplets(t));
+        }
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for d in plan.fwd.dispatches.iter().chain(&plan.dispatches) {
+                d.record(&mut pass);
+            }
+            if let Some(d) = update {
+                d.record(&mut pass);
+            }
+        }
+        enc.copy_buffer_to_buffer(&plan.stats.buffer, 0, &plan.staging, 0, 16);
+        ctx.queue.submit([enc.finish()]);
+        let raw: Vec<f32> = ctx.map_read(&plan.staging)?;
+        Ok(StepStats::from_raw(&raw))
+    }
+}

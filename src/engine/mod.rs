@@ -1,0 +1,122 @@
+//! One training/inference interface over the backends: the CPU reference (the oracle), the
+//! CPU fast path and the GPU (WGSL through wgpu).
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::model::{Arch, ParamLayout};
+use crate::optim::StepParams;
+use crate::shapes::MineMode;
+use crate::Result;
+
+/// Where a batch's triplets come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Triplets<'a> {
+    /// Index triples (anchor, positive, negative) into the batch, sampled on the host.
+    Given(&'a [[u32; 3]]),
+    /// One triplet per anchor mined on the device from the batch's distance matrix.
+    Mine(MineMode),
+}
+
+/// One training batch: unique images, their labels and how triplets are formed.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// `[n, 1, side, side]`
+    pub images: &'a [f32],
+    /// `[n]`
+    pub labels: &'a [u32],
+    pub triplets: Triplets<'a>,
+    pub margin: f32,
+}
+
+impl Batch<'_> {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Triplet slots the loss sees: given ones, or one per anchor when mining.
+    pub fn triplet_count(&self) -> usize {
+        match self.triplets {
+            Triplets::Given(t) => t.len(),
+            Triplets::Mine(_) => self.len(),
+        }
+    }
+}
+
+/// What a step reports (the only values read back from a GPU step).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepStats {
+    /// Mean triplet loss over valid triplets.
+    pub loss: f32,
+    /// Triplets that had an anchor, a positive and a negative.
+    pub valid: u32,
+    /// Valid triplets with a non-zero loss (the ones that teach anything).
+    pub active: u32,
+}
+
+impl StepStats {
+    pub fn from_raw(stats: &[f32]) -> StepStats {
+        StepStats {
+            loss: stats[0],
+            valid: stats[1] as u32,
+            active: stats[2] as u32,
+        }
+    }
+}
+
+/// A backend that can embed images and train the network in place.
+pub trait Engine {
+    /// Backend and adapter, for reports.
+    fn describe(&self) -> String;
+    fn arch(&self) -> &Arch;
+    fn layout(&self) -> &ParamLayout;
+    /// Flat parameters `[layout.total]`.
+    fn params(&mut self) -> Result<Vec<f32>>;
+    /// Replaces the parameters and resets the optimizer state.
+    fn set_params(&mut self, params: &[f32]) -> Result<()>;
+    /// Flat gradients `[layout.total]` of the last step.
+    fn gradients(&mut self) -> Result<Vec<f32>>;
+    /// Embeddings `[n, embed_dim]` of images `[n, 1, side, side]`.
+    fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>>;
+    /// Forward, loss and backward on a batch, then the update when `update` is given.
+    fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats>;
+}
+
+/// Checks a batch before any backend touches it, so a bad index is an error, not a panic
+/// or an out-of-bounds read on the device.
+pub fn check_batch(arch: &Arch, batch: &Batch) -> Result<()> {
+    use crate::Error;
+    let n = batch.len();
+    if batch.images.len() != n * arch.image_len() {
+        return Err(Error::Input(format!(
+            "batch has {} labels but {} pixels ({} per image expected)",
+            n,
+            batch.images.len(),
+            arch.image_len()
+        )));
+    }
+    if let Triplets::Given(t) = batch.triplets {
+        for tri in t {
+            let valid = tri[0] != crate::shapes::INVALID;
+            if valid && tri.iter().any(|&i| i as usize >= n) {
+                return Err(Error::Input(format!(
+                    "triplet {tri:?} indexes outside a batch of {n}"
+                )));
+            }
+        }
+    }
+    if !batch.margin.is_finite() || batch.margin < 0.0 {
+        return Err(Error::Input(format!(
+            "margin {} must be finite and >= 0",
+            batch.margin
+        )));
+    }
+    Ok(())
+}
+
+/// Flattens triplets into the `[T, 3]` u32 layout the kernels read.
+pub fn flatten_triplets(t: &[[u32; 3]]) -> Vec<u32> {
+    t.iter().flatten().copied().collect()
+}

@@ -1,0 +1,637 @@
+//! GPU tensors, dispatches, and one wrapper per kernel in shaders/, named as the shader and
+//! its CPU reference function. A wrapper only builds the dispatch (uniforms + bind group);
+//! callers build their dispatches once and record them every step.
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use crate::gpu::context::GpuContext;
+use crate::gpu::pipeline::{Kernel, WORKGROUP};
+use crate::optim::{AdamParams, SgdParams};
+use crate::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape};
+use crate::{Error, Result};
+
+/// A run of 4-byte elements (f32 or u32) inside a storage buffer.
+#[derive(Clone, Debug)]
+pub struct GpuTensor {
+    pub buffer: Arc<wgpu::Buffer>,
+    /// In elements; a multiple of 64 (256 bytes) when the view is bound on its own.
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl GpuTensor {
+    /// A view of `len` elements from `offset` inside this one.
+    pub fn slice(&self, offset: usize, len: usize) -> GpuTensor {
+        assert!(
+            offset + len <= self.len,
+            "slice {offset}+{len} outside a tensor of {}",
+            self.len
+        );
+        GpuTensor {
+            buffer: self.buffer.clone(),
+            offset: self.offset + offset,
+            len,
+        }
+    }
+
+    fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: (self.offset * 4) as u64,
+            // Empty lists (e.g. no triplets) still bind one element that the kernel never reads.
+            size: NonZeroU64::new((self.len.max(1) * 4) as u64),
+        })
+    }
+}
+
+/// Uniform block size every kernel's `Params` fits in (16 x 4 bytes).
+const UNIFORM_WORDS: usize = 16;
+
+/// A kernel with its bind group and grid, ready to record.
+pub struct Dispatch {
+    kernel: Arc<Kernel>,
+    bind_group: wgpu::BindGroup,
+    uniform: wgpu::Buffer,
+    groups: (u32, u32),
+}
+
+impl Dispatch {
+    pub fn name(&self) -> &'static str {
+        self.kernel.name
+    }
+
+    /// Rewrites the uniforms (e.g. the learning rate of this step) without rebuilding.
+    pub fn set_uniforms(&self, ctx: &GpuContext, words: &[u32]) {
+        let mut block = [0u32; UNIFORM_WORDS];
+        block[..words.len()].copy_from_slice(words);
+        ctx.queue
+            .write_buffer(&self.uniform, 0, bytemuck::cast_slice(&block));
+    }
+
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.kernel.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups.0, self.groups.1, 1);
+    }
+}
+
+/// Grid for `threads` invocations of WORKGROUP: x capped at 65,535 groups, y for the rest
+/// (kernels rebuild the linear index from num_workgroups and bound-check it).
+pub fn grid(threads: usize) -> (u32, u32) {
+    let groups = threads.div_ceil(WORKGROUP as usize).max(1);
+    let x = groups.min(65_535);
+    (x as u32, groups.div_ceil(x) as u32)
+}
+
+fn f(x: f32) -> u32 {
+    x.to_bits()
+}
+
+fn u(x: usize) -> u32 {
+    u32::try_from(x).expect("shape exceeds u32")
+}
+
+impl GpuContext {
+    /// A zero-filled storage buffer of `len` 4-byte elements; errors clearly past the limits.
+    pub fn tensor(&self, len: usize, label: &str) -> Result<GpuTensor> {
+        let bytes = (len.max(1) * 4) as u64;
+        if bytes > self.max_binding() {
+            return Err(Error::Gpu(format!(
+                "{label} needs {:.1} MiB but {} binds at most {:.1} MiB: use a smaller batch",
+                bytes as f64 / 1048576.0,
+                self.adapter.info.name,
+                self.max_binding() as f64 / 1048576.0
+            )));
+        }
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuTensor {
+            buffer: Arc::new(buffer),
+            offset: 0,
+            len,
+        })
+    }
+
+    /// A tensor holding `data`.
+    pub fn tensor_from<T: bytemuck::Pod>(&self, data: &[T], label: &str) -> Result<GpuTensor> {
+        assert_eq!(std::mem::size_of::<T>(), 4);
+        let t = self.tensor(data.len(), label)?;
+        self.upload(&t, data);
+        Ok(t)
+    }
+
+    /// Queues a write of `data` into `t` (applied before the next submission).
+    pub fn upload<T: bytemuck::Pod>(&self, t: &GpuTensor, data: &[T]) {
+        assert!(
+            data.len() <= t.len.max(1),
+            "upload of {} into a tensor of {}",
+            data.len(),
+            t.len
+        );
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&t.buffer, (t.offset * 4) as u64, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Copies `t` back to the host (waits for the GPU).
+    pub fn read<T: bytemuck::Pod>(&self, t: &GpuTensor) -> Result<Vec<T>> {
+        let bytes = (t.len * 4) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&t.buffer, (t.offset * 4) as u64, &staging, 0, bytes);
+        self.queue.submit([enc.finish()]);
+        self.map_read(&staging)
+    }
+
+    /// Maps a MAP_READ buffer after the submitted work finishes and copies it out.
+    pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback never completed".into()))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let out = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Builds a dispatch of kernel `name` over `threads` invocations. `bindings` follow the
+    /// uniform block in the shader's binding order (outputs first, then inputs).
+    pub fn dispatch(
+        &self,
+        name: &'static str,
+        uniforms: &[u32],
+        bindings: &[&GpuTensor],
+        threads: usize,
+    ) -> Result<Dispatch> {
+        self.dispatch_grid(name, uniforms, bindings, grid(threads))
+    }
+
+    fn dispatch_grid(
+        &self,
+        name: &'static str,
+        uniforms: &[u32],
+        bindings: &[&GpuTensor],
+        groups: (u32, u32),
+    ) -> Result<Dispatch> {
+        let kernel = self.kernel(name)?;
+        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: (UNIFORM_WORDS * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for (i, t) in bindings.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: t.binding(),
+            });
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(name),
+            layout: &kernel.layout,
+            entries: &entries,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("binding {name}: {e}")));
+        }
+        let d = Dispatch {
+            kernel,
+            bind_group,
+            uniform,
+            groups,
+        };
+        d.set_uniforms(self, uniforms);
+        Ok(d)
+    }
+
+    /// Records `dispatches` in one compute pass, submits once and waits.
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.queue.submit([enc.finish()]);
+        self.wait()
+    }
+}
+
+fn conv_words(s: &Conv2dShape) -> [u32; 9] {
+    [s.batch, s.cin, s.cout, s.h, s.w, s.k, s.pad, s.ho(), s.wo()].map(u)
+}
+
+fn pool_words(s: &PoolShape) -> [u32; 5] {
+    [s.batch * s.c, s.h, s.w, s.ho(), s.wo()].map(u)
+}
+
+fn dense_words(s: &DenseShape) -> [u32; 3] {
+    [s.batch, s.nin, s.nout].map(u)
+}
+
+/// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
+pub fn conv2d_forward(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "conv2d_forward",
+        &conv_words(&s),
+        &[out, inp, weight, bias],
+        s.out_len(),
+    )
+}
+
+/// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight.
+pub fn conv2d_backward_input(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    weight: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "conv2d_backward_input",
+        &conv_words(&s),
+        &[dinp, dout, weight],
+        s.in_len(),
+    )
+}
+
+/// dweight `[Co, Ci, K, K]`: per-image partials into `partial` `[B, Co*Ci*K*K]`, then batch_sum.
+pub fn conv2d_backward_weight(
+    ctx: &GpuContext,
+    dweight: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let wl = s.weight_len();
+    Ok(vec![
+        ctx.dispatch(
+            "conv2d_backward_weight",
+            &conv_words(&s),
+            &[partial, dout, inp],
+            s.batch * wl,
+        )?,
+        batch_sum(ctx, dweight, partial, s.batch, wl)?,
+    ])
+}
+
+/// dbias `[Co]`: per-image sums into `partial` `[B, Co]`, then batch_sum.
+pub fn conv2d_backward_bias(
+    ctx: &GpuContext,
+    dbias: &GpuTensor,
+    dout: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let words = [s.batch, s.cout, s.ho() * s.wo()].map(u);
+    Ok(vec![
+        ctx.dispatch(
+            "conv2d_backward_bias",
+            &words,
+            &[partial, dout],
+            s.batch * s.cout,
+        )?,
+        batch_sum(ctx, dbias, partial, s.batch, s.cout)?,
+    ])
+}
+
+/// out `[len]` = sum over rows of inp `[rows, len]`.
+pub fn batch_sum(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    rows: usize,
+    len: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch("batch_sum", &[u(rows), u(len)], &[out, inp], len)
+}
+
+pub fn maxpool2d_forward(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    s: PoolShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "maxpool2d_forward",
+        &pool_words(&s),
+        &[out, inp],
+        s.out_len(),
+    )
+}
+
+pub fn maxpool2d_backward(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    s: PoolShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "maxpool2d_backward",
+        &pool_words(&s),
+        &[dinp, dout, inp],
+        s.in_len(),
+    )
+}
+
+pub fn dense_forward(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: DenseShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "dense_forward",
+        &dense_words(&s),
+        &[out, inp, weight, bias],
+        s.batch * s.nout,
+    )
+}
+
+pub fn dense_backward_input(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    weight: &GpuTensor,
+    s: DenseShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "dense_backward_input",
+        &dense_words(&s),
+        &[dinp, dout, weight],
+        s.batch * s.nin,
+    )
+}
+
+pub fn dense_backward_weight(
+    ctx: &GpuContext,
+    dweight: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    s: DenseShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "dense_backward_weight",
+        &dense_words(&s),
+        &[dweight, dout, inp],
+        s.nout * s.nin,
+    )
+}
+
+pub fn dense_backward_bias(
+    ctx: &GpuContext,
+    dbias: &GpuTensor,
+    dout: &GpuTensor,
+    s: DenseShape,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "dense_backward_bias",
+        &dense_words(&s),
+        &[dbias, dout],
+        s.nout,
+    )
+}
+
+pub fn relu_forward(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    n: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch("relu_forward", &[u(n)], &[out, inp], n)
+}
+
+pub fn relu_backward(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    out: &GpuTensor,
+    n: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch("relu_backward", &[u(n)], &[dinp, dout, out], n)
+}
+
+pub fn sigmoid_forward(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    n: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch("sigmoid_forward", &[u(n)], &[out, inp], n)
+}
+
+pub fn sigmoid_backward(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    out: &GpuTensor,
+    n: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch("sigmoid_backward", &[u(n)], &[dinp, dout, out], n)
+}
+
+pub fn l2norm_forward(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    n: usize,
+    d: usize,
+) -> Result<Dispatch> {
+    let eps = crate::cpu::reference::L2_EPS;
+    ctx.dispatch("l2norm_forward", &[u(n), u(d), f(eps)], &[out, inp], n)
+}
+
+pub fn l2norm_backward(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    n: usize,
+    d: usize,
+) -> Result<Dispatch> {
+    let eps = crate::cpu::reference::L2_EPS;
+    ctx.dispatch(
+        "l2norm_backward",
+        &[u(n), u(d), f(eps)],
+        &[dinp, dout, out, inp],
+        n,
+    )
+}
+
+/// out `[N, M]` squared distances between rows of x `[N, D]` and y `[M, D]`.
+pub fn pairwise_distance(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    x: &GpuTensor,
+    y: &GpuTensor,
+    n: usize,
+    m: usize,
+    d: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "pairwise_distance",
+        &[u(n), u(m), u(d)],
+        &[out, x, y],
+        n * m,
+    )
+}
+
+/// triplets `[N, 3]` (u32) mined from dist `[N, N]` and labels `[N]` (u32).
+pub fn triplet_mine(
+    ctx: &GpuContext,
+    triplets: &GpuTensor,
+    dist: &GpuTensor,
+    labels: &GpuTensor,
+    n: usize,
+    mode: MineMode,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "triplet_mine",
+        &[u(n), mode.code()],
+        &[triplets, dist, labels],
+        n,
+    )
+}
+
+pub fn triplet_loss_forward(
+    ctx: &GpuContext,
+    losses: &GpuTensor,
+    dist: &GpuTensor,
+    triplets: &GpuTensor,
+    t: usize,
+    n: usize,
+    margin: f32,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "triplet_loss_forward",
+        &[u(t), u(n), f(margin)],
+        &[losses, dist, triplets],
+        t,
+    )
+}
+
+/// stats `[4]` from losses `[T]`: one workgroup.
+pub fn triplet_loss_reduce(
+    ctx: &GpuContext,
+    stats: &GpuTensor,
+    losses: &GpuTensor,
+    triplets: &GpuTensor,
+    t: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch_grid(
+        "triplet_loss_reduce",
+        &[u(t)],
+        &[stats, losses, triplets],
+        (1, 1),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn triplet_loss_backward(
+    ctx: &GpuContext,
+    dx: &GpuTensor,
+    x: &GpuTensor,
+    dist: &GpuTensor,
+    triplets: &GpuTensor,
+    n: usize,
+    d: usize,
+    t: usize,
+    margin: f32,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "triplet_loss_backward",
+        &[u(n), u(d), u(t), f(margin)],
+        &[dx, x, dist, triplets],
+        n * d,
+    )
+}
+
+/// Uniform words of an Adam step over `n` values.
+pub fn adam_words(n: usize, h: &AdamParams) -> [u32; 8] {
+    [
+        u(n),
+        f(h.lr),
+        f(h.beta1),
+        f(h.beta2),
+        f(h.eps),
+        f(h.weight_decay),
+        f(h.bc1),
+        f(h.bc2),
+    ]
+}
+
+pub fn sgd_words(n: usize, h: &SgdParams) -> [u32; 4] {
+    [u(n), f(h.lr), f(h.momentum), f(h.weight_decay)]
+}
+
+pub fn adam_update(
+    ctx: &GpuContext,
+    params: &GpuTensor,
+    m: &GpuTensor,
+    v: &GpuTensor,
+    grads: &GpuTensor,
+    h: &AdamParams,
+) -> Result<Dispatch> {
+    let n = params.len;
+    ctx.dispatch("adam_update", &adam_words(n, h), &[params, m, v, grads], n)
+}
+
+pub fn sgd_momentum_update(
+    ctx: &GpuContext,
+    params: &GpuTensor,
+    vel: &GpuTensor,
+    grads: &GpuTensor,
+    h: &SgdParams,
+) -> Result<Dispatch> {
+    let n = params.len;
+    ctx.dispatch(
+        "sgd_momentum_update",
+        &sgd_words(n, h),
+        &[params, vel, grads],
+        n,
+    )
+}

@@ -1,0 +1,7 @@
+//! WGSL compute through wgpu: context, shader registry and pipeline cache, kernel wrappers.
+pub mod context;
+pub mod kernels;
+pub mod pipeline;
+
+pub use context::{AdapterChoice, GpuContext};
+pub use kernels::{Dispatch, GpuTensor};

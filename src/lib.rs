@@ -1,0 +1,33 @@
+//! glassnet: deep metric (triplet) networks for surface-defect classification.
+//!
+//! The CPU reference (`cpu::reference`) is the oracle; `cpu::fast` and the WGSL kernels in
+//! `shaders/` (run through `gpu`) are tested against it. `engine` runs the whole network on
+//! any of them behind one interface.
+
+pub mod cpu;
+pub mod engine;
+pub mod gpu;
+pub mod model;
+pub mod optim;
+pub mod shapes;
+
+/// Errors the library returns; the CLI prints them with their cause chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No GPU adapter; the message says what to install.
+    #[error("{0}")]
+    NoAdapter(String),
+    /// A wgpu validation error, device loss or readback failure, with wgpu's full text.
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// Bad input from the user: the message names the file or flag.
+    #[error("{0}")]
+    Input(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,234 @@
+//! The network description, its named parameter tensors in one flat buffer, and their init.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::shapes::{Conv2dShape, DenseShape, PoolShape};
+
+/// What follows the dense layer: the paper's sigmoid, or projection onto the unit sphere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Head {
+    /// f(x) = sigmoid(W phi(x) + b), as in the paper.
+    Sigmoid,
+    /// f(x) = v / |v| with v = W phi(x) + b: distances bounded in [0, 4], scale-free margin.
+    L2,
+}
+
+/// A conv-ReLU-maxpool stack followed by one dense layer and a head (DESIGN.md's network).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arch {
+    /// Input side in pixels (square grey images).
+    pub side: usize,
+    /// Output channels of each conv block.
+    pub channels: Vec<usize>,
+    /// Odd kernel size of each conv block ("same" padding k/2).
+    pub kernels: Vec<usize>,
+    pub embed_dim: usize,
+    pub head: Head,
+}
+
+impl Arch {
+    /// DESIGN.md's reference network: 5x5x16, 3x3x32, 3x3x64, 3x3x128, dense 6272 -> 64.
+    pub fn reference(head: Head) -> Arch {
+        Arch {
+            side: 112,
+            channels: vec![16, 32, 64, 128],
+            kernels: vec![5, 3, 3, 3],
+            embed_dim: 64,
+            head,
+        }
+    }
+
+    /// Checks the description can be built; names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.channels.is_empty() || self.channels.len() != self.kernels.len() {
+            return Err(
+                "architecture needs as many kernel sizes as conv blocks (at least one)".into(),
+            );
+        }
+        if let Some(k) = self.kernels.iter().find(|&&k| k % 2 == 0 || k == 0) {
+            return Err(format!("kernel size {k} must be odd"));
+        }
+        if self.channels.contains(&0) || self.embed_dim == 0 {
+            return Err("channel counts and embedding size must be positive".into());
+        }
+        if self.side >> self.channels.len() == 0 {
+            return Err(format!(
+                "input side {} is too small for {} pooling stages",
+                self.side,
+                self.channels.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Conv shape of block `l` for a batch.
+    pub fn conv(&self, l: usize, batch: usize) -> Conv2dShape {
+        let side = self.side >> l;
+        Conv2dShape {
+            batch,
+            cin: if l == 0 { 1 } else { self.channels[l - 1] },
+            cout: self.channels[l],
+            h: side,
+            w: side,
+            k: self.kernels[l],
+            pad: self.kernels[l] / 2,
+        }
+    }
+
+    /// Pooling shape after conv block `l`.
+    pub fn pool(&self, l: usize, batch: usize) -> PoolShape {
+        let c = self.conv(l, batch);
+        PoolShape {
+            batch,
+            c: c.cout,
+            h: c.ho(),
+            w: c.wo(),
+        }
+    }
+
+    /// Features entering the dense layer.
+    pub fn flat_len(&self) -> usize {
+        let last = self.pool(self.channels.len() - 1, 1);
+        last.c * last.ho() * last.wo()
+    }
+
+    pub fn dense(&self, batch: usize) -> DenseShape {
+        DenseShape {
+            batch,
+            nin: self.flat_len(),
+            nout: self.embed_dim,
+        }
+    }
+
+    pub fn image_len(&self) -> usize {
+        self.side * self.side
+    }
+
+    /// Forward FLOPs for one image.
+    pub fn flops_per_image(&self) -> f64 {
+        (0..self.channels.len())
+            .map(|l| self.conv(l, 1).flops())
+            .sum::<f64>()
+            + self.dense(1).flops()
+    }
+
+    pub fn describe(&self) -> String {
+        let convs: Vec<String> = self
+            .channels
+            .iter()
+            .zip(&self.kernels)
+            .map(|(c, k)| format!("{k}x{k}x{c}"))
+            .collect();
+        format!(
+            "{}px -> conv {} -> dense {} -> {:?}",
+            self.side,
+            convs.join(", "),
+            self.embed_dim,
+            self.head
+        )
+    }
+}
+
+/// One named tensor inside the flat parameter buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Offsets are multiples of 64 floats (256 bytes) so each tensor can be bound as a GPU
+/// storage sub-range on any adapter, and the optimizer can still update the whole buffer in
+/// one dispatch (padding has zero gradient and stays zero).
+pub const PARAM_ALIGN: usize = 64;
+
+/// Named tensors of an architecture in one flat buffer (llm.c style).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamLayout {
+    pub tensors: Vec<TensorInfo>,
+    pub total: usize,
+}
+
+impl ParamLayout {
+    pub fn new(arch: &Arch) -> ParamLayout {
+        let mut tensors = Vec::new();
+        let mut offset = 0;
+        let mut push = |name: String, shape: Vec<usize>| {
+            let len = shape.iter().product();
+            tensors.push(TensorInfo {
+                name,
+                shape,
+                offset,
+                len,
+            });
+            offset += len.div_ceil(PARAM_ALIGN) * PARAM_ALIGN;
+        };
+        for l in 0..arch.channels.len() {
+            let s = arch.conv(l, 1);
+            push(
+                format!("conv{}.weight", l + 1),
+                vec![s.cout, s.cin, s.k, s.k],
+            );
+            push(format!("conv{}.bias", l + 1), vec![s.cout]);
+        }
+        let d = arch.dense(1);
+        push("fc.weight".into(), vec![d.nout, d.nin]);
+        push("fc.bias".into(), vec![d.nout]);
+        ParamLayout {
+            tensors,
+            total: offset,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> &TensorInfo {
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no parameter tensor named {name}"))
+    }
+
+    /// (weight, bias) of conv block `l`.
+    pub fn conv(&self, l: usize) -> (&TensorInfo, &TensorInfo) {
+        (&self.tensors[2 * l], &self.tensors[2 * l + 1])
+    }
+
+    /// (weight, bias) of the dense layer.
+    pub fn dense(&self) -> (&TensorInfo, &TensorInfo) {
+        let n = self.tensors.len();
+        (&self.tensors[n - 2], &self.tensors[n - 1])
+    }
+
+    /// Number of trainable values (padding excluded).
+    pub fn count(&self) -> usize {
+        self.tensors.iter().map(|t| t.len).sum()
+    }
+}
+
+impl TensorInfo {
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len
+    }
+}
+
+/// He-uniform weights for the ReLU convs, Xavier-uniform for the dense layer, zero biases.
+pub fn init_params(arch: &Arch, layout: &ParamLayout, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6c61_7373_6e65_7400);
+    let mut p = vec![0.0f32; layout.total];
+    for l in 0..arch.channels.len() {
+        let s = arch.conv(l, 1);
+        let bound = (6.0 / (s.cin * s.k * s.k) as f32).sqrt();
+        for v in &mut p[layout.conv(l).0.range()] {
+            *v = rng.random_range(-bound..bound);
+        }
+    }
+    let d = arch.dense(1);
+    let bound = (6.0 / (d.nin + d.nout) as f32).sqrt();
+    for v in &mut p[layout.dense().0.range()] {
+        *v = rng.random_range(-bound..bound);
+    }
+    p
+}

@@ -1,0 +1,99 @@
+//! Layer shapes shared by the CPU reference, the CPU fast path and the GPU kernels.
+//! Tensors are row-major NCHW f32; a shape describes one call of a layer pass.
+
+/// 2-D convolution, stride 1, zero padding `pad` on every side, square kernel `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dShape {
+    pub batch: usize,
+    pub cin: usize,
+    pub cout: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub pad: usize,
+}
+
+impl Conv2dShape {
+    pub fn ho(&self) -> usize {
+        self.h + 2 * self.pad + 1 - self.k
+    }
+    pub fn wo(&self) -> usize {
+        self.w + 2 * self.pad + 1 - self.k
+    }
+    /// Elements of the input `[batch, cin, h, w]`.
+    pub fn in_len(&self) -> usize {
+        self.batch * self.cin * self.h * self.w
+    }
+    /// Elements of the output `[batch, cout, ho, wo]`.
+    pub fn out_len(&self) -> usize {
+        self.batch * self.cout * self.ho() * self.wo()
+    }
+    /// Elements of the weight `[cout, cin, k, k]`.
+    pub fn weight_len(&self) -> usize {
+        self.cout * self.cin * self.k * self.k
+    }
+    /// Multiply-adds of the forward pass times two.
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.out_len() * self.cin * self.k * self.k) as f64
+    }
+}
+
+/// Max-pooling 2x2 stride 2; odd trailing rows/columns are dropped (floor), as in PyTorch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub batch: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl PoolShape {
+    pub fn ho(&self) -> usize {
+        self.h / 2
+    }
+    pub fn wo(&self) -> usize {
+        self.w / 2
+    }
+    pub fn in_len(&self) -> usize {
+        self.batch * self.c * self.h * self.w
+    }
+    pub fn out_len(&self) -> usize {
+        self.batch * self.c * self.ho() * self.wo()
+    }
+}
+
+/// Fully connected layer: `out[batch, nout] = inp[batch, nin] . weight[nout, nin]^T + bias`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseShape {
+    pub batch: usize,
+    pub nin: usize,
+    pub nout: usize,
+}
+
+impl DenseShape {
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.batch * self.nin * self.nout) as f64
+    }
+}
+
+/// Marks an unused slot in a triplet list (no positive or no negative for that anchor).
+pub const INVALID: u32 = u32::MAX;
+
+/// How triplets are chosen inside a batch by `triplet_mine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MineMode {
+    /// Hardest positive and hardest negative per anchor.
+    BatchHard,
+    /// Hardest positive; the closest negative farther than it (else the hardest negative).
+    SemiHard,
+}
+
+impl MineMode {
+    pub fn code(self) -> u32 {
+        match self {
+            MineMode::BatchHard => 0,
+            MineMode::SemiHard => 1,
+        }
+    }
+}

@@ -1,0 +1,709 @@
+//! Every GPU kernel against its CPU reference, on random data and shapes that do not divide
+//! the workgroup size; the CPU fast path against the reference too.
+
+mod common;
+use common::{assert_close, gpu, random, rng};
+use glassnet::cpu::{fast, reference as r};
+use glassnet::gpu::kernels as k;
+use glassnet::optim::{AdamParams, SgdParams};
+use glassnet::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape, INVALID};
+use rand::Rng;
+
+const RTOL: f32 = 1e-4;
+const ATOL: f32 = 1e-5;
+
+fn conv_shapes() -> Vec<Conv2dShape> {
+    let c = |batch, cin, cout, h, w, k, pad| Conv2dShape {
+        batch,
+        cin,
+        cout,
+        h,
+        w,
+        k,
+        pad,
+    };
+    vec![
+        c(3, 5, 17, 7, 7, 3, 1),
+        c(2, 1, 16, 13, 13, 5, 2),
+        c(1, 17, 5, 9, 11, 3, 0),
+        c(3, 4, 6, 13, 7, 1, 0),
+        c(2, 3, 2, 6, 6, 5, 1),
+    ]
+}
+
+fn pool_shapes() -> Vec<PoolShape> {
+    let p = |batch, c, h, w| PoolShape { batch, c, h, w };
+    vec![
+        p(3, 5, 7, 7),
+        p(2, 17, 13, 13),
+        p(1, 3, 8, 6),
+        p(3, 1, 1, 5),
+    ]
+}
+
+fn dense_shapes() -> Vec<DenseShape> {
+    let d = |batch, nin, nout| DenseShape { batch, nin, nout };
+    vec![d(3, 17, 5), d(7, 13, 17), d(12, 6272, 64), d(1, 1, 1)]
+}
+
+#[test]
+fn conv2d_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(1);
+    for s in conv_shapes() {
+        let (inp, w, b, dout) = (
+            random(&mut g, s.in_len()),
+            random(&mut g, s.weight_len()),
+            random(&mut g, s.cout),
+            random(&mut g, s.out_len()),
+        );
+        let tag = format!("{s:?}");
+
+        let mut want = vec![0.0; s.out_len()];
+        r::conv2d_forward(&mut want, &inp, &w, &b, s);
+        let (ti, tw, tb) = (
+            ctx.tensor_from(&inp, "i").unwrap(),
+            ctx.tensor_from(&w, "w").unwrap(),
+            ctx.tensor_from(&b, "b").unwrap(),
+        );
+        let out = ctx.tensor(s.out_len(), "o").unwrap();
+        ctx.run(&[&k::conv2d_forward(&ctx, &out, &ti, &tw, &tb, s).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("gpu conv2d_forward {tag}"),
+            &ctx.read::<f32>(&out).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let mut got = vec![0.0; s.out_len()];
+        fast::conv2d_forward(&mut got, &inp, &w, &b, s);
+        assert_close(
+            &format!("fast conv2d_forward {tag}"),
+            &got,
+            &want,
+            ATOL,
+            RTOL,
+        );
+
+        let mut want = vec![0.0; s.in_len()];
+        r::conv2d_backward_input(&mut want, &dout, &w, s);
+        let td = ctx.tensor_from(&dout, "dout").unwrap();
+        let din = ctx.tensor(s.in_len(), "dinp").unwrap();
+        ctx.run(&[&k::conv2d_backward_input(&ctx, &din, &td, &tw, s).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("gpu conv2d_backward_input {tag}"),
+            &ctx.read::<f32>(&din).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let mut got = vec![0.0; s.in_len()];
+        fast::conv2d_backward_input(&mut got, &dout, &w, s);
+        assert_close(
+            &format!("fast conv2d_backward_input {tag}"),
+            &got,
+            &want,
+            ATOL,
+            RTOL,
+        );
+
+        let mut want = vec![0.0; s.weight_len()];
+        r::conv2d_backward_weight(&mut want, &dout, &inp, s);
+        let dw = ctx.tensor(s.weight_len(), "dw").unwrap();
+        let partial = ctx.tensor(s.batch * s.weight_len(), "partial").unwrap();
+        let d = k::conv2d_backward_weight(&ctx, &dw, &td, &ti, &partial, s).unwrap();
+        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+        assert_close(
+            &format!("gpu conv2d_backward_weight {tag}"),
+            &ctx.read::<f32>(&dw).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let mut got = vec![0.0; s.weight_len()];
+        fast::conv2d_backward_weight(&mut got, &dout, &inp, s);
+        assert_close(
+            &format!("fast conv2d_backward_weight {tag}"),
+            &got,
+            &want,
+            ATOL,
+            RTOL,
+        );
+
+        let mut want = vec![0.0; s.cout];
+        r::conv2d_backward_bias(&mut want, &dout, s);
+        let db = ctx.tensor(s.cout, "db").unwrap();
+        let d = k::conv2d_backward_bias(&ctx, &db, &td, &partial, s).unwrap();
+        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+        assert_close(
+            &format!("gpu conv2d_backward_bias {tag}"),
+            &ctx.read::<f32>(&db).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+    }
+}
+
+#[test]
+fn batch_sum_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(2);
+    for (rows, len) in [(1, 1), (3, 65), (96, 400), (5, 7)] {
+        let inp = random(&mut g, rows * len);
+        let mut want = vec![0.0; len];
+        r::batch_sum(&mut want, &inp, rows, len);
+        let (ti, out) = (
+            ctx.tensor_from(&inp, "i").unwrap(),
+            ctx.tensor(len, "o").unwrap(),
+        );
+        ctx.run(&[&k::batch_sum(&ctx, &out, &ti, rows, len).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("batch_sum {rows}x{len}"),
+            &ctx.read::<f32>(&out).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+    }
+}
+
+#[test]
+fn maxpool2d_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(3);
+    for s in pool_shapes() {
+        let (inp, dout) = (
+            random(&mut g, s.in_len()),
+            random(&mut g, s.out_len().max(1)),
+        );
+        let ti = ctx.tensor_from(&inp, "i").unwrap();
+        if s.out_len() > 0 {
+            let mut want = vec![0.0; s.out_len()];
+            r::maxpool2d_forward(&mut want, &inp, s);
+            let out = ctx.tensor(s.out_len(), "o").unwrap();
+            ctx.run(&[&k::maxpool2d_forward(&ctx, &out, &ti, s).unwrap()])
+                .unwrap();
+            assert_close(
+                &format!("maxpool2d_forward {s:?}"),
+                &ctx.read::<f32>(&out).unwrap(),
+                &want,
+                0.0,
+                0.0,
+            );
+        }
+        let mut want = vec![0.0; s.in_len()];
+        r::maxpool2d_backward(&mut want, &dout, &inp, s);
+        let (td, din) = (
+            ctx.tensor_from(&dout, "d").unwrap(),
+            ctx.tensor(s.in_len(), "di").unwrap(),
+        );
+        // Poison the output so a kernel that skips elements is caught.
+        ctx.upload(&din, &vec![7.0f32; s.in_len()]);
+        ctx.run(&[&k::maxpool2d_backward(&ctx, &din, &td, &ti, s).unwrap()])
+            .unwrap();
+        let got: Vec<f32> = ctx.read(&din).unwrap();
+        if s.out_len() == 0 {
+            assert!(
+                got.iter().all(|&v| v == 0.0),
+                "no window: all-zero gradient"
+            );
+        } else {
+            assert_close(&format!("maxpool2d_backward {s:?}"), &got, &want, 0.0, 0.0);
+        }
+    }
+}
+
+#[test]
+fn maxpool_ties_route_to_the_first_maximum() {
+    let Some(ctx) = gpu() else { return };
+    let s = PoolShape {
+        batch: 1,
+        c: 1,
+        h: 2,
+        w: 2,
+    };
+    let inp = [0.5f32, 0.5, 0.5, 0.5];
+    let mut want = vec![0.0; 4];
+    r::maxpool2d_backward(&mut want, &[3.0], &inp, s);
+    assert_eq!(want, [3.0, 0.0, 0.0, 0.0]);
+    let (ti, td, din) = (
+        ctx.tensor_from(&inp, "i").unwrap(),
+        ctx.tensor_from(&[3.0f32], "d").unwrap(),
+        ctx.tensor(4, "di").unwrap(),
+    );
+    ctx.run(&[&k::maxpool2d_backward(&ctx, &din, &td, &ti, s).unwrap()])
+        .unwrap();
+    assert_eq!(ctx.read::<f32>(&din).unwrap(), want);
+}
+
+#[test]
+fn dense_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(4);
+    for s in dense_shapes() {
+        let (inp, w, b, dout) = (
+            random(&mut g, s.batch * s.nin),
+            random(&mut g, s.nout * s.nin),
+            random(&mut g, s.nout),
+            random(&mut g, s.batch * s.nout),
+        );
+        let (ti, tw, tb, td) = (
+            ctx.tensor_from(&inp, "i").unwrap(),
+            ctx.tensor_from(&w, "w").unwrap(),
+            ctx.tensor_from(&b, "b").unwrap(),
+            ctx.tensor_from(&dout, "d").unwrap(),
+        );
+        let tag = format!("{s:?}");
+
+        let mut want = vec![0.0; s.batch * s.nout];
+        r::dense_forward(&mut want, &inp, &w, &b, s);
+        let out = ctx.tensor(want.len(), "o").unwrap();
+        ctx.run(&[&k::dense_forward(&ctx, &out, &ti, &tw, &tb, s).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("gpu dense_forward {tag}"),
+            &ctx.read::<f32>(&out).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let mut got = vec![0.0; want.len()];
+        fast::dense_forward(&mut got, &inp, &w, &b, s);
+        assert_close(
+            &format!("fast dense_forward {tag}"),
+            &got,
+            &want,
+            ATOL,
+            RTOL,
+        );
+
+        let mut want = vec![0.0; s.batch * s.nin];
+        r::dense_backward_input(&mut want, &dout, &w, s);
+        let din = ctx.tensor(want.len(), "di").unwrap();
+        ctx.run(&[&k::dense_backward_input(&ctx, &din, &td, &tw, s).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("gpu dense_backward_input {tag}"),
+            &ctx.read::<f32>(&din).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let mut got = vec![0.0; want.len()];
+        fast::dense_backward_input(&mut got, &dout, &w, s);
+        assert_close(
+            &format!("fast dense_backward_input {tag}"),
+            &got,
+            &want,
+            ATOL,
+            RTOL,
+        );
+
+        let mut want = vec![0.0; s.nout * s.nin];
+        r::dense_backward_weight(&mut want, &dout, &inp, s);
+        let dw = ctx.tensor(want.len(), "dw").unwrap();
+        ctx.run(&[&k::dense_backward_weight(&ctx, &dw, &td, &ti, s).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("gpu dense_backward_weight {tag}"),
+            &ctx.read::<f32>(&dw).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let mut got = vec![0.0; want.len()];
+        fast::dense_backward_weight(&mut got, &dout, &inp, s);
+        assert_close(
+            &format!("fast dense_backward_weight {tag}"),
+            &got,
+            &want,
+            ATOL,
+            RTOL,
+        );
+
+        let mut want = vec![0.0; s.nout];
+        r::dense_backward_bias(&mut want, &dout, s);
+        let db = ctx.tensor(want.len(), "db").unwrap();
+        ctx.run(&[&k::dense_backward_bias(&ctx, &db, &td, s).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("gpu dense_backward_bias {tag}"),
+            &ctx.read::<f32>(&db).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+    }
+}
+
+#[test]
+fn activation_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(5);
+    for n in [2usize, 63, 65, 1000] {
+        let mut inp: Vec<f32> = random(&mut g, n).iter().map(|v| v * 30.0).collect();
+        inp[0] = 3.0; // at least one positive, so ReLU's reference is not all zeros
+        let dout = random(&mut g, n);
+        let (ti, td) = (
+            ctx.tensor_from(&inp, "i").unwrap(),
+            ctx.tensor_from(&dout, "d").unwrap(),
+        );
+        let (out, din) = (ctx.tensor(n, "o").unwrap(), ctx.tensor(n, "di").unwrap());
+
+        let mut y = vec![0.0; n];
+        r::relu_forward(&mut y, &inp);
+        ctx.run(&[&k::relu_forward(&ctx, &out, &ti, n).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("relu_forward {n}"),
+            &ctx.read::<f32>(&out).unwrap(),
+            &y,
+            0.0,
+            0.0,
+        );
+        let mut want = vec![0.0; n];
+        r::relu_backward(&mut want, &dout, &y);
+        ctx.run(&[&k::relu_backward(&ctx, &din, &td, &out, n).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("relu_backward {n}"),
+            &ctx.read::<f32>(&din).unwrap(),
+            &want,
+            0.0,
+            0.0,
+        );
+
+        r::sigmoid_forward(&mut y, &inp);
+        ctx.run(&[&k::sigmoid_forward(&ctx, &out, &ti, n).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("sigmoid_forward {n}"),
+            &ctx.read::<f32>(&out).unwrap(),
+            &y,
+            1e-6,
+            RTOL,
+        );
+        let ty = ctx.tensor_from(&y, "y").unwrap();
+        r::sigmoid_backward(&mut want, &dout, &y);
+        ctx.run(&[&k::sigmoid_backward(&ctx, &din, &td, &ty, n).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("sigmoid_backward {n}"),
+            &ctx.read::<f32>(&din).unwrap(),
+            &want,
+            1e-7,
+            RTOL,
+        );
+    }
+}
+
+#[test]
+fn l2norm_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(6);
+    for (n, d) in [(1, 1), (7, 5), (12, 64), (65, 3)] {
+        let mut inp = random(&mut g, n * d);
+        inp[..d].fill(0.0); // a zero row must stay finite
+        let dout = random(&mut g, n * d);
+        let mut y = vec![0.0; n * d];
+        r::l2norm_forward(&mut y, &inp, n, d);
+        let (ti, td, out, din) = (
+            ctx.tensor_from(&inp, "i").unwrap(),
+            ctx.tensor_from(&dout, "d").unwrap(),
+            ctx.tensor(n * d, "o").unwrap(),
+            ctx.tensor(n * d, "di").unwrap(),
+        );
+        ctx.run(&[&k::l2norm_forward(&ctx, &out, &ti, n, d).unwrap()])
+            .unwrap();
+        let got: Vec<f32> = ctx.read(&out).unwrap();
+        if n > 1 {
+            assert_close(&format!("l2norm_forward {n}x{d}"), &got, &y, 1e-6, RTOL);
+        }
+        let mut want = vec![0.0; n * d];
+        r::l2norm_backward(&mut want, &dout, &y, &inp, n, d);
+        assert!(want.iter().all(|v| v.is_finite()));
+        let ty = ctx.tensor_from(&y, "y").unwrap();
+        ctx.run(&[&k::l2norm_backward(&ctx, &din, &td, &ty, &ti, n, d).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("l2norm_backward {n}x{d}"),
+            &ctx.read::<f32>(&din).unwrap(),
+            &want,
+            1e-5,
+            RTOL,
+        );
+    }
+}
+
+#[test]
+fn pairwise_distance_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(7);
+    for (n, m, d) in [(7, 13, 5), (12, 12, 64), (1, 65, 3), (96, 33, 17)] {
+        let (x, y) = (random(&mut g, n * d), random(&mut g, m * d));
+        let mut want = vec![0.0; n * m];
+        r::pairwise_distance(&mut want, &x, &y, n, m, d);
+        let (tx, ty, out) = (
+            ctx.tensor_from(&x, "x").unwrap(),
+            ctx.tensor_from(&y, "y").unwrap(),
+            ctx.tensor(n * m, "o").unwrap(),
+        );
+        ctx.run(&[&k::pairwise_distance(&ctx, &out, &tx, &ty, n, m, d).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("pairwise_distance {n}x{m}x{d}"),
+            &ctx.read::<f32>(&out).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+    }
+    // Self-distances are exactly zero (differences, not the expanded form).
+    let x = random(&mut g, 5 * 8);
+    let mut dd = vec![0.0; 25];
+    r::pairwise_distance(&mut dd, &x, &x, 5, 5, 8);
+    assert!((0..5).all(|i| dd[i * 5 + i] == 0.0));
+}
+
+/// Random embeddings, labels with `classes` classes, and their distance matrix.
+fn triplet_case(
+    g: &mut rand_chacha::ChaCha8Rng,
+    n: usize,
+    d: usize,
+    classes: u32,
+) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
+    let x = random(g, n * d);
+    let labels: Vec<u32> = (0..n).map(|_| g.random_range(0..classes)).collect();
+    let mut dist = vec![0.0; n * n];
+    r::pairwise_distance(&mut dist, &x, &x, n, n, d);
+    (x, labels, dist)
+}
+
+#[test]
+fn triplet_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(8);
+    for (n, d, classes, margin) in [
+        (7, 5, 3, 0.5f32),
+        (12, 64, 4, 1.0),
+        (65, 3, 5, 0.2),
+        (5, 4, 1, 1.0),
+    ] {
+        let (x, labels, dist) = triplet_case(&mut g, n, d, classes);
+        let (tx, tl, tdist) = (
+            ctx.tensor_from(&x, "x").unwrap(),
+            ctx.tensor_from(&labels, "l").unwrap(),
+            ctx.tensor_from(&dist, "dist").unwrap(),
+        );
+        for mode in [MineMode::BatchHard, MineMode::SemiHard] {
+            let tag = format!("n {n} d {d} classes {classes} {mode:?}");
+            let mut trip = vec![0u32; 3 * n];
+            r::triplet_mine(&mut trip, &dist, &labels, n, mode);
+            if classes == 1 {
+                assert!(
+                    trip.iter().all(|&v| v == INVALID),
+                    "one class: no negatives, no valid triplet"
+                );
+            }
+            let tt = ctx.tensor(3 * n, "trip").unwrap();
+            ctx.run(&[&k::triplet_mine(&ctx, &tt, &tdist, &tl, n, mode).unwrap()])
+                .unwrap();
+            assert_eq!(ctx.read::<u32>(&tt).unwrap(), trip, "triplet_mine {tag}");
+
+            let mut losses = vec![0.0; n];
+            r::triplet_loss_forward(&mut losses, &dist, &trip, n, margin);
+            let tloss = ctx.tensor(n, "loss").unwrap();
+            ctx.run(&[&k::triplet_loss_forward(&ctx, &tloss, &tdist, &tt, n, n, margin).unwrap()])
+                .unwrap();
+            let got: Vec<f32> = ctx.read(&tloss).unwrap();
+            let mut stats = [0.0f32; 4];
+            r::triplet_loss_reduce(&mut stats, &losses, &trip);
+            let tstats = ctx.tensor(4, "stats").unwrap();
+            ctx.run(&[&k::triplet_loss_reduce(&ctx, &tstats, &tloss, &tt, n).unwrap()])
+                .unwrap();
+            let gstats: Vec<f32> = ctx.read(&tstats).unwrap();
+            let mut dx = vec![0.0; n * d];
+            r::triplet_loss_backward(&mut dx, &x, &dist, &trip, n, d, margin);
+            let tdx = ctx.tensor(n * d, "dx").unwrap();
+            ctx.upload(&tdx, &vec![7.0f32; n * d]);
+            ctx.run(&[
+                &k::triplet_loss_backward(&ctx, &tdx, &tx, &tdist, &tt, n, d, n, margin).unwrap(),
+            ])
+            .unwrap();
+            let gdx: Vec<f32> = ctx.read(&tdx).unwrap();
+            if classes == 1 {
+                assert_eq!(stats, [0.0; 4]);
+                assert_eq!(gstats, [0.0; 4]);
+                assert!(gdx.iter().all(|&v| v == 0.0) && dx.iter().all(|&v| v == 0.0));
+                continue;
+            }
+            assert_close(
+                &format!("triplet_loss_forward {tag}"),
+                &got,
+                &losses,
+                ATOL,
+                RTOL,
+            );
+            assert_close(
+                &format!("triplet_loss_reduce {tag}"),
+                &gstats,
+                &stats,
+                ATOL,
+                RTOL,
+            );
+            assert_close(
+                &format!("triplet_loss_backward {tag}"),
+                &gdx,
+                &dx,
+                ATOL,
+                RTOL,
+            );
+        }
+    }
+}
+
+#[test]
+fn triplet_loss_on_given_triplets_with_invalid_slots() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(9);
+    let (n, d, margin) = (9, 6, 2.0f32);
+    let (x, _labels, dist) = triplet_case(&mut g, n, d, 3);
+    let trip: Vec<u32> = vec![
+        0, 1, 2, 3, 4, 5, INVALID, INVALID, INVALID, 8, 7, 6, 2, 2, 0, 1, 0, 3, 6, 5, 4,
+    ];
+    let t = trip.len() / 3;
+    let mut losses = vec![0.0; t];
+    r::triplet_loss_forward(&mut losses, &dist, &trip, n, margin);
+    let mut stats = [0.0; 4];
+    r::triplet_loss_reduce(&mut stats, &losses, &trip);
+    assert_eq!(stats[1], 6.0);
+    let mut dx = vec![0.0; n * d];
+    r::triplet_loss_backward(&mut dx, &x, &dist, &trip, n, d, margin);
+    let (tx, tdist, tt) = (
+        ctx.tensor_from(&x, "x").unwrap(),
+        ctx.tensor_from(&dist, "dist").unwrap(),
+        ctx.tensor_from(&trip, "t").unwrap(),
+    );
+    let (tl, ts, tdx) = (
+        ctx.tensor(t, "l").unwrap(),
+        ctx.tensor(4, "s").unwrap(),
+        ctx.tensor(n * d, "dx").unwrap(),
+    );
+    ctx.run(&[
+        &k::triplet_loss_forward(&ctx, &tl, &tdist, &tt, t, n, margin).unwrap(),
+        &k::triplet_loss_reduce(&ctx, &ts, &tl, &tt, t).unwrap(),
+        &k::triplet_loss_backward(&ctx, &tdx, &tx, &tdist, &tt, n, d, t, margin).unwrap(),
+    ])
+    .unwrap();
+    assert_close(
+        "given triplet losses",
+        &ctx.read::<f32>(&tl).unwrap(),
+        &losses,
+        ATOL,
+        RTOL,
+    );
+    assert_close(
+        "given triplet stats",
+        &ctx.read::<f32>(&ts).unwrap(),
+        &stats,
+        ATOL,
+        RTOL,
+    );
+    assert_close(
+        "given triplet dx",
+        &ctx.read::<f32>(&tdx).unwrap(),
+        &dx,
+        ATOL,
+        RTOL,
+    );
+}
+
+#[test]
+fn optimizer_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(10);
+    let n = 1037;
+    let (p0, grads, m0) = (random(&mut g, n), random(&mut g, n), random(&mut g, n));
+    let v0: Vec<f32> = random(&mut g, n).iter().map(|v| v.abs()).collect();
+    let h = AdamParams {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.99,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        bc1: 1.0 - 0.9f32.powi(3),
+        bc2: 1.0 - 0.99f32.powi(3),
+        _pad: 0.0,
+    };
+    let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+    r::adam_update(&mut p, &grads, &mut m, &mut v, &h);
+    let (tp, tm, tv, tg) = (
+        ctx.tensor_from(&p0, "p").unwrap(),
+        ctx.tensor_from(&m0, "m").unwrap(),
+        ctx.tensor_from(&v0, "v").unwrap(),
+        ctx.tensor_from(&grads, "g").unwrap(),
+    );
+    ctx.run(&[&k::adam_update(&ctx, &tp, &tm, &tv, &tg, &h).unwrap()])
+        .unwrap();
+    assert_close(
+        "adam params",
+        &ctx.read::<f32>(&tp).unwrap(),
+        &p,
+        ATOL,
+        RTOL,
+    );
+    assert_close("adam m", &ctx.read::<f32>(&tm).unwrap(), &m, ATOL, RTOL);
+    assert_close("adam v", &ctx.read::<f32>(&tv).unwrap(), &v, ATOL, RTOL);
+
+    let h = SgdParams {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-3,
+        _pad: 0.0,
+    };
+    let (mut p, mut vel) = (p0.clone(), m0.clone());
+    r::sgd_momentum_update(&mut p, &grads, &mut vel, &h);
+    let (tp, tvel) = (
+        ctx.tensor_from(&p0, "p").unwrap(),
+        ctx.tensor_from(&m0, "vel").unwrap(),
+    );
+    ctx.run(&[&k::sgd_momentum_update(&ctx, &tp, &tvel, &tg, &h).unwrap()])
+        .unwrap();
+    assert_close("sgd params", &ctx.read::<f32>(&tp).unwrap(), &p, ATOL, RTOL);
+    assert_close(
+        "sgd velocity",
+        &ctx.read::<f32>(&tvel).unwrap(),
+        &vel,
+        ATOL,
+        RTOL,
+    );
+}
+
+#[test]
+fn large_dispatch_uses_a_second_grid_dimension() {
+    let Some(ctx) = gpu() else { return };
+    // 65,535 x 64 threads is the most one grid row holds; go past it.
+    let n = 65_535 * 64 + 1000;
+    let mut g = rng(11);
+    let inp = random(&mut g, n);
+    let (ti, out) = (
+        ctx.tensor_from(&inp, "i").unwrap(),
+        ctx.tensor(n, "o").unwrap(),
+    );
+    assert!(k::grid(n).1 > 1);
+    ctx.run(&[&k::relu_forward(&ctx, &out, &ti, n).unwrap()])
+        .unwrap();
+    let mut want = vec![0.0; n];
+    r::relu_forward(&mut want, &inp);
+    assert_close(
+        "relu over a 2-D grid",
+        &ctx.read::<f32>(&out).unwrap(),
+        &want,
+        0.0,
+        0.0,
+    );
+}

@@ -1,0 +1,293 @@
+//! The reference's gradients against central finite differences: each backward function,
+//! then the whole network with the triplet loss. The loss is L = sum(out * R) for a random R
+//! (so dL/dout = R), accumulated in f64 to keep the differences clean.
+
+mod common;
+use common::{random, rng};
+use glassnet::cpu::reference as r;
+use glassnet::engine::cpu::{CpuEngine, CpuKind};
+use glassnet::engine::{Batch, Engine, Triplets};
+use glassnet::model::{init_params, Arch, Head, ParamLayout};
+use glassnet::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape};
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+/// Compares `analytic` with central differences of `loss` around `x` at every index.
+fn check(
+    name: &str,
+    x: &[f32],
+    analytic: &[f32],
+    eps: f32,
+    tol: f64,
+    loss: impl Fn(&[f32]) -> f64,
+) {
+    assert!(
+        analytic.iter().any(|&g| g != 0.0),
+        "{name}: analytic gradient is all zeros"
+    );
+    let mut xp = x.to_vec();
+    for i in 0..x.len() {
+        xp[i] = x[i] + eps;
+        let lp = loss(&xp);
+        xp[i] = x[i] - eps;
+        let lm = loss(&xp);
+        xp[i] = x[i];
+        let fd = (lp - lm) / (2.0 * eps as f64);
+        let a = analytic[i] as f64;
+        assert!(
+            (fd - a).abs() <= tol * (1.0 + a.abs()),
+            "{name}[{i}]: analytic {a}, finite difference {fd}"
+        );
+    }
+}
+
+#[test]
+fn conv2d_gradients() {
+    let mut g = rng(20);
+    for s in [
+        Conv2dShape {
+            batch: 2,
+            cin: 3,
+            cout: 4,
+            h: 5,
+            w: 6,
+            k: 3,
+            pad: 1,
+        },
+        Conv2dShape {
+            batch: 1,
+            cin: 2,
+            cout: 3,
+            h: 7,
+            w: 5,
+            k: 5,
+            pad: 2,
+        },
+    ] {
+        let (x, w, b, rr) = (
+            random(&mut g, s.in_len()),
+            random(&mut g, s.weight_len()),
+            random(&mut g, s.cout),
+            random(&mut g, s.out_len()),
+        );
+        let fwd = |x: &[f32], w: &[f32], b: &[f32]| {
+            let mut out = vec![0.0; s.out_len()];
+            r::conv2d_forward(&mut out, x, w, b, s);
+            dot(&out, &rr)
+        };
+        let mut dx = vec![0.0; s.in_len()];
+        r::conv2d_backward_input(&mut dx, &rr, &w, s);
+        check("conv2d dinp", &x, &dx, 1e-2, 1e-3, |xp| fwd(xp, &w, &b));
+        let mut dw = vec![0.0; s.weight_len()];
+        r::conv2d_backward_weight(&mut dw, &rr, &x, s);
+        check("conv2d dweight", &w, &dw, 1e-2, 1e-3, |wp| fwd(&x, wp, &b));
+        let mut db = vec![0.0; s.cout];
+        r::conv2d_backward_bias(&mut db, &rr, s);
+        check("conv2d dbias", &b, &db, 1e-2, 1e-3, |bp| fwd(&x, &w, bp));
+    }
+}
+
+#[test]
+fn maxpool2d_gradient() {
+    let mut g = rng(21);
+    let s = PoolShape {
+        batch: 2,
+        c: 3,
+        h: 7,
+        w: 6,
+    };
+    let (x, rr) = (random(&mut g, s.in_len()), random(&mut g, s.out_len()));
+    let mut dx = vec![0.0; s.in_len()];
+    r::maxpool2d_backward(&mut dx, &rr, &x, s);
+    check("maxpool2d dinp", &x, &dx, 1e-4, 1e-2, |xp| {
+        let mut out = vec![0.0; s.out_len()];
+        r::maxpool2d_forward(&mut out, xp, s);
+        dot(&out, &rr)
+    });
+}
+
+#[test]
+fn dense_gradients() {
+    let mut g = rng(22);
+    let s = DenseShape {
+        batch: 3,
+        nin: 7,
+        nout: 5,
+    };
+    let (x, w, b, rr) = (
+        random(&mut g, 21),
+        random(&mut g, 35),
+        random(&mut g, 5),
+        random(&mut g, 15),
+    );
+    let fwd = |x: &[f32], w: &[f32], b: &[f32]| {
+        let mut out = vec![0.0; 15];
+        r::dense_forward(&mut out, x, w, b, s);
+        dot(&out, &rr)
+    };
+    let mut dx = vec![0.0; 21];
+    r::dense_backward_input(&mut dx, &rr, &w, s);
+    check("dense dinp", &x, &dx, 1e-2, 1e-3, |xp| fwd(xp, &w, &b));
+    let mut dw = vec![0.0; 35];
+    r::dense_backward_weight(&mut dw, &rr, &x, s);
+    check("dense dweight", &w, &dw, 1e-2, 1e-3, |wp| fwd(&x, wp, &b));
+    let mut db = vec![0.0; 5];
+    r::dense_backward_bias(&mut db, &rr, s);
+    check("dense dbias", &b, &db, 1e-2, 1e-3, |bp| fwd(&x, &w, bp));
+}
+
+#[test]
+fn activation_gradients() {
+    let mut g = rng(23);
+    // Keep inputs away from ReLU's kink so the difference quotient is defined.
+    let x: Vec<f32> = random(&mut g, 40)
+        .iter()
+        .map(|v| if v.abs() < 0.05 { v + 0.1 } else { v * 4.0 })
+        .collect();
+    let rr = random(&mut g, 40);
+    let mut y = vec![0.0; 40];
+    let mut dx = vec![0.0; 40];
+    r::relu_forward(&mut y, &x);
+    r::relu_backward(&mut dx, &rr, &y);
+    check("relu", &x, &dx, 1e-3, 1e-3, |xp| {
+        let mut o = vec![0.0; 40];
+        r::relu_forward(&mut o, xp);
+        dot(&o, &rr)
+    });
+    r::sigmoid_forward(&mut y, &x);
+    r::sigmoid_backward(&mut dx, &rr, &y);
+    check("sigmoid", &x, &dx, 1e-3, 1e-3, |xp| {
+        let mut o = vec![0.0; 40];
+        r::sigmoid_forward(&mut o, xp);
+        dot(&o, &rr)
+    });
+    let (n, d) = (5, 8);
+    r::l2norm_forward(&mut y, &x, n, d);
+    r::l2norm_backward(&mut dx, &rr, &y, &x, n, d);
+    check("l2norm", &x, &dx, 1e-3, 1e-3, |xp| {
+        let mut o = vec![0.0; 40];
+        r::l2norm_forward(&mut o, xp, n, d);
+        dot(&o, &rr)
+    });
+    // Sigmoid stays finite far out in both directions.
+    assert_eq!(r::sigmoid(-200.0), 0.0);
+    assert_eq!(r::sigmoid(200.0), 1.0);
+}
+
+#[test]
+fn triplet_loss_gradient_through_distances() {
+    let mut g = rng(24);
+    let (n, d, margin) = (8, 5, 1.5f32);
+    let x = random(&mut g, n * d);
+    let labels = [0u32, 0, 1, 1, 2, 2, 0, 1];
+    let mut dist = vec![0.0; n * n];
+    r::pairwise_distance(&mut dist, &x, &x, n, n, d);
+    for mode in [MineMode::BatchHard, MineMode::SemiHard] {
+        let mut trip = vec![0u32; 3 * n];
+        r::triplet_mine(&mut trip, &dist, &labels, n, mode);
+        let mut dx = vec![0.0; n * d];
+        r::triplet_loss_backward(&mut dx, &x, &dist, &trip, n, d, margin);
+        // Mined triplets are held fixed: the selection is piecewise constant.
+        check(
+            &format!("triplet loss {mode:?}"),
+            &x,
+            &dx,
+            1e-3,
+            2e-3,
+            |xp| {
+                let mut dd = vec![0.0; n * n];
+                r::pairwise_distance(&mut dd, xp, xp, n, n, d);
+                let mut losses = vec![0.0; n];
+                r::triplet_loss_forward(&mut losses, &dd, &trip, n, margin);
+                let mut stats = [0.0; 4];
+                r::triplet_loss_reduce(&mut stats, &losses, &trip);
+                stats[0] as f64
+            },
+        );
+    }
+}
+
+#[test]
+fn whole_network_gradient() {
+    for head in [Head::L2, Head::Sigmoid] {
+        let arch = Arch {
+            side: 12,
+            channels: vec![3, 4],
+            kernels: vec![3, 3],
+            embed_dim: 5,
+            head,
+        };
+        let layout = ParamLayout::new(&arch);
+        let params = init_params(&arch, &layout, 7);
+        let mut g = rng(25);
+        let images = random(&mut g, 6 * arch.image_len());
+        let labels = [0u32, 0, 1, 1, 2, 2];
+        let trip = [
+            [0u32, 1, 2],
+            [2, 3, 4],
+            [4, 5, 0],
+            [1, 0, 3],
+            [3, 2, 5],
+            [5, 4, 1],
+        ];
+        // A large margin keeps every triplet active, so the loss is smooth in the parameters.
+        let batch = Batch {
+            images: &images,
+            labels: &labels,
+            triplets: Triplets::Given(&trip),
+            margin: 4.0,
+        };
+        let mut e = CpuEngine::new(&arch, &params, CpuKind::Reference).unwrap();
+        e.train_step(&batch, None).unwrap();
+        let grads = e.gradients().unwrap();
+        let loss_at = |p: &[f32]| {
+            let mut e = CpuEngine::new(&arch, p, CpuKind::Reference).unwrap();
+            e.train_step(&batch, None).unwrap().loss as f64
+        };
+        // Every tensor, a spread of its elements.
+        let (mut checked, mut fallbacks) = (0, 0);
+        for t in &layout.tensors {
+            let idx: Vec<usize> = (0..t.len)
+                .step_by((t.len / 6).max(1))
+                .map(|i| t.offset + i)
+                .collect();
+            for &i in &idx {
+                // A step can cross a ReLU or max-pool kink on one side of the point, which
+                // breaks the central difference there; the one-sided difference on the other
+                // side is then still the derivative. Accept central or either one-sided
+                // agreement, and count how often a one-sided one was needed.
+                let a = grads[i] as f64;
+                let eps = 1e-3f32;
+                let mut p = params.clone();
+                p[i] += eps;
+                let lp = loss_at(&p);
+                p[i] -= 2.0 * eps;
+                let lm = loss_at(&p);
+                let l0 = loss_at(&params);
+                let ok = |fd: f64| (fd - a).abs() <= 1e-3 + 2e-2 * a.abs();
+                let (central, plus, minus) = (
+                    (lp - lm) / (2.0 * eps as f64),
+                    (lp - l0) / eps as f64,
+                    (l0 - lm) / eps as f64,
+                );
+                if !ok(central) {
+                    assert!(
+                        ok(plus) || ok(minus),
+                        "{head:?} {}[{}]: analytic {a}, finite differences: central {central}, forward {plus}, backward {minus}",
+                        t.name,
+                        i - t.offset
+                    );
+                    fallbacks += 1;
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            fallbacks * 4 <= checked,
+            "{head:?}: {fallbacks} of {checked} coordinates needed a one-sided difference"
+        );
+        assert!(grads.iter().any(|&v| v != 0.0));
+    }
+}

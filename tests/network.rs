@@ -1,0 +1,197 @@
+//! The whole reference network (DESIGN.md) with the triplet loss, forward and backward, on
+//! the GPU, the CPU fast path and the CPU reference; and bit-identical GPU steps.
+
+mod common;
+use common::{assert_close, gpu, random, rng};
+use glassnet::engine::cpu::{CpuEngine, CpuKind};
+use glassnet::engine::gpu::GpuEngine;
+use glassnet::engine::{Batch, Engine, Triplets};
+use glassnet::model::{init_params, Arch, Head, ParamLayout};
+use glassnet::optim::OptimConfig;
+use glassnet::shapes::MineMode;
+
+fn batch_data(arch: &Arch, n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut g = rng(seed);
+    (
+        random(&mut g, n * arch.image_len()),
+        (0..n as u32).map(|i| i % 3).collect(),
+    )
+}
+
+/// Compares two engines' outputs of one step: stats, embeddings and every gradient by name.
+fn compare(tag: &str, a: &mut dyn Engine, b: &mut dyn Engine, batch: &Batch) {
+    let sa = a.train_step(batch, None).unwrap();
+    let sb = b.train_step(batch, None).unwrap();
+    assert_eq!(
+        (sa.valid, sa.active),
+        (sb.valid, sb.active),
+        "{tag}: triplet counts"
+    );
+    assert!(
+        (sa.loss - sb.loss).abs() <= 1e-4 + 1e-4 * sb.loss.abs(),
+        "{tag}: loss {} vs {}",
+        sa.loss,
+        sb.loss
+    );
+    assert_close(
+        &format!("{tag} embeddings"),
+        &a.embed(batch.images).unwrap(),
+        &b.embed(batch.images).unwrap(),
+        1e-5,
+        1e-4,
+    );
+    let (ga, gb) = (a.gradients().unwrap(), b.gradients().unwrap());
+    for t in &a.layout().tensors.clone() {
+        let want = &gb[t.range()];
+        // Gradients sum over up to 12 x 112 x 112 terms in different orders: tolerance is
+        // relative to the tensor's own scale.
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert_close(
+            &format!("{tag} d{}", t.name),
+            &ga[t.range()],
+            want,
+            1e-4 * scale,
+            1e-3,
+        );
+    }
+}
+
+#[test]
+fn reference_network_matches_across_backends() {
+    let Some(ctx) = gpu() else { return };
+    for head in [Head::L2, Head::Sigmoid] {
+        let arch = Arch::reference(head);
+        let params = init_params(&arch, &ParamLayout::new(&arch), 3);
+        let (images, labels) = batch_data(&arch, 12, 30);
+        let trip = [
+            [0u32, 3, 1],
+            [1, 4, 2],
+            [2, 5, 0],
+            [6, 9, 7],
+            [7, 10, 8],
+            [8, 11, 6],
+        ];
+        let mut reference = CpuEngine::new(&arch, &params, CpuKind::Reference).unwrap();
+        let mut fast = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
+        let mut gpu = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+        // Margin large enough that the given triplets are active under a fresh network.
+        let given = Batch {
+            images: &images,
+            labels: &labels,
+            triplets: Triplets::Given(&trip),
+            margin: 1.0,
+        };
+        compare(
+            &format!("{head:?} gpu vs reference"),
+            &mut gpu,
+            &mut reference,
+            &given,
+        );
+        compare(
+            &format!("{head:?} fast vs reference"),
+            &mut fast,
+            &mut reference,
+            &given,
+        );
+        let mined = Batch {
+            triplets: Triplets::Mine(MineMode::BatchHard),
+            ..given
+        };
+        compare(
+            &format!("{head:?} mined gpu vs fast"),
+            &mut gpu,
+            &mut fast,
+            &mined,
+        );
+    }
+}
+
+#[test]
+fn gpu_step_is_bit_identical_run_to_run() {
+    let Some(ctx) = gpu() else { return };
+    let arch = Arch {
+        side: 28,
+        channels: vec![5, 17],
+        kernels: vec![5, 3],
+        embed_dim: 16,
+        head: Head::L2,
+    };
+    let params = init_params(&arch, &ParamLayout::new(&arch), 4);
+    let (images, labels) = batch_data(&arch, 9, 31);
+    let batch = Batch {
+        images: &images,
+        labels: &labels,
+        triplets: Triplets::Mine(MineMode::SemiHard),
+        margin: 0.3,
+    };
+    let opt = OptimConfig::default();
+    let run = || {
+        let mut e = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+        let s1 = e.train_step(&batch, Some(opt.at_step(1))).unwrap();
+        let s2 = e.train_step(&batch, Some(opt.at_step(2))).unwrap();
+        (s1, s2, e.gradients().unwrap(), e.params().unwrap())
+    };
+    let (a, b) = (run(), run());
+    assert_eq!((a.0, a.1), (b.0, b.1));
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&a.2),
+        bits(&b.2),
+        "gradients differ between identical runs"
+    );
+    assert_eq!(
+        bits(&a.3),
+        bits(&b.3),
+        "parameters differ between identical runs"
+    );
+    assert_ne!(bits(&a.3), bits(&params), "the update changed nothing");
+}
+
+#[test]
+fn training_steps_agree_between_gpu_and_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let arch = Arch {
+        side: 20,
+        channels: vec![4, 8],
+        kernels: vec![3, 3],
+        embed_dim: 8,
+        head: Head::L2,
+    };
+    let params = init_params(&arch, &ParamLayout::new(&arch), 5);
+    let (images, labels) = batch_data(&arch, 12, 32);
+    let batch = Batch {
+        images: &images,
+        labels: &labels,
+        triplets: Triplets::Mine(MineMode::BatchHard),
+        margin: 0.5,
+    };
+    let opt = OptimConfig {
+        lr: 1e-2,
+        ..Default::default()
+    };
+    let mut g = GpuEngine::new(ctx, &arch, &params).unwrap();
+    let mut c = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
+    let mut losses = Vec::new();
+    for t in 1..=5 {
+        let sg = g.train_step(&batch, Some(opt.at_step(t))).unwrap();
+        let sc = c.train_step(&batch, Some(opt.at_step(t))).unwrap();
+        assert!(
+            (sg.loss - sc.loss).abs() < 1e-3,
+            "step {t}: gpu loss {} cpu loss {}",
+            sg.loss,
+            sc.loss
+        );
+        losses.push(sc.loss);
+    }
+    assert!(
+        losses[4] < losses[0],
+        "loss did not fall over 5 steps: {losses:?}"
+    );
+    assert_close(
+        "params after 5 steps",
+        &g.params().unwrap(),
+        &c.params().unwrap(),
+        1e-4,
+        1e-3,
+    );
+}

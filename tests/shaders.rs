@@ -1,0 +1,45 @@
+//! Every shader parses and validates with naga; a broken one fails with its file and line.
+
+use glassnet::gpu::pipeline::SHADERS;
+
+#[test]
+fn every_shader_validates_with_naga() {
+    let mut failures = Vec::new();
+    for (name, src) in SHADERS {
+        let path = format!("shaders/{name}.wgsl");
+        let module = match naga::front::wgsl::parse_str(src) {
+            Ok(m) => m,
+            Err(e) => {
+                failures.push(e.emit_to_string_with_path(src, &path));
+                continue;
+            }
+        };
+        let mut v = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        );
+        if let Err(e) = v.validate(&module) {
+            failures.push(e.emit_to_string_with_path(src, &path));
+        }
+        assert!(
+            module.entry_points.iter().any(|e| e.name == "main"),
+            "{path}: no entry point `main`"
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_wgsl_file_is_registered() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let stem = name
+            .strip_suffix(".wgsl")
+            .expect("only .wgsl files in shaders/");
+        assert!(
+            SHADERS.iter().any(|(n, _)| *n == stem),
+            "shaders/{name} is not in SHADERS"
+        );
+    }
+}
