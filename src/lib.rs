@@ -4,12 +4,20 @@
 //! `shaders/` (run through `gpu`) are tested against it. `engine` runs the whole network on
 //! any of them behind one interface.
 
+pub mod checkpoint;
+pub mod cli;
 pub mod cpu;
+pub mod data;
+pub mod device;
 pub mod engine;
+pub mod eval;
 pub mod gpu;
+pub mod metric;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod shapes;
+pub mod train;
 
 /// Errors the library returns; the CLI prints them with their cause chain.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +31,9 @@ pub enum Error {
     /// Bad input from the user: the message names the file or flag.
     #[error("{0}")]
     Input(String),
+    /// The loss became NaN or infinite.
+    #[error("{0}")]
+    Diverged(String),
     #[error("{path}: {source}")]
     Io {
         path: String,

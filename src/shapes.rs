@@ -87,6 +87,9 @@ pub enum MineMode {
     BatchHard,
     /// Hardest positive; the closest negative farther than it (else the hardest negative).
     SemiHard,
+    /// Every valid triplet of the batch, the loss averaged over the active ones
+    /// (`triplet_all_*` kernels instead of `triplet_mine`).
+    BatchAll,
 }
 
 impl MineMode {
@@ -94,6 +97,7 @@ impl MineMode {
         match self {
             MineMode::BatchHard => 0,
             MineMode::SemiHard => 1,
+            MineMode::BatchAll => 2,
         }
     }
 }

@@ -407,7 +407,7 @@ pub fn triplet_mine(triplets: &mut [u32], dist: &[f32], labels: &[u32], n: usize
             }
         }
         let neg = match mode {
-            MineMode::BatchHard => hard,
+            MineMode::BatchHard | MineMode::BatchAll => hard,
             MineMode::SemiHard => semi.or(hard),
         };
         let t = &mut triplets[3 * a..3 * a + 3];
@@ -450,5 +450,80 @@ pub fn sgd_momentum_update(params: &mut [f32], grads: &[f32], vel: &mut [f32], h
 pub fn batch_sum(out: &mut [f32], inp: &[f32], rows: usize, len: usize) {
     for (j, o) in out.iter_mut().enumerate().take(len) {
         *o = (0..rows).map(|r| inp[r * len + j]).sum();
+    }
+}
+
+/// Batch-all triplet loss, pass 1, from dist `[N, N]` and labels `[N]`: every (anchor i,
+/// positive j, negative k) triplet of the batch at once, summarised per pair.
+/// weights `[N, N]`: for a positive pair (i, j), +(active triplets (i, j, k)); for a
+/// negative pair, -(active triplets (i, p, j)); so the loss gradient is
+/// dL/dD = weights / active (the loss is averaged over active triplets).
+/// pair_loss `[N, N]`: summed hinge losses of the positive pair's triplets.
+/// pair_valid `[N, N]`: the positive pair's triplet count (its negatives).
+pub fn triplet_all_forward(
+    weights: &mut [f32],
+    pair_loss: &mut [f32],
+    pair_valid: &mut [f32],
+    dist: &[f32],
+    labels: &[u32],
+    n: usize,
+    margin: f32,
+) {
+    for i in 0..n {
+        for j in 0..n {
+            let (mut w, mut loss, mut valid) = (0.0f32, 0.0f32, 0.0f32);
+            let same = labels[i] == labels[j];
+            if same && i != j {
+                for k in 0..n {
+                    if labels[k] != labels[i] {
+                        valid += 1.0;
+                        let l = dist[i * n + j] - dist[i * n + k] + margin;
+                        if l > 0.0 {
+                            w += 1.0;
+                            loss += l;
+                        }
+                    }
+                }
+            } else if !same {
+                for p in 0..n {
+                    if p != i && labels[p] == labels[i] && dist[i * n + p] - dist[i * n + j] + margin > 0.0 {
+                        w -= 1.0;
+                    }
+                }
+            }
+            weights[i * n + j] = w;
+            pair_loss[i * n + j] = loss;
+            pair_valid[i * n + j] = valid;
+        }
+    }
+}
+
+/// Batch-all pass 2: stats `[4]` = (loss averaged over active triplets, valid count, active
+/// count, 0) from the pass-1 arrays `[N, N]`. No active triplet: loss 0.
+pub fn triplet_all_reduce(stats: &mut [f32], weights: &[f32], pair_loss: &[f32], pair_valid: &[f32], n: usize) {
+    let (mut loss, mut valid, mut active) = (0.0f32, 0.0f32, 0.0f32);
+    for i in 0..n * n {
+        loss += pair_loss[i];
+        valid += pair_valid[i];
+        active += weights[i].max(0.0);
+    }
+    stats[0] = if active > 0.0 { loss / active } else { 0.0 };
+    stats[1] = valid;
+    stats[2] = active;
+    stats[3] = 0.0;
+}
+
+/// Batch-all pass 3: dx `[N, D]` = 2 / active * sum_j (W_ij + W_ji) (x_i - x_j), from x
+/// `[N, D]`, weights `[N, N]` and stats `[4]`.
+pub fn triplet_all_backward(dx: &mut [f32], x: &[f32], weights: &[f32], stats: &[f32], n: usize, d: usize) {
+    let active = stats[2];
+    for i in 0..n {
+        for k in 0..d {
+            let mut acc = 0.0f32;
+            for j in 0..n {
+                acc += (weights[i * n + j] + weights[j * n + i]) * (x[i * d + k] - x[j * d + k]);
+            }
+            dx[i * d + k] = if active > 0.0 { 2.0 * acc / active } else { 0.0 };
+        }
     }
 }

@@ -4,7 +4,7 @@ use crate::cpu::{fast, reference as r};
 use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
 use crate::model::{Arch, Head, ParamLayout};
 use crate::optim::StepParams;
-use crate::shapes::{Conv2dShape, DenseShape};
+use crate::shapes::{Conv2dShape, DenseShape, MineMode};
 use crate::Result;
 
 type ConvFwd = fn(&mut [f32], &[f32], &[f32], &[f32], Conv2dShape);
@@ -231,20 +231,27 @@ impl Engine for CpuEngine {
         let acts = self.forward(batch.images, n);
         let mut dist = vec![0.0; n * n];
         r::pairwise_distance(&mut dist, &acts.emb, &acts.emb, n, n, e);
-        let triplets = match batch.triplets {
-            Triplets::Given(t) => flatten_triplets(t),
-            Triplets::Mine(mode) => {
-                let mut t = vec![0u32; 3 * n];
-                r::triplet_mine(&mut t, &dist, batch.labels, n, mode);
-                t
-            }
-        };
-        let mut losses = vec![0.0; triplets.len() / 3];
-        r::triplet_loss_forward(&mut losses, &dist, &triplets, n, batch.margin);
         let mut stats = [0.0f32; 4];
-        r::triplet_loss_reduce(&mut stats, &losses, &triplets);
         let mut demb = vec![0.0; n * e];
-        r::triplet_loss_backward(&mut demb, &acts.emb, &dist, &triplets, n, e, batch.margin);
+        if batch.triplets == Triplets::Mine(MineMode::BatchAll) {
+            let (mut w, mut pl, mut pv) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n * n]);
+            r::triplet_all_forward(&mut w, &mut pl, &mut pv, &dist, batch.labels, n, batch.margin);
+            r::triplet_all_reduce(&mut stats, &w, &pl, &pv, n);
+            r::triplet_all_backward(&mut demb, &acts.emb, &w, &stats, n, e);
+        } else {
+            let triplets = match batch.triplets {
+                Triplets::Given(t) => flatten_triplets(t),
+                Triplets::Mine(mode) => {
+                    let mut t = vec![0u32; 3 * n];
+                    r::triplet_mine(&mut t, &dist, batch.labels, n, mode);
+                    t
+                }
+            };
+            let mut losses = vec![0.0; triplets.len() / 3];
+            r::triplet_loss_forward(&mut losses, &dist, &triplets, n, batch.margin);
+            r::triplet_loss_reduce(&mut stats, &losses, &triplets);
+            r::triplet_loss_backward(&mut demb, &acts.emb, &dist, &triplets, n, e, batch.margin);
+        }
         self.backward(batch.images, &acts, &demb, n);
         match update {
             Some(StepParams::Adam(h)) => {

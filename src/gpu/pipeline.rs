@@ -7,102 +7,43 @@ use std::sync::{Arc, Mutex};
 use crate::gpu::context::GpuContext;
 use crate::{Error, Result};
 
+/// `(name, source)` of a shader in shaders/, read at compile time.
+macro_rules! shader {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../shaders/", $name, ".wgsl")))
+    };
+}
+
 /// (kernel name, WGSL source). The name is also the CPU reference function's and the GPU
 /// wrapper's name.
 pub const SHADERS: &[(&str, &str)] = &[
-    (
-        "adam_update",
-        include_str!("../../shaders/adam_update.wgsl"),
-    ),
-    ("batch_sum", include_str!("../../shaders/batch_sum.wgsl")),
-    (
-        "conv2d_backward_bias",
-        include_str!("../../shaders/conv2d_backward_bias.wgsl"),
-    ),
-    (
-        "conv2d_backward_input",
-        include_str!("../../shaders/conv2d_backward_input.wgsl"),
-    ),
-    (
-        "conv2d_backward_weight",
-        include_str!("../../shaders/conv2d_backward_weight.wgsl"),
-    ),
-    (
-        "conv2d_forward",
-        include_str!("../../shaders/conv2d_forward.wgsl"),
-    ),
-    (
-        "dense_backward_bias",
-        include_str!("../../shaders/dense_backward_bias.wgsl"),
-    ),
-    (
-        "dense_backward_input",
-        include_str!("../../shaders/dense_backward_input.wgsl"),
-    ),
-    (
-        "dense_backward_weight",
-        include_str!("../../shaders/dense_backward_weight.wgsl"),
-    ),
-    (
-        "dense_forward",
-        include_str!("../../shaders/dense_forward.wgsl"),
-    ),
-    (
-        "l2norm_backward",
-        include_str!("../../shaders/l2norm_backward.wgsl"),
-    ),
-    (
-        "l2norm_forward",
-        include_str!("../../shaders/l2norm_forward.wgsl"),
-    ),
-    (
-        "maxpool2d_backward",
-        include_str!("../../shaders/maxpool2d_backward.wgsl"),
-    ),
-    (
-        "maxpool2d_forward",
-        include_str!("../../shaders/maxpool2d_forward.wgsl"),
-    ),
-    (
-        "pairwise_distance",
-        include_str!("../../shaders/pairwise_distance.wgsl"),
-    ),
-    (
-        "relu_backward",
-        include_str!("../../shaders/relu_backward.wgsl"),
-    ),
-    (
-        "relu_forward",
-        include_str!("../../shaders/relu_forward.wgsl"),
-    ),
-    (
-        "sgd_momentum_update",
-        include_str!("../../shaders/sgd_momentum_update.wgsl"),
-    ),
-    (
-        "sigmoid_backward",
-        include_str!("../../shaders/sigmoid_backward.wgsl"),
-    ),
-    (
-        "sigmoid_forward",
-        include_str!("../../shaders/sigmoid_forward.wgsl"),
-    ),
-    (
-        "triplet_loss_backward",
-        include_str!("../../shaders/triplet_loss_backward.wgsl"),
-    ),
-    (
-        "triplet_loss_forward",
-        include_str!("../../shaders/triplet_loss_forward.wgsl"),
-    ),
-    (
-        "triplet_loss_reduce",
-        include_str!("../../shaders/triplet_loss_reduce.wgsl"),
-    ),
-    (
-        "triplet_mine",
-        include_str!("../../shaders/triplet_mine.wgsl"),
-    ),
+    shader!("adam_update"),
+    shader!("batch_sum"),
+    shader!("conv2d_backward_bias"),
+    shader!("conv2d_backward_input"),
+    shader!("conv2d_backward_weight"),
+    shader!("conv2d_forward"),
+    shader!("dense_backward_bias"),
+    shader!("dense_backward_input"),
+    shader!("dense_backward_weight"),
+    shader!("dense_forward"),
+    shader!("l2norm_backward"),
+    shader!("l2norm_forward"),
+    shader!("maxpool2d_backward"),
+    shader!("maxpool2d_forward"),
+    shader!("pairwise_distance"),
+    shader!("relu_backward"),
+    shader!("relu_forward"),
+    shader!("sgd_momentum_update"),
+    shader!("sigmoid_backward"),
+    shader!("sigmoid_forward"),
+    shader!("triplet_all_backward"),
+    shader!("triplet_all_forward"),
+    shader!("triplet_all_reduce"),
+    shader!("triplet_loss_backward"),
+    shader!("triplet_loss_forward"),
+    shader!("triplet_loss_reduce"),
+    shader!("triplet_mine"),
 ];
 
 /// Workgroup size every kernel in shaders/ declares (x dimension).

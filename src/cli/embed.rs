@@ -1,0 +1,80 @@
+//! `glassnet embed`: embeddings and labels of a dataset, as CSV or .npy.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{load_dataset, DataArgs, DeviceArgs};
+use crate::checkpoint::load_model;
+use crate::device::open_engine;
+
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    /// Model directory written by `glassnet train`.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// FILE.csv (path, label, class, e0..) or FILE.npy (float32 [n, d]; labels go to
+    /// FILE.labels.npy as uint32 [n]).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// Writes via a temporary file renamed into place: no half-written output.
+fn write_atomic(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!("partial-{}", std::process::id()));
+    let result = std::fs::File::create(&tmp).and_then(|mut f| write(&mut f).and_then(|_| f.sync_all()));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &Path, data: &[T], shape: &[u64]) -> anyhow::Result<()> {
+    write_atomic(path, |f| {
+        use npyz::WriterBuilder;
+        let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(f).begin_nd()?;
+        w.extend(data.iter().copied())?;
+        w.finish()
+    })
+}
+
+pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    anyhow::ensure!(ext == "csv" || ext == "npy", "--out {}: use a .csv or .npy file name", a.out.display());
+    let model = load_model(&a.model)?;
+    let (data, _) = load_dataset(&a.data, &model.meta.preprocess)?;
+    anyhow::ensure!(!data.is_empty(), "no images to embed");
+    let (mut engine, note) = open_engine(a.device.choice(), &model.meta.arch, &model.params)?;
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
+    let emb = engine.embed(&data.images)?;
+    let d = model.meta.arch.embed_dim;
+    if ext == "csv" {
+        write_atomic(&a.out, |f| {
+            let mut w = std::io::BufWriter::new(f);
+            let cols: Vec<String> = (0..d).map(|k| format!("e{k}")).collect();
+            writeln!(w, "path,label,class,{}", cols.join(","))?;
+            for (i, row) in emb.chunks(d).enumerate() {
+                let path = data.paths.get(i).map(|p| p.display().to_string()).unwrap_or_else(|| format!("builtin:{i}"));
+                let vals: Vec<String> = row.iter().map(|v| format!("{v:.7}")).collect();
+                writeln!(w, "{path},{},{},{}", data.labels[i], data.classes[data.labels[i] as usize], vals.join(","))?;
+            }
+            w.flush()
+        })?;
+    } else {
+        write_npy(&a.out, &emb, &[data.len() as u64, d as u64])?;
+        let lp = a.out.with_extension("labels.npy");
+        write_npy(&lp, &data.labels, &[data.len() as u64])?;
+        println!("labels written to {} (classes: {})", lp.display(), data.classes.join(", "));
+    }
+    println!("{} embeddings of size {d} written to {}", data.len(), a.out.display());
+    Ok(())
+}

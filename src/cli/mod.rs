@@ -1,0 +1,133 @@
+//! The command line: raw flags (clap) -> validated configuration -> a command.
+
+mod embed;
+mod info;
+mod predict;
+mod progress;
+mod synth;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::device::DeviceChoice;
+
+#[derive(Parser, Debug)]
+#[command(name = "glassnet", version, about = "Triplet-network defect classification on any GPU (WGSL through wgpu) or the CPU", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List GPU adapters (name, backend, type, compute limits).
+    Info,
+    /// Train a triplet network on a class-per-folder dataset (default: the built-in glass set).
+    Train(train::TrainArgs),
+    /// Classify images with a trained model (k-NN in the embedding space).
+    Predict(predict::PredictArgs),
+    /// Write embeddings of a class-per-folder dataset (CSV or .npy by extension).
+    Embed(embed::EmbedArgs),
+    /// Write the built-in synthetic glass dataset as class folders with a contact sheet.
+    Synth(synth::SynthArgs),
+}
+
+/// `--device` with `--gpu` / `--cpu` shortcuts, shared by every command that computes.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// auto: a hardware GPU if present, else the fast CPU backend; gpu: any adapter
+    /// (software Vulkan included); cpu: the fast CPU backend; cpu-reference: the oracle loops.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
+    /// Shorthand for --device gpu.
+    #[arg(long, conflicts_with_all = ["device", "cpu"])]
+    gpu: bool,
+    /// Shorthand for --device cpu.
+    #[arg(long, conflicts_with = "device")]
+    cpu: bool,
+}
+
+impl DeviceArgs {
+    pub fn choice(&self) -> DeviceChoice {
+        if self.gpu {
+            DeviceChoice::Gpu
+        } else if self.cpu {
+            DeviceChoice::Cpu
+        } else {
+            self.device
+        }
+    }
+}
+
+/// Where a command reads images from: a folder, or the built-in set when absent.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Class-per-folder dataset (DIR/<class>/<image>); png, jpg, bmp, tiff, 8 or 16 bit, any
+    /// size. Without it, the built-in synthetic glass set.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Skip unreadable or corrupt images (and count them) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Seed of the built-in synthetic set.
+    #[arg(long, default_value_t = 0)]
+    synth_seed: u64,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info => info::run(),
+        Command::Train(a) => train::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Embed(a) => embed::run(a),
+        Command::Synth(a) => synth::run(a),
+    }
+}
+
+/// Parses, runs, prints an error with its causes; returns the exit code.
+pub fn main() -> i32 {
+    // Mesa's Vulkan drivers print a warning on every start when this is unset.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            1
+        }
+    }
+}
+
+/// Loads `--data` (or the built-in set), reporting skipped files; returns the set and a
+/// description of its source for reports.
+pub fn load_dataset(args: &DataArgs, pre: &crate::data::preprocess::Preprocess) -> anyhow::Result<(crate::data::Dataset, String)> {
+    match &args.data {
+        Some(dir) => {
+            let (ds, skipped) = crate::data::folder::load_folder(dir, pre, args.skip_bad)?;
+            if !skipped.is_empty() {
+                eprintln!("skipped {} unreadable image(s):", skipped.len());
+                for (p, why) in skipped.iter().take(10) {
+                    eprintln!("  {}: {why}", p.display());
+                }
+            }
+            Ok((ds, dir.display().to_string()))
+        }
+        None => {
+            let cfg = crate::data::synth::SynthConfig { seed: args.synth_seed, side: pre.side, ..Default::default() };
+            Ok((crate::data::builtin::builtin(&cfg), format!("built-in synthetic glass set (seed {})", args.synth_seed)))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `glassnet predict`: class, nearest-neighbour distance and k-NN vote per image.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::DeviceArgs;
+use crate::checkpoint::load_model;
+use crate::data::folder::{collect_images, load_images};
+use crate::device::open_engine;
+use crate::metric::knn::knn;
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Model directory written by `glassnet train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Image files or folders (searched recursively).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Neighbours that vote.
+    #[arg(long, default_value_t = 5)]
+    k: usize,
+    /// One JSON record per image.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// CSV with a header row.
+    #[arg(long)]
+    csv: bool,
+    /// Skip unreadable images (and count them) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Serialize)]
+struct Record {
+    path: String,
+    class: String,
+    /// Squared Euclidean distance to the nearest gallery image.
+    distance: f32,
+    nearest_class: String,
+    votes: usize,
+    k: usize,
+}
+
+pub fn run(a: PredictArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.k >= 1, "--k {}: at least 1", a.k);
+    let model = load_model(&a.model)?;
+    let mut files = Vec::new();
+    for p in &a.paths {
+        files.extend(collect_images(p)?);
+    }
+    anyhow::ensure!(!files.is_empty(), "no images (png, jpg, bmp, tiff) found in the given paths");
+    let (images, kept, skipped) = load_images(&files, &model.meta.preprocess, a.skip_bad)?;
+    let (mut engine, note) = open_engine(a.device.choice(), &model.meta.arch, &model.params)?;
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
+    let emb = engine.embed(&images.concat())?;
+    let d = model.meta.arch.embed_dim;
+    let nn = knn(&model.gallery, &model.gallery_labels, &emb, d, a.k, false);
+    let cls = |l: u32| model.meta.classes[l as usize].clone();
+    let records: Vec<Record> = kept
+        .iter()
+        .zip(&nn)
+        .map(|(&i, n)| Record {
+            path: files[i].display().to_string(),
+            class: cls(n.label),
+            distance: n.distance,
+            nearest_class: cls(n.nearest_label),
+            votes: n.votes,
+            k: n.k,
+        })
+        .collect();
+    if a.json {
+        for r in &records {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else if a.csv {
+        println!("path,class,distance,nearest_class,votes,k");
+        for r in &records {
+            let path = if r.path.contains([',', '"']) { format!("\"{}\"", r.path.replace('"', "\"\"")) } else { r.path.clone() };
+            println!("{path},{},{:.6},{},{},{}", r.class, r.distance, r.nearest_class, r.votes, r.k);
+        }
+    } else {
+        let w = records.iter().map(|r| r.path.len()).max().unwrap_or(4).max(4);
+        let cw = model.meta.classes.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
+        println!("{:<w$}  {:<cw$}  {:>10}  {:>5}  nearest", "path", "class", "distance", "vote");
+        for r in &records {
+            println!("{:<w$}  {:<cw$}  {:>10.4}  {:>5}  {}", r.path, r.class, r.distance, format!("{}/{}", r.votes, r.k), r.nearest_class);
+        }
+    }
+    if !skipped.is_empty() {
+        eprintln!("skipped {} unreadable image(s)", skipped.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! `glassnet train`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{load_dataset, progress::Bar, DataArgs, DeviceArgs};
+use crate::checkpoint::{write_model, Metadata, Model, Staging, FORMAT, FORMAT_VERSION};
+use crate::data::augment::Augment;
+use crate::data::preprocess::Preprocess;
+use crate::data::split::stratified_split;
+use crate::device::open_engine;
+use crate::eval::metrics::{Confusion, Scores};
+use crate::metric::knn::knn;
+use crate::model::{init_params, Arch, Head, ParamLayout};
+use crate::optim::OptimizerKind;
+use crate::train::{train, Recipe, SamplerKind, TrainConfig};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Output directory (default: runs/train-<unix time>). Must not exist or be empty.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Starting point for every setting below: robust (default) or the paper's recipe.
+    #[arg(long, value_enum, default_value_t = Recipe::Robust)]
+    recipe: Recipe,
+    /// Embedding head: l2 (unit sphere) or sigmoid (the paper's).
+    #[arg(long, value_enum)]
+    head: Option<Head>,
+    /// Triplet margin on squared distances.
+    #[arg(long)]
+    margin: Option<f32>,
+    /// random (the paper's triplets), batch-hard or semi-hard (mining in class-balanced batches).
+    #[arg(long, value_enum)]
+    sampler: Option<SamplerKind>,
+    /// Images per batch for the mining samplers.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Triplets per batch for the random sampler.
+    #[arg(long)]
+    triplets_per_batch: Option<usize>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Steps per epoch (default: one pass over the training images; the paper: 15).
+    #[arg(long)]
+    steps_per_epoch: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Keep the learning rate constant (no warm-up or cosine decay).
+    #[arg(long)]
+    constant_lr: bool,
+    /// none, flip, or dihedral (flips and 90-degree rotations). Use none or flip when a
+    /// class's meaning depends on orientation.
+    #[arg(long, value_enum)]
+    augment: Option<Augment>,
+    /// Epochs without a better validation score before stopping (0: never).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Fraction of each class held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    val_fraction: f64,
+    /// Seed for initialisation, split, sampling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Conv channels per block, comma-separated (default 16,32,64,128).
+    #[arg(long, value_delimiter = ',')]
+    channels: Option<Vec<usize>>,
+    /// Embedding size (default 64).
+    #[arg(long)]
+    embed_dim: Option<usize>,
+    /// Network input side in pixels (default 112).
+    #[arg(long, default_value_t = 112)]
+    size: usize,
+}
+
+impl TrainArgs {
+    /// The recipe's settings with each given flag on top.
+    pub fn config(&self) -> anyhow::Result<TrainConfig> {
+        let mut c = TrainConfig::preset(self.recipe);
+        c.seed = self.seed;
+        if let Some(v) = self.head {
+            c.head = v;
+        }
+        if let Some(v) = self.margin {
+            anyhow::ensure!(v.is_finite() && v >= 0.0, "--margin {v}: must be a finite number >= 0");
+            c.margin = v;
+        }
+        if let Some(v) = self.sampler {
+            c.sampler = v;
+        }
+        if let Some(v) = self.batch {
+            anyhow::ensure!(v >= 4, "--batch {v}: at least 4 images");
+            c.batch_images = v;
+        }
+        if let Some(v) = self.triplets_per_batch {
+            anyhow::ensure!(v >= 1, "--triplets-per-batch {v}: at least 1");
+            c.triplets_per_batch = v;
+        }
+        if let Some(v) = self.epochs {
+            anyhow::ensure!(v >= 1, "--epochs {v}: at least 1");
+            c.epochs = v;
+        }
+        if let Some(v) = self.steps_per_epoch {
+            anyhow::ensure!(v >= 1, "--steps-per-epoch {v}: at least 1");
+            c.steps_per_epoch = v;
+        }
+        if let Some(v) = self.lr {
+            anyhow::ensure!(v.is_finite() && v > 0.0, "--lr {v}: must be a positive number");
+            c.optim.lr = v;
+        }
+        if let Some(v) = self.optimizer {
+            c.optim.kind = v;
+        }
+        if self.constant_lr {
+            c.optim.constant = true;
+        }
+        if let Some(v) = self.augment {
+            c.augment = v;
+        }
+        if let Some(v) = self.patience {
+            c.patience = v;
+        }
+        anyhow::ensure!((0.0..0.9).contains(&self.val_fraction), "--val-fraction {}: must be in [0, 0.9)", self.val_fraction);
+        Ok(c)
+    }
+
+    pub fn arch(&self, head: Head) -> anyhow::Result<Arch> {
+        let mut a = Arch::reference(head);
+        a.side = self.size;
+        if let Some(ch) = &self.channels {
+            a.kernels = (0..ch.len()).map(|i| if i == 0 { 5 } else { 3 }).collect();
+            a.channels = ch.clone();
+        }
+        if let Some(e) = self.embed_dim {
+            a.embed_dim = e;
+        }
+        a.validate().map_err(|e| anyhow::anyhow!("--channels/--embed-dim/--size: {e}"))?;
+        Ok(a)
+    }
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let cfg = args.config()?;
+    let arch = args.arch(cfg.head)?;
+    let pre = Preprocess { side: arch.side };
+    let out = args.out.clone().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("runs/train-{t}"))
+    });
+    // Refuse a bad --out before spending minutes training.
+    let stage = Staging::new(&out)?;
+    let (data, source) = load_dataset(&args.data, &pre)?;
+    data.check_trainable(&source)?;
+    let (train_idx, val_idx) = stratified_split(&data.labels, data.classes.len(), args.val_fraction, cfg.seed);
+    let (train_set, val_set) = (data.subset(&train_idx), data.subset(&val_idx));
+    let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
+    let (mut engine, note) = open_engine(args.device.choice(), &arch, &params)?;
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
+    eprintln!("data:   {source}: {}", data.summary());
+    eprintln!("split:  {} train, {} validation (stratified, seed {})", train_set.len(), val_set.len(), cfg.seed);
+    eprintln!("model:  {}", arch.describe());
+    eprintln!(
+        "recipe: {:?}: margin {}, sampler {:?}, {} epochs, lr {} ({}), augment {:?}",
+        cfg.recipe,
+        cfg.margin,
+        cfg.sampler,
+        cfg.epochs,
+        cfg.optim.lr,
+        if cfg.optim.constant { "constant" } else { "warm-up + cosine" },
+        cfg.augment
+    );
+    eprintln!("device: {}", engine.describe());
+
+    let mut bar = Bar::new("");
+    let val = (!val_set.is_empty()).then_some(&val_set);
+    let outcome = train(engine.as_mut(), &train_set, val, &cfg, &mut bar);
+    bar.finish();
+    let outcome = outcome?;
+    engine.set_params(&outcome.params)?;
+    let gallery = engine.embed(&train_set.images)?;
+    let mut validation = None;
+    if !val_set.is_empty() {
+        let q = engine.embed(&val_set.images)?;
+        let d = arch.embed_dim;
+        for k in [1usize, 5] {
+            let pred: Vec<u32> = knn(&gallery, &train_set.labels, &q, d, k, false).iter().map(|n| n.label).collect();
+            let s = Scores::of(&Confusion::from_labels(&val_set.labels, &pred, data.classes.len()));
+            println!(
+                "validation {k}-NN: accuracy {:.2}%, balanced accuracy {:.2}%, macro-F1 {:.3} ({} images, best epoch {})",
+                s.accuracy * 100.0,
+                s.balanced_accuracy * 100.0,
+                s.macro_f1,
+                val_set.len(),
+                outcome.best_epoch
+            );
+            if k == 1 {
+                validation = Some(s);
+            }
+        }
+    }
+    if let Some(msg) = &outcome.collapse {
+        eprintln!("warning: {msg}");
+    }
+    let total_images: f64 = outcome.history.iter().map(|r| r.images_per_s * (r.seconds)).sum();
+    println!(
+        "trained in {:.1}s ({} epochs{}), about {:.0} training images/s on {}",
+        outcome.seconds,
+        outcome.history.len(),
+        if outcome.stopped_early { ", stopped early" } else { "" },
+        total_images / outcome.seconds.max(1e-9),
+        engine.describe()
+    );
+
+    let model = Model {
+        meta: Metadata {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            glassnet_version: env!("CARGO_PKG_VERSION").into(),
+            arch: arch.clone(),
+            classes: data.classes.clone(),
+            preprocess: pre,
+            normalisation: "grey in [0, 1] scaled to [-1, 1] (x * 2 - 1)".into(),
+            training: cfg.clone(),
+            seed: cfg.seed,
+            device: engine.describe(),
+            data: source,
+            best_epoch: outcome.best_epoch,
+            validation,
+        },
+        params: outcome.params.clone(),
+        gallery,
+        gallery_labels: train_set.labels.clone(),
+    };
+    write_model(&stage, &model)?;
+    let mut csv = String::from("epoch,steps,loss,active_fraction,lr,spread,val_accuracy,val_balanced_accuracy,val_macro_f1,seconds,images_per_s\n");
+    for r in &outcome.history {
+        let v = r.val.unwrap_or_default();
+        csv += &format!(
+            "{},{},{:.6},{:.4},{:.6e},{:.6},{:.4},{:.4},{:.4},{:.2},{:.1}\n",
+            r.epoch, r.steps, r.loss, r.active, r.lr, r.spread, v.accuracy, v.balanced_accuracy, v.macro_f1, r.seconds, r.images_per_s
+        );
+    }
+    let p = stage.path("history.csv");
+    std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
+    crate::plot::training_curve(&stage.path("training.png"), "glassnet training", &outcome.history)?;
+    let dir = stage.commit()?;
+    println!("model written to {}", dir.display());
+    Ok(())
+}

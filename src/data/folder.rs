@@ -1,0 +1,124 @@
+//! Class-per-folder image datasets: decoded once, in parallel, to grey `side x side` in [-1, 1].
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::data::preprocess::Preprocess;
+use crate::data::Dataset;
+use crate::{Error, Result};
+
+/// File extensions read as images (case-insensitive).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
+
+pub fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io { path: path.display().to_string(), source }
+}
+
+/// Sorted entries of a directory.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io_err(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Decodes one image (8- or 16-bit, grey or colour) and preprocesses it to `[side * side]`.
+pub fn load_image(path: &Path, pre: &Preprocess) -> Result<Vec<f32>> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| io_err(path, e))?
+        .with_guessed_format()
+        .map_err(|e| io_err(path, e))?
+        .decode()
+        .map_err(|e| Error::Input(format!("{}: cannot decode image: {e}", path.display())))?;
+    Ok(pre.apply(&img.to_luma32f()))
+}
+
+/// Images that could not be read, with why, when `skip_bad` is on.
+pub type Skipped = Vec<(PathBuf, String)>;
+
+/// Decodes `paths` in parallel. A bad file is an error naming it, or skipped and reported
+/// when `skip_bad`.
+pub fn load_images(paths: &[PathBuf], pre: &Preprocess, skip_bad: bool) -> Result<(Vec<Vec<f32>>, Vec<usize>, Skipped)> {
+    let decoded: Vec<Result<Vec<f32>>> = paths.par_iter().map(|p| load_image(p, pre)).collect();
+    let (mut images, mut kept, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, r) in decoded.into_iter().enumerate() {
+        match r {
+            Ok(img) => {
+                images.push(img);
+                kept.push(i);
+            }
+            Err(e) if skip_bad => skipped.push((paths[i].clone(), e.to_string())),
+            Err(e) => {
+                return Err(Error::Input(format!("{e}\n(pass --skip-bad to skip unreadable images and count them)")))
+            }
+        }
+    }
+    Ok((images, kept, skipped))
+}
+
+/// Every image file under `path` (a file, or a folder searched recursively), sorted.
+pub fn collect_images(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        return Err(Error::Input(format!("{}: no such file or directory", path.display())));
+    }
+    let mut out = Vec::new();
+    for p in sorted_entries(path)? {
+        if p.is_dir() {
+            out.extend(collect_images(&p)?);
+        } else if is_image(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Loads `dir/<class>/<image>` for every class folder, classes in name order.
+pub fn load_folder(dir: &Path, pre: &Preprocess, skip_bad: bool) -> Result<(Dataset, Skipped)> {
+    if !dir.exists() {
+        return Err(Error::Input(format!("--data {}: no such directory", dir.display())));
+    }
+    if !dir.is_dir() {
+        return Err(Error::Input(format!("--data {}: not a directory (expected one folder per class)", dir.display())));
+    }
+    let mut classes = Vec::new();
+    let mut paths = Vec::new();
+    let mut labels = Vec::new();
+    for class_dir in sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
+        let files: Vec<PathBuf> = sorted_entries(&class_dir)?.into_iter().filter(|p| p.is_file() && is_image(p)).collect();
+        if files.is_empty() {
+            continue;
+        }
+        let label = classes.len() as u32;
+        classes.push(class_dir.file_name().unwrap().to_string_lossy().into_owned());
+        labels.extend(std::iter::repeat_n(label, files.len()));
+        paths.extend(files);
+    }
+    if classes.is_empty() {
+        return Err(Error::Input(format!(
+            "--data {}: no class folders with images ({}) found; expected DIR/<class>/<image>",
+            dir.display(),
+            IMAGE_EXTENSIONS.join(", ")
+        )));
+    }
+    let (images, kept, skipped) = load_images(&paths, pre, skip_bad)?;
+    let ds = Dataset {
+        side: pre.side,
+        images: images.concat(),
+        labels: kept.iter().map(|&i| labels[i]).collect(),
+        paths: kept.iter().map(|&i| paths[i].clone()).collect(),
+        classes,
+    };
+    Ok((ds, skipped))
+}

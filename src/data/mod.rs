@@ -1,0 +1,85 @@
+//! Datasets: class-per-folder images, the built-in synthetic glass set, preprocessing,
+//! stratified splits and augmentation.
+
+pub mod augment;
+pub mod builtin;
+pub mod folder;
+pub mod preprocess;
+pub mod split;
+pub mod synth;
+
+use std::path::PathBuf;
+
+/// Images `[n, side * side]` in [-1, 1], their labels and where they came from.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub side: usize,
+    pub images: Vec<f32>,
+    /// `[n]`, indexes `classes`
+    pub labels: Vec<u32>,
+    pub classes: Vec<String>,
+    /// Source file of each image (empty for generated images).
+    pub paths: Vec<PathBuf>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn image_len(&self) -> usize {
+        self.side * self.side
+    }
+
+    /// Pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        &self.images[i * self.image_len()..(i + 1) * self.image_len()]
+    }
+
+    /// Images per class, in class order.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut c = vec![0; self.classes.len()];
+        for &l in &self.labels {
+            c[l as usize] += 1;
+        }
+        c
+    }
+
+    /// The images at `idx`, in that order, with the same classes.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        Dataset {
+            side: self.side,
+            images: idx.iter().flat_map(|&i| self.image(i).iter().copied()).collect(),
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+            paths: if self.paths.is_empty() { Vec::new() } else { idx.iter().map(|&i| self.paths[i].clone()).collect() },
+        }
+    }
+
+    /// Checks the set can train a triplet network; the message says what is missing.
+    pub fn check_trainable(&self, source: &str) -> crate::Result<()> {
+        let counts = self.class_counts();
+        if self.classes.len() < 2 {
+            return Err(crate::Error::Input(format!(
+                "{source}: only one class ({}) found; a triplet network needs at least two class folders",
+                self.classes.first().map(String::as_str).unwrap_or("none")
+            )));
+        }
+        if let Some((c, n)) = self.classes.iter().zip(&counts).find(|(_, &n)| n < 2) {
+            return Err(crate::Error::Input(format!(
+                "{source}: class '{c}' has {n} image(s); every class needs at least two (an anchor and a positive)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One line per class: name and count.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self.classes.iter().zip(self.class_counts()).map(|(c, n)| format!("{c} {n}")).collect();
+        format!("{} images, {} classes ({})", self.len(), self.classes.len(), parts.join(", "))
+    }
+}

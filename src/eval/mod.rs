@@ -1,0 +1,2 @@
+//! Evaluation: metrics (and, with `evaluate`, folds, baselines and reports).
+pub mod metrics;

@@ -1,0 +1,73 @@
+//! Classification in the embedding space: k-nearest neighbours and nearest class centroid.
+
+use crate::cpu::reference::pairwise_distance;
+
+/// One query's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Neighbour {
+    /// Predicted class (k-NN vote; ties go to the class with the nearer member).
+    pub label: u32,
+    /// Label of the single nearest gallery item.
+    pub nearest_label: u32,
+    /// Squared distance to the nearest gallery item.
+    pub distance: f32,
+    /// Votes for `label` among the k nearest.
+    pub votes: usize,
+    pub k: usize,
+}
+
+/// k-NN against a gallery `[g, d]` with labels `[g]`, for queries `[q, d]`. `exclude_self`
+/// skips gallery item i for query i (leave-one-out when the queries are the gallery).
+pub fn knn(gallery: &[f32], labels: &[u32], queries: &[f32], d: usize, k: usize, exclude_self: bool) -> Vec<Neighbour> {
+    let (g, q) = (labels.len(), queries.len() / d);
+    let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
+    let mut dist = vec![0.0; q * g];
+    pairwise_distance(&mut dist, queries, gallery, q, g, d);
+    (0..q)
+        .map(|i| {
+            let row = &dist[i * g..(i + 1) * g];
+            let mut order: Vec<usize> = (0..g).filter(|&j| !(exclude_self && j == i)).collect();
+            order.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
+            let kk = k.min(order.len()).max(1);
+            let mut votes = vec![0usize; classes];
+            for &j in &order[..kk] {
+                votes[labels[j] as usize] += 1;
+            }
+            let best = *votes.iter().max().unwrap();
+            // The first (nearest) neighbour whose class has the most votes.
+            let label = order[..kk].iter().map(|&j| labels[j]).find(|&l| votes[l as usize] == best).unwrap();
+            Neighbour { label, nearest_label: labels[order[0]], distance: row[order[0]], votes: best, k: kk }
+        })
+        .collect()
+}
+
+/// Class centroids `[classes, d]` of a gallery (a class with no member gets NaN, never chosen).
+pub fn centroids(gallery: &[f32], labels: &[u32], d: usize, classes: usize) -> Vec<f32> {
+    let mut c = vec![0.0f32; classes * d];
+    let mut n = vec![0usize; classes];
+    for (i, &l) in labels.iter().enumerate() {
+        n[l as usize] += 1;
+        for k in 0..d {
+            c[l as usize * d + k] += gallery[i * d + k];
+        }
+    }
+    for (cl, &count) in n.iter().enumerate() {
+        for v in &mut c[cl * d..(cl + 1) * d] {
+            *v = if count > 0 { *v / count as f32 } else { f32::NAN };
+        }
+    }
+    c
+}
+
+/// Nearest class centroid for each query `[q, d]`.
+pub fn nearest_centroid(centroids: &[f32], queries: &[f32], d: usize) -> Vec<u32> {
+    let (c, q) = (centroids.len() / d, queries.len() / d);
+    let mut dist = vec![0.0; q * c];
+    pairwise_distance(&mut dist, queries, centroids, q, c, d);
+    (0..q)
+        .map(|i| {
+            let row = &dist[i * c..(i + 1) * c];
+            (0..c).filter(|&j| !row[j].is_nan()).min_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0) as u32
+        })
+        .collect()
+}

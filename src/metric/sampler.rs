@@ -1,0 +1,106 @@
+//! Samplers: which images a training batch holds and, for the paper's recipe, which triplets.
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Error, Result};
+
+/// Indices of each class's images.
+pub fn by_class(labels: &[u32], classes: usize) -> Vec<Vec<usize>> {
+    let mut v = vec![Vec::new(); classes];
+    for (i, &l) in labels.iter().enumerate() {
+        v[l as usize].push(i);
+    }
+    v
+}
+
+/// The paper's batch-random triplets: anchor class uniform over the classes (so rare
+/// classes are anchors as often as common ones), anchor and positive two different images of
+/// it, the negative any image of another class drawn uniformly by class.
+pub struct RandomTriplets {
+    by_class: Vec<Vec<usize>>,
+    /// Classes with two or more images.
+    anchor_classes: Vec<usize>,
+}
+
+impl RandomTriplets {
+    pub fn new(labels: &[u32], classes: usize) -> Result<RandomTriplets> {
+        let by_class = by_class(labels, classes);
+        let anchor_classes: Vec<usize> = (0..classes).filter(|&c| by_class[c].len() >= 2).collect();
+        let populated = by_class.iter().filter(|v| !v.is_empty()).count();
+        if anchor_classes.is_empty() || populated < 2 {
+            return Err(Error::Input(
+                "random triplets need a class with two images and at least two classes".into(),
+            ));
+        }
+        Ok(RandomTriplets { by_class, anchor_classes })
+    }
+
+    /// `t` triplets as dataset indices (anchor, positive, negative).
+    pub fn sample(&self, rng: &mut ChaCha8Rng, t: usize) -> Vec<[usize; 3]> {
+        (0..t)
+            .map(|_| {
+                let c = self.anchor_classes[rng.random_range(0..self.anchor_classes.len())];
+                let imgs = &self.by_class[c];
+                let a = rng.random_range(0..imgs.len());
+                let mut p = rng.random_range(0..imgs.len() - 1);
+                if p >= a {
+                    p += 1;
+                }
+                let others: Vec<usize> = (0..self.by_class.len()).filter(|&o| o != c && !self.by_class[o].is_empty()).collect();
+                let o = &self.by_class[others[rng.random_range(0..others.len())]];
+                [imgs[a], imgs[p], o[rng.random_range(0..o.len())]]
+            })
+            .collect()
+    }
+}
+
+/// Class-balanced batches for online mining: `p` classes x `k` images. Each class's images
+/// are drawn without replacement from a reshuffled cycle, so every image is seen about
+/// equally often and rare classes are seen as often as common ones.
+pub struct BalancedBatches {
+    by_class: Vec<Vec<usize>>,
+    cursor: Vec<usize>,
+    pub p: usize,
+    pub k: usize,
+}
+
+impl BalancedBatches {
+    /// Picks `p x k <= batch` with `k >= 4` images per class where the batch allows.
+    pub fn new(labels: &[u32], classes: usize, batch: usize) -> Result<BalancedBatches> {
+        let by_class = by_class(labels, classes);
+        let populated = by_class.iter().filter(|v| v.len() >= 2).count();
+        if populated < 2 {
+            return Err(Error::Input("mining needs at least two classes with two images each".into()));
+        }
+        if batch < 4 {
+            return Err(Error::Input(format!("--batch {batch}: mining needs at least 4 images per batch")));
+        }
+        let k = (batch / populated).max(2).max(4.min(batch / 2));
+        let p = (batch / k).min(populated).max(2);
+        Ok(BalancedBatches { cursor: vec![usize::MAX; classes], by_class, p, k })
+    }
+
+    pub fn batch_len(&self) -> usize {
+        self.p * self.k
+    }
+
+    /// Dataset indices of one batch, grouped by class.
+    pub fn sample(&mut self, rng: &mut ChaCha8Rng) -> Vec<usize> {
+        let mut classes: Vec<usize> = (0..self.by_class.len()).filter(|&c| self.by_class[c].len() >= 2).collect();
+        classes.shuffle(rng);
+        let mut out = Vec::with_capacity(self.batch_len());
+        for &c in classes.iter().take(self.p) {
+            for _ in 0..self.k {
+                if self.cursor[c] >= self.by_class[c].len() {
+                    self.by_class[c].shuffle(rng);
+                    self.cursor[c] = 0;
+                }
+                out.push(self.by_class[c][self.cursor[c]]);
+                self.cursor[c] += 1;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,323 @@
+//! The training loop: sample -> one step on the engine -> log; validation by 1-NN each
+//! epoch; early stop on a plateau; collapse detection; the best epoch's weights kept.
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::augment::{orient, Augment};
+use crate::data::Dataset;
+use crate::engine::{Batch, Engine, Triplets};
+use crate::eval::metrics::{Confusion, Scores};
+use crate::metric::knn::knn;
+use crate::metric::sampler::{BalancedBatches, RandomTriplets};
+use crate::model::Head;
+use crate::optim::OptimConfig;
+use crate::shapes::MineMode;
+use crate::{Error, Result};
+
+/// How a batch's triplets are formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerKind {
+    /// The paper's: random (anchor, positive, negative) triplets, class-balanced anchors.
+    Random,
+    /// Class-balanced batch; per anchor the hardest positive and hardest negative.
+    BatchHard,
+    /// Class-balanced batch; per anchor the hardest positive and the closest negative
+    /// farther than it.
+    SemiHard,
+    /// Class-balanced batch; every valid triplet, loss averaged over the active ones.
+    BatchAll,
+}
+
+/// Named starting points; any single flag overrides them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// glassnet's default: L2-normalised embedding, margin 0.2, all triplets of
+    /// class-balanced batches (loss over the active ones), warm-up + cosine learning rate,
+    /// flips and rotations.
+    Robust,
+    /// The paper's: sigmoid embedding, margin 1.0, 30 epochs x 450 random triplets in
+    /// batches of 32, Adam 1e-3 constant, no augmentation, no early stop.
+    Paper,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub recipe: Recipe,
+    pub head: Head,
+    pub margin: f32,
+    pub sampler: SamplerKind,
+    /// Triplets per batch (random sampler: a batch holds 3x this many images).
+    pub triplets_per_batch: usize,
+    /// Images per batch (mining samplers).
+    pub batch_images: usize,
+    pub epochs: usize,
+    /// Steps per epoch; 0 = one pass over the training images.
+    pub steps_per_epoch: usize,
+    pub optim: OptimConfig,
+    pub augment: Augment,
+    /// Epochs without a better validation score before stopping; 0 = never stop early.
+    pub patience: usize,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    pub fn preset(recipe: Recipe) -> TrainConfig {
+        match recipe {
+            Recipe::Robust => TrainConfig {
+                recipe,
+                head: Head::L2,
+                margin: 0.2,
+                sampler: SamplerKind::BatchAll,
+                triplets_per_batch: 32,
+                batch_images: 96,
+                epochs: 30,
+                steps_per_epoch: 0,
+                optim: OptimConfig { constant: false, ..OptimConfig::default() },
+                augment: Augment::Dihedral,
+                patience: 8,
+                seed: 0,
+            },
+            Recipe::Paper => TrainConfig {
+                recipe,
+                head: Head::Sigmoid,
+                margin: 1.0,
+                sampler: SamplerKind::Random,
+                triplets_per_batch: 32,
+                batch_images: 96,
+                epochs: 30,
+                steps_per_epoch: 15, // 450 triplets / 32 per batch
+                optim: OptimConfig::default(),
+                augment: Augment::None,
+                patience: 0,
+                seed: 0,
+            },
+        }
+    }
+
+    pub fn steps_for(&self, train_len: usize) -> usize {
+        if self.steps_per_epoch > 0 {
+            return self.steps_per_epoch;
+        }
+        let per_step = match self.sampler {
+            SamplerKind::Random => 3 * self.triplets_per_batch,
+            _ => self.batch_images,
+        };
+        train_len.div_ceil(per_step).max(5)
+    }
+}
+
+/// One epoch's record (a row of history.csv).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub steps: u64,
+    pub loss: f64,
+    /// Fraction of valid triplets with non-zero loss.
+    pub active: f64,
+    pub lr: f32,
+    /// Mean squared distance of the training embeddings to their centroid.
+    pub spread: f64,
+    pub val: Option<Scores>,
+    pub seconds: f64,
+    pub images_per_s: f64,
+}
+
+/// What a run produced.
+pub struct TrainOutcome {
+    /// Parameters of the best epoch (by validation balanced accuracy; the last without one).
+    pub params: Vec<f32>,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    /// Set when training collapsed: what happened and what to try.
+    pub collapse: Option<String>,
+    pub stopped_early: bool,
+    pub seconds: f64,
+}
+
+/// Receives progress; the CLI draws a bar, tests pass `()`.
+pub trait Progress {
+    fn start(&mut self, _total_steps: u64) {}
+    fn step(&mut self, _epoch: usize, _step: u64, _loss: f32, _active: f64, _images_per_s: f64) {}
+    fn epoch(&mut self, _rec: &EpochRecord) {}
+    fn warn(&mut self, _msg: &str) {}
+}
+impl Progress for () {}
+
+/// Assembles the pixels of `idx` into `out`, each in a random orientation when augmenting.
+fn gather(out: &mut Vec<f32>, data: &Dataset, idx: &[usize], augment: Augment, rng: &mut ChaCha8Rng) {
+    let il = data.image_len();
+    out.resize(idx.len() * il, 0.0);
+    for (slot, &i) in idx.iter().enumerate() {
+        let dst = &mut out[slot * il..(slot + 1) * il];
+        let t = if augment == Augment::None { 0 } else { rng.random_range(0..augment.variants()) };
+        if t == 0 {
+            dst.copy_from_slice(data.image(i));
+        } else {
+            orient(dst, data.image(i), data.side, t);
+        }
+    }
+}
+
+/// Mean squared distance of embeddings `[n, d]` to their centroid.
+pub fn spread(emb: &[f32], d: usize) -> f64 {
+    let n = emb.len() / d;
+    if n == 0 {
+        return 0.0;
+    }
+    let mut c = vec![0.0f64; d];
+    for row in emb.chunks(d) {
+        for (ci, &v) in c.iter_mut().zip(row) {
+            *ci += v as f64 / n as f64;
+        }
+    }
+    emb.chunks(d).map(|row| row.iter().zip(&c).map(|(&v, ci)| (v as f64 - ci).powi(2)).sum::<f64>()).sum::<f64>() / n as f64
+}
+
+/// 1-NN scores of `val` against a gallery of `train` embeddings.
+pub fn knn_scores(engine: &mut dyn Engine, gallery: &[f32], train: &Dataset, val: &Dataset) -> Result<Scores> {
+    let d = engine.arch().embed_dim;
+    let q = engine.embed(&val.images)?;
+    let pred: Vec<u32> = knn(gallery, &train.labels, &q, d, 1, false).iter().map(|n| n.label).collect();
+    Ok(Scores::of(&Confusion::from_labels(&val.labels, &pred, train.classes.len())))
+}
+
+/// Collapse: every embedding in one place, or a loss stuck at the margin with (nearly)
+/// every triplet active, which is what equal distances give.
+fn collapse_check(rec: &EpochRecord, cfg: &TrainConfig, d: usize) -> Option<String> {
+    let scale = match cfg.head {
+        Head::L2 => 1.0,
+        Head::Sigmoid => d as f64 * 0.25,
+    };
+    let stuck = rec.epoch >= 2 && (rec.loss - cfg.margin as f64).abs() < 0.02 * cfg.margin as f64 && rec.active > 0.95;
+    let tiny = rec.spread < 1e-4 * scale;
+    (stuck || tiny).then(|| {
+        format!(
+            "training has collapsed at epoch {}: loss {:.4} against margin {} with {:.0}% of triplets active, embedding spread {:.2e}. \
+All images map to (nearly) the same point, so distances carry no class information. Try: --recipe robust \
+(L2-normalised embedding, margin 0.2, semi-hard mining), a lower --lr, a smaller --margin, or --head l2.",
+            rec.epoch,
+            rec.loss,
+            cfg.margin,
+            rec.active * 100.0,
+            rec.spread
+        )
+    })
+}
+
+/// Trains `engine` in place on `train`, scoring on `val` each epoch when given.
+pub fn train(engine: &mut dyn Engine, train: &Dataset, val: Option<&Dataset>, cfg: &TrainConfig, progress: &mut dyn Progress) -> Result<TrainOutcome> {
+    train.check_trainable("training set")?;
+    let d = engine.arch().embed_dim;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7472_6169_6e00);
+    let steps_per_epoch = cfg.steps_for(train.len());
+    let total = (steps_per_epoch * cfg.epochs) as u64;
+    let mut optim = cfg.optim.clone();
+    optim.total_steps = total;
+    if !optim.constant && optim.warmup_steps == 0 {
+        optim.warmup_steps = (total / 20).max(1);
+    }
+    let random = match cfg.sampler {
+        SamplerKind::Random => Some(RandomTriplets::new(&train.labels, train.classes.len())?),
+        _ => None,
+    };
+    let mut balanced = match cfg.sampler {
+        SamplerKind::Random => None,
+        _ => Some(BalancedBatches::new(&train.labels, train.classes.len(), cfg.batch_images)?),
+    };
+    let mode = match cfg.sampler {
+        SamplerKind::SemiHard => MineMode::SemiHard,
+        SamplerKind::BatchAll => MineMode::BatchAll,
+        _ => MineMode::BatchHard,
+    };
+
+    progress.start(total);
+    let started = Instant::now();
+    let (mut history, mut pixels) = (Vec::new(), Vec::new());
+    let mut best: Option<(f64, usize, Vec<f32>)> = None;
+    let (mut collapse, mut stopped_early, mut step) = (None, false, 0u64);
+    for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        let (mut loss_sum, mut active, mut valid, mut images) = (0.0f64, 0u64, 0u64, 0usize);
+        for _ in 0..steps_per_epoch {
+            step += 1;
+            let (idx, labels, triplets): (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>) = if let Some(r) = &random {
+                let t = r.sample(&mut rng, cfg.triplets_per_batch);
+                let idx: Vec<usize> = t.iter().flatten().copied().collect();
+                let tri = (0..t.len() as u32).map(|i| [3 * i, 3 * i + 1, 3 * i + 2]).collect();
+                let labels = idx.iter().map(|&i| train.labels[i]).collect();
+                (idx, labels, Some(tri))
+            } else {
+                let idx = balanced.as_mut().unwrap().sample(&mut rng);
+                let labels = idx.iter().map(|&i| train.labels[i]).collect();
+                (idx, labels, None)
+            };
+            gather(&mut pixels, train, &idx, cfg.augment, &mut rng);
+            let batch = Batch {
+                images: &pixels,
+                labels: &labels,
+                triplets: match &triplets {
+                    Some(t) => Triplets::Given(t),
+                    None => Triplets::Mine(mode),
+                },
+                margin: cfg.margin,
+            };
+            let s = engine.train_step(&batch, Some(optim.at_step(step)))?;
+            if !s.loss.is_finite() {
+                return Err(Error::Diverged(format!(
+                    "the loss became {} at epoch {epoch}, step {step}; nothing was written. Try a lower --lr (now {}).",
+                    s.loss, cfg.optim.lr
+                )));
+            }
+            loss_sum += s.loss as f64;
+            active += s.active as u64;
+            valid += s.valid as u64;
+            images += idx.len();
+            let rate = images as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            progress.step(epoch, step, s.loss, s.active as f64 / s.valid.max(1) as f64, rate);
+        }
+        let train_secs = t0.elapsed().as_secs_f64();
+        let gallery = engine.embed(&train.images)?;
+        let mut rec = EpochRecord {
+            epoch,
+            steps: step,
+            loss: loss_sum / steps_per_epoch as f64,
+            active: active as f64 / valid.max(1) as f64,
+            lr: optim.lr_at(step),
+            spread: spread(&gallery, d),
+            val: None,
+            seconds: 0.0,
+            images_per_s: images as f64 / train_secs.max(1e-9),
+        };
+        if let Some(v) = val.filter(|v| !v.is_empty()) {
+            rec.val = Some(knn_scores(engine, &gallery, train, v)?);
+        }
+        rec.seconds = t0.elapsed().as_secs_f64();
+        if collapse.is_none() {
+            collapse = collapse_check(&rec, cfg, d);
+            if let Some(msg) = &collapse {
+                progress.warn(msg);
+            }
+        }
+        progress.epoch(&rec);
+        // Best epoch by validation balanced accuracy (ties keep the earlier one); without a
+        // validation set, the last epoch.
+        let score = rec.val.map_or(epoch as f64, |v| v.balanced_accuracy);
+        if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+            best = Some((score, epoch, engine.params()?));
+        }
+        history.push(rec);
+        let since_best = epoch - best.as_ref().unwrap().1;
+        if cfg.patience > 0 && val.is_some() && since_best >= cfg.patience {
+            stopped_early = true;
+            break;
+        }
+    }
+    let (_, best_epoch, params) = best.expect("at least one epoch");
+    Ok(TrainOutcome { params, history, best_epoch, collapse, stopped_early, seconds: started.elapsed().as_secs_f64() })
+}
