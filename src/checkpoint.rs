@@ -49,7 +49,10 @@ pub struct Model {
 }
 
 fn io(path: &Path, source: std::io::Error) -> Error {
-    Error::Io { path: path.display().to_string(), source }
+    Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn st_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -64,7 +67,12 @@ fn f32_bytes(v: &[f32]) -> &[u8] {
 fn write_tensors(path: &Path, tensors: &[(String, Vec<usize>, Dtype, &[u8])]) -> Result<()> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
-        .map(|(n, shape, dt, data)| Ok((n.clone(), TensorView::new(*dt, shape.clone(), data).map_err(|e| st_err(path, e))?)))
+        .map(|(n, shape, dt, data)| {
+            Ok((
+                n.clone(),
+                TensorView::new(*dt, shape.clone(), data).map_err(|e| st_err(path, e))?,
+            ))
+        })
         .collect::<Result<_>>()?;
     let meta: HashMap<String, String> = [("format".to_string(), FORMAT.to_string())].into();
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| st_err(path, e))?;
@@ -80,16 +88,36 @@ pub struct Staging {
 impl Staging {
     /// Refuses a `dir` that exists and is not empty.
     pub fn new(dir: &Path) -> Result<Staging> {
-        if dir.exists() && std::fs::read_dir(dir).map_err(|e| io(dir, e))?.next().is_some() {
-            return Err(Error::Input(format!("--out {}: directory exists and is not empty; choose another", dir.display())));
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .map_err(|e| io(dir, e))?
+                .next()
+                .is_some()
+        {
+            return Err(Error::Input(format!(
+                "--out {}: directory exists and is not empty; choose another",
+                dir.display()
+            )));
         }
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-        let name = dir.file_name().ok_or_else(|| Error::Input(format!("--out {}: not a directory name", dir.display())))?;
-        let tmp = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+        let name = dir.file_name().ok_or_else(|| {
+            Error::Input(format!("--out {}: not a directory name", dir.display()))
+        })?;
+        let tmp = parent.join(format!(
+            ".{}.partial-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-        Ok(Staging { tmp, dir: dir.to_path_buf() })
+        Ok(Staging {
+            tmp,
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn path(&self, file: &str) -> PathBuf {
@@ -118,15 +146,32 @@ pub fn write_model(stage: &Staging, model: &Model) -> Result<()> {
     let tensors: Vec<(String, Vec<usize>, Dtype, &[u8])> = layout
         .tensors
         .iter()
-        .map(|t| (t.name.clone(), t.shape.clone(), Dtype::F32, f32_bytes(&model.params[t.range()])))
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.shape.clone(),
+                Dtype::F32,
+                f32_bytes(&model.params[t.range()]),
+            )
+        })
         .collect();
     write_tensors(&stage.path("model.safetensors"), &tensors)?;
     let g = model.gallery_labels.len();
     write_tensors(
         &stage.path("gallery.safetensors"),
         &[
-            ("embeddings".into(), vec![g, model.meta.arch.embed_dim], Dtype::F32, f32_bytes(&model.gallery)),
-            ("labels".into(), vec![g], Dtype::U32, bytemuck::cast_slice(&model.gallery_labels)),
+            (
+                "embeddings".into(),
+                vec![g, model.meta.arch.embed_dim],
+                Dtype::F32,
+                f32_bytes(&model.gallery),
+            ),
+            (
+                "labels".into(),
+                vec![g],
+                Dtype::U32,
+                bytemuck::cast_slice(&model.gallery_labels),
+            ),
         ],
     )?;
     let json = serde_json::to_string_pretty(&model.meta).expect("metadata serialises");
@@ -134,8 +179,19 @@ pub fn write_model(stage: &Staging, model: &Model) -> Result<()> {
     std::fs::write(&p, json).map_err(|e| io(&p, e))
 }
 
-fn read_tensor<'a>(st: &'a safetensors::SafeTensors, path: &Path, name: &str, shape: &[usize], dtype: Dtype) -> Result<&'a [u8]> {
-    let t = st.tensor(name).map_err(|_| Error::Input(format!("{}: no tensor '{name}': the model was written by another architecture or version", path.display())))?;
+fn read_tensor<'a>(
+    st: &'a safetensors::SafeTensors,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    dtype: Dtype,
+) -> Result<&'a [u8]> {
+    let t = st.tensor(name).map_err(|_| {
+        Error::Input(format!(
+            "{}: no tensor '{name}': the model was written by another architecture or version",
+            path.display()
+        ))
+    })?;
     if t.shape() != shape || t.dtype() != dtype {
         return Err(Error::Input(format!(
             "{}: tensor '{name}' is {:?} {:?}, the metadata's architecture needs {dtype:?} {shape:?}",
@@ -150,15 +206,24 @@ fn read_tensor<'a>(st: &'a safetensors::SafeTensors, path: &Path, name: &str, sh
 /// Reads and checks a model directory.
 pub fn load_model(dir: &Path) -> Result<Model> {
     if !dir.is_dir() {
-        return Err(Error::Input(format!("--model {}: not a model directory", dir.display())));
+        return Err(Error::Input(format!(
+            "--model {}: not a model directory",
+            dir.display()
+        )));
     }
     let mp = dir.join("metadata.json");
     let text = std::fs::read_to_string(&mp).map_err(|e| io(&mp, e))?;
     let probe: serde_json::Value = serde_json::from_str(&text).map_err(|e| st_err(&mp, e))?;
     if probe.get("format").and_then(|v| v.as_str()) != Some(FORMAT) {
-        return Err(Error::Input(format!("{}: not a glassnet model", mp.display())));
+        return Err(Error::Input(format!(
+            "{}: not a glassnet model",
+            mp.display()
+        )));
     }
-    let version = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+    let version = probe
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
     if version != FORMAT_VERSION as u64 {
         return Err(Error::Input(format!(
             "{}: model format version {version}, this glassnet ({}) reads version {FORMAT_VERSION}; retrain or use the glassnet that wrote it",
@@ -188,11 +253,36 @@ pub fn load_model(dir: &Path) -> Result<Model> {
     let gp = dir.join("gallery.safetensors");
     let gbytes = std::fs::read(&gp).map_err(|e| io(&gp, e))?;
     let gst = safetensors::SafeTensors::deserialize(&gbytes).map_err(|e| st_err(&gp, e))?;
-    let g = gst.tensor("labels").map_err(|e| st_err(&gp, e))?.shape().first().copied().unwrap_or(0);
-    let gallery = bytemuck::pod_collect_to_vec(read_tensor(&gst, &gp, "embeddings", &[g, meta.arch.embed_dim], Dtype::F32)?);
-    let gallery_labels: Vec<u32> = bytemuck::pod_collect_to_vec(read_tensor(&gst, &gp, "labels", &[g], Dtype::U32)?);
-    if gallery_labels.iter().any(|&l| l as usize >= meta.classes.len()) {
-        return Err(Error::Input(format!("{}: a label outside the {} classes", gp.display(), meta.classes.len())));
+    let g = gst
+        .tensor("labels")
+        .map_err(|e| st_err(&gp, e))?
+        .shape()
+        .first()
+        .copied()
+        .unwrap_or(0);
+    let gallery = bytemuck::pod_collect_to_vec(read_tensor(
+        &gst,
+        &gp,
+        "embeddings",
+        &[g, meta.arch.embed_dim],
+        Dtype::F32,
+    )?);
+    let gallery_labels: Vec<u32> =
+        bytemuck::pod_collect_to_vec(read_tensor(&gst, &gp, "labels", &[g], Dtype::U32)?);
+    if gallery_labels
+        .iter()
+        .any(|&l| l as usize >= meta.classes.len())
+    {
+        return Err(Error::Input(format!(
+            "{}: a label outside the {} classes",
+            gp.display(),
+            meta.classes.len()
+        )));
     }
-    Ok(Model { meta, params, gallery, gallery_labels })
+    Ok(Model {
+        meta,
+        params,
+        gallery,
+        gallery_labels,
+    })
 }

@@ -10,7 +10,9 @@ use crate::gpu::{AdapterChoice, GpuContext};
 use crate::model::Arch;
 use crate::Result;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeviceChoice {
     /// A hardware GPU if there is one, else the fast CPU backend.
@@ -24,7 +26,11 @@ pub enum DeviceChoice {
 }
 
 /// An engine on the chosen device, and a note for the user when the choice deserves one.
-pub fn open_engine(choice: DeviceChoice, arch: &Arch, params: &[f32]) -> Result<(Box<dyn Engine>, Option<String>)> {
+pub fn open_engine(
+    choice: DeviceChoice,
+    arch: &Arch,
+    params: &[f32],
+) -> Result<(Box<dyn Engine>, Option<String>)> {
     let gpu = |choice| -> Result<(Box<dyn Engine>, Option<String>)> {
         let ctx = Arc::new(GpuContext::new(choice)?);
         let note = ctx.adapter.is_software().then(|| {
@@ -42,6 +48,9 @@ pub fn open_engine(choice: DeviceChoice, arch: &Arch, params: &[f32]) -> Result<
             Err(_) => Ok((Box::new(CpuEngine::new(arch, params, CpuKind::Fast)?), None)),
         },
         DeviceChoice::Cpu => Ok((Box::new(CpuEngine::new(arch, params, CpuKind::Fast)?), None)),
-        DeviceChoice::CpuReference => Ok((Box::new(CpuEngine::new(arch, params, CpuKind::Reference)?), None)),
+        DeviceChoice::CpuReference => Ok((
+            Box::new(CpuEngine::new(arch, params, CpuKind::Reference)?),
+            None,
+        )),
     }
 }

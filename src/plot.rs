@@ -57,15 +57,22 @@ pub fn training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Resu
         .map_err(|e| err(path, e))?
         .label("loss")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart.draw_series(loss.iter().map(|&p| Circle::new(p, 3, BLUE.filled()))).map_err(|e| err(path, e))?;
-    let acc: Vec<(f64, f64)> = history.iter().filter_map(|r| r.val.map(|v| (r.epoch as f64, v.balanced_accuracy * 100.0))).collect();
+    chart
+        .draw_series(loss.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))
+        .map_err(|e| err(path, e))?;
+    let acc: Vec<(f64, f64)> = history
+        .iter()
+        .filter_map(|r| r.val.map(|v| (r.epoch as f64, v.balanced_accuracy * 100.0)))
+        .collect();
     if !acc.is_empty() {
         chart
             .draw_secondary_series(LineSeries::new(acc.clone(), RED.stroke_width(2)))
             .map_err(|e| err(path, e))?
             .label("val balanced accuracy (1-NN)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
-        chart.draw_secondary_series(acc.iter().map(|&p| Circle::new(p, 3, RED.filled()))).map_err(|e| err(path, e))?;
+        chart
+            .draw_secondary_series(acc.iter().map(|&p| Circle::new(p, 3, RED.filled())))
+            .map_err(|e| err(path, e))?;
     }
     chart
         .configure_series_labels()

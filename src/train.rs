@@ -78,7 +78,10 @@ impl TrainConfig {
                 batch_images: 96,
                 epochs: 30,
                 steps_per_epoch: 0,
-                optim: OptimConfig { constant: false, ..OptimConfig::default() },
+                optim: OptimConfig {
+                    constant: false,
+                    ..OptimConfig::default()
+                },
                 augment: Augment::Dihedral,
                 patience: 8,
                 seed: 0,
@@ -150,12 +153,22 @@ pub trait Progress {
 impl Progress for () {}
 
 /// Assembles the pixels of `idx` into `out`, each in a random orientation when augmenting.
-fn gather(out: &mut Vec<f32>, data: &Dataset, idx: &[usize], augment: Augment, rng: &mut ChaCha8Rng) {
+fn gather(
+    out: &mut Vec<f32>,
+    data: &Dataset,
+    idx: &[usize],
+    augment: Augment,
+    rng: &mut ChaCha8Rng,
+) {
     let il = data.image_len();
     out.resize(idx.len() * il, 0.0);
     for (slot, &i) in idx.iter().enumerate() {
         let dst = &mut out[slot * il..(slot + 1) * il];
-        let t = if augment == Augment::None { 0 } else { rng.random_range(0..augment.variants()) };
+        let t = if augment == Augment::None {
+            0
+        } else {
+            rng.random_range(0..augment.variants())
+        };
         if t == 0 {
             dst.copy_from_slice(data.image(i));
         } else {
@@ -176,15 +189,35 @@ pub fn spread(emb: &[f32], d: usize) -> f64 {
             *ci += v as f64 / n as f64;
         }
     }
-    emb.chunks(d).map(|row| row.iter().zip(&c).map(|(&v, ci)| (v as f64 - ci).powi(2)).sum::<f64>()).sum::<f64>() / n as f64
+    emb.chunks(d)
+        .map(|row| {
+            row.iter()
+                .zip(&c)
+                .map(|(&v, ci)| (v as f64 - ci).powi(2))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / n as f64
 }
 
 /// 1-NN scores of `val` against a gallery of `train` embeddings.
-pub fn knn_scores(engine: &mut dyn Engine, gallery: &[f32], train: &Dataset, val: &Dataset) -> Result<Scores> {
+pub fn knn_scores(
+    engine: &mut dyn Engine,
+    gallery: &[f32],
+    train: &Dataset,
+    val: &Dataset,
+) -> Result<Scores> {
     let d = engine.arch().embed_dim;
     let q = engine.embed(&val.images)?;
-    let pred: Vec<u32> = knn(gallery, &train.labels, &q, d, 1, false).iter().map(|n| n.label).collect();
-    Ok(Scores::of(&Confusion::from_labels(&val.labels, &pred, train.classes.len())))
+    let pred: Vec<u32> = knn(gallery, &train.labels, &q, d, 1, false)
+        .iter()
+        .map(|n| n.label)
+        .collect();
+    Ok(Scores::of(&Confusion::from_labels(
+        &val.labels,
+        &pred,
+        train.classes.len(),
+    )))
 }
 
 /// Collapse: every embedding in one place, or a loss stuck at the margin with (nearly)
@@ -194,7 +227,9 @@ fn collapse_check(rec: &EpochRecord, cfg: &TrainConfig, d: usize) -> Option<Stri
         Head::L2 => 1.0,
         Head::Sigmoid => d as f64 * 0.25,
     };
-    let stuck = rec.epoch >= 2 && (rec.loss - cfg.margin as f64).abs() < 0.02 * cfg.margin as f64 && rec.active > 0.95;
+    let stuck = rec.epoch >= 2
+        && (rec.loss - cfg.margin as f64).abs() < 0.02 * cfg.margin as f64
+        && rec.active > 0.95;
     let tiny = rec.spread < 1e-4 * scale;
     (stuck || tiny).then(|| {
         format!(
@@ -211,7 +246,13 @@ All images map to (nearly) the same point, so distances carry no class informati
 }
 
 /// Trains `engine` in place on `train`, scoring on `val` each epoch when given.
-pub fn train(engine: &mut dyn Engine, train: &Dataset, val: Option<&Dataset>, cfg: &TrainConfig, progress: &mut dyn Progress) -> Result<TrainOutcome> {
+pub fn train(
+    engine: &mut dyn Engine,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &TrainConfig,
+    progress: &mut dyn Progress,
+) -> Result<TrainOutcome> {
     train.check_trainable("training set")?;
     let d = engine.arch().embed_dim;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7472_6169_6e00);
@@ -228,7 +269,11 @@ pub fn train(engine: &mut dyn Engine, train: &Dataset, val: Option<&Dataset>, cf
     };
     let mut balanced = match cfg.sampler {
         SamplerKind::Random => None,
-        _ => Some(BalancedBatches::new(&train.labels, train.classes.len(), cfg.batch_images)?),
+        _ => Some(BalancedBatches::new(
+            &train.labels,
+            train.classes.len(),
+            cfg.batch_images,
+        )?),
     };
     let mode = match cfg.sampler {
         SamplerKind::SemiHard => MineMode::SemiHard,
@@ -246,17 +291,20 @@ pub fn train(engine: &mut dyn Engine, train: &Dataset, val: Option<&Dataset>, cf
         let (mut loss_sum, mut active, mut valid, mut images) = (0.0f64, 0u64, 0u64, 0usize);
         for _ in 0..steps_per_epoch {
             step += 1;
-            let (idx, labels, triplets): (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>) = if let Some(r) = &random {
-                let t = r.sample(&mut rng, cfg.triplets_per_batch);
-                let idx: Vec<usize> = t.iter().flatten().copied().collect();
-                let tri = (0..t.len() as u32).map(|i| [3 * i, 3 * i + 1, 3 * i + 2]).collect();
-                let labels = idx.iter().map(|&i| train.labels[i]).collect();
-                (idx, labels, Some(tri))
-            } else {
-                let idx = balanced.as_mut().unwrap().sample(&mut rng);
-                let labels = idx.iter().map(|&i| train.labels[i]).collect();
-                (idx, labels, None)
-            };
+            let (idx, labels, triplets): (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>) =
+                if let Some(r) = &random {
+                    let t = r.sample(&mut rng, cfg.triplets_per_batch);
+                    let idx: Vec<usize> = t.iter().flatten().copied().collect();
+                    let tri = (0..t.len() as u32)
+                        .map(|i| [3 * i, 3 * i + 1, 3 * i + 2])
+                        .collect();
+                    let labels = idx.iter().map(|&i| train.labels[i]).collect();
+                    (idx, labels, Some(tri))
+                } else {
+                    let idx = balanced.as_mut().unwrap().sample(&mut rng);
+                    let labels = idx.iter().map(|&i| train.labels[i]).collect();
+                    (idx, labels, None)
+                };
             gather(&mut pixels, train, &idx, cfg.augment, &mut rng);
             let batch = Batch {
                 images: &pixels,
@@ -270,7 +318,7 @@ pub fn train(engine: &mut dyn Engine, train: &Dataset, val: Option<&Dataset>, cf
             let s = engine.train_step(&batch, Some(optim.at_step(step)))?;
             if !s.loss.is_finite() {
                 return Err(Error::Diverged(format!(
-                    "the loss became {} at epoch {epoch}, step {step}; nothing was written. Try a lower --lr (now {}).",
+                    "training diverged: the loss became {} at epoch {epoch}, step {step}; nothing was written. Try a lower --lr (now {}).",
                     s.loss, cfg.optim.lr
                 )));
             }
@@ -279,10 +327,23 @@ pub fn train(engine: &mut dyn Engine, train: &Dataset, val: Option<&Dataset>, cf
             valid += s.valid as u64;
             images += idx.len();
             let rate = images as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-            progress.step(epoch, step, s.loss, s.active as f64 / s.valid.max(1) as f64, rate);
+            progress.step(
+                epoch,
+                step,
+                s.loss,
+                s.active as f64 / s.valid.max(1) as f64,
+                rate,
+            );
         }
         let train_secs = t0.elapsed().as_secs_f64();
         let gallery = engine.embed(&train.images)?;
+        // A NaN can hide behind the hinge (NaN > 0 is false), so check what the network outputs.
+        if gallery.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "training diverged: the embeddings became NaN or infinite by epoch {epoch}; nothing was written. Try a lower --lr (now {}).",
+                cfg.optim.lr
+            )));
+        }
         let mut rec = EpochRecord {
             epoch,
             steps: step,
@@ -319,5 +380,12 @@ pub fn train(engine: &mut dyn Engine, train: &Dataset, val: Option<&Dataset>, cf
         }
     }
     let (_, best_epoch, params) = best.expect("at least one epoch");
-    Ok(TrainOutcome { params, history, best_epoch, collapse, stopped_early, seconds: started.elapsed().as_secs_f64() })
+    Ok(TrainOutcome {
+        params,
+        history,
+        best_epoch,
+        collapse,
+        stopped_early,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }

@@ -26,9 +26,13 @@ pub struct EmbedArgs {
 }
 
 /// Writes via a temporary file renamed into place: no half-written output.
-fn write_atomic(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> anyhow::Result<()> {
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("partial-{}", std::process::id()));
-    let result = std::fs::File::create(&tmp).and_then(|mut f| write(&mut f).and_then(|_| f.sync_all()));
+    let result =
+        std::fs::File::create(&tmp).and_then(|mut f| write(&mut f).and_then(|_| f.sync_all()));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("writing {}", path.display()));
@@ -36,18 +40,35 @@ fn write_atomic(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
-fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &Path, data: &[T], shape: &[u64]) -> anyhow::Result<()> {
+fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+    path: &Path,
+    data: &[T],
+    shape: &[u64],
+) -> anyhow::Result<()> {
     write_atomic(path, |f| {
         use npyz::WriterBuilder;
-        let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(f).begin_nd()?;
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(f)
+            .begin_nd()?;
         w.extend(data.iter().copied())?;
         w.finish()
     })
 }
 
 pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
-    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    anyhow::ensure!(ext == "csv" || ext == "npy", "--out {}: use a .csv or .npy file name", a.out.display());
+    let ext = a
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    anyhow::ensure!(
+        ext == "csv" || ext == "npy",
+        "--out {}: use a .csv or .npy file name",
+        a.out.display()
+    );
     let model = load_model(&a.model)?;
     let (data, _) = load_dataset(&a.data, &model.meta.preprocess)?;
     anyhow::ensure!(!data.is_empty(), "no images to embed");
@@ -63,9 +84,19 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
             let cols: Vec<String> = (0..d).map(|k| format!("e{k}")).collect();
             writeln!(w, "path,label,class,{}", cols.join(","))?;
             for (i, row) in emb.chunks(d).enumerate() {
-                let path = data.paths.get(i).map(|p| p.display().to_string()).unwrap_or_else(|| format!("builtin:{i}"));
+                let path = data
+                    .paths
+                    .get(i)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| format!("builtin:{i}"));
                 let vals: Vec<String> = row.iter().map(|v| format!("{v:.7}")).collect();
-                writeln!(w, "{path},{},{},{}", data.labels[i], data.classes[data.labels[i] as usize], vals.join(","))?;
+                writeln!(
+                    w,
+                    "{path},{},{},{}",
+                    data.labels[i],
+                    data.classes[data.labels[i] as usize],
+                    vals.join(",")
+                )?;
             }
             w.flush()
         })?;
@@ -73,8 +104,16 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
         write_npy(&a.out, &emb, &[data.len() as u64, d as u64])?;
         let lp = a.out.with_extension("labels.npy");
         write_npy(&lp, &data.labels, &[data.len() as u64])?;
-        println!("labels written to {} (classes: {})", lp.display(), data.classes.join(", "));
+        println!(
+            "labels written to {} (classes: {})",
+            lp.display(),
+            data.classes.join(", ")
+        );
     }
-    println!("{} embeddings of size {d} written to {}", data.len(), a.out.display());
+    println!(
+        "{} embeddings of size {d} written to {}",
+        data.len(),
+        a.out.display()
+    );
     Ok(())
 }

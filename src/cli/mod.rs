@@ -113,7 +113,10 @@ pub fn main() -> i32 {
 
 /// Loads `--data` (or the built-in set), reporting skipped files; returns the set and a
 /// description of its source for reports.
-pub fn load_dataset(args: &DataArgs, pre: &crate::data::preprocess::Preprocess) -> anyhow::Result<(crate::data::Dataset, String)> {
+pub fn load_dataset(
+    args: &DataArgs,
+    pre: &crate::data::preprocess::Preprocess,
+) -> anyhow::Result<(crate::data::Dataset, String)> {
     match &args.data {
         Some(dir) => {
             let (ds, skipped) = crate::data::folder::load_folder(dir, pre, args.skip_bad)?;
@@ -126,8 +129,15 @@ pub fn load_dataset(args: &DataArgs, pre: &crate::data::preprocess::Preprocess) 
             Ok((ds, dir.display().to_string()))
         }
         None => {
-            let cfg = crate::data::synth::SynthConfig { seed: args.synth_seed, side: pre.side, ..Default::default() };
-            Ok((crate::data::builtin::builtin(&cfg), format!("built-in synthetic glass set (seed {})", args.synth_seed)))
+            let cfg = crate::data::synth::SynthConfig {
+                seed: args.synth_seed,
+                side: pre.side,
+                ..Default::default()
+            };
+            Ok((
+                crate::data::builtin::builtin(&cfg),
+                format!("built-in synthetic glass set (seed {})", args.synth_seed),
+            ))
         }
     }
 }

@@ -53,7 +53,10 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     for p in &a.paths {
         files.extend(collect_images(p)?);
     }
-    anyhow::ensure!(!files.is_empty(), "no images (png, jpg, bmp, tiff) found in the given paths");
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no images (png, jpg, bmp, tiff) found in the given paths"
+    );
     let (images, kept, skipped) = load_images(&files, &model.meta.preprocess, a.skip_bad)?;
     let (mut engine, note) = open_engine(a.device.choice(), &model.meta.arch, &model.params)?;
     if let Some(n) = note {
@@ -82,15 +85,44 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     } else if a.csv {
         println!("path,class,distance,nearest_class,votes,k");
         for r in &records {
-            let path = if r.path.contains([',', '"']) { format!("\"{}\"", r.path.replace('"', "\"\"")) } else { r.path.clone() };
-            println!("{path},{},{:.6},{},{},{}", r.class, r.distance, r.nearest_class, r.votes, r.k);
+            let path = if r.path.contains([',', '"']) {
+                format!("\"{}\"", r.path.replace('"', "\"\""))
+            } else {
+                r.path.clone()
+            };
+            println!(
+                "{path},{},{:.6},{},{},{}",
+                r.class, r.distance, r.nearest_class, r.votes, r.k
+            );
         }
     } else {
-        let w = records.iter().map(|r| r.path.len()).max().unwrap_or(4).max(4);
-        let cw = model.meta.classes.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
-        println!("{:<w$}  {:<cw$}  {:>10}  {:>5}  nearest", "path", "class", "distance", "vote");
+        let w = records
+            .iter()
+            .map(|r| r.path.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let cw = model
+            .meta
+            .classes
+            .iter()
+            .map(|c| c.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        println!(
+            "{:<w$}  {:<cw$}  {:>10}  {:>5}  nearest",
+            "path", "class", "distance", "vote"
+        );
         for r in &records {
-            println!("{:<w$}  {:<cw$}  {:>10.4}  {:>5}  {}", r.path, r.class, r.distance, format!("{}/{}", r.votes, r.k), r.nearest_class);
+            println!(
+                "{:<w$}  {:<cw$}  {:>10.4}  {:>5}  {}",
+                r.path,
+                r.class,
+                r.distance,
+                format!("{}/{}", r.votes, r.k),
+                r.nearest_class
+            );
         }
     }
     if !skipped.is_empty() {

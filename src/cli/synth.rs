@@ -23,15 +23,29 @@ pub struct SynthArgs {
 }
 
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
-    let mut cfg = SynthConfig { seed: a.seed, side: a.size, ..Default::default() };
+    let mut cfg = SynthConfig {
+        seed: a.seed,
+        side: a.size,
+        ..Default::default()
+    };
     anyhow::ensure!(a.size >= 16, "--size {}: at least 16 pixels", a.size);
     if let Some(c) = &a.counts {
         cfg.counts.copy_from_slice(c);
     }
     let stage = Staging::new(&a.out)?;
-    write_synth_dataset(&cfg, &stage.tmp).map_err(|e| anyhow::anyhow!("writing {}: {e}", a.out.display()))?;
+    write_synth_dataset(&cfg, &stage.tmp)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", a.out.display()))?;
     let dir = stage.commit()?;
-    let parts: Vec<String> = SYNTH_CLASSES.iter().zip(cfg.counts).map(|(c, n)| format!("{c} {n}")).collect();
-    println!("wrote {} ({}) and {}/contact_sheet.png", dir.display(), parts.join(", "), dir.display());
+    let parts: Vec<String> = SYNTH_CLASSES
+        .iter()
+        .zip(cfg.counts)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    println!(
+        "wrote {} ({}) and {}/contact_sheet.png",
+        dir.display(),
+        parts.join(", "),
+        dir.display()
+    );
     Ok(())
 }

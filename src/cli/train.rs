@@ -90,7 +90,10 @@ impl TrainArgs {
             c.head = v;
         }
         if let Some(v) = self.margin {
-            anyhow::ensure!(v.is_finite() && v >= 0.0, "--margin {v}: must be a finite number >= 0");
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "--margin {v}: must be a finite number >= 0"
+            );
             c.margin = v;
         }
         if let Some(v) = self.sampler {
@@ -113,7 +116,10 @@ impl TrainArgs {
             c.steps_per_epoch = v;
         }
         if let Some(v) = self.lr {
-            anyhow::ensure!(v.is_finite() && v > 0.0, "--lr {v}: must be a positive number");
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "--lr {v}: must be a positive number"
+            );
             c.optim.lr = v;
         }
         if let Some(v) = self.optimizer {
@@ -128,7 +134,11 @@ impl TrainArgs {
         if let Some(v) = self.patience {
             c.patience = v;
         }
-        anyhow::ensure!((0.0..0.9).contains(&self.val_fraction), "--val-fraction {}: must be in [0, 0.9)", self.val_fraction);
+        anyhow::ensure!(
+            (0.0..0.9).contains(&self.val_fraction),
+            "--val-fraction {}: must be in [0, 0.9)",
+            self.val_fraction
+        );
         Ok(c)
     }
 
@@ -142,7 +152,8 @@ impl TrainArgs {
         if let Some(e) = self.embed_dim {
             a.embed_dim = e;
         }
-        a.validate().map_err(|e| anyhow::anyhow!("--channels/--embed-dim/--size: {e}"))?;
+        a.validate()
+            .map_err(|e| anyhow::anyhow!("--channels/--embed-dim/--size: {e}"))?;
         Ok(a)
     }
 }
@@ -152,14 +163,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let arch = args.arch(cfg.head)?;
     let pre = Preprocess { side: arch.side };
     let out = args.out.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/train-{t}"))
     });
     // Refuse a bad --out before spending minutes training.
     let stage = Staging::new(&out)?;
     let (data, source) = load_dataset(&args.data, &pre)?;
     data.check_trainable(&source)?;
-    let (train_idx, val_idx) = stratified_split(&data.labels, data.classes.len(), args.val_fraction, cfg.seed);
+    let (train_idx, val_idx) = stratified_split(
+        &data.labels,
+        data.classes.len(),
+        args.val_fraction,
+        cfg.seed,
+    );
     let (train_set, val_set) = (data.subset(&train_idx), data.subset(&val_idx));
     let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
     let (mut engine, note) = open_engine(args.device.choice(), &arch, &params)?;
@@ -167,7 +185,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         eprintln!("{n}");
     }
     eprintln!("data:   {source}: {}", data.summary());
-    eprintln!("split:  {} train, {} validation (stratified, seed {})", train_set.len(), val_set.len(), cfg.seed);
+    eprintln!(
+        "split:  {} train, {} validation (stratified, seed {})",
+        train_set.len(),
+        val_set.len(),
+        cfg.seed
+    );
     eprintln!("model:  {}", arch.describe());
     eprintln!(
         "recipe: {:?}: margin {}, sampler {:?}, {} epochs, lr {} ({}), augment {:?}",
@@ -176,7 +199,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         cfg.sampler,
         cfg.epochs,
         cfg.optim.lr,
-        if cfg.optim.constant { "constant" } else { "warm-up + cosine" },
+        if cfg.optim.constant {
+            "constant"
+        } else {
+            "warm-up + cosine"
+        },
         cfg.augment
     );
     eprintln!("device: {}", engine.describe());
@@ -193,8 +220,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let q = engine.embed(&val_set.images)?;
         let d = arch.embed_dim;
         for k in [1usize, 5] {
-            let pred: Vec<u32> = knn(&gallery, &train_set.labels, &q, d, k, false).iter().map(|n| n.label).collect();
-            let s = Scores::of(&Confusion::from_labels(&val_set.labels, &pred, data.classes.len()));
+            let pred: Vec<u32> = knn(&gallery, &train_set.labels, &q, d, k, false)
+                .iter()
+                .map(|n| n.label)
+                .collect();
+            let s = Scores::of(&Confusion::from_labels(
+                &val_set.labels,
+                &pred,
+                data.classes.len(),
+            ));
             println!(
                 "validation {k}-NN: accuracy {:.2}%, balanced accuracy {:.2}%, macro-F1 {:.3} ({} images, best epoch {})",
                 s.accuracy * 100.0,
@@ -211,12 +245,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(msg) = &outcome.collapse {
         eprintln!("warning: {msg}");
     }
-    let total_images: f64 = outcome.history.iter().map(|r| r.images_per_s * (r.seconds)).sum();
+    let total_images: f64 = outcome
+        .history
+        .iter()
+        .map(|r| r.images_per_s * (r.seconds))
+        .sum();
     println!(
         "trained in {:.1}s ({} epochs{}), about {:.0} training images/s on {}",
         outcome.seconds,
         outcome.history.len(),
-        if outcome.stopped_early { ", stopped early" } else { "" },
+        if outcome.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
         total_images / outcome.seconds.max(1e-9),
         engine.describe()
     );
@@ -247,12 +289,26 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let v = r.val.unwrap_or_default();
         csv += &format!(
             "{},{},{:.6},{:.4},{:.6e},{:.6},{:.4},{:.4},{:.4},{:.2},{:.1}\n",
-            r.epoch, r.steps, r.loss, r.active, r.lr, r.spread, v.accuracy, v.balanced_accuracy, v.macro_f1, r.seconds, r.images_per_s
+            r.epoch,
+            r.steps,
+            r.loss,
+            r.active,
+            r.lr,
+            r.spread,
+            v.accuracy,
+            v.balanced_accuracy,
+            v.macro_f1,
+            r.seconds,
+            r.images_per_s
         );
     }
     let p = stage.path("history.csv");
     std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
-    crate::plot::training_curve(&stage.path("training.png"), "glassnet training", &outcome.history)?;
+    crate::plot::training_curve(
+        &stage.path("training.png"),
+        "glassnet training",
+        &outcome.history,
+    )?;
     let dir = stage.commit()?;
     println!("model written to {}", dir.display());
     Ok(())

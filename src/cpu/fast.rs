@@ -56,29 +56,33 @@ fn sgemm(
     }
 }
 
-/// col `[Ci*K*K, Ho*Wo]` from one image `[Ci, H, W]` (zeros where the window leaves the image).
+/// Output columns `ox` whose input column `ox + kx - pad` lies inside `0..w`.
+fn valid_cols(kx: usize, s: &Conv2dShape) -> (usize, usize) {
+    let lo = s.pad.saturating_sub(kx).min(s.wo());
+    let hi = (s.w + s.pad).saturating_sub(kx).min(s.wo()).max(lo);
+    (lo, hi)
+}
+
+/// col `[Ci*K*K, Ho*Wo]` from one image `[Ci, H, W]` (zeros where the window leaves the
+/// image). Each output row is one contiguous copy plus zeroed edges.
 fn im2col(col: &mut [f32], img: &[f32], s: &Conv2dShape) {
-    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
+    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad);
     for ci in 0..s.cin {
         for ky in 0..k {
             for kx in 0..k {
                 let row = ((ci * k + ky) * k + kx) * ho * wo;
+                let (lo, hi) = valid_cols(kx, s);
                 for oy in 0..ho {
-                    let iy = oy as isize + ky as isize - p;
                     let dst = &mut col[row + oy * wo..row + (oy + 1) * wo];
-                    if iy < 0 || iy >= s.h as isize {
+                    let iy = (oy + ky).wrapping_sub(p);
+                    if iy >= s.h {
                         dst.fill(0.0);
                         continue;
                     }
-                    let src = &img[(ci * s.h + iy as usize) * s.w..][..s.w];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        let ix = ox as isize + kx as isize - p;
-                        *d = if ix < 0 || ix >= s.w as isize {
-                            0.0
-                        } else {
-                            src[ix as usize]
-                        };
-                    }
+                    let src = &img[(ci * s.h + iy) * s.w..][..s.w];
+                    dst[..lo].fill(0.0);
+                    dst[lo..hi].copy_from_slice(&src[lo + kx - p..hi + kx - p]);
+                    dst[hi..].fill(0.0);
                 }
             }
         }
@@ -87,24 +91,24 @@ fn im2col(col: &mut [f32], img: &[f32], s: &Conv2dShape) {
 
 /// img `[Ci, H, W]` = sum of col `[Ci*K*K, Ho*Wo]` entries folded back (the adjoint of im2col).
 fn col2im(img: &mut [f32], col: &[f32], s: &Conv2dShape) {
-    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad as isize);
+    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad);
     img.fill(0.0);
     for ci in 0..s.cin {
         for ky in 0..k {
             for kx in 0..k {
                 let row = ((ci * k + ky) * k + kx) * ho * wo;
+                let (lo, hi) = valid_cols(kx, s);
                 for oy in 0..ho {
-                    let iy = oy as isize + ky as isize - p;
-                    if iy < 0 || iy >= s.h as isize {
+                    let iy = (oy + ky).wrapping_sub(p);
+                    if iy >= s.h {
                         continue;
                     }
-                    let dst = &mut img[(ci * s.h + iy as usize) * s.w..][..s.w];
-                    let src = &col[row + oy * wo..row + (oy + 1) * wo];
-                    for (ox, &v) in src.iter().enumerate() {
-                        let ix = ox as isize + kx as isize - p;
-                        if ix >= 0 && ix < s.w as isize {
-                            dst[ix as usize] += v;
-                        }
+                    let dst = &mut img[(ci * s.h + iy) * s.w + lo + kx - p..][..hi - lo];
+                    for (d, &v) in dst
+                        .iter_mut()
+                        .zip(&col[row + oy * wo + lo..row + oy * wo + hi])
+                    {
+                        *d += v;
                     }
                 }
             }

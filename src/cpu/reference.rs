@@ -486,7 +486,10 @@ pub fn triplet_all_forward(
                 }
             } else if !same {
                 for p in 0..n {
-                    if p != i && labels[p] == labels[i] && dist[i * n + p] - dist[i * n + j] + margin > 0.0 {
+                    if p != i
+                        && labels[p] == labels[i]
+                        && dist[i * n + p] - dist[i * n + j] + margin > 0.0
+                    {
                         w -= 1.0;
                     }
                 }
@@ -500,7 +503,13 @@ pub fn triplet_all_forward(
 
 /// Batch-all pass 2: stats `[4]` = (loss averaged over active triplets, valid count, active
 /// count, 0) from the pass-1 arrays `[N, N]`. No active triplet: loss 0.
-pub fn triplet_all_reduce(stats: &mut [f32], weights: &[f32], pair_loss: &[f32], pair_valid: &[f32], n: usize) {
+pub fn triplet_all_reduce(
+    stats: &mut [f32],
+    weights: &[f32],
+    pair_loss: &[f32],
+    pair_valid: &[f32],
+    n: usize,
+) {
     let (mut loss, mut valid, mut active) = (0.0f32, 0.0f32, 0.0f32);
     for i in 0..n * n {
         loss += pair_loss[i];
@@ -515,7 +524,14 @@ pub fn triplet_all_reduce(stats: &mut [f32], weights: &[f32], pair_loss: &[f32],
 
 /// Batch-all pass 3: dx `[N, D]` = 2 / active * sum_j (W_ij + W_ji) (x_i - x_j), from x
 /// `[N, D]`, weights `[N, N]` and stats `[4]`.
-pub fn triplet_all_backward(dx: &mut [f32], x: &[f32], weights: &[f32], stats: &[f32], n: usize, d: usize) {
+pub fn triplet_all_backward(
+    dx: &mut [f32],
+    x: &[f32],
+    weights: &[f32],
+    stats: &[f32],
+    n: usize,
+    d: usize,
+) {
     let active = stats[2];
     for i in 0..n {
         for k in 0..d {
@@ -523,7 +539,11 @@ pub fn triplet_all_backward(dx: &mut [f32], x: &[f32], weights: &[f32], stats: &
             for j in 0..n {
                 acc += (weights[i * n + j] + weights[j * n + i]) * (x[i * d + k] - x[j * d + k]);
             }
-            dx[i * d + k] = if active > 0.0 { 2.0 * acc / active } else { 0.0 };
+            dx[i * d + k] = if active > 0.0 {
+                2.0 * acc / active
+            } else {
+                0.0
+            };
         }
     }
 }

@@ -18,7 +18,10 @@ pub fn is_image(path: &Path) -> bool {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
-    Error::Io { path: path.display().to_string(), source }
+    Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Sorted entries of a directory.
@@ -47,7 +50,11 @@ pub type Skipped = Vec<(PathBuf, String)>;
 
 /// Decodes `paths` in parallel. A bad file is an error naming it, or skipped and reported
 /// when `skip_bad`.
-pub fn load_images(paths: &[PathBuf], pre: &Preprocess, skip_bad: bool) -> Result<(Vec<Vec<f32>>, Vec<usize>, Skipped)> {
+pub fn load_images(
+    paths: &[PathBuf],
+    pre: &Preprocess,
+    skip_bad: bool,
+) -> Result<(Vec<Vec<f32>>, Vec<usize>, Skipped)> {
     let decoded: Vec<Result<Vec<f32>>> = paths.par_iter().map(|p| load_image(p, pre)).collect();
     let (mut images, mut kept, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     for (i, r) in decoded.into_iter().enumerate() {
@@ -58,7 +65,9 @@ pub fn load_images(paths: &[PathBuf], pre: &Preprocess, skip_bad: bool) -> Resul
             }
             Err(e) if skip_bad => skipped.push((paths[i].clone(), e.to_string())),
             Err(e) => {
-                return Err(Error::Input(format!("{e}\n(pass --skip-bad to skip unreadable images and count them)")))
+                return Err(Error::Input(format!(
+                    "{e}\n(pass --skip-bad to skip unreadable images and count them)"
+                )))
             }
         }
     }
@@ -71,7 +80,10 @@ pub fn collect_images(path: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![path.to_path_buf()]);
     }
     if !path.is_dir() {
-        return Err(Error::Input(format!("{}: no such file or directory", path.display())));
+        return Err(Error::Input(format!(
+            "{}: no such file or directory",
+            path.display()
+        )));
     }
     let mut out = Vec::new();
     for p in sorted_entries(path)? {
@@ -87,21 +99,36 @@ pub fn collect_images(path: &Path) -> Result<Vec<PathBuf>> {
 /// Loads `dir/<class>/<image>` for every class folder, classes in name order.
 pub fn load_folder(dir: &Path, pre: &Preprocess, skip_bad: bool) -> Result<(Dataset, Skipped)> {
     if !dir.exists() {
-        return Err(Error::Input(format!("--data {}: no such directory", dir.display())));
+        return Err(Error::Input(format!(
+            "--data {}: no such directory",
+            dir.display()
+        )));
     }
     if !dir.is_dir() {
-        return Err(Error::Input(format!("--data {}: not a directory (expected one folder per class)", dir.display())));
+        return Err(Error::Input(format!(
+            "--data {}: not a directory (expected one folder per class)",
+            dir.display()
+        )));
     }
     let mut classes = Vec::new();
     let mut paths = Vec::new();
     let mut labels = Vec::new();
     for class_dir in sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
-        let files: Vec<PathBuf> = sorted_entries(&class_dir)?.into_iter().filter(|p| p.is_file() && is_image(p)).collect();
+        let files: Vec<PathBuf> = sorted_entries(&class_dir)?
+            .into_iter()
+            .filter(|p| p.is_file() && is_image(p))
+            .collect();
         if files.is_empty() {
             continue;
         }
         let label = classes.len() as u32;
-        classes.push(class_dir.file_name().unwrap().to_string_lossy().into_owned());
+        classes.push(
+            class_dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
         labels.extend(std::iter::repeat_n(label, files.len()));
         paths.extend(files);
     }

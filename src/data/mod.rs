@@ -53,10 +53,17 @@ impl Dataset {
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         Dataset {
             side: self.side,
-            images: idx.iter().flat_map(|&i| self.image(i).iter().copied()).collect(),
+            images: idx
+                .iter()
+                .flat_map(|&i| self.image(i).iter().copied())
+                .collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
             classes: self.classes.clone(),
-            paths: if self.paths.is_empty() { Vec::new() } else { idx.iter().map(|&i| self.paths[i].clone()).collect() },
+            paths: if self.paths.is_empty() {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| self.paths[i].clone()).collect()
+            },
         }
     }
 
@@ -79,7 +86,17 @@ impl Dataset {
 
     /// One line per class: name and count.
     pub fn summary(&self) -> String {
-        let parts: Vec<String> = self.classes.iter().zip(self.class_counts()).map(|(c, n)| format!("{c} {n}")).collect();
-        format!("{} images, {} classes ({})", self.len(), self.classes.len(), parts.join(", "))
+        let parts: Vec<String> = self
+            .classes
+            .iter()
+            .zip(self.class_counts())
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        format!(
+            "{} images, {} classes ({})",
+            self.len(),
+            self.classes.len(),
+            parts.join(", ")
+        )
     }
 }

@@ -27,6 +27,10 @@ impl Preprocess {
         } else {
             image::imageops::resize(img, s, s, image::imageops::FilterType::Triangle)
         };
-        resized.into_raw().into_iter().map(|v| (v.clamp(0.0, 1.0) * 2.0) - 1.0).collect()
+        resized
+            .into_raw()
+            .into_iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 2.0) - 1.0)
+            .collect()
     }
 }

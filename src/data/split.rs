@@ -19,7 +19,12 @@ fn shuffled_by_class(labels: &[u32], classes: usize, seed: u64) -> Vec<Vec<usize
 
 /// (train, validation) indices: `fraction` of each class held out, at least one image when
 /// the class has three or more, and at least two always left for training.
-pub fn stratified_split(labels: &[u32], classes: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn stratified_split(
+    labels: &[u32],
+    classes: usize,
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for idx in shuffled_by_class(labels, classes, seed) {
         let mut k = (idx.len() as f64 * fraction).round() as usize;

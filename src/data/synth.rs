@@ -98,7 +98,11 @@ pub fn write_synth_dataset(cfg: &SynthConfig, dir: &Path) -> std::io::Result<()>
             if index < SHEET_COLS {
                 let (x0, y0) = (GAP + index * cell, GAP + class * cell);
                 for (k, &g) in grey.iter().enumerate() {
-                    sheet.put_pixel((x0 + k % side) as u32, (y0 + k / side) as u32, image::Luma([g]));
+                    sheet.put_pixel(
+                        (x0 + k % side) as u32,
+                        (y0 + k / side) as u32,
+                        image::Luma([g]),
+                    );
                 }
             }
             let img = image::GrayImage::from_raw(side as u32, side as u32, grey)
@@ -649,8 +653,7 @@ fn add_dent(img: &mut [f32], side: usize, s: f32, contrast: f32, rng: &mut Rng) 
             let gxv = h[k + 1] - h[k - 1];
             let gyv = h[k + size] - h[k - size];
             let slope = gain * (gxv * gxv + gyv * gyv).sqrt();
-            let shade =
-                gain * (gxv * lx + gyv * ly) + floor_shift * h[k] - outline / amp * slope;
+            let shade = gain * (gxv * lx + gyv * ly) + floor_shift * h[k] - outline / amp * slope;
             img[(y0 + j) * side + x0 + i] += contrast * shade;
         }
     }
@@ -764,10 +767,7 @@ mod tests {
     #[test]
     fn different_seed_differs() {
         let (a, _) = synth_glass(&small());
-        let (b, _) = synth_glass(&SynthConfig {
-            seed: 8,
-            ..small()
-        });
+        let (b, _) = synth_glass(&SynthConfig { seed: 8, ..small() });
         assert_ne!(a, b);
     }
 
@@ -804,7 +804,11 @@ mod tests {
             for index in (0..cfg.counts[class]).rev() {
                 k -= 1;
                 let one = synth_image(cfg.seed, class, index, cfg.side);
-                assert_eq!(&all[k * n..(k + 1) * n], &one[..], "class {class} index {index}");
+                assert_eq!(
+                    &all[k * n..(k + 1) * n],
+                    &one[..],
+                    "class {class} index {index}"
+                );
             }
         }
     }

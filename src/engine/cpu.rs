@@ -4,7 +4,9 @@ use crate::cpu::{fast, reference as r};
 use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
 use crate::model::{Arch, Head, ParamLayout};
 use crate::optim::StepParams;
-use crate::shapes::{Conv2dShape, DenseShape, MineMode};
+use rayon::prelude::*;
+
+use crate::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape};
 use crate::Result;
 
 type ConvFwd = fn(&mut [f32], &[f32], &[f32], &[f32], Conv2dShape);
@@ -74,6 +76,19 @@ pub struct CpuEngine {
     /// Adam first moment or SGD velocity, and Adam second moment, `[layout.total]` each.
     m: Vec<f32>,
     v: Vec<f32>,
+    /// Buffers reused from step to step.
+    acts: Acts,
+    scratch: Scratch,
+}
+
+/// Backward-pass buffers reused across steps.
+#[derive(Default)]
+struct Scratch {
+    dpre: Vec<f32>,
+    /// gradient w.r.t. the current block's pooled output, ReLU output, conv output
+    dp: Vec<f32>,
+    da: Vec<f32>,
+    dz: Vec<f32>,
 }
 
 impl CpuEngine {
@@ -88,84 +103,123 @@ impl CpuEngine {
             m: vec![0.0; layout.total],
             v: vec![0.0; layout.total],
             params: Vec::new(),
+            acts: Acts::default(),
+            scratch: Scratch::default(),
             layout,
         };
         e.set_params(params)?;
         Ok(e)
     }
 
-    fn forward(&self, images: &[f32], n: usize) -> Acts {
-        let mut acts = Acts::default();
-        let mut x: &[f32] = images;
-        for l in 0..self.arch.channels.len() {
+    /// Runs the forward pass into `acts`, reusing its buffers (no per-step allocation).
+    fn forward_into(&self, acts: &mut Acts, images: &[f32], n: usize) {
+        let nl = self.arch.channels.len();
+        acts.z.resize_with(nl, Vec::new);
+        acts.a.resize_with(nl, Vec::new);
+        acts.p.resize_with(nl, Vec::new);
+        for l in 0..nl {
             let s = self.arch.conv(l, n);
-            let (w, b) = self.layout.conv(l);
-            let mut z = vec![0.0; s.out_len()];
-            (self.k.conv_fwd)(
-                &mut z,
-                x,
-                &self.params[w.range()],
-                &self.params[b.range()],
-                s,
-            );
-            let mut a = vec![0.0; z.len()];
-            r::relu_forward(&mut a, &z);
             let ps = self.arch.pool(l, n);
-            let mut p = vec![0.0; ps.out_len()];
-            r::maxpool2d_forward(&mut p, &a, ps);
-            acts.z.push(z);
-            acts.a.push(a);
-            acts.p.push(p);
-            x = acts.p.last().unwrap();
+            let (w, b) = self.layout.conv(l);
+            let (done, rest) = acts.p.split_at_mut(l);
+            let x: &[f32] = if l == 0 { images } else { &done[l - 1] };
+            let (z, a, p) = (&mut acts.z[l], &mut acts.a[l], &mut rest[0]);
+            z.resize(s.out_len(), 0.0);
+            a.resize(s.out_len(), 0.0);
+            p.resize(ps.out_len(), 0.0);
+            (self.k.conv_fwd)(z, x, &self.params[w.range()], &self.params[b.range()], s);
+            let one = PoolShape { batch: 1, ..ps };
+            per_image(a, (z, ps.in_len() / n), |a, z| r::relu_forward(a, z));
+            per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
+                r::maxpool2d_forward(p, a, one)
+            });
         }
         let ds = self.arch.dense(n);
         let (w, b) = self.layout.dense();
-        acts.pre = vec![0.0; n * ds.nout];
+        acts.pre.resize(n * ds.nout, 0.0);
         (self.k.dense_fwd)(
             &mut acts.pre,
-            x,
+            &acts.p[nl - 1],
             &self.params[w.range()],
             &self.params[b.range()],
             ds,
         );
-        acts.emb = vec![0.0; acts.pre.len()];
+        acts.emb.resize(n * ds.nout, 0.0);
         match self.arch.head {
             Head::Sigmoid => r::sigmoid_forward(&mut acts.emb, &acts.pre),
             Head::L2 => r::l2norm_forward(&mut acts.emb, &acts.pre, n, ds.nout),
         }
-        acts
     }
 
-    /// Fills `self.grads` from d(loss)/d(embeddings) `[n, E]`.
+    /// Fills `self.grads` from d(loss)/d(embeddings) `[n, E]`, using `acts` of the forward
+    /// pass and the reusable scratch buffers.
     fn backward(&mut self, images: &[f32], acts: &Acts, demb: &[f32], n: usize) {
         let ds = self.arch.dense(n);
-        let mut dpre = vec![0.0; demb.len()];
+        let sc = &mut self.scratch;
+        sc.dpre.resize(demb.len(), 0.0);
         match self.arch.head {
-            Head::Sigmoid => r::sigmoid_backward(&mut dpre, demb, &acts.emb),
-            Head::L2 => r::l2norm_backward(&mut dpre, demb, &acts.emb, &acts.pre, n, ds.nout),
+            Head::Sigmoid => r::sigmoid_backward(&mut sc.dpre, demb, &acts.emb),
+            Head::L2 => r::l2norm_backward(&mut sc.dpre, demb, &acts.emb, &acts.pre, n, ds.nout),
         }
         let nl = self.arch.channels.len();
         let (w, b) = self.layout.dense();
-        (self.k.dense_bwd_weight)(&mut self.grads[w.range()], &dpre, &acts.p[nl - 1], ds);
-        r::dense_backward_bias(&mut self.grads[b.range()], &dpre, ds);
-        let mut dp = vec![0.0; n * ds.nin];
-        (self.k.dense_bwd_input)(&mut dp, &dpre, &self.params[w.range()], ds);
+        (self.k.dense_bwd_weight)(&mut self.grads[w.range()], &sc.dpre, &acts.p[nl - 1], ds);
+        r::dense_backward_bias(&mut self.grads[b.range()], &sc.dpre, ds);
+        sc.dp.resize(n * ds.nin, 0.0);
+        (self.k.dense_bwd_input)(&mut sc.dp, &sc.dpre, &self.params[w.range()], ds);
         for l in (0..nl).rev() {
             let s = self.arch.conv(l, n);
-            let mut da = vec![0.0; s.out_len()];
-            r::maxpool2d_backward(&mut da, &dp, &acts.a[l], self.arch.pool(l, n));
-            let mut dz = vec![0.0; s.out_len()];
-            r::relu_backward(&mut dz, &da, &acts.a[l]);
+            let ps = self.arch.pool(l, n);
+            let one = PoolShape { batch: 1, ..ps };
+            sc.da.resize(s.out_len(), 0.0);
+            sc.dz.resize(s.out_len(), 0.0);
+            let dp = &sc.dp;
+            let a = &acts.a[l];
+            let (il, ol) = (one.in_len(), one.out_len());
+            sc.da
+                .par_chunks_mut(il)
+                .zip(dp.par_chunks(ol))
+                .zip(a.par_chunks(il))
+                .for_each(|((da, dp), a)| {
+                    r::maxpool2d_backward(da, dp, a, one);
+                });
+            sc.dz
+                .par_chunks_mut(il)
+                .zip(sc.da.par_chunks(il))
+                .zip(a.par_chunks(il))
+                .for_each(|((dz, da), a)| {
+                    r::relu_backward(dz, da, a);
+                });
             let inp: &[f32] = if l == 0 { images } else { &acts.p[l - 1] };
             let (w, b) = self.layout.conv(l);
-            (self.k.conv_bwd_weight)(&mut self.grads[w.range()], &dz, inp, s);
-            r::conv2d_backward_bias(&mut self.grads[b.range()], &dz, s);
+            (self.k.conv_bwd_weight)(&mut self.grads[w.range()], &sc.dz, inp, s);
+            r::conv2d_backward_bias(&mut self.grads[b.range()], &sc.dz, s);
             if l > 0 {
-                dp = vec![0.0; s.in_len()];
-                (self.k.conv_bwd_input)(&mut dp, &dz, &self.params[w.range()], s);
+                sc.dp.resize(s.in_len(), 0.0);
+                (self.k.conv_bwd_input)(&mut sc.dp, &sc.dz, &self.params[w.range()], s);
             }
         }
     }
+}
+
+/// `f(out_image, in_image)` over the images of a batch in parallel (same-size tensors).
+fn per_image(out: &mut [f32], (inp, len): (&[f32], usize), f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    out.par_chunks_mut(len)
+        .zip(inp.par_chunks(len))
+        .for_each(|(o, i)| f(o, i));
+}
+
+/// `f(out_image, in_image)` over the images of a batch in parallel (different sizes).
+fn per_image2(
+    out: &mut [f32],
+    out_len: usize,
+    inp: &[f32],
+    in_len: usize,
+    f: impl Fn(&mut [f32], &[f32]) + Sync,
+) {
+    out.par_chunks_mut(out_len)
+        .zip(inp.par_chunks(in_len))
+        .for_each(|(o, i)| f(o, i));
 }
 
 impl Engine for CpuEngine {
@@ -218,9 +272,12 @@ impl Engine for CpuEngine {
             )));
         }
         let mut out = Vec::with_capacity(images.len() / il * self.arch.embed_dim);
+        let mut acts = std::mem::take(&mut self.acts);
         for chunk in images.chunks(64 * il) {
-            out.extend_from_slice(&self.forward(chunk, chunk.len() / il).emb);
+            self.forward_into(&mut acts, chunk, chunk.len() / il);
+            out.extend_from_slice(&acts.emb);
         }
+        self.acts = acts;
         Ok(out)
     }
 
@@ -228,14 +285,23 @@ impl Engine for CpuEngine {
         check_batch(&self.arch, batch)?;
         let n = batch.len();
         let e = self.arch.embed_dim;
-        let acts = self.forward(batch.images, n);
+        let mut acts = std::mem::take(&mut self.acts);
+        self.forward_into(&mut acts, batch.images, n);
         let mut dist = vec![0.0; n * n];
         r::pairwise_distance(&mut dist, &acts.emb, &acts.emb, n, n, e);
         let mut stats = [0.0f32; 4];
         let mut demb = vec![0.0; n * e];
         if batch.triplets == Triplets::Mine(MineMode::BatchAll) {
             let (mut w, mut pl, mut pv) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n * n]);
-            r::triplet_all_forward(&mut w, &mut pl, &mut pv, &dist, batch.labels, n, batch.margin);
+            r::triplet_all_forward(
+                &mut w,
+                &mut pl,
+                &mut pv,
+                &dist,
+                batch.labels,
+                n,
+                batch.margin,
+            );
             r::triplet_all_reduce(&mut stats, &w, &pl, &pv, n);
             r::triplet_all_backward(&mut demb, &acts.emb, &w, &stats, n, e);
         } else {
@@ -253,6 +319,7 @@ impl Engine for CpuEngine {
             r::triplet_loss_backward(&mut demb, &acts.emb, &dist, &triplets, n, e, batch.margin);
         }
         self.backward(batch.images, &acts, &demb, n);
+        self.acts = acts;
         match update {
             Some(StepParams::Adam(h)) => {
                 r::adam_update(&mut self.params, &self.grads, &mut self.m, &mut self.v, &h)

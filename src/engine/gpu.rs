@@ -166,19 +166,33 @@ impl GpuEngine {
         let stats = ctx.tensor(4, "loss stats")?;
         let demb = ctx.tensor(n * e, "d embeddings")?;
         let dpre = ctx.tensor(n * e, "d dense out")?;
-        let mut d = vec![k::pairwise_distance(ctx, &dist, &fwd.emb, &fwd.emb, n, n, e)?];
+        let mut d = vec![k::pairwise_distance(
+            ctx, &dist, &fwd.emb, &fwd.emb, n, n, e,
+        )?];
         if key.mine == Some(MineMode::BatchAll) {
-            let (w, pl, pv) = (ctx.tensor(n * n, "pair weights")?, ctx.tensor(n * n, "pair losses")?, ctx.tensor(n * n, "pair valid")?);
-            d.push(k::triplet_all_forward(ctx, &w, &pl, &pv, &dist, &labels, n, margin)?);
+            let (w, pl, pv) = (
+                ctx.tensor(n * n, "pair weights")?,
+                ctx.tensor(n * n, "pair losses")?,
+                ctx.tensor(n * n, "pair valid")?,
+            );
+            d.push(k::triplet_all_forward(
+                ctx, &w, &pl, &pv, &dist, &labels, n, margin,
+            )?);
             d.push(k::triplet_all_reduce(ctx, &stats, &w, &pl, &pv, n)?);
-            d.push(k::triplet_all_backward(ctx, &demb, &fwd.emb, &w, &stats, n, e)?);
+            d.push(k::triplet_all_backward(
+                ctx, &demb, &fwd.emb, &w, &stats, n, e,
+            )?);
         } else {
             if let Some(mode) = key.mine {
                 d.push(k::triplet_mine(ctx, &triplets, &dist, &labels, n, mode)?);
             }
-            d.push(k::triplet_loss_forward(ctx, &losses, &dist, &triplets, t, n, margin)?);
+            d.push(k::triplet_loss_forward(
+                ctx, &losses, &dist, &triplets, t, n, margin,
+            )?);
             d.push(k::triplet_loss_reduce(ctx, &stats, &losses, &triplets, t)?);
-            d.push(k::triplet_loss_backward(ctx, &demb, &fwd.emb, &dist, &triplets, n, e, t, margin)?);
+            d.push(k::triplet_loss_backward(
+                ctx, &demb, &fwd.emb, &dist, &triplets, n, e, t, margin,
+            )?);
         }
         d.push(match self.arch.head {
             Head::Sigmoid => k::sigmoid_backward(ctx, &dpre, &demb, &fwd.emb, n * e)?,

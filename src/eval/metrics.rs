@@ -26,7 +26,10 @@ pub struct ClassScores {
 
 impl Confusion {
     pub fn new(classes: usize) -> Confusion {
-        Confusion { classes, counts: vec![0; classes * classes] }
+        Confusion {
+            classes,
+            counts: vec![0; classes * classes],
+        }
     }
 
     pub fn from_labels(actual: &[u32], predicted: &[u32], classes: usize) -> Confusion {
@@ -67,7 +70,9 @@ impl Confusion {
 
     /// Classes that occur as truth or prediction.
     fn present(&self) -> Vec<usize> {
-        (0..self.classes).filter(|&c| self.row(c) + self.col(c) > 0).collect()
+        (0..self.classes)
+            .filter(|&c| self.row(c) + self.col(c) > 0)
+            .collect()
     }
 
     pub fn accuracy(&self) -> f64 {
@@ -84,8 +89,17 @@ impl Confusion {
             .map(|c| {
                 let tp = self.get(c, c);
                 let (precision, recall) = (ratio(tp, self.col(c)), ratio(tp, self.row(c)));
-                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-                ClassScores { precision, recall, f1, support: self.row(c) }
+                let f1 = if precision + recall == 0.0 {
+                    0.0
+                } else {
+                    2.0 * precision * recall / (precision + recall)
+                };
+                ClassScores {
+                    precision,
+                    recall,
+                    f1,
+                    support: self.row(c),
+                }
             })
             .collect()
     }
@@ -93,7 +107,11 @@ impl Confusion {
     /// Mean recall over the classes that have members.
     pub fn balanced_accuracy(&self) -> f64 {
         let s = self.class_scores();
-        let with_support: Vec<f64> = s.iter().filter(|c| c.support > 0).map(|c| c.recall).collect();
+        let with_support: Vec<f64> = s
+            .iter()
+            .filter(|c| c.support > 0)
+            .map(|c| c.recall)
+            .collect();
         if with_support.is_empty() {
             0.0
         } else {
@@ -128,7 +146,11 @@ pub struct Scores {
 
 impl Scores {
     pub fn of(c: &Confusion) -> Scores {
-        Scores { accuracy: c.accuracy(), balanced_accuracy: c.balanced_accuracy(), macro_f1: c.macro_f1() }
+        Scores {
+            accuracy: c.accuracy(),
+            balanced_accuracy: c.balanced_accuracy(),
+            macro_f1: c.macro_f1(),
+        }
     }
 }
 
@@ -139,6 +161,10 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     }
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (m, var.sqrt())
 }

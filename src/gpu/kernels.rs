@@ -592,18 +592,57 @@ pub fn triplet_loss_backward(
 
 /// Batch-all pass 1: weights, pair_loss, pair_valid `[N, N]` from dist `[N, N]`, labels `[N]`.
 #[allow(clippy::too_many_arguments)]
-pub fn triplet_all_forward(ctx: &GpuContext, weights: &GpuTensor, pair_loss: &GpuTensor, pair_valid: &GpuTensor, dist: &GpuTensor, labels: &GpuTensor, n: usize, margin: f32) -> Result<Dispatch> {
-    ctx.dispatch("triplet_all_forward", &[u(n), f(margin)], &[weights, pair_loss, pair_valid, dist, labels], n * n)
+pub fn triplet_all_forward(
+    ctx: &GpuContext,
+    weights: &GpuTensor,
+    pair_loss: &GpuTensor,
+    pair_valid: &GpuTensor,
+    dist: &GpuTensor,
+    labels: &GpuTensor,
+    n: usize,
+    margin: f32,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "triplet_all_forward",
+        &[u(n), f(margin)],
+        &[weights, pair_loss, pair_valid, dist, labels],
+        n * n,
+    )
 }
 
 /// Batch-all pass 2: stats `[4]` (one workgroup).
-pub fn triplet_all_reduce(ctx: &GpuContext, stats: &GpuTensor, weights: &GpuTensor, pair_loss: &GpuTensor, pair_valid: &GpuTensor, n: usize) -> Result<Dispatch> {
-    ctx.dispatch_grid("triplet_all_reduce", &[u(n)], &[stats, weights, pair_loss, pair_valid], (1, 1))
+pub fn triplet_all_reduce(
+    ctx: &GpuContext,
+    stats: &GpuTensor,
+    weights: &GpuTensor,
+    pair_loss: &GpuTensor,
+    pair_valid: &GpuTensor,
+    n: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch_grid(
+        "triplet_all_reduce",
+        &[u(n)],
+        &[stats, weights, pair_loss, pair_valid],
+        (1, 1),
+    )
 }
 
 /// Batch-all pass 3: dx `[N, D]`.
-pub fn triplet_all_backward(ctx: &GpuContext, dx: &GpuTensor, x: &GpuTensor, weights: &GpuTensor, stats: &GpuTensor, n: usize, d: usize) -> Result<Dispatch> {
-    ctx.dispatch("triplet_all_backward", &[u(n), u(d)], &[dx, x, weights, stats], n * d)
+pub fn triplet_all_backward(
+    ctx: &GpuContext,
+    dx: &GpuTensor,
+    x: &GpuTensor,
+    weights: &GpuTensor,
+    stats: &GpuTensor,
+    n: usize,
+    d: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "triplet_all_backward",
+        &[u(n), u(d)],
+        &[dx, x, weights, stats],
+        n * d,
+    )
 }
 
 /// Uniform words of an Adam step over `n` values.

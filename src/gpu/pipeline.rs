@@ -10,7 +10,10 @@ use crate::{Error, Result};
 /// `(name, source)` of a shader in shaders/, read at compile time.
 macro_rules! shader {
     ($name:literal) => {
-        ($name, include_str!(concat!("../../shaders/", $name, ".wgsl")))
+        (
+            $name,
+            include_str!(concat!("../../shaders/", $name, ".wgsl")),
+        )
     };
 }
 

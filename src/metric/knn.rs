@@ -18,7 +18,14 @@ pub struct Neighbour {
 
 /// k-NN against a gallery `[g, d]` with labels `[g]`, for queries `[q, d]`. `exclude_self`
 /// skips gallery item i for query i (leave-one-out when the queries are the gallery).
-pub fn knn(gallery: &[f32], labels: &[u32], queries: &[f32], d: usize, k: usize, exclude_self: bool) -> Vec<Neighbour> {
+pub fn knn(
+    gallery: &[f32],
+    labels: &[u32],
+    queries: &[f32],
+    d: usize,
+    k: usize,
+    exclude_self: bool,
+) -> Vec<Neighbour> {
     let (g, q) = (labels.len(), queries.len() / d);
     let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
     let mut dist = vec![0.0; q * g];
@@ -35,8 +42,18 @@ pub fn knn(gallery: &[f32], labels: &[u32], queries: &[f32], d: usize, k: usize,
             }
             let best = *votes.iter().max().unwrap();
             // The first (nearest) neighbour whose class has the most votes.
-            let label = order[..kk].iter().map(|&j| labels[j]).find(|&l| votes[l as usize] == best).unwrap();
-            Neighbour { label, nearest_label: labels[order[0]], distance: row[order[0]], votes: best, k: kk }
+            let label = order[..kk]
+                .iter()
+                .map(|&j| labels[j])
+                .find(|&l| votes[l as usize] == best)
+                .unwrap();
+            Neighbour {
+                label,
+                nearest_label: labels[order[0]],
+                distance: row[order[0]],
+                votes: best,
+                k: kk,
+            }
         })
         .collect()
 }
@@ -53,7 +70,11 @@ pub fn centroids(gallery: &[f32], labels: &[u32], d: usize, classes: usize) -> V
     }
     for (cl, &count) in n.iter().enumerate() {
         for v in &mut c[cl * d..(cl + 1) * d] {
-            *v = if count > 0 { *v / count as f32 } else { f32::NAN };
+            *v = if count > 0 {
+                *v / count as f32
+            } else {
+                f32::NAN
+            };
         }
     }
     c
@@ -67,7 +88,10 @@ pub fn nearest_centroid(centroids: &[f32], queries: &[f32], d: usize) -> Vec<u32
     (0..q)
         .map(|i| {
             let row = &dist[i * c..(i + 1) * c];
-            (0..c).filter(|&j| !row[j].is_nan()).min_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0) as u32
+            (0..c)
+                .filter(|&j| !row[j].is_nan())
+                .min_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap_or(0) as u32
         })
         .collect()
 }

@@ -34,7 +34,10 @@ impl RandomTriplets {
                 "random triplets need a class with two images and at least two classes".into(),
             ));
         }
-        Ok(RandomTriplets { by_class, anchor_classes })
+        Ok(RandomTriplets {
+            by_class,
+            anchor_classes,
+        })
     }
 
     /// `t` triplets as dataset indices (anchor, positive, negative).
@@ -48,7 +51,9 @@ impl RandomTriplets {
                 if p >= a {
                     p += 1;
                 }
-                let others: Vec<usize> = (0..self.by_class.len()).filter(|&o| o != c && !self.by_class[o].is_empty()).collect();
+                let others: Vec<usize> = (0..self.by_class.len())
+                    .filter(|&o| o != c && !self.by_class[o].is_empty())
+                    .collect();
                 let o = &self.by_class[others[rng.random_range(0..others.len())]];
                 [imgs[a], imgs[p], o[rng.random_range(0..o.len())]]
             })
@@ -72,14 +77,23 @@ impl BalancedBatches {
         let by_class = by_class(labels, classes);
         let populated = by_class.iter().filter(|v| v.len() >= 2).count();
         if populated < 2 {
-            return Err(Error::Input("mining needs at least two classes with two images each".into()));
+            return Err(Error::Input(
+                "mining needs at least two classes with two images each".into(),
+            ));
         }
         if batch < 4 {
-            return Err(Error::Input(format!("--batch {batch}: mining needs at least 4 images per batch")));
+            return Err(Error::Input(format!(
+                "--batch {batch}: mining needs at least 4 images per batch"
+            )));
         }
         let k = (batch / populated).max(2).max(4.min(batch / 2));
         let p = (batch / k).min(populated).max(2);
-        Ok(BalancedBatches { cursor: vec![usize::MAX; classes], by_class, p, k })
+        Ok(BalancedBatches {
+            cursor: vec![usize::MAX; classes],
+            by_class,
+            p,
+            k,
+        })
     }
 
     pub fn batch_len(&self) -> usize {
@@ -88,7 +102,9 @@ impl BalancedBatches {
 
     /// Dataset indices of one batch, grouped by class.
     pub fn sample(&mut self, rng: &mut ChaCha8Rng) -> Vec<usize> {
-        let mut classes: Vec<usize> = (0..self.by_class.len()).filter(|&c| self.by_class[c].len() >= 2).collect();
+        let mut classes: Vec<usize> = (0..self.by_class.len())
+            .filter(|&c| self.by_class[c].len() >= 2)
+            .collect();
         classes.shuffle(rng);
         let mut out = Vec::with_capacity(self.batch_len());
         for &c in classes.iter().take(self.p) {

@@ -1,0 +1,391 @@
+//! The command line end to end on tiny data: success paths and every error a user can cause.
+//! Errors must name the file or flag, exit non-zero, print no backtrace, write nothing.
+
+mod common;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("glassnet-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn glassnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_glassnet"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Asserts a clean failure that mentions `needle`.
+fn fails_with(o: &Output, needle: &str) {
+    let t = text(o);
+    assert!(!o.status.success(), "expected failure, got success:\n{t}");
+    assert!(
+        t.contains(needle),
+        "error does not mention {needle:?}:\n{t}"
+    );
+    assert!(
+        !t.contains("panicked") && !t.contains("stack backtrace"),
+        "panic instead of an error:\n{t}"
+    );
+}
+
+/// Two classes of distinguishable 20x20 images: bright disks vs dark bars, with noise.
+fn tiny_dataset(dir: &Path, per_class: usize) {
+    for (c, name) in ["disk", "bar"].iter().enumerate() {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..per_class {
+            let img = image::GrayImage::from_fn(20, 20, |x, y| {
+                let noise = ((x * 7 + y * 13 + i as u32 * 31) % 17) as u8;
+                let v = if c == 0 {
+                    let (dx, dy) = (x as i32 - 10, y as i32 - 10);
+                    if dx * dx + dy * dy < 30 {
+                        220
+                    } else {
+                        90
+                    }
+                } else if (x as usize + i) % 6 < 2 {
+                    30
+                } else {
+                    120
+                };
+                image::Luma([v + noise])
+            });
+            img.save(d.join(format!("{name}_{i}.png"))).unwrap();
+        }
+    }
+}
+
+const TINY: &[&str] = &[
+    "--size",
+    "20",
+    "--channels",
+    "4,8",
+    "--embed-dim",
+    "8",
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "3",
+    "--batch",
+    "8",
+    "--cpu",
+];
+
+fn train_tiny(data: &Path, out: &Path) -> Output {
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(TINY);
+    glassnet(&args)
+}
+
+#[test]
+fn info_lists_adapters_or_says_what_to_install() {
+    let o = glassnet(&["info"]);
+    if o.status.success() {
+        assert!(text(&o).contains("adapter"), "{}", text(&o));
+    } else {
+        assert!(
+            !common::in_ci(),
+            "CI=true and `glassnet info` found no adapter:\n{}",
+            text(&o)
+        );
+        fails_with(&o, "apt-get install mesa-vulkan-drivers");
+    }
+}
+
+#[test]
+fn train_predict_embed_round_trip() {
+    let root = tmpdir("round");
+    let data = root.join("data");
+    tiny_dataset(&data, 8);
+    let model = root.join("model");
+    let o = train_tiny(&data, &model);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "model.safetensors",
+        "metadata.json",
+        "gallery.safetensors",
+        "history.csv",
+        "training.png",
+    ] {
+        assert!(model.join(f).is_file(), "{f} missing");
+    }
+    assert!(!std::fs::read_dir(&root).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("partial")));
+
+    // A copy elsewhere predicts the same on the CPU and the GPU.
+    let copy = root.join("elsewhere");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(&model).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let cpu = glassnet(&[
+        "predict",
+        "--model",
+        copy.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--json",
+        "--cpu",
+    ]);
+    assert!(cpu.status.success(), "{}", text(&cpu));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&cpu.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 16);
+    assert!(rows
+        .iter()
+        .all(|r| r["path"].is_string() && r["class"].is_string()));
+    if common::gpu().is_some() {
+        let gpu = glassnet(&[
+            "predict",
+            "--model",
+            copy.to_str().unwrap(),
+            data.to_str().unwrap(),
+            "--json",
+            "--gpu",
+        ]);
+        assert!(gpu.status.success(), "{}", text(&gpu));
+        let grows: Vec<serde_json::Value> = String::from_utf8_lossy(&gpu.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for (c, g) in rows.iter().zip(&grows) {
+            assert_eq!(
+                c["class"], g["class"],
+                "{} differs between CPU and GPU",
+                c["path"]
+            );
+            let (dc, dg) = (
+                c["distance"].as_f64().unwrap(),
+                g["distance"].as_f64().unwrap(),
+            );
+            assert!(
+                (dc - dg).abs() <= 1e-4,
+                "{}: distance {dc} vs {dg}",
+                c["path"]
+            );
+        }
+    }
+    let table = glassnet(&[
+        "predict",
+        "--model",
+        copy.to_str().unwrap(),
+        data.join("disk").to_str().unwrap(),
+    ]);
+    assert!(
+        table.status.success() && text(&table).contains("distance"),
+        "{}",
+        text(&table)
+    );
+    let csv = glassnet(&[
+        "predict",
+        "--model",
+        copy.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--csv",
+    ]);
+    assert!(String::from_utf8_lossy(&csv.stdout).starts_with("path,class,distance"));
+
+    let emb_csv = root.join("e.csv");
+    let o = glassnet(&[
+        "embed",
+        "--model",
+        copy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        emb_csv.to_str().unwrap(),
+        "--cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let content = std::fs::read_to_string(&emb_csv).unwrap();
+    assert_eq!(content.lines().count(), 17);
+    assert!(content.starts_with("path,label,class,e0"));
+    let emb_npy = root.join("e.npy");
+    let o = glassnet(&[
+        "embed",
+        "--model",
+        copy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        emb_npy.to_str().unwrap(),
+        "--cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bytes = std::fs::read(&emb_npy).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY"));
+    assert!(root.join("e.labels.npy").is_file());
+}
+
+#[test]
+fn bad_data_is_a_clear_error_with_no_output() {
+    let root = tmpdir("bad");
+    let out = root.join("out");
+    let o = train_tiny(&root.join("missing"), &out);
+    fails_with(&o, "missing");
+    assert!(!out.exists());
+
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_with(&train_tiny(&empty, &out), "no class folders");
+
+    let one = root.join("one");
+    tiny_dataset(&one, 3);
+    std::fs::remove_dir_all(one.join("bar")).unwrap();
+    fails_with(&train_tiny(&one, &out), "only one class");
+
+    let single = root.join("single");
+    tiny_dataset(&single, 3);
+    for i in 1..3 {
+        std::fs::remove_file(single.join("bar").join(format!("bar_{i}.png"))).unwrap();
+    }
+    fails_with(&train_tiny(&single, &out), "'bar' has 1 image");
+
+    let corrupt = root.join("corrupt");
+    tiny_dataset(&corrupt, 4);
+    std::fs::write(corrupt.join("bar").join("broken.png"), b"not a png at all").unwrap();
+    fails_with(&train_tiny(&corrupt, &out), "broken.png");
+    assert!(!out.exists(), "a failed run left {}", out.display());
+    let mut args = vec![
+        "train",
+        "--data",
+        corrupt.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--skip-bad",
+    ];
+    args.extend_from_slice(TINY);
+    let o = glassnet(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("skipped 1"), "{}", text(&o));
+
+    // --out that already holds something.
+    fails_with(&train_tiny(&corrupt, &out), "not empty");
+}
+
+#[test]
+fn bad_flags_and_models_are_named() {
+    let root = tmpdir("flags");
+    let data = root.join("data");
+    tiny_dataset(&data, 4);
+    let o = glassnet(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--margin=-1",
+        "--out",
+        root.join("o").to_str().unwrap(),
+    ]);
+    fails_with(&o, "--margin");
+    let o = glassnet(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--channels",
+        "4,8",
+        "--size",
+        "2",
+        "--out",
+        root.join("o").to_str().unwrap(),
+    ]);
+    fails_with(&o, "--size");
+    let o = glassnet(&[
+        "predict",
+        "--model",
+        root.join("nope").to_str().unwrap(),
+        data.to_str().unwrap(),
+    ]);
+    fails_with(&o, "nope");
+
+    let model = root.join("model");
+    assert!(train_tiny(&data, &model).status.success());
+    // A model from a future format version.
+    let meta_path = model.join("metadata.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    std::fs::write(
+        &meta_path,
+        meta.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
+    fails_with(
+        &glassnet(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ]),
+        "format version 99",
+    );
+    // Weights of another architecture under this metadata.
+    std::fs::write(
+        &meta_path,
+        meta.replace("\"embed_dim\": 8", "\"embed_dim\": 9"),
+    )
+    .unwrap();
+    fails_with(
+        &glassnet(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ]),
+        "fc.weight",
+    );
+    std::fs::write(&meta_path, &meta).unwrap();
+    let o = glassnet(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        root.join("x.txt").to_str().unwrap(),
+    ]);
+    fails_with(&o, "--out");
+}
+
+#[test]
+fn a_diverging_loss_stops_with_no_output() {
+    let root = tmpdir("nan");
+    let data = root.join("data");
+    tiny_dataset(&data, 6);
+    let out = root.join("out");
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--lr",
+        "1e30",
+        "--constant-lr",
+    ];
+    args.extend_from_slice(TINY);
+    fails_with(&glassnet(&args), "training diverged");
+    assert!(!out.exists());
+}

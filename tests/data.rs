@@ -1,0 +1,179 @@
+//! The image-folder loader on good and bad files, preprocessing, splits and augmentation.
+
+use std::path::Path;
+
+use glassnet::data::augment::orient;
+use glassnet::data::folder::load_folder;
+use glassnet::data::preprocess::Preprocess;
+use glassnet::data::split::{stratified_folds, stratified_split};
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("glassnet-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A class folder of gradient images in several formats and depths.
+fn write_good(dir: &Path) {
+    let a = dir.join("alpha");
+    let b = dir.join("beta");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let grey8 = image::GrayImage::from_fn(40, 30, |x, y| image::Luma([(x * 6 + y) as u8]));
+    grey8.save(a.join("g8.png")).unwrap();
+    grey8.save(a.join("g8.bmp")).unwrap();
+    grey8.save(a.join("g8.tif")).unwrap();
+    let grey16 = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(50, 50, |x, _| {
+        image::Luma([(x * 1300) as u16])
+    });
+    grey16.save(b.join("g16.png")).unwrap();
+    let rgb = image::RgbImage::from_fn(64, 20, |x, _| image::Rgb([x as u8 * 4, 0, 255]));
+    rgb.save(b.join("rgb.jpg")).unwrap();
+    std::fs::write(b.join("notes.txt"), "not an image").unwrap();
+}
+
+#[test]
+fn loads_formats_depths_and_sizes() {
+    let d = tmpdir("good");
+    write_good(&d);
+    let pre = Preprocess { side: 16 };
+    let (ds, skipped) = load_folder(&d, &pre, false).unwrap();
+    assert!(skipped.is_empty());
+    assert_eq!(ds.classes, ["alpha", "beta"]);
+    assert_eq!(ds.class_counts(), [3, 2]);
+    assert_eq!(ds.images.len(), 5 * 256);
+    assert!(ds.images.iter().all(|v| (-1.0..=1.0).contains(v)));
+    // The 16-bit ramp spans most of [0, 1]: its ends map near -1 and 1.
+    let g16 = ds.image(3);
+    assert!(
+        g16[0] < -0.8 && g16[15] > 0.8,
+        "16-bit range lost: {} .. {}",
+        g16[0],
+        g16[15]
+    );
+    // The three 8-bit copies of one image decode to the same pixels (BMP arrives as RGB and
+    // is converted back to grey, hence the tolerance).
+    for other in [1, 2] {
+        assert!(ds
+            .image(0)
+            .iter()
+            .zip(ds.image(other))
+            .all(|(a, b)| (a - b).abs() < 1e-5));
+    }
+}
+
+#[test]
+fn corrupt_image_is_named_or_skipped() {
+    let d = tmpdir("corrupt");
+    write_good(&d);
+    let bad = d.join("alpha").join("broken.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
+    let pre = Preprocess { side: 16 };
+    let err = load_folder(&d, &pre, false).unwrap_err().to_string();
+    assert!(
+        err.contains("broken.png") && err.contains("--skip-bad"),
+        "{err}"
+    );
+    let (ds, skipped) = load_folder(&d, &pre, true).unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(ds.len(), 5);
+}
+
+#[test]
+fn missing_and_empty_directories_are_clear_errors() {
+    let pre = Preprocess::default();
+    let err = load_folder(Path::new("/no/such/dir"), &pre, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/no/such/dir"), "{err}");
+    let d = tmpdir("empty");
+    let err = load_folder(&d, &pre, false).unwrap_err().to_string();
+    assert!(err.contains("no class folders"), "{err}");
+}
+
+#[test]
+fn trainability_checks_name_the_problem() {
+    let d = tmpdir("oneclass");
+    std::fs::create_dir_all(d.join("only")).unwrap();
+    for i in 0..3 {
+        image::GrayImage::from_pixel(8, 8, image::Luma([i * 40]))
+            .save(d.join("only").join(format!("{i}.png")))
+            .unwrap();
+    }
+    let (ds, _) = load_folder(&d, &Preprocess { side: 8 }, false).unwrap();
+    let err = ds.check_trainable("x").unwrap_err().to_string();
+    assert!(err.contains("only one class"), "{err}");
+    std::fs::create_dir_all(d.join("single")).unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([9]))
+        .save(d.join("single").join("a.png"))
+        .unwrap();
+    let (ds, _) = load_folder(&d, &Preprocess { side: 8 }, false).unwrap();
+    let err = ds.check_trainable("x").unwrap_err().to_string();
+    assert!(err.contains("'single' has 1 image"), "{err}");
+}
+
+#[test]
+fn stratified_split_keeps_every_class_on_both_sides() {
+    let labels: Vec<u32> = (0..100)
+        .map(|i| {
+            if i < 70 {
+                0
+            } else if i < 95 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
+    let (train, val) = stratified_split(&labels, 3, 0.2, 1);
+    assert_eq!(train.len() + val.len(), 100);
+    let count = |idx: &[usize], c| idx.iter().filter(|&&i| labels[i] == c).count();
+    assert_eq!((count(&val, 0), count(&val, 1), count(&val, 2)), (14, 5, 1));
+    assert!(train.iter().all(|i| !val.contains(i)));
+    assert_eq!(
+        stratified_split(&labels, 3, 0.2, 1),
+        (train, val),
+        "same seed, same split"
+    );
+}
+
+#[test]
+fn folds_are_stratified_disjoint_and_cover_everything() {
+    let labels: Vec<u32> = (0..103).map(|i| (i % 7 % 3) as u32).collect();
+    let k = 10;
+    let folds = stratified_folds(&labels, 3, k, 5);
+    for c in 0..3u32 {
+        let per_fold: Vec<usize> = (0..k)
+            .map(|f| {
+                (0..103)
+                    .filter(|&i| folds[i] == f && labels[i] == c)
+                    .count()
+            })
+            .collect();
+        let (lo, hi) = (
+            per_fold.iter().min().unwrap(),
+            per_fold.iter().max().unwrap(),
+        );
+        assert!(hi - lo <= 1, "class {c} per fold {per_fold:?}");
+    }
+    // Each image is in exactly one test fold by construction (one fold id each); all folds used.
+    assert!((0..k).all(|f| folds.contains(&f)));
+}
+
+#[test]
+fn orientations_are_the_eight_symmetries() {
+    let side = 3;
+    let src: Vec<f32> = (0..9).map(|v| v as f32).collect();
+    let mut seen = Vec::new();
+    for t in 0..8 {
+        let mut dst = vec![0.0; 9];
+        orient(&mut dst, &src, side, t);
+        let mut sorted = dst.clone();
+        sorted.sort_by(f32::total_cmp);
+        assert_eq!(sorted, src, "orientation {t} is a permutation");
+        assert!(!seen.contains(&dst), "orientation {t} repeats another");
+        seen.push(dst);
+    }
+    assert_eq!(seen[0], src);
+}
