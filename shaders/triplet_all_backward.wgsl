@@ -18,6 +18,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = 0u; j < p.n; j++) {
         acc += (weights[i * p.n + j] + weights[j * p.n + i]) * (xi - x[j * p.d + k]);
     }
-    let active = stats[2];
-    dx[idx] = select(0.0, 2.0 * acc / active, active > 0.0);
+    let n_active = stats[2];
+    dx[idx] = select(0.0, 2.0 * acc / n_active, n_active > 0.0);
 }

@@ -4,6 +4,7 @@
 //! `shaders/` (run through `gpu`) are tested against it. `engine` runs the whole network on
 //! any of them behind one interface.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod cpu;

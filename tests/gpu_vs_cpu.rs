@@ -707,3 +707,83 @@ fn large_dispatch_uses_a_second_grid_dimension() {
         0.0,
     );
 }
+
+#[test]
+fn batch_all_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(12);
+    for (n, d, classes, margin) in [
+        (7, 5, 3, 0.5f32),
+        (12, 64, 4, 0.2),
+        (65, 3, 5, 1.0),
+        (5, 4, 1, 1.0),
+    ] {
+        let tag = format!("n {n} d {d} classes {classes}");
+        let (x, labels, dist) = triplet_case(&mut g, n, d, classes);
+        let (mut w, mut pl, mut pv) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n * n]);
+        r::triplet_all_forward(&mut w, &mut pl, &mut pv, &dist, &labels, n, margin);
+        let mut stats = [0.0f32; 4];
+        r::triplet_all_reduce(&mut stats, &w, &pl, &pv, n);
+        let mut dx = vec![0.0; n * d];
+        r::triplet_all_backward(&mut dx, &x, &w, &stats, n, d);
+        let (tx, tl, tdist) = (
+            ctx.tensor_from(&x, "x").unwrap(),
+            ctx.tensor_from(&labels, "l").unwrap(),
+            ctx.tensor_from(&dist, "dist").unwrap(),
+        );
+        let (tw, tpl, tpv) = (
+            ctx.tensor(n * n, "w").unwrap(),
+            ctx.tensor(n * n, "pl").unwrap(),
+            ctx.tensor(n * n, "pv").unwrap(),
+        );
+        let (ts, tdx) = (
+            ctx.tensor(4, "s").unwrap(),
+            ctx.tensor(n * d, "dx").unwrap(),
+        );
+        ctx.upload(&tdx, &vec![7.0f32; n * d]);
+        ctx.run(&[
+            &k::triplet_all_forward(&ctx, &tw, &tpl, &tpv, &tdist, &tl, n, margin).unwrap(),
+            &k::triplet_all_reduce(&ctx, &ts, &tw, &tpl, &tpv, n).unwrap(),
+            &k::triplet_all_backward(&ctx, &tdx, &tx, &tw, &ts, n, d).unwrap(),
+        ])
+        .unwrap();
+        let (gw, gs, gdx): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+            ctx.read(&tw).unwrap(),
+            ctx.read(&ts).unwrap(),
+            ctx.read(&tdx).unwrap(),
+        );
+        if classes == 1 {
+            assert_eq!(stats, [0.0; 4], "one class: no triplet");
+            assert_eq!(gs, [0.0; 4]);
+            assert!(gdx.iter().all(|&v| v == 0.0) && gw.iter().all(|&v| v == 0.0));
+            continue;
+        }
+        assert_eq!(gw, w, "triplet_all_forward weights (integer counts) {tag}");
+        assert_close(
+            &format!("triplet_all_forward pair_loss {tag}"),
+            &ctx.read::<f32>(&tpl).unwrap(),
+            &pl,
+            ATOL,
+            RTOL,
+        );
+        assert_eq!(
+            ctx.read::<f32>(&tpv).unwrap(),
+            pv,
+            "triplet_all_forward pair_valid {tag}"
+        );
+        assert_close(
+            &format!("triplet_all_reduce {tag}"),
+            &gs,
+            &stats,
+            ATOL,
+            RTOL,
+        );
+        assert_close(
+            &format!("triplet_all_backward {tag}"),
+            &gdx,
+            &dx,
+            ATOL,
+            RTOL,
+        );
+    }
+}

@@ -210,6 +210,36 @@ fn triplet_loss_gradient_through_distances() {
 }
 
 #[test]
+fn batch_all_triplet_gradient() {
+    let mut g = rng(26);
+    let (n, d, margin) = (9, 4, 0.8f32);
+    let x = random(&mut g, n * d);
+    let labels = [0u32, 0, 0, 1, 1, 1, 2, 2, 2];
+    let loss = |x: &[f32]| {
+        let mut dist = vec![0.0; n * n];
+        r::pairwise_distance(&mut dist, x, x, n, n, d);
+        let (mut w, mut pl, mut pv) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n * n]);
+        r::triplet_all_forward(&mut w, &mut pl, &mut pv, &dist, &labels, n, margin);
+        let mut stats = [0.0; 4];
+        r::triplet_all_reduce(&mut stats, &w, &pl, &pv, n);
+        (stats, w)
+    };
+    let (stats, w) = loss(&x);
+    assert!(
+        stats[2] > 0.0 && stats[2] < stats[1],
+        "some but not all triplets active: {stats:?}"
+    );
+    let mut dx = vec![0.0; n * d];
+    r::triplet_all_backward(&mut dx, &x, &w, &stats, n, d);
+    // The active set is piecewise constant; a small step keeps it.
+    check("batch-all triplet loss", &x, &dx, 1e-3, 2e-3, |xp| {
+        let (s, _) = loss(xp);
+        assert_eq!(s[2], stats[2], "the step changed the active set");
+        s[0] as f64
+    });
+}
+
+#[test]
 fn whole_network_gradient() {
     for head in [Head::L2, Head::Sigmoid] {
         let arch = Arch {

@@ -17,7 +17,7 @@ pub fn run() -> anyhow::Result<()> {
         println!("\n[{i}] {}", a.summary());
         println!(
             "    max storage buffer binding   {} MiB",
-            l.max_storage_buffer_binding_size as u64 >> 20
+            l.max_storage_buffer_binding_size >> 20
         );
         println!(
             "    max buffer size              {} MiB",

@@ -1,5 +1,6 @@
 //! The command line: raw flags (clap) -> validated configuration -> a command.
 
+mod bench;
 mod embed;
 mod info;
 mod predict;
@@ -32,6 +33,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Write the built-in synthetic glass dataset as class folders with a contact sheet.
     Synth(synth::SynthArgs),
+    /// Time each kernel (validated first) and end-to-end training and inference.
+    Bench(bench::BenchArgs),
 }
 
 /// `--device` with `--gpu` / `--cpu` shortcuts, shared by every command that computes.
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(a) => predict::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

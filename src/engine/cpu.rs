@@ -129,7 +129,7 @@ impl CpuEngine {
             p.resize(ps.out_len(), 0.0);
             (self.k.conv_fwd)(z, x, &self.params[w.range()], &self.params[b.range()], s);
             let one = PoolShape { batch: 1, ..ps };
-            per_image(a, (z, ps.in_len() / n), |a, z| r::relu_forward(a, z));
+            per_image(a, (z, ps.in_len() / n), r::relu_forward);
             per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
                 r::maxpool2d_forward(p, a, one)
             });
@@ -265,7 +265,7 @@ impl Engine for CpuEngine {
 
     fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>> {
         let il = self.arch.image_len();
-        if images.len() % il != 0 {
+        if !images.len().is_multiple_of(il) {
             return Err(crate::Error::Input(format!(
                 "{} pixels is not a whole number of images",
                 images.len()

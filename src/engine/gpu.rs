@@ -12,7 +12,7 @@ use crate::optim::StepParams;
 use crate::shapes::MineMode;
 use crate::{Error, Result};
 
-/// Images per inference dispatch chain; the last chunk is zero-padded.
+/// Images per inference dispatch chain.
 const INFER_BATCH: usize = 64;
 
 /// Forward pass buffers for a batch of `n` images.
@@ -64,7 +64,8 @@ pub struct GpuEngine {
     adam: Option<Dispatch>,
     sgd: Option<Dispatch>,
     train: Option<TrainPlan>,
-    infer: Option<Forward>,
+    /// Forward plans by batch size: INFER_BATCH and the remainders seen so far.
+    infer: Vec<Forward>,
 }
 
 fn tensor_view(t: &GpuTensor, info: &crate::model::TensorInfo) -> GpuTensor {
@@ -144,7 +145,7 @@ impl GpuEngine {
             adam: None,
             sgd: None,
             train: None,
-            infer: None,
+            infer: Vec::new(),
         };
         e.set_params(params)?;
         Ok(e)
@@ -362,32 +363,27 @@ impl Engine for GpuEngine {
 
     fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>> {
         let il = self.arch.image_len();
-        if images.len() % il != 0 {
+        if !images.len().is_multiple_of(il) {
             return Err(Error::Input(format!(
                 "{} pixels is not a whole number of images",
                 images.len()
             )));
         }
-        if self.infer.is_none() {
-            self.infer = Some(build_forward(
-                &self.ctx,
-                &self.arch,
-                &self.layout,
-                &self.params,
-                INFER_BATCH,
-            )?);
-        }
-        let fwd = self.infer.as_ref().unwrap();
         let e = self.arch.embed_dim;
         let mut out = Vec::with_capacity(images.len() / il * e);
-        let mut padded = vec![0.0f32; fwd.n * il];
-        for chunk in images.chunks(fwd.n * il) {
-            padded[..chunk.len()].copy_from_slice(chunk);
-            padded[chunk.len()..].fill(0.0);
-            self.ctx.upload(&fwd.images, &padded);
+        for chunk in images.chunks(INFER_BATCH * il) {
+            let n = chunk.len() / il;
+            // Full chunks share one plan; a remainder gets a plan of its own size (kept,
+            // so repeated single-image calls allocate nothing).
+            if !self.infer.iter().any(|f| f.n == n) {
+                let f = build_forward(&self.ctx, &self.arch, &self.layout, &self.params, n)?;
+                self.infer.push(f);
+            }
+            let fwd = self.infer.iter().find(|f| f.n == n).unwrap();
+            self.ctx.upload(&fwd.images, chunk);
             self.ctx.run(&fwd.dispatches.iter().collect::<Vec<_>>())?;
             let emb: Vec<f32> = self.ctx.read(&fwd.emb)?;
-            out.extend_from_slice(&emb[..chunk.len() / il * e]);
+            out.extend_from_slice(&emb);
         }
         Ok(out)
     }

@@ -170,7 +170,9 @@ impl GpuContext {
 
     /// Largest buffer a kernel may bind, in bytes.
     pub fn max_binding(&self) -> u64 {
-        (self.adapter.limits.max_storage_buffer_binding_size as u64)
+        self.adapter
+            .limits
+            .max_storage_buffer_binding_size
             .min(self.adapter.limits.max_buffer_size)
     }
 }

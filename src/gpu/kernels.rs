@@ -249,6 +249,9 @@ impl GpuContext {
     }
 }
 
+/// Channels each conv2d_forward / conv2d_backward_input invocation computes (`CB` in the shaders).
+const CHANNEL_BLOCK: usize = 8;
+
 fn conv_words(s: &Conv2dShape) -> [u32; 9] {
     [s.batch, s.cin, s.cout, s.h, s.w, s.k, s.pad, s.ho(), s.wo()].map(u)
 }
@@ -274,7 +277,7 @@ pub fn conv2d_forward(
         "conv2d_forward",
         &conv_words(&s),
         &[out, inp, weight, bias],
-        s.out_len(),
+        s.cout.div_ceil(CHANNEL_BLOCK) * s.batch * s.ho() * s.wo(),
     )
 }
 
@@ -290,7 +293,7 @@ pub fn conv2d_backward_input(
         "conv2d_backward_input",
         &conv_words(&s),
         &[dinp, dout, weight],
-        s.in_len(),
+        s.cin.div_ceil(CHANNEL_BLOCK) * s.batch * s.h * s.w,
     )
 }
 

@@ -38,6 +38,14 @@ pub fn gpu() -> Option<Arc<GpuContext>> {
     }
 }
 
+/// Within tolerance; NaN never is.
+fn within(g: f32, w: f32, atol: f32, rtol: f32) -> bool {
+    matches!(
+        (g - w).abs().partial_cmp(&(atol + rtol * w.abs())),
+        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+    )
+}
+
 /// Asserts |got - want| <= atol + rtol * |want| elementwise, naming the tensor and the worst
 /// element on failure.
 pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
@@ -52,7 +60,7 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
         let tol = atol + rtol * w.abs();
-        if !(err <= tol) {
+        if !within(g, w, atol, rtol) {
             let excess = if err.is_nan() {
                 f32::INFINITY
             } else {
@@ -67,7 +75,7 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         let bad = got
             .iter()
             .zip(want)
-            .filter(|(g, w)| !((*g - *w).abs() <= atol + rtol * w.abs()))
+            .filter(|(g, w)| !within(**g, **w, atol, rtol))
             .count();
         panic!(
             "{name}: {bad} of {} elements out of tolerance (atol {atol}, rtol {rtol}); worst at {i}: got {}, want {}",

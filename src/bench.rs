@@ -1,0 +1,239 @@
+//! `glassnet bench`: each kernel at the reference network's shapes, validated against the CPU
+//! reference before it is timed, then end-to-end training and inference rates.
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::cpu::{fast, reference as r};
+use crate::engine::{Batch, Engine, Triplets};
+use crate::gpu::kernels as k;
+use crate::gpu::{Dispatch, GpuContext};
+use crate::model::{init_params, Arch, ParamLayout};
+use crate::optim::OptimConfig;
+use crate::shapes::{Conv2dShape, MineMode};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelTime {
+    pub name: String,
+    pub shape: String,
+    pub ms: f64,
+    pub gflops: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub device: String,
+    pub commit: String,
+    /// Plain matrix product on the same device (the ceiling the kernels are compared with).
+    pub gemm_gflops: f64,
+    pub kernels: Vec<KernelTime>,
+    pub train_images_per_s: f64,
+    pub infer_images_per_s: f64,
+    pub latency_ms: f64,
+}
+
+fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Median seconds of `reps` calls after one warm-up.
+fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+fn check(name: &str, got: &[f32], want: &[f32]) -> Result<()> {
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if (g - w).abs() > 1e-4 * scale + 1e-3 * w.abs() {
+            return Err(Error::Gpu(format!(
+                "{name}: element {i} is {g}, the CPU reference says {w}; not timing a wrong kernel"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Conv layers of the reference network at `batch`.
+fn conv_layers(batch: usize) -> Vec<Conv2dShape> {
+    let a = Arch::reference(crate::model::Head::L2);
+    (0..a.channels.len()).map(|l| a.conv(l, batch)).collect()
+}
+
+fn shape_str(s: &Conv2dShape) -> String {
+    format!(
+        "{}x{}x{}x{} k{} -> {}",
+        s.batch, s.cin, s.h, s.w, s.k, s.cout
+    )
+}
+
+/// Kernel timings on the GPU: each validated against `fast` (itself tested against the
+/// reference) on the first image's worth of work... on the full shape.
+pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut out = Vec::new();
+    let run = |d: &[Dispatch]| ctx.run(&d.iter().collect::<Vec<_>>());
+    for s in conv_layers(batch) {
+        let (inp, w, b, dout) = (
+            random(&mut rng, s.in_len()),
+            random(&mut rng, s.weight_len()),
+            random(&mut rng, s.cout),
+            random(&mut rng, s.out_len()),
+        );
+        let (ti, tw, tb, td) = (
+            ctx.tensor_from(&inp, "i")?,
+            ctx.tensor_from(&w, "w")?,
+            ctx.tensor_from(&b, "b")?,
+            ctx.tensor_from(&dout, "d")?,
+        );
+        let (to, tdi, tdw) = (
+            ctx.tensor(s.out_len(), "o")?,
+            ctx.tensor(s.in_len(), "di")?,
+            ctx.tensor(s.weight_len(), "dw")?,
+        );
+        let partial = ctx.tensor(s.batch * s.weight_len(), "partial")?;
+        let f = [k::conv2d_forward(ctx, &to, &ti, &tw, &tb, s)?];
+        let bi = [k::conv2d_backward_input(ctx, &tdi, &td, &tw, s)?];
+        let bw = k::conv2d_backward_weight(ctx, &tdw, &td, &ti, &partial, s)?;
+        let mut want = vec![0.0; s.out_len()];
+        fast::conv2d_forward(&mut want, &inp, &w, &b, s);
+        run(&f)?;
+        check("conv2d_forward", &ctx.read::<f32>(&to)?, &want)?;
+        let mut want = vec![0.0; s.in_len()];
+        fast::conv2d_backward_input(&mut want, &dout, &w, s);
+        run(&bi)?;
+        check("conv2d_backward_input", &ctx.read::<f32>(&tdi)?, &want)?;
+        let mut want = vec![0.0; s.weight_len()];
+        fast::conv2d_backward_weight(&mut want, &dout, &inp, s);
+        run(&bw)?;
+        check("conv2d_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
+        for (name, d) in [
+            ("conv2d_forward", &f[..]),
+            ("conv2d_backward_input", &bi[..]),
+            ("conv2d_backward_weight", &bw[..]),
+        ] {
+            let t = time(reps, || run(d))?;
+            out.push(KernelTime {
+                name: name.into(),
+                shape: shape_str(&s),
+                ms: t * 1e3,
+                gflops: s.flops() / t / 1e9,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Kernel timings of the CPU fast path (validated against the reference on one image).
+pub fn cpu_kernels(batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut out = Vec::new();
+    for s in conv_layers(batch) {
+        let (inp, w, b, dout) = (
+            random(&mut rng, s.in_len()),
+            random(&mut rng, s.weight_len()),
+            random(&mut rng, s.cout),
+            random(&mut rng, s.out_len()),
+        );
+        let one = Conv2dShape { batch: 1, ..s };
+        let (mut got, mut want) = (vec![0.0; one.out_len()], vec![0.0; one.out_len()]);
+        fast::conv2d_forward(&mut got, &inp, &w, &b, one);
+        r::conv2d_forward(&mut want, &inp, &w, &b, one);
+        check("cpu conv2d_forward", &got, &want)?;
+        let (mut o, mut di, mut dw) = (
+            vec![0.0; s.out_len()],
+            vec![0.0; s.in_len()],
+            vec![0.0; s.weight_len()],
+        );
+        let tf = time(reps, || {
+            fast::conv2d_forward(&mut o, &inp, &w, &b, s);
+            Ok(())
+        })?;
+        let ti = time(reps, || {
+            fast::conv2d_backward_input(&mut di, &dout, &w, s);
+            Ok(())
+        })?;
+        let tw = time(reps, || {
+            fast::conv2d_backward_weight(&mut dw, &dout, &inp, s);
+            Ok(())
+        })?;
+        for (name, t) in [
+            ("conv2d_forward", tf),
+            ("conv2d_backward_input", ti),
+            ("conv2d_backward_weight", tw),
+        ] {
+            out.push(KernelTime {
+                name: name.into(),
+                shape: shape_str(&s),
+                ms: t * 1e3,
+                gflops: s.flops() / t / 1e9,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// GFLOP/s of a 1024^3 matrix product with the CPU SGEMM.
+pub fn cpu_gemm_gflops() -> f64 {
+    let n = 1024;
+    let a = vec![0.5f32; n * n];
+    let b = vec![0.25f32; n * n];
+    let mut c = vec![0.0f32; n * n];
+    let s = crate::shapes::DenseShape {
+        batch: n,
+        nin: n,
+        nout: n,
+    };
+    let t = time(3, || {
+        fast::dense_backward_input(&mut c, &a, &b, s);
+        Ok(())
+    })
+    .unwrap_or(f64::INFINITY);
+    2.0 * (n * n * n) as f64 / t / 1e9
+}
+
+/// Training images/s (batch-all, 96 images), inference images/s at 64 and batch-1 latency.
+pub fn end_to_end(engine: &mut dyn Engine, steps: usize) -> Result<(f64, f64, f64)> {
+    let arch = engine.arch().clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let n = 96;
+    let images = random(&mut rng, n * arch.image_len());
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % 4).collect();
+    let batch = Batch {
+        images: &images,
+        labels: &labels,
+        triplets: Triplets::Mine(MineMode::BatchAll),
+        margin: 0.2,
+    };
+    let opt = OptimConfig::default();
+    let mut t = 0u64;
+    let train = time(steps, || {
+        t += 1;
+        engine.train_step(&batch, Some(opt.at_step(t))).map(|_| ())
+    })?;
+    let inf = time(steps, || {
+        engine.embed(&images[..64 * arch.image_len()]).map(|_| ())
+    })?;
+    let one = time(steps * 3, || {
+        engine.embed(&images[..arch.image_len()]).map(|_| ())
+    })?;
+    Ok((n as f64 / train, 64.0 / inf, one * 1e3))
+}
+
+/// The reference network with fresh weights, for end-to-end timing.
+pub fn reference_params() -> (Arch, Vec<f32>) {
+    let arch = Arch::reference(crate::model::Head::L2);
+    let p = init_params(&arch, &ParamLayout::new(&arch), 0);
+    (arch, p)
+}

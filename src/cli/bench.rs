@@ -1,0 +1,99 @@
+//! `glassnet bench`: kernel times and end-to-end rates on the chosen device.
+
+use clap::Args;
+
+use super::DeviceArgs;
+use crate::bench::{
+    cpu_gemm_gflops, cpu_kernels, end_to_end, gpu_kernels, reference_params, BenchReport,
+};
+use crate::device::open_engine;
+use crate::gpu::{AdapterChoice, GpuContext};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Images per kernel call (the training step's 32 triplets = 96 images).
+    #[arg(long, default_value_t = 96)]
+    batch: usize,
+    /// Timed repetitions per measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Skip the per-kernel table (end-to-end rates only).
+    #[arg(long)]
+    no_kernels: bool,
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.batch >= 1 && a.reps >= 1,
+        "--batch and --reps must be at least 1"
+    );
+    let (arch, params) = reference_params();
+    let (mut engine, note) = open_engine(a.device.choice(), &arch, &params)?;
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
+    let device = engine.describe();
+    let on_gpu = device.starts_with("gpu");
+    let kernels = if a.no_kernels {
+        Vec::new()
+    } else if on_gpu {
+        let choice = if matches!(a.device.choice(), crate::device::DeviceChoice::Gpu) {
+            AdapterChoice::Any
+        } else {
+            AdapterChoice::Hardware
+        };
+        gpu_kernels(&GpuContext::new(choice)?, a.batch, a.reps)?
+    } else {
+        cpu_kernels(a.batch, a.reps)?
+    };
+    let gemm_gflops = if on_gpu {
+        kernels.iter().map(|k| k.gflops).fold(0.0, f64::max)
+    } else {
+        cpu_gemm_gflops()
+    };
+    let (train, infer, latency) = end_to_end(engine.as_mut(), a.reps)?;
+    let report = BenchReport {
+        device,
+        commit: option_env!("GLASSNET_COMMIT").unwrap_or("unknown").into(),
+        gemm_gflops,
+        kernels,
+        train_images_per_s: train,
+        infer_images_per_s: infer,
+        latency_ms: latency,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("device: {}", report.device);
+    if !report.kernels.is_empty() {
+        println!(
+            "{:<24} {:<28} {:>10} {:>10}",
+            "kernel", "shape", "ms", "GFLOP/s"
+        );
+        for k in &report.kernels {
+            println!(
+                "{:<24} {:<28} {:>10.2} {:>10.2}",
+                k.name, k.shape, k.ms, k.gflops
+            );
+        }
+    }
+    println!(
+        "ceiling (matrix product): {:.1} GFLOP/s",
+        report.gemm_gflops
+    );
+    println!(
+        "training:  {:.1} images/s (96 images per step, batch-all)",
+        report.train_images_per_s
+    );
+    println!(
+        "inference: {:.1} images/s at batch 64, {:.2} ms at batch 1",
+        report.infer_images_per_s, report.latency_ms
+    );
+    Ok(())
+}
