@@ -389,3 +389,42 @@ fn a_diverging_loss_stops_with_no_output() {
     fails_with(&glassnet(&args), "training diverged");
     assert!(!out.exists());
 }
+
+#[test]
+fn without_a_vulkan_driver_gpu_commands_say_what_to_install() {
+    // Point the Vulkan loader at no driver at all: what a machine without one sees.
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_glassnet"))
+            .args(args)
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .output()
+            .unwrap()
+    };
+    fails_with(&run(&["info"]), "apt-get install mesa-vulkan-drivers");
+    let root = tmpdir("nodriver");
+    let data = root.join("data");
+    tiny_dataset(&data, 3);
+    let out = root.join("out");
+    let o = run(&[
+        "train",
+        "--gpu",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, "apt-get install mesa-vulkan-drivers");
+    assert!(!out.exists());
+    // The CPU still works there.
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(TINY);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+}
