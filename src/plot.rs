@@ -28,7 +28,7 @@ pub fn training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Resu
     let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;
     let n = history.len().max(1) as f64;
-    let max_loss = history.iter().map(|r| r.loss).fold(1e-6, f64::max) * 1.1;
+    let max_loss = history.iter().map(|r| r.loss_all).fold(1e-6, f64::max) * 1.1;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, (FONT, 22))
         .margin(12)
@@ -41,17 +41,20 @@ pub fn training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Resu
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .y_desc("mean triplet loss")
+        .y_desc("mean triplet loss (all valid triplets)")
         .label_style((FONT, 14))
         .draw()
         .map_err(|e| err(path, e))?;
     chart
         .configure_secondary_axes()
-        .y_desc("validation balanced accuracy, %")
+        .y_desc("%")
         .label_style((FONT, 14))
         .draw()
         .map_err(|e| err(path, e))?;
-    let loss: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, r.loss)).collect();
+    let loss: Vec<(f64, f64)> = history
+        .iter()
+        .map(|r| (r.epoch as f64, r.loss_all))
+        .collect();
     chart
         .draw_series(LineSeries::new(loss.clone(), BLUE.stroke_width(2)))
         .map_err(|e| err(path, e))?
@@ -74,12 +77,29 @@ pub fn training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Resu
             .draw_secondary_series(acc.iter().map(|&p| Circle::new(p, 3, RED.filled())))
             .map_err(|e| err(path, e))?;
     }
+    let active: Vec<(f64, f64)> = history
+        .iter()
+        .map(|r| (r.epoch as f64, r.active * 100.0))
+        .collect();
+    chart
+        .draw_secondary_series(LineSeries::new(
+            active,
+            plotters::style::full_palette::GREEN_700.stroke_width(1),
+        ))
+        .map_err(|e| err(path, e))?
+        .label("active triplets, %")
+        .legend(|(x, y)| {
+            PathElement::new(
+                vec![(x, y), (x + 20, y)],
+                plotters::style::full_palette::GREEN_700.stroke_width(1),
+            )
+        });
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font((FONT, 14))
-        .position(SeriesLabelPosition::MiddleRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .draw()
         .map_err(|e| err(path, e))?;
     root.present().map_err(|e| err(path, e))

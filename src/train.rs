@@ -120,7 +120,11 @@ impl TrainConfig {
 pub struct EpochRecord {
     pub epoch: usize,
     pub steps: u64,
+    /// Mean of the loss the optimizer sees (batch-all: over active triplets).
     pub loss: f64,
+    /// Mean hinge loss over all valid triplets: comparable across samplers, and falls as
+    /// triplets become inactive (plotted).
+    pub loss_all: f64,
     /// Fraction of valid triplets with non-zero loss.
     pub active: f64,
     pub lr: f32,
@@ -288,7 +292,8 @@ pub fn train(
     let (mut collapse, mut stopped_early, mut step) = (None, false, 0u64);
     for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
-        let (mut loss_sum, mut active, mut valid, mut images) = (0.0f64, 0u64, 0u64, 0usize);
+        let (mut loss_sum, mut loss_all, mut active, mut valid, mut images) =
+            (0.0f64, 0.0f64, 0u64, 0u64, 0usize);
         for _ in 0..steps_per_epoch {
             step += 1;
             let (idx, labels, triplets): (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>) =
@@ -323,6 +328,11 @@ pub fn train(
                 )));
             }
             loss_sum += s.loss as f64;
+            loss_all += if mode == MineMode::BatchAll && random.is_none() {
+                s.loss as f64 * s.active as f64 / s.valid.max(1) as f64
+            } else {
+                s.loss as f64
+            };
             active += s.active as u64;
             valid += s.valid as u64;
             images += idx.len();
@@ -348,6 +358,7 @@ pub fn train(
             epoch,
             steps: step,
             loss: loss_sum / steps_per_epoch as f64,
+            loss_all: loss_all / steps_per_epoch as f64,
             active: active as f64 / valid.max(1) as f64,
             lr: optim.lr_at(step),
             spread: spread(&gallery, d),

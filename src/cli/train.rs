@@ -284,14 +284,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         gallery_labels: train_set.labels.clone(),
     };
     write_model(&stage, &model)?;
-    let mut csv = String::from("epoch,steps,loss,active_fraction,lr,spread,val_accuracy,val_balanced_accuracy,val_macro_f1,seconds,images_per_s\n");
+    let mut csv = String::from("epoch,steps,loss,loss_all_valid,active_fraction,lr,spread,val_accuracy,val_balanced_accuracy,val_macro_f1,seconds,images_per_s\n");
     for r in &outcome.history {
         let v = r.val.unwrap_or_default();
         csv += &format!(
-            "{},{},{:.6},{:.4},{:.6e},{:.6},{:.4},{:.4},{:.4},{:.2},{:.1}\n",
+            "{},{},{:.6},{:.6},{:.4},{:.6e},{:.6},{:.4},{:.4},{:.4},{:.2},{:.1}\n",
             r.epoch,
             r.steps,
             r.loss,
+            r.loss_all,
             r.active,
             r.lr,
             r.spread,
