@@ -1,7 +1,6 @@
 //! Real data: NEU surface defects (../shared/data/neu-cls), a stratified 80/20 split, the
 //! default recipe on the CPU fast path. Fails (does not skip) under CI=true when the data
-//! is missing. The full default run (30 epochs) reaches 99.4% (README); this test runs a
-//! shorter schedule to keep CI quick and asserts the 97% the issue asks for.
+//! is missing. Asserts the 97% held-out 1-NN accuracy the issue asks for.
 
 mod common;
 use std::path::Path;
@@ -30,22 +29,20 @@ fn neu_80_20_held_out_1nn_at_least_97_percent() {
     }
     let (data, _) = load_folder(&dir, &Preprocess::default(), false).unwrap();
     assert_eq!(data.len(), 1800);
+    // The default recipe with no model selection at all: the 20% test part is never seen
+    // before the final score, and the last epoch is the model.
     let mut cfg = TrainConfig::preset(Recipe::Robust);
-    cfg.epochs = 15;
-    // Model selection needs a validation split of its own: carve it from the training part,
-    // so the 20% test part is never seen before the final score.
+    cfg.patience = 0;
     let (train_idx, test_idx) = stratified_split(&data.labels, 6, 0.2, 0);
-    let train_all = data.subset(&train_idx);
-    let (fit_idx, sel_idx) = stratified_split(&train_all.labels, 6, 0.1, 1);
-    let (fit, sel, test) = (
-        train_all.subset(&fit_idx),
-        train_all.subset(&sel_idx),
-        data.subset(&test_idx),
-    );
+    let (fit, test) = (data.subset(&train_idx), data.subset(&test_idx));
     let arch = Arch::reference(cfg.head);
     let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
     let mut engine = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
-    let out = train(&mut engine, &fit, Some(&sel), &cfg, &mut ()).unwrap();
+    let out = train(&mut engine, &fit, None, &cfg, &mut ()).unwrap();
+    assert_eq!(
+        out.best_epoch, cfg.epochs,
+        "without validation the last epoch is kept"
+    );
     engine.set_params(&out.params).unwrap();
     let gallery = engine.embed(&fit.images).unwrap();
     let q = engine.embed(&test.images).unwrap();

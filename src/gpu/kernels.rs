@@ -251,6 +251,8 @@ impl GpuContext {
 
 /// Channels each conv2d_forward / conv2d_backward_input invocation computes (`CB` in the shaders).
 const CHANNEL_BLOCK: usize = 8;
+/// Neighbouring pixels of a row each conv2d_forward / conv2d_backward_input invocation computes.
+const PIXEL_BLOCK: usize = 4;
 
 fn conv_words(s: &Conv2dShape) -> [u32; 9] {
     [s.batch, s.cin, s.cout, s.h, s.w, s.k, s.pad, s.ho(), s.wo()].map(u)
@@ -277,7 +279,7 @@ pub fn conv2d_forward(
         "conv2d_forward",
         &conv_words(&s),
         &[out, inp, weight, bias],
-        s.cout.div_ceil(CHANNEL_BLOCK) * s.batch * s.ho() * s.wo(),
+        s.cout.div_ceil(CHANNEL_BLOCK) * s.batch * s.ho() * s.wo().div_ceil(PIXEL_BLOCK),
     )
 }
 
@@ -293,7 +295,7 @@ pub fn conv2d_backward_input(
         "conv2d_backward_input",
         &conv_words(&s),
         &[dinp, dout, weight],
-        s.cin.div_ceil(CHANNEL_BLOCK) * s.batch * s.h * s.w,
+        s.cin.div_ceil(CHANNEL_BLOCK) * s.batch * s.h * s.w.div_ceil(PIXEL_BLOCK),
     )
 }
 
@@ -312,7 +314,7 @@ pub fn conv2d_backward_weight(
             "conv2d_backward_weight",
             &conv_words(&s),
             &[partial, dout, inp],
-            s.batch * wl,
+            s.batch * s.cout.div_ceil(4) * s.cin * s.k * s.k.div_ceil(4),
         )?,
         batch_sum(ctx, dweight, partial, s.batch, wl)?,
     ])
