@@ -142,37 +142,29 @@ fn train_predict_embed_round_trip() {
         let e = e.unwrap();
         std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
     }
-    let cpu = glassnet(&[
-        "predict",
-        "--model",
-        copy.to_str().unwrap(),
-        data.to_str().unwrap(),
-        "--json",
-        "--cpu",
-    ]);
-    assert!(cpu.status.success(), "{}", text(&cpu));
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&cpu.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(rows.len(), 16);
-    assert!(rows
-        .iter()
-        .all(|r| r["path"].is_string() && r["class"].is_string()));
-    if common::gpu().is_some() {
-        let gpu = glassnet(&[
+    // One JSON record per image from `predict` on a device.
+    let predict_json = |device: &str| -> Vec<serde_json::Value> {
+        let o = glassnet(&[
             "predict",
             "--model",
             copy.to_str().unwrap(),
             data.to_str().unwrap(),
             "--json",
-            "--gpu",
+            device,
         ]);
-        assert!(gpu.status.success(), "{}", text(&gpu));
-        let grows: Vec<serde_json::Value> = String::from_utf8_lossy(&gpu.stdout)
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+            .collect()
+    };
+    let rows = predict_json("--cpu");
+    assert_eq!(rows.len(), 16);
+    assert!(rows
+        .iter()
+        .all(|r| r["path"].is_string() && r["class"].is_string()));
+    if common::gpu().is_some() {
+        let grows = predict_json("--gpu");
         for (c, g) in rows.iter().zip(&grows) {
             assert_eq!(
                 c["class"], g["class"],
@@ -427,4 +419,62 @@ fn without_a_vulkan_driver_gpu_commands_say_what_to_install() {
     args.extend_from_slice(TINY);
     let o = run(&args);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn evaluate_writes_a_report_over_stratified_folds() {
+    let root = tmpdir("evaluate");
+    let data = root.join("data");
+    tiny_dataset(&data, 6);
+    let out = root.join("report");
+    let o = glassnet(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--folds",
+        "3",
+        "--epochs",
+        "1",
+        "--cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for m in [
+        "triplet 1-NN",
+        "triplet 5-NN",
+        "triplet centroid",
+        "pixels 1-NN",
+        "pixels 5-NN",
+        "Confusion matrix",
+        "macro average",
+    ] {
+        assert!(md.contains(m), "report.md lacks {m}:\n{md}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // Every image is tested exactly once: the summed confusion matrix counts all 12.
+    for s in json["summary"].as_array().unwrap() {
+        let total: u64 = s["confusion"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(total, 12);
+    }
+    assert_eq!(json["per_fold"].as_array().unwrap().len(), 3);
+    fails_with(
+        &glassnet(&[
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--folds",
+            "7",
+            "--out",
+            root.join("x").to_str().unwrap(),
+        ]),
+        "--folds 7",
+    );
 }

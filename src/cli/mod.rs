@@ -2,6 +2,7 @@
 
 mod bench;
 mod embed;
+mod evaluate;
 mod info;
 mod predict;
 mod progress;
@@ -35,6 +36,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Time each kernel (validated first) and end-to-end training and inference.
     Bench(bench::BenchArgs),
+    /// Stratified k-fold cross-validation: the metric network against k-NN on pixels.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// `--device` with `--gpu` / `--cpu` shortcuts, shared by every command that computes.
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Embed(a) => embed::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
     }
 }
 

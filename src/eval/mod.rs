@@ -1,2 +1,3 @@
-//! Evaluation: metrics (and, with `evaluate`, folds, baselines and reports).
+//! Evaluation: metrics, and k-fold cross-validation with reports (`glassnet evaluate`).
+pub mod cv;
 pub mod metrics;
