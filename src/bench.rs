@@ -78,8 +78,8 @@ fn shape_str(s: &Conv2dShape) -> String {
     )
 }
 
-/// Kernel timings on the GPU: each validated against `fast` (itself tested against the
-/// reference) on the first image's worth of work... on the full shape.
+/// Kernel timings on the GPU, each kernel first validated on the full shape against the CPU
+/// fast path (itself tested against the reference in tests/gpu_vs_cpu.rs).
 pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut out = Vec::new();
