@@ -9,13 +9,19 @@ use glassnet::gpu::{AdapterChoice, GpuContext};
 fn print(device: &str, rows: &[KernelTime]) {
     println!("\n{device} (commit {})", env!("GLASSNET_COMMIT"));
     for k in rows {
-        println!("  {:<24} {:<28} {:>9.2} ms {:>8.2} GFLOP/s", k.name, k.shape, k.ms, k.gflops);
+        println!(
+            "  {:<24} {:<28} {:>9.2} ms {:>8.2} GFLOP/s",
+            k.name, k.shape, k.ms, k.gflops
+        );
     }
 }
 
 fn main() {
     let batch = 96;
-    println!("cpu SGEMM 1024^3 (one thread): {:.1} GFLOP/s", cpu_gemm_gflops());
+    println!(
+        "cpu SGEMM 1024^3 (one thread): {:.1} GFLOP/s",
+        cpu_gemm_gflops()
+    );
     match cpu_kernels(batch, 5) {
         Ok(rows) => print("cpu fast path", &rows),
         Err(e) => panic!("cpu kernels: {e}"),
