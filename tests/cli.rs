@@ -316,38 +316,27 @@ fn bad_flags_and_models_are_named() {
 
     let model = root.join("model");
     assert!(train_tiny(&data, &model).status.success());
-    // A model from a future format version.
+    // predict must refuse the model once metadata.json is edited from `from` to `to`.
     let meta_path = model.join("metadata.json");
     let meta = std::fs::read_to_string(&meta_path).unwrap();
-    std::fs::write(
-        &meta_path,
-        meta.replace("\"format_version\": 1", "\"format_version\": 99"),
-    )
-    .unwrap();
-    fails_with(
-        &glassnet(&[
+    let refuses = |from: &str, to: &str, needle: &str| {
+        std::fs::write(&meta_path, meta.replace(from, to)).unwrap();
+        let o = glassnet(&[
             "predict",
             "--model",
             model.to_str().unwrap(),
             data.to_str().unwrap(),
-        ]),
+        ]);
+        fails_with(&o, needle);
+    };
+    // A model from a future format version.
+    refuses(
+        "\"format_version\": 1",
+        "\"format_version\": 99",
         "format version 99",
     );
     // Weights of another architecture under this metadata.
-    std::fs::write(
-        &meta_path,
-        meta.replace("\"embed_dim\": 8", "\"embed_dim\": 9"),
-    )
-    .unwrap();
-    fails_with(
-        &glassnet(&[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            data.to_str().unwrap(),
-        ]),
-        "fc.weight",
-    );
+    refuses("\"embed_dim\": 8", "\"embed_dim\": 9", "fc.weight");
     std::fs::write(&meta_path, &meta).unwrap();
     let o = glassnet(&[
         "embed",
