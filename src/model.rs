@@ -16,6 +16,19 @@ pub enum Head {
     L2,
 }
 
+/// What the embedding is trained for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Triplet loss on squared Euclidean distances with a margin (the paper's method).
+    #[default]
+    Triplet,
+    /// The paper's Siamese comparison (its Eq. 1): p(same) = sigmoid(sum_j alpha_j |h1_j -
+    /// h2_j| + beta), binary cross-entropy on sampled same/different pairs; alpha and beta
+    /// are trained with the network.
+    Siamese,
+}
+
 /// A conv-ReLU-maxpool stack followed by one dense layer and a head (DESIGN.md's network).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arch {
@@ -27,6 +40,9 @@ pub struct Arch {
     pub kernels: Vec<usize>,
     pub embed_dim: usize,
     pub head: Head,
+    /// Models saved before the Siamese option read as triplet models.
+    #[serde(default)]
+    pub objective: Objective,
 }
 
 impl Arch {
@@ -38,6 +54,7 @@ impl Arch {
             kernels: vec![5, 3, 3, 3],
             embed_dim: 64,
             head,
+            objective: Objective::Triplet,
         }
     }
 
@@ -123,11 +140,12 @@ impl Arch {
             .map(|(c, k)| format!("{k}x{k}x{c}"))
             .collect();
         format!(
-            "{}px -> conv {} -> dense {} -> {:?}",
+            "{}px -> conv {} -> dense {} -> {:?} ({:?})",
             self.side,
             convs.join(", "),
             self.embed_dim,
-            self.head
+            self.head,
+            self.objective
         )
     }
 }
@@ -178,6 +196,10 @@ impl ParamLayout {
         let d = arch.dense(1);
         push("fc.weight".into(), vec![d.nout, d.nin]);
         push("fc.bias".into(), vec![d.nout]);
+        if arch.objective == Objective::Siamese {
+            push("siamese.alpha".into(), vec![d.nout]);
+            push("siamese.bias".into(), vec![1]);
+        }
         ParamLayout {
             tensors,
             total: offset,
@@ -198,8 +220,13 @@ impl ParamLayout {
 
     /// (weight, bias) of the dense layer.
     pub fn dense(&self) -> (&TensorInfo, &TensorInfo) {
-        let n = self.tensors.len();
-        (&self.tensors[n - 2], &self.tensors[n - 1])
+        (self.get("fc.weight"), self.get("fc.bias"))
+    }
+
+    /// (alpha, beta) of the Siamese head, when the objective has one.
+    pub fn siamese(&self) -> Option<(&TensorInfo, &TensorInfo)> {
+        let find = |name: &str| self.tensors.iter().find(|t| t.name == name);
+        find("siamese.alpha").zip(find("siamese.bias"))
     }
 
     /// Number of trainable values (padding excluded).
@@ -229,6 +256,11 @@ pub fn init_params(arch: &Arch, layout: &ParamLayout, seed: u64) -> Vec<f32> {
     let bound = (6.0 / (d.nin + d.nout) as f32).sqrt();
     for v in &mut p[layout.dense().0.range()] {
         *v = rng.random_range(-bound..bound);
+    }
+    // Siamese head: farther apart starts as "less likely the same"; logits start near 0.
+    if let Some((alpha, beta)) = layout.siamese() {
+        p[alpha.range()].fill(-0.1);
+        p[beta.range()].fill(1.0);
     }
     p
 }

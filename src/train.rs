@@ -12,8 +12,8 @@ use crate::data::Dataset;
 use crate::engine::{Batch, Engine, Triplets};
 use crate::eval::metrics::{Confusion, Scores};
 use crate::metric::knn::knn;
-use crate::metric::sampler::{BalancedBatches, RandomTriplets};
-use crate::model::Head;
+use crate::metric::sampler::{sample_pairs, BalancedBatches, RandomTriplets};
+use crate::model::{Head, Objective};
 use crate::optim::OptimConfig;
 use crate::shapes::MineMode;
 use crate::{Error, Result};
@@ -226,14 +226,18 @@ pub fn knn_scores(
 
 /// Collapse: every embedding in one place, or a loss stuck at the margin with (nearly)
 /// every triplet active, which is what equal distances give.
-fn collapse_check(rec: &EpochRecord, cfg: &TrainConfig, d: usize) -> Option<String> {
+/// For the Siamese objective the stuck loss is ln 2: every pair judged 50/50.
+fn collapse_check(rec: &EpochRecord, cfg: &TrainConfig, d: usize, siamese: bool) -> Option<String> {
     let scale = match cfg.head {
         Head::L2 => 1.0,
         Head::Sigmoid => d as f64 * 0.25,
     };
     let stuck = rec.epoch >= 2
-        && (rec.loss - cfg.margin as f64).abs() < 0.02 * cfg.margin as f64
-        && rec.active > 0.95;
+        && if siamese {
+            (rec.loss - std::f64::consts::LN_2).abs() < 0.01
+        } else {
+            (rec.loss - cfg.margin as f64).abs() < 0.02 * cfg.margin as f64 && rec.active > 0.95
+        };
     let tiny = rec.spread < 1e-4 * scale;
     (stuck || tiny).then(|| {
         format!(
@@ -267,13 +271,17 @@ pub fn train(
     if !optim.constant && optim.warmup_steps == 0 {
         optim.warmup_steps = (total / 20).max(1);
     }
+    // The Siamese objective draws its pairs from class-balanced batches whatever the sampler.
+    let siamese = engine.arch().objective == Objective::Siamese;
     let random = match cfg.sampler {
-        SamplerKind::Random => Some(RandomTriplets::new(&train.labels, train.classes.len())?),
+        SamplerKind::Random if !siamese => {
+            Some(RandomTriplets::new(&train.labels, train.classes.len())?)
+        }
         _ => None,
     };
-    let mut balanced = match cfg.sampler {
-        SamplerKind::Random => None,
-        _ => Some(BalancedBatches::new(
+    let mut balanced = match random {
+        Some(_) => None,
+        None => Some(BalancedBatches::new(
             &train.labels,
             train.classes.len(),
             cfg.batch_images,
@@ -307,14 +315,16 @@ pub fn train(
                     (idx, labels, Some(tri))
                 } else {
                     let idx = balanced.as_mut().unwrap().sample(&mut rng);
-                    let labels = idx.iter().map(|&i| train.labels[i]).collect();
-                    (idx, labels, None)
+                    let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
+                    let pairs = siamese.then(|| sample_pairs(&labels, &mut rng));
+                    (idx, labels, pairs)
                 };
             gather(&mut pixels, train, &idx, cfg.augment, &mut rng);
             let batch = Batch {
                 images: &pixels,
                 labels: &labels,
                 triplets: match &triplets {
+                    Some(t) if siamese => Triplets::Pairs(t),
                     Some(t) => Triplets::Given(t),
                     None => Triplets::Mine(mode),
                 },
@@ -328,7 +338,7 @@ pub fn train(
                 )));
             }
             loss_sum += s.loss as f64;
-            loss_all += if mode == MineMode::BatchAll && random.is_none() {
+            loss_all += if mode == MineMode::BatchAll && random.is_none() && !siamese {
                 s.loss as f64 * s.active as f64 / s.valid.max(1) as f64
             } else {
                 s.loss as f64
@@ -371,7 +381,7 @@ pub fn train(
         }
         rec.seconds = t0.elapsed().as_secs_f64();
         if collapse.is_none() {
-            collapse = collapse_check(&rec, cfg, d);
+            collapse = collapse_check(&rec, cfg, d, siamese);
             if let Some(msg) = &collapse {
                 progress.warn(msg);
             }

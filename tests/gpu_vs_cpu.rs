@@ -787,3 +787,129 @@ fn batch_all_kernels_match_reference() {
         );
     }
 }
+
+#[test]
+fn siamese_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(21);
+    for (n, d, t) in [(7, 5, 9), (12, 64, 24), (65, 3, 130), (3, 17, 2)] {
+        let x = random(&mut g, n * d);
+        let alpha = random(&mut g, d);
+        let beta = random(&mut g, 1);
+        let mut pairs: Vec<u32> = (0..t)
+            .flat_map(|_| {
+                [
+                    g.random_range(0..n as u32),
+                    g.random_range(0..n as u32),
+                    g.random_range(0..2u32),
+                ]
+            })
+            .collect();
+        // An unused slot, which must count for nothing.
+        pairs[3..6].copy_from_slice(&[INVALID; 3]);
+        let tag = format!("n {n} d {d} pairs {t}");
+        let (mut losses, mut dlogit) = (vec![0.0; t], vec![0.0; t]);
+        r::siamese_forward(&mut losses, &mut dlogit, &x, &pairs, &alpha, &beta, d);
+        let mut stats = [0.0f32; 4];
+        r::triplet_loss_reduce(&mut stats, &losses, &pairs);
+        assert_eq!(stats[1], (t - 1) as f32, "{tag}: valid pairs");
+        let (mut dx, mut dalpha, mut dbeta) = (vec![0.0; n * d], vec![0.0; d], [0.0f32]);
+        r::siamese_backward(
+            &mut dx,
+            &mut dalpha,
+            &mut dbeta,
+            &x,
+            &pairs,
+            &dlogit,
+            &alpha,
+            &stats,
+            n,
+            d,
+        );
+        let tx = ctx.tensor_from(&x, "x").unwrap();
+        let tp = ctx.tensor_from(&pairs, "pairs").unwrap();
+        let (ta, tb) = (
+            ctx.tensor_from(&alpha, "alpha").unwrap(),
+            ctx.tensor_from(&beta, "beta").unwrap(),
+        );
+        let (tl, tg, ts) = (
+            ctx.tensor(t, "losses").unwrap(),
+            ctx.tensor(t, "dlogit").unwrap(),
+            ctx.tensor(4, "stats").unwrap(),
+        );
+        let (tdx, tda, tdb) = (
+            ctx.tensor(n * d, "dx").unwrap(),
+            ctx.tensor(d, "dalpha").unwrap(),
+            ctx.tensor(1, "dbeta").unwrap(),
+        );
+        ctx.upload(&tdx, &vec![7.0f32; n * d]);
+        ctx.run(&[
+            &k::siamese_forward(&ctx, &tl, &tg, &tx, &tp, &ta, &tb, t, d).unwrap(),
+            &k::triplet_loss_reduce(&ctx, &ts, &tl, &tp, t).unwrap(),
+            &k::siamese_backward(&ctx, &tdx, &tda, &tdb, &tx, &tp, &tg, &ta, &ts, n, d, t).unwrap(),
+        ])
+        .unwrap();
+        let read = |t: &glassnet::gpu::kernels::GpuTensor| ctx.read::<f32>(t).unwrap();
+        assert_close(
+            &format!("siamese_forward losses {tag}"),
+            &read(&tl),
+            &losses,
+            ATOL,
+            RTOL,
+        );
+        assert_close(
+            &format!("siamese_forward dlogit {tag}"),
+            &read(&tg),
+            &dlogit,
+            ATOL,
+            RTOL,
+        );
+        assert_close(
+            &format!("siamese stats {tag}"),
+            &read(&ts),
+            &stats,
+            ATOL,
+            RTOL,
+        );
+        assert_close(
+            &format!("siamese_backward dx {tag}"),
+            &read(&tdx),
+            &dx,
+            ATOL,
+            RTOL,
+        );
+        assert_close(
+            &format!("siamese_backward dalpha {tag}"),
+            &read(&tda),
+            &dalpha,
+            ATOL,
+            RTOL,
+        );
+        assert_close(
+            &format!("siamese_backward dbeta {tag}"),
+            &read(&tdb),
+            &dbeta,
+            ATOL,
+            RTOL,
+        );
+    }
+}
+
+#[test]
+fn fast_pairwise_distance_matches_reference() {
+    let mut g = rng(22);
+    for (n, m, d) in [(7, 13, 5), (130, 65, 300), (1, 1, 12544)] {
+        let (x, y) = (random(&mut g, n * d), random(&mut g, m * d));
+        let (mut want, mut got) = (vec![0.0; n * m], vec![0.0; n * m]);
+        r::pairwise_distance(&mut want, &x, &y, n, m, d);
+        fast::pairwise_distance(&mut got, &x, &y, n, m, d);
+        // The expanded form cancels: absolute error scales with the norms (d / 3 each here).
+        assert_close(
+            &format!("fast pairwise_distance {n}x{m}x{d}"),
+            &got,
+            &want,
+            1e-5 * d as f32,
+            1e-4,
+        );
+    }
+}

@@ -7,7 +7,7 @@ use common::{random, rng};
 use glassnet::cpu::reference as r;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::{Batch, Engine, Triplets};
-use glassnet::model::{init_params, Arch, Head, ParamLayout};
+use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout};
 use glassnet::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape};
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -240,14 +240,84 @@ fn batch_all_triplet_gradient() {
 }
 
 #[test]
+fn siamese_gradients() {
+    let mut g = rng(27);
+    let (n, d) = (7, 6);
+    let pairs: Vec<u32> = vec![
+        0,
+        1,
+        1,
+        2,
+        3,
+        0,
+        4,
+        5,
+        1,
+        6,
+        0,
+        0,
+        1,
+        4,
+        1,
+        3,
+        6,
+        0,
+        u32::MAX,
+        u32::MAX,
+        u32::MAX,
+    ];
+    let t = pairs.len() / 3;
+    // A difference within a step of 0 sits on |u|'s kink, where no finite difference holds:
+    // redraw until every paired coordinate is at least 0.01 apart.
+    let near_kink = |x: &[f32]| {
+        pairs.chunks(3).filter(|p| p[0] != u32::MAX).any(|p| {
+            (0..d).any(|j| (x[p[0] as usize * d + j] - x[p[1] as usize * d + j]).abs() < 0.01)
+        })
+    };
+    let mut x = random(&mut g, n * d);
+    while near_kink(&x) {
+        x = random(&mut g, n * d);
+    }
+    let alpha = random(&mut g, d);
+    let beta = [0.3f32];
+    let loss = |x: &[f32], alpha: &[f32], beta: &[f32]| {
+        let (mut l, mut gl) = (vec![0.0; t], vec![0.0; t]);
+        r::siamese_forward(&mut l, &mut gl, x, &pairs, alpha, beta, d);
+        let mut stats = [0.0; 4];
+        r::triplet_loss_reduce(&mut stats, &l, &pairs);
+        (stats, gl)
+    };
+    let (stats, dlogit) = loss(&x, &alpha, &beta);
+    assert_eq!(stats[1], (t - 1) as f32);
+    let (mut dx, mut da, mut db) = (vec![0.0; n * d], vec![0.0; d], [0.0f32]);
+    r::siamese_backward(
+        &mut dx, &mut da, &mut db, &x, &pairs, &dlogit, &alpha, &stats, n, d,
+    );
+    check("siamese dx", &x, &dx, 1e-3, 2e-3, |xp| {
+        loss(xp, &alpha, &beta).0[0] as f64
+    });
+    check("siamese dalpha", &alpha, &da, 1e-3, 2e-3, |ap| {
+        loss(&x, ap, &beta).0[0] as f64
+    });
+    check("siamese dbeta", &beta, &db, 1e-3, 2e-3, |bp| {
+        loss(&x, &alpha, bp).0[0] as f64
+    });
+}
+
+#[test]
 fn whole_network_gradient() {
-    for head in [Head::L2, Head::Sigmoid] {
+    for (head, objective) in [
+        (Head::L2, Objective::Triplet),
+        (Head::Sigmoid, Objective::Triplet),
+        (Head::L2, Objective::Siamese),
+    ] {
         let arch = Arch {
             side: 12,
             channels: vec![3, 4],
             kernels: vec![3, 3],
             embed_dim: 5,
             head,
+            objective,
         };
         let layout = ParamLayout::new(&arch);
         let params = init_params(&arch, &layout, 7);
@@ -262,11 +332,22 @@ fn whole_network_gradient() {
             [3, 2, 5],
             [5, 4, 1],
         ];
+        let pairs = [
+            [0u32, 1, 1],
+            [0, 2, 0],
+            [3, 2, 1],
+            [4, 1, 0],
+            [5, 4, 1],
+            [5, 0, 0],
+        ];
         // A large margin keeps every triplet active, so the loss is smooth in the parameters.
         let batch = Batch {
             images: &images,
             labels: &labels,
-            triplets: Triplets::Given(&trip),
+            triplets: match objective {
+                Objective::Triplet => Triplets::Given(&trip),
+                Objective::Siamese => Triplets::Pairs(&pairs),
+            },
             margin: 4.0,
         };
         let mut e = CpuEngine::new(&arch, &params, CpuKind::Reference).unwrap();

@@ -6,7 +6,7 @@ use common::{assert_close, gpu, random, rng};
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::gpu::GpuEngine;
 use glassnet::engine::{Batch, Engine, Triplets};
-use glassnet::model::{init_params, Arch, Head, ParamLayout};
+use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout};
 use glassnet::optim::OptimConfig;
 use glassnet::shapes::MineMode;
 
@@ -107,6 +107,46 @@ fn reference_network_matches_across_backends() {
 }
 
 #[test]
+fn siamese_network_matches_across_backends() {
+    let Some(ctx) = gpu() else { return };
+    let arch = Arch {
+        objective: Objective::Siamese,
+        ..Arch::reference(Head::L2)
+    };
+    let layout = ParamLayout::new(&arch);
+    assert!(layout.siamese().is_some());
+    let params = init_params(&arch, &layout, 6);
+    let (images, labels) = batch_data(&arch, 12, 33);
+    let mut g = rng(34);
+    let pairs = glassnet::metric::sampler::sample_pairs(&labels, &mut g);
+    assert!(pairs
+        .iter()
+        .all(|p| (labels[p[0] as usize] == labels[p[1] as usize]) == (p[2] == 1)));
+    let batch = Batch {
+        images: &images,
+        labels: &labels,
+        triplets: Triplets::Pairs(&pairs),
+        margin: 0.0,
+    };
+    let mut reference = CpuEngine::new(&arch, &params, CpuKind::Reference).unwrap();
+    let mut fast = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
+    let mut gpu = GpuEngine::new(ctx, &arch, &params).unwrap();
+    compare("siamese gpu vs reference", &mut gpu, &mut reference, &batch);
+    compare(
+        "siamese fast vs reference",
+        &mut fast,
+        &mut reference,
+        &batch,
+    );
+    // Triplets are refused by a Siamese model (and pairs by a triplet one).
+    let wrong = Batch {
+        triplets: Triplets::Mine(MineMode::BatchAll),
+        ..batch
+    };
+    assert!(fast.train_step(&wrong, None).is_err());
+}
+
+#[test]
 fn gpu_step_is_bit_identical_run_to_run() {
     let Some(ctx) = gpu() else { return };
     let arch = Arch {
@@ -115,6 +155,7 @@ fn gpu_step_is_bit_identical_run_to_run() {
         kernels: vec![5, 3],
         embed_dim: 16,
         head: Head::L2,
+        objective: Default::default(),
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), 4);
     let (images, labels) = batch_data(&arch, 9, 31);
@@ -156,6 +197,7 @@ fn training_steps_agree_between_gpu_and_cpu() {
         kernels: vec![3, 3],
         embed_dim: 8,
         head: Head::L2,
+        objective: Default::default(),
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), 5);
     let (images, labels) = batch_data(&arch, 12, 32);

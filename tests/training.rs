@@ -67,6 +67,7 @@ fn arch() -> Arch {
         kernels: vec![3, 3],
         embed_dim: 8,
         head: Head::L2,
+        objective: Default::default(),
     }
 }
 

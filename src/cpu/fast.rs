@@ -273,3 +273,44 @@ pub fn dense_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s: 
         (s.nin, 1),
     );
 }
+
+/// out `[N, M]` = squared Euclidean distances between rows of x `[N, D]` and y `[M, D]`, as
+/// |x|^2 + |y|^2 - 2 x.y with one SGEMM (the reference sums differences; this form is what
+/// makes a gallery of thousands of 12,544-pixel images cheap). Clamped at 0 against
+/// cancellation, so a row's distance to itself is ~0 rather than exactly 0.
+pub fn pairwise_distance(out: &mut [f32], x: &[f32], y: &[f32], n: usize, m: usize, d: usize) {
+    let norms = |v: &[f32], rows: usize| -> Vec<f32> {
+        (0..rows)
+            .into_par_iter()
+            .map(|i| v[i * d..(i + 1) * d].iter().map(|a| a * a).sum())
+            .collect()
+    };
+    let (nx, ny) = (norms(x, n), norms(y, m));
+    // Row blocks in parallel: each is an independent SGEMM, so results do not depend on the
+    // thread count.
+    const ROWS: usize = 64;
+    out[..n * m]
+        .par_chunks_mut(ROWS * m)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let r0 = b * ROWS;
+            let rows = block.len() / m.max(1);
+            sgemm(
+                rows,
+                d,
+                m,
+                &x[r0 * d..],
+                (d, 1),
+                y,
+                (1, d),
+                0.0,
+                block,
+                (m, 1),
+            );
+            for (r, row) in block.chunks_mut(m).enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = (nx[r0 + r] + ny[j] - 2.0 * *v).max(0.0);
+                }
+            }
+        });
+}

@@ -547,3 +547,77 @@ pub fn triplet_all_backward(
         }
     }
 }
+
+/// The Siamese head (the paper's Eq. 1) on pairs `[T, 3]` (a, b, same in {0, 1}) of
+/// embeddings x `[N, D]`: logit s = sum_j alpha_j |x_a,j - x_b,j| + beta `[1]`,
+/// losses `[T]` = BCE(sigmoid(s), same) = softplus(s) - same * s, and dlogit `[T]` =
+/// sigmoid(s) - same for the backward pass. An INVALID first index gives 0 for both.
+pub fn siamese_forward(
+    losses: &mut [f32],
+    dlogit: &mut [f32],
+    x: &[f32],
+    pairs: &[u32],
+    alpha: &[f32],
+    beta: &[f32],
+    d: usize,
+) {
+    for (t, (l, g)) in losses.iter_mut().zip(dlogit.iter_mut()).enumerate() {
+        let (a, b, same) = (pairs[3 * t], pairs[3 * t + 1], pairs[3 * t + 2] as f32);
+        if a == INVALID {
+            (*l, *g) = (0.0, 0.0);
+            continue;
+        }
+        let (a, b) = (a as usize, b as usize);
+        let mut s = beta[0];
+        for j in 0..d {
+            s += alpha[j] * (x[a * d + j] - x[b * d + j]).abs();
+        }
+        // Stable softplus: max(s, 0) + log(1 + exp(-|s|)).
+        *l = s.max(0.0) - same * s + (1.0 + (-s.abs()).exp()).ln();
+        *g = 1.0 / (1.0 + (-s).exp()) - same;
+    }
+}
+
+/// Gradients of the mean Siamese loss over the valid pairs (stats `[4]` from
+/// `triplet_loss_reduce`, whose [1] is the count): dx `[N, D]`, dalpha `[D]`, dbeta `[1]`.
+/// d|u|/du is taken as sign(u), 0 at 0.
+#[allow(clippy::too_many_arguments)]
+pub fn siamese_backward(
+    dx: &mut [f32],
+    dalpha: &mut [f32],
+    dbeta: &mut [f32],
+    x: &[f32],
+    pairs: &[u32],
+    dlogit: &[f32],
+    alpha: &[f32],
+    stats: &[f32],
+    n: usize,
+    d: usize,
+) {
+    let scale = 1.0 / stats[1].max(1.0);
+    dx[..n * d].fill(0.0);
+    dalpha[..d].fill(0.0);
+    dbeta[0] = 0.0;
+    for (t, &g) in dlogit.iter().enumerate() {
+        let (a, b) = (pairs[3 * t], pairs[3 * t + 1]);
+        if a == INVALID {
+            continue;
+        }
+        let (a, b) = (a as usize, b as usize);
+        let g = g * scale;
+        for j in 0..d {
+            let u = x[a * d + j] - x[b * d + j];
+            let sign = if u > 0.0 {
+                1.0
+            } else if u < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            dx[a * d + j] += g * alpha[j] * sign;
+            dx[b * d + j] -= g * alpha[j] * sign;
+            dalpha[j] += g * u.abs();
+        }
+        dbeta[0] += g;
+    }
+}

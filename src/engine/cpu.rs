@@ -291,7 +291,38 @@ impl Engine for CpuEngine {
         r::pairwise_distance(&mut dist, &acts.emb, &acts.emb, n, n, e);
         let mut stats = [0.0f32; 4];
         let mut demb = vec![0.0; n * e];
-        if batch.triplets == Triplets::Mine(MineMode::BatchAll) {
+        if let Triplets::Pairs(p) = batch.triplets {
+            let pairs = flatten_triplets(p);
+            let (mut losses, mut dlogit) = (vec![0.0; p.len()], vec![0.0; p.len()]);
+            let (alpha, beta) = self.layout.siamese().expect("siamese layout");
+            let (alpha, beta) = (alpha.range(), beta.range());
+            r::siamese_forward(
+                &mut losses,
+                &mut dlogit,
+                &acts.emb,
+                &pairs,
+                &self.params[alpha.clone()],
+                &self.params[beta.clone()],
+                e,
+            );
+            r::triplet_loss_reduce(&mut stats, &losses, &pairs);
+            let mut dbeta = [0.0f32];
+            let mut dalpha = vec![0.0; e];
+            r::siamese_backward(
+                &mut demb,
+                &mut dalpha,
+                &mut dbeta,
+                &acts.emb,
+                &pairs,
+                &dlogit,
+                &self.params[alpha.clone()],
+                &stats,
+                n,
+                e,
+            );
+            self.grads[alpha].copy_from_slice(&dalpha);
+            self.grads[beta].copy_from_slice(&dbeta);
+        } else if batch.triplets == Triplets::Mine(MineMode::BatchAll) {
             let (mut w, mut pl, mut pv) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n * n]);
             r::triplet_all_forward(
                 &mut w,
@@ -306,7 +337,7 @@ impl Engine for CpuEngine {
             r::triplet_all_backward(&mut demb, &acts.emb, &w, &stats, n, e);
         } else {
             let triplets = match batch.triplets {
-                Triplets::Given(t) => flatten_triplets(t),
+                Triplets::Given(t) | Triplets::Pairs(t) => flatten_triplets(t),
                 Triplets::Mine(mode) => {
                     let mut t = vec![0u32; 3 * n];
                     r::triplet_mine(&mut t, &dist, batch.labels, n, mode);

@@ -34,6 +34,8 @@ struct Forward {
 struct TrainKey {
     n: usize,
     t: usize,
+    /// Siamese pairs instead of triplets.
+    pairs: bool,
     mine: Option<MineMode>,
     margin: u32,
 }
@@ -167,10 +169,38 @@ impl GpuEngine {
         let stats = ctx.tensor(4, "loss stats")?;
         let demb = ctx.tensor(n * e, "d embeddings")?;
         let dpre = ctx.tensor(n * e, "d dense out")?;
-        let mut d = vec![k::pairwise_distance(
-            ctx, &dist, &fwd.emb, &fwd.emb, n, n, e,
-        )?];
-        if key.mine == Some(MineMode::BatchAll) {
+        let mut d = Vec::new();
+        if !key.pairs {
+            d.push(k::pairwise_distance(
+                ctx, &dist, &fwd.emb, &fwd.emb, n, n, e,
+            )?);
+        }
+        if key.pairs {
+            let (alpha, beta) = self.layout.siamese().expect("siamese layout");
+            let dlogit = ctx.tensor(t, "d logits")?;
+            let (pa, pb) = (
+                tensor_view(&self.params, alpha),
+                tensor_view(&self.params, beta),
+            );
+            d.push(k::siamese_forward(
+                ctx, &losses, &dlogit, &fwd.emb, &triplets, &pa, &pb, t, e,
+            )?);
+            d.push(k::triplet_loss_reduce(ctx, &stats, &losses, &triplets, t)?);
+            d.push(k::siamese_backward(
+                ctx,
+                &demb,
+                &tensor_view(&self.grads, alpha),
+                &tensor_view(&self.grads, beta),
+                &fwd.emb,
+                &triplets,
+                &dlogit,
+                &pa,
+                &stats,
+                n,
+                e,
+                t,
+            )?);
+        } else if key.mine == Some(MineMode::BatchAll) {
             let (w, pl, pv) = (
                 ctx.tensor(n * n, "pair weights")?,
                 ctx.tensor(n * n, "pair losses")?,
@@ -388,14 +418,45 @@ impl Engine for GpuEngine {
         Ok(out)
     }
 
+    fn distances(&mut self, x: &[f32], y: &[f32], d: usize) -> Result<Vec<f32>> {
+        let (n, m) = (x.len() / d, y.len() / d);
+        // Tiles of rows small enough that every buffer fits one binding on this adapter.
+        let max_floats = (self.ctx.max_binding() / 4) as usize;
+        let rows = (max_floats / d)
+            .min((max_floats as f64).sqrt() as usize)
+            .clamp(1, 4096);
+        let mut out = vec![0.0; n * m];
+        for i0 in (0..n).step_by(rows) {
+            let ni = rows.min(n - i0);
+            let xt = self
+                .ctx
+                .tensor_from(&x[i0 * d..(i0 + ni) * d], "distance rows")?;
+            for j0 in (0..m).step_by(rows) {
+                let mj = rows.min(m - j0);
+                let yt = self
+                    .ctx
+                    .tensor_from(&y[j0 * d..(j0 + mj) * d], "distance columns")?;
+                let ot = self.ctx.tensor(ni * mj, "distance tile")?;
+                let k = k::pairwise_distance(&self.ctx, &ot, &xt, &yt, ni, mj, d)?;
+                self.ctx.run(&[&k])?;
+                let tile: Vec<f32> = self.ctx.read(&ot)?;
+                for (r, row) in tile.chunks(mj).enumerate() {
+                    out[(i0 + r) * m + j0..][..mj].copy_from_slice(row);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats> {
         check_batch(&self.arch, batch)?;
         let key = TrainKey {
             n: batch.len(),
             t: batch.triplet_count(),
+            pairs: matches!(batch.triplets, Triplets::Pairs(_)),
             mine: match batch.triplets {
                 Triplets::Mine(m) => Some(m),
-                Triplets::Given(_) => None,
+                Triplets::Given(_) | Triplets::Pairs(_) => None,
             },
             margin: batch.margin.to_bits(),
         };
@@ -415,7 +476,7 @@ impl Engine for GpuEngine {
         let plan = self.train.as_ref().unwrap();
         ctx.upload(&plan.fwd.images, batch.images);
         ctx.upload(&plan.labels, batch.labels);
-        if let Triplets::Given(t) = batch.triplets {
+        if let Triplets::Given(t) | Triplets::Pairs(t) = batch.triplets {
             ctx.upload(&plan.triplets, &flatten_triplets(t));
         }
         let mut enc = ctx.device.create_command_encoder(&Default::default());

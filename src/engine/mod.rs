@@ -16,6 +16,8 @@ pub enum Triplets<'a> {
     Given(&'a [[u32; 3]]),
     /// One triplet per anchor mined on the device from the batch's distance matrix.
     Mine(MineMode),
+    /// Pairs (a, b, same in {0, 1}) for the Siamese objective, sampled on the host.
+    Pairs(&'a [[u32; 3]]),
 }
 
 /// One training batch: unique images, their labels and how triplets are formed.
@@ -39,7 +41,7 @@ impl Batch<'_> {
     /// Triplet slots the loss sees: given ones, or one per anchor when mining.
     pub fn triplet_count(&self) -> usize {
         match self.triplets {
-            Triplets::Given(t) => t.len(),
+            Triplets::Given(t) | Triplets::Pairs(t) => t.len(),
             Triplets::Mine(_) => self.len(),
         }
     }
@@ -82,6 +84,14 @@ pub trait Engine {
     fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>>;
     /// Forward, loss and backward on a batch, then the update when `update` is given.
     fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats>;
+    /// Squared distances `[n, m]` between rows of x `[n, d]` and y `[m, d]` (the pixel
+    /// baselines' Gram matrix). The CPU computes it with one SGEMM; the GPU overrides it.
+    fn distances(&mut self, x: &[f32], y: &[f32], d: usize) -> Result<Vec<f32>> {
+        let (n, m) = (x.len() / d, y.len() / d);
+        let mut out = vec![0.0; n * m];
+        crate::cpu::fast::pairwise_distance(&mut out, x, y, n, m, d);
+        Ok(out)
+    }
 }
 
 /// Checks a batch before any backend touches it, so a bad index is an error, not a panic
@@ -103,6 +113,24 @@ pub fn check_batch(arch: &Arch, batch: &Batch) -> Result<()> {
             if valid && tri.iter().any(|&i| i as usize >= n) {
                 return Err(Error::Input(format!(
                     "triplet {tri:?} indexes outside a batch of {n}"
+                )));
+            }
+        }
+    }
+    let siamese = arch.objective == crate::model::Objective::Siamese;
+    if siamese != matches!(batch.triplets, Triplets::Pairs(_)) {
+        return Err(Error::Input(format!(
+            "a {:?} model trains on {}",
+            arch.objective,
+            if siamese { "pairs" } else { "triplets" }
+        )));
+    }
+    if let Triplets::Pairs(t) = batch.triplets {
+        for pair in t {
+            let valid = pair[0] != crate::shapes::INVALID;
+            if valid && (pair[..2].iter().any(|&i| i as usize >= n) || pair[2] > 1) {
+                return Err(Error::Input(format!(
+                    "pair {pair:?} indexes outside a batch of {n} or its same flag is not 0/1"
                 )));
             }
         }

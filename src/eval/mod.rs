@@ -1,3 +1,4 @@
 //! Evaluation: metrics, and k-fold cross-validation with reports (`glassnet evaluate`).
+pub mod baselines;
 pub mod cv;
 pub mod metrics;

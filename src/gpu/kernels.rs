@@ -559,6 +559,51 @@ pub fn triplet_loss_forward(
     )
 }
 
+/// losses `[T]` and dlogit `[T]` of the Siamese head on pairs `[T, 3]` of x `[N, D]`.
+#[allow(clippy::too_many_arguments)]
+pub fn siamese_forward(
+    ctx: &GpuContext,
+    losses: &GpuTensor,
+    dlogit: &GpuTensor,
+    x: &GpuTensor,
+    pairs: &GpuTensor,
+    alpha: &GpuTensor,
+    beta: &GpuTensor,
+    t: usize,
+    d: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "siamese_forward",
+        &[u(t), u(d)],
+        &[losses, dlogit, x, pairs, alpha, beta],
+        t,
+    )
+}
+
+/// dx `[N, D]`, dalpha `[D]`, dbeta `[1]` of the mean Siamese loss (count in stats `[4]`).
+#[allow(clippy::too_many_arguments)]
+pub fn siamese_backward(
+    ctx: &GpuContext,
+    dx: &GpuTensor,
+    dalpha: &GpuTensor,
+    dbeta: &GpuTensor,
+    x: &GpuTensor,
+    pairs: &GpuTensor,
+    dlogit: &GpuTensor,
+    alpha: &GpuTensor,
+    stats: &GpuTensor,
+    n: usize,
+    d: usize,
+    t: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "siamese_backward",
+        &[u(n), u(d), u(t)],
+        &[dx, dalpha, dbeta, x, pairs, dlogit, alpha, stats],
+        n * d + d + 1,
+    )
+}
+
 /// stats `[4]` from losses `[T]`: one workgroup.
 pub fn triplet_loss_reduce(
     ctx: &GpuContext,

@@ -38,6 +38,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("relu_backward"),
     shader!("relu_forward"),
     shader!("sgd_momentum_update"),
+    shader!("siamese_backward"),
+    shader!("siamese_forward"),
     shader!("sigmoid_backward"),
     shader!("sigmoid_forward"),
     shader!("triplet_all_backward"),

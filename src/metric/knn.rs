@@ -27,9 +27,21 @@ pub fn knn(
     exclude_self: bool,
 ) -> Vec<Neighbour> {
     let (g, q) = (labels.len(), queries.len() / d);
-    let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
     let mut dist = vec![0.0; q * g];
     pairwise_distance(&mut dist, queries, gallery, q, g, d);
+    knn_from_distances(&dist, labels, k, exclude_self)
+}
+
+/// k-NN from precomputed squared distances `[q, g]` of queries to a gallery with labels `[g]`.
+pub fn knn_from_distances(
+    dist: &[f32],
+    labels: &[u32],
+    k: usize,
+    exclude_self: bool,
+) -> Vec<Neighbour> {
+    let g = labels.len();
+    let q = dist.len() / g.max(1);
+    let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
     (0..q)
         .map(|i| {
             let row = &dist[i * g..(i + 1) * g];

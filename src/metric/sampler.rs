@@ -120,3 +120,24 @@ impl BalancedBatches {
         out
     }
 }
+
+/// Siamese pairs within a batch with labels `[n]`, as batch positions (a, b, same): per image
+/// one partner of its own class (where the batch holds another) and one of another class, so
+/// same and different pairs are about equally many whatever the class balance.
+pub fn sample_pairs(labels: &[u32], rng: &mut ChaCha8Rng) -> Vec<[u32; 3]> {
+    let n = labels.len();
+    let mut out = Vec::with_capacity(2 * n);
+    for a in 0..n {
+        let same: Vec<usize> = (0..n)
+            .filter(|&b| b != a && labels[b] == labels[a])
+            .collect();
+        let other: Vec<usize> = (0..n).filter(|&b| labels[b] != labels[a]).collect();
+        if let Some(&b) = same.get(rng.random_range(0..same.len().max(1))) {
+            out.push([a as u32, b as u32, 1]);
+        }
+        if let Some(&b) = other.get(rng.random_range(0..other.len().max(1))) {
+            out.push([a as u32, b as u32, 0]);
+        }
+    }
+    out
+}

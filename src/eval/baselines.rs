@@ -1,0 +1,149 @@
+//! Conventional classifiers on the same preprocessed pixels and the same folds as the metric
+//! network: RBF SVM (smartcore, one-vs-one), k-NN and Gaussian naive Bayes (linfa-bayes).
+//!
+//! The SVM and k-NN only need squared distances between images, so the whole dataset's
+//! distance matrix is computed once (`PixelGram`, on the engine's device) and every fold
+//! reads its rows: the SVM's kernel is a lookup instead of a 12,544-term sum per pair.
+
+use std::fmt;
+use std::sync::Arc;
+
+use linfa::prelude::Predict;
+use linfa::traits::Fit;
+use ndarray::{Array1, Array2};
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::svm::svc::{MultiClassSVC, SVCParameters};
+use smartcore::svm::Kernel;
+
+use crate::data::Dataset;
+use crate::engine::Engine;
+use crate::metric::knn::knn_from_distances;
+use crate::{Error, Result};
+
+/// Squared Euclidean distances `[n, n]` between all images of a dataset.
+pub struct PixelGram {
+    pub n: usize,
+    d2: Arc<Vec<f32>>,
+}
+
+impl PixelGram {
+    pub fn new(engine: &mut dyn Engine, data: &Dataset) -> Result<PixelGram> {
+        let il = data.image_len();
+        let d2 = engine.distances(&data.images, &data.images, il)?;
+        Ok(PixelGram {
+            n: data.len(),
+            d2: Arc::new(d2),
+        })
+    }
+
+    /// Distances `[rows, cols]` between two index sets.
+    pub fn block(&self, rows: &[usize], cols: &[usize]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(rows.len() * cols.len());
+        for &i in rows {
+            let row = &self.d2[i * self.n..(i + 1) * self.n];
+            out.extend(cols.iter().map(|&j| row[j]));
+        }
+        out
+    }
+}
+
+/// k-NN on pixels: labels of `test` from the `k` nearest of `train`.
+pub fn pixel_knn(
+    gram: &PixelGram,
+    train: &[usize],
+    labels: &[u32],
+    test: &[usize],
+    k: usize,
+) -> Vec<u32> {
+    knn_from_distances(&gram.block(test, train), labels, k, false)
+        .iter()
+        .map(|n| n.label)
+        .collect()
+}
+
+/// exp(-gamma d^2(i, j)) looked up from the Gram matrix; smartcore passes each sample as its
+/// feature row, which here is the one-element row [dataset index].
+#[derive(Clone)]
+struct RbfLookup {
+    gram: Arc<Vec<f32>>,
+    n: usize,
+    gamma: f64,
+}
+
+impl fmt::Debug for RbfLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RbfLookup(n = {}, gamma = {})", self.n, self.gamma)
+    }
+}
+
+impl Kernel for RbfLookup {
+    fn apply(
+        &self,
+        xi: &Vec<f64>,
+        xj: &Vec<f64>,
+    ) -> std::result::Result<f64, smartcore::error::Failed> {
+        let (i, j) = (xi[0] as usize, xj[0] as usize);
+        Ok((-self.gamma * self.gram[i * self.n + j] as f64).exp())
+    }
+}
+
+/// scikit-learn's gamma = "scale": 1 / (features x variance of the training pixels).
+pub fn gamma_scale(data: &Dataset, train: &[usize]) -> f64 {
+    let il = data.image_len();
+    let (mut s, mut s2) = (0.0f64, 0.0f64);
+    for &i in train {
+        for &v in data.image(i) {
+            s += v as f64;
+            s2 += (v as f64).powi(2);
+        }
+    }
+    let count = (train.len() * il) as f64;
+    let var = (s2 / count - (s / count).powi(2)).max(1e-12);
+    1.0 / (il as f64 * var)
+}
+
+/// Multi-class RBF SVM (one-vs-one, majority vote) with penalty `c`.
+pub fn pixel_svm(
+    gram: &PixelGram,
+    gamma: f64,
+    c: f64,
+    train: &[usize],
+    labels: &[u32],
+    test: &[usize],
+) -> Result<Vec<u32>> {
+    let fail = |e: smartcore::error::Failed| Error::Input(format!("SVM baseline failed: {e}"));
+    let kernel = RbfLookup {
+        gram: gram.d2.clone(),
+        n: gram.n,
+        gamma,
+    };
+    let index_rows = |idx: &[usize]| {
+        DenseMatrix::new(idx.len(), 1, idx.iter().map(|&i| i as f64).collect(), false).map_err(fail)
+    };
+    let x = index_rows(train)?;
+    let y: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
+    let params = SVCParameters::default().with_c(c).with_kernel(kernel);
+    let model = MultiClassSVC::fit(&x, &y, &params).map_err(fail)?;
+    let pred = model.predict(&index_rows(test)?).map_err(fail)?;
+    Ok(pred.iter().map(|&p| p as u32).collect())
+}
+
+/// Gaussian naive Bayes on pixels (variance smoothing 1e-9 x the largest variance, as
+/// scikit-learn).
+pub fn pixel_naive_bayes(data: &Dataset, train: &[usize], test: &[usize]) -> Result<Vec<u32>> {
+    let il = data.image_len();
+    let rows = |idx: &[usize]| {
+        let mut v = Vec::with_capacity(idx.len() * il);
+        for &i in idx {
+            v.extend(data.image(i).iter().map(|&p| p as f64));
+        }
+        Array2::from_shape_vec((idx.len(), il), v).expect("rows x pixels")
+    };
+    let targets: Array1<usize> = train.iter().map(|&i| data.labels[i] as usize).collect();
+    let ds = linfa::Dataset::new(rows(train), targets);
+    let model = linfa_bayes::GaussianNb::params()
+        .fit(&ds)
+        .map_err(|e| Error::Input(format!("naive Bayes baseline failed: {e}")))?;
+    let pred: Array1<usize> = model.predict(&rows(test));
+    Ok(pred.iter().map(|&p| p as u32).collect())
+}
