@@ -104,3 +104,334 @@ pub fn training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Resu
         .map_err(|e| err(path, e))?;
     root.present().map_err(|e| err(path, e))
 }
+
+/// Distinct colours for classes and series (cycled past ten).
+fn palette(i: usize) -> RGBColor {
+    use plotters::style::full_palette as p;
+    [
+        p::BLUE_600,
+        p::RED_600,
+        p::GREEN_700,
+        p::ORANGE_700,
+        p::PURPLE_500,
+        p::BROWN_500,
+        p::PINK_400,
+        p::TEAL_600,
+        p::GREY_700,
+        p::LIME_800,
+    ][i % 10]
+}
+
+/// Accuracy and balanced accuracy per method as horizontal bars with +- one standard
+/// deviation over folds as error bars. `rows`: (name, accuracy (mean, std), balanced (mean,
+/// std)) in [0, 1], drawn top to bottom in order.
+pub fn accuracy_bars(
+    path: &Path,
+    title: &str,
+    rows: &[(String, (f64, f64), (f64, f64))],
+) -> Result<()> {
+    fonts();
+    let n = rows.len();
+    let height = (140 + 56 * n as u32).max(300);
+    let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let lo = rows
+        .iter()
+        .flat_map(|r| [r.1 .0 - r.1 .1, r.2 .0 - r.2 .1])
+        .fold(1.0f64, f64::min);
+    let x0 = ((lo * 100.0 - 5.0) / 10.0).floor().max(0.0) * 10.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(200)
+        .build_cartesian_2d(x0..100.0, 0f64..n as f64)
+        .map_err(|e| err(path, e))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_desc("% (mean +- std over folds)")
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(|e| err(path, e))?;
+    // Row i occupies [n - 1 - i, n - i): the first row on top.
+    let top = |i: usize| (n - 1 - i) as f64;
+    for (series, (label, colour)) in [("accuracy", palette(0)), ("balanced accuracy", palette(3))]
+        .into_iter()
+        .enumerate()
+    {
+        let (y1, y0) = (
+            0.88 - 0.38 * series as f64,
+            0.88 - 0.38 * (series + 1) as f64,
+        );
+        let stat = |r: &(String, (f64, f64), (f64, f64))| if series == 0 { r.1 } else { r.2 };
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                Rectangle::new(
+                    [(x0, top(i) + y0), (stat(r).0 * 100.0, top(i) + y1)],
+                    colour.filled(),
+                )
+            }))
+            .map_err(|e| err(path, e))?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], colour.filled()));
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                let (m, s) = stat(r);
+                ErrorBar::new_horizontal(
+                    top(i) + (y0 + y1) / 2.0,
+                    ((m - s) * 100.0).max(x0),
+                    m * 100.0,
+                    ((m + s) * 100.0).min(100.0),
+                    BLACK.stroke_width(1),
+                    8,
+                )
+            }))
+            .map_err(|e| err(path, e))?;
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                Text::new(
+                    format!("{:.1}", stat(r).0 * 100.0),
+                    (x0 + 0.5, top(i) + (y0 + y1) / 2.0 + 0.12),
+                    (FONT, 12).into_font().color(&WHITE),
+                )
+            }))
+            .map_err(|e| err(path, e))?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(x0, top(i) + 0.5));
+        root.draw(&Text::new(
+            r.0.clone(),
+            (px - 190, py - 8),
+            (FONT, 15).into_font(),
+        ))
+        .map_err(|e| err(path, e))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
+/// Confusion matrix as a heat map (rows actual, columns predicted), shaded by the row's
+/// fraction so rare classes read as clearly as common ones, with the counts written in.
+pub fn confusion_heatmap(
+    path: &Path,
+    title: &str,
+    classes: &[String],
+    confusion: &crate::eval::metrics::Confusion,
+) -> Result<()> {
+    fonts();
+    let c = classes.len();
+    let side = (120 + 90 * c as u32).clamp(480, 1400);
+    let root = BitMapBackend::new(path, (side + 120, side)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(130)
+        .y_label_area_size(150)
+        .build_cartesian_2d(0f64..c as f64, 0f64..c as f64)
+        .map_err(|e| err(path, e))?;
+    // Row 0 at the top, as the paper's table.
+    let flip = |a: usize| (c - 1 - a) as f64;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(0)
+        .y_labels(0)
+        .x_desc("predicted")
+        .y_desc("actual")
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(|e| err(path, e))?;
+    for (i, name) in classes.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(0.0, flip(i) + 0.5));
+        root.draw(&Text::new(
+            name.clone(),
+            (px - 135, py - 8),
+            (FONT, 14).into_font(),
+        ))
+        .map_err(|e| err(path, e))?;
+        let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        root.draw(&Text::new(
+            name.clone(),
+            (px + 7, py + 6),
+            (FONT, 14).into_font().transform(FontTransform::Rotate90),
+        ))
+        .map_err(|e| err(path, e))?;
+    }
+    let mut cells = Vec::new();
+    for a in 0..c {
+        let total: u64 = (0..c).map(|p| confusion.get(a, p)).sum();
+        for p in 0..c {
+            let v = confusion.get(a, p);
+            let frac = if total > 0 {
+                v as f64 / total as f64
+            } else {
+                0.0
+            };
+            cells.push((a, p, v, frac));
+        }
+    }
+    chart
+        .draw_series(cells.iter().map(|&(a, p, _, frac)| {
+            let shade = (255.0 * (1.0 - frac)) as u8;
+            let colour = if a == p {
+                RGBColor(
+                    shade,
+                    shade.saturating_add(((255 - shade) as f64 * 0.3) as u8),
+                    255,
+                )
+            } else {
+                RGBColor(255, shade, shade)
+            };
+            Rectangle::new(
+                [(p as f64, flip(a)), (p as f64 + 1.0, flip(a) + 1.0)],
+                colour.filled(),
+            )
+        }))
+        .map_err(|e| err(path, e))?;
+    chart
+        .draw_series(cells.iter().map(|&(a, p, v, frac)| {
+            let colour = if frac > 0.6 { WHITE } else { BLACK };
+            Text::new(
+                v.to_string(),
+                (p as f64 + 0.5, flip(a) + 0.5),
+                (FONT, 16)
+                    .into_font()
+                    .color(&colour)
+                    .pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Center,
+                    )),
+            )
+        }))
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
+/// A 2-D map `[n, 2]` coloured by actual class; misclassified points circled in black.
+pub fn embedding_scatter(
+    path: &Path,
+    title: &str,
+    classes: &[String],
+    xy: &[f32],
+    actual: &[u32],
+    predicted: &[u32],
+) -> Result<()> {
+    fonts();
+    let root = BitMapBackend::new(path, (900, 760)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let (mut xr, mut yr) = ((f32::MAX, f32::MIN), (f32::MAX, f32::MIN));
+    for p in xy.chunks(2) {
+        xr = (xr.0.min(p[0]), xr.1.max(p[0]));
+        yr = (yr.0.min(p[1]), yr.1.max(p[1]));
+    }
+    let pad = |r: (f32, f32)| {
+        let m = ((r.1 - r.0) * 0.05).max(1e-3);
+        (r.0 - m)..(r.1 + m)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(pad(xr), pad(yr))
+        .map_err(|e| err(path, e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .label_style((FONT, 12))
+        .draw()
+        .map_err(|e| err(path, e))?;
+    for (c, name) in classes.iter().enumerate() {
+        let colour = palette(c);
+        let pts: Vec<(f32, f32)> = xy
+            .chunks(2)
+            .zip(actual)
+            .filter(|(_, &a)| a as usize == c)
+            .map(|(p, _)| (p[0], p[1]))
+            .collect();
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+            .map_err(|e| err(path, e))?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+    }
+    let wrong: Vec<(f32, f32)> = xy
+        .chunks(2)
+        .zip(actual.iter().zip(predicted))
+        .filter(|(_, (a, p))| a != p)
+        .map(|(p, _)| (p[0], p[1]))
+        .collect();
+    chart
+        .draw_series(
+            wrong
+                .iter()
+                .map(|&p| Circle::new(p, 8, BLACK.stroke_width(2))),
+        )
+        .map_err(|e| err(path, e))?
+        .label(format!("misclassified by 1-NN ({})", wrong.len()))
+        .legend(|(x, y)| Circle::new((x + 8, y), 6, BLACK.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
+/// One training-loss curve per fold.
+pub fn fold_curves(path: &Path, title: &str, y_desc: &str, curves: &[Vec<f64>]) -> Result<()> {
+    fonts();
+    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let n = curves.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
+    let top = curves.iter().flatten().copied().fold(1e-6, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.5f64..n + 0.5, 0.0..top)
+        .map_err(|e| err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(|e| err(path, e))?;
+    for (f, curve) in curves.iter().enumerate() {
+        let colour = palette(f);
+        chart
+            .draw_series(LineSeries::new(
+                curve.iter().enumerate().map(|(e, &v)| (e as f64 + 1.0, v)),
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| err(path, e))?
+            .label(format!("fold {}", f + 1))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}

@@ -1,17 +1,24 @@
-//! `glassnet evaluate`: stratified k-fold cross-validation with a report.
+//! `glassnet evaluate`: stratified k-fold cross-validation with a report, plots and resume.
+//!
+//! Layout of `--out`: config.json (what is evaluated, checked on --resume), folds/fold-NN.json
+//! (each finished fold, written atomically), and at the end report.md, report.json and PNGs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 
+use super::progress::Bar;
+use super::train::RecipeArgs;
 use super::{load_dataset, DataArgs, DeviceArgs};
-use crate::checkpoint::Staging;
 use crate::data::preprocess::Preprocess;
-use crate::eval::cv::{cross_validate, report_markdown, summarise, METHODS};
+use crate::eval::cv::{
+    cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult, Method,
+};
 use crate::eval::metrics::Scores;
-use crate::model::Arch;
-use crate::train::{Recipe, TrainConfig};
+use crate::eval::tsne::tsne_2d;
+use crate::plot;
+use crate::train::Progress;
 
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
@@ -22,36 +29,117 @@ pub struct EvaluateArgs {
     /// Number of stratified folds.
     #[arg(long, default_value_t = 10)]
     folds: usize,
-    /// Seed of the fold assignment and of training.
+    /// Seed of the fold assignment.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output directory for report.md and report.json (default: runs/evaluate-<unix time>).
+    fold_seed: u64,
+    /// Which methods run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::ALL.to_vec())]
+    methods: Vec<Method>,
+    /// SVM penalty C (RBF kernel, gamma "scale").
+    #[arg(long, default_value_t = 10.0)]
+    svm_c: f64,
+    /// Output directory (default: runs/evaluate-<unix time>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Training recipe per fold.
-    #[arg(long, value_enum, default_value_t = Recipe::Robust)]
-    recipe: Recipe,
-    /// Epochs per fold (default: the recipe's).
-    #[arg(long)]
-    epochs: Option<usize>,
+    /// Continue an interrupted evaluation in --out from its last finished fold (the settings
+    /// must match the ones it was started with).
+    #[arg(long, requires = "out")]
+    resume: bool,
+    #[command(flatten)]
+    recipe: RecipeArgs,
+}
+
+/// Atomic write: a temporary file renamed over the target, so no half-written file remains.
+fn write_atomic(path: &Path, body: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// What a resumed run must match: the settings and the data it was started on.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+struct RunIdentity {
+    source: String,
+    classes: Vec<String>,
+    images: usize,
+    cv: CvConfig,
+    arch: crate::model::Arch,
+}
+
+struct Observer<'a> {
+    dir: &'a Path,
+    folds: usize,
+    started: std::time::Instant,
+}
+
+impl CvObserver for Observer<'_> {
+    fn training(&mut self, fold: usize, method: Method) -> Box<dyn Progress + '_> {
+        Box::new(Bar::new(&format!(
+            "fold {}/{} {}: ",
+            fold + 1,
+            self.folds,
+            method.name()
+        )))
+    }
+
+    fn fold_done(&mut self, f: &FoldResult) -> crate::Result<()> {
+        let path = self.dir.join(format!("fold-{:02}.json", f.fold + 1));
+        let body = serde_json::to_vec(f).map_err(|e| crate::Error::Input(e.to_string()))?;
+        write_atomic(&path, &body).map_err(|e| crate::Error::Input(format!("{e:#}")))?;
+        let parts: Vec<String> = f
+            .rows
+            .iter()
+            .map(|r| {
+                let s = Scores::of(&r.confusion);
+                format!("{} {:.2}%", r.row, s.accuracy * 100.0)
+            })
+            .collect();
+        eprintln!(
+            "fold {:>2}/{} done after {:.0}s: {}",
+            f.fold + 1,
+            self.folds,
+            self.started.elapsed().as_secs_f64(),
+            parts.join(", ")
+        );
+        Ok(())
+    }
 }
 
 pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.folds >= 2, "--folds {}: at least 2", a.folds);
-    let mut cfg = TrainConfig::preset(a.recipe);
-    cfg.seed = a.seed;
-    if let Some(e) = a.epochs {
-        anyhow::ensure!(e >= 1, "--epochs {e}: at least 1");
-        cfg.epochs = e;
-    }
-    let arch = Arch::reference(cfg.head);
+    anyhow::ensure!(
+        a.svm_c.is_finite() && a.svm_c > 0.0,
+        "--svm-c {}: must be a positive number",
+        a.svm_c
+    );
+    let mut methods = a.methods.clone();
+    methods.dedup();
+    anyhow::ensure!(!methods.is_empty(), "--methods: name at least one method");
+    let train_cfg = a.recipe.config()?;
+    let arch = a.recipe.arch(train_cfg.head)?;
+    let cv = CvConfig {
+        folds: a.folds,
+        seed: a.fold_seed,
+        methods,
+        train: train_cfg,
+        svm_c: a.svm_c,
+    };
     let out = a.out.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/evaluate-{t}"))
     });
-    let stage = Staging::new(&out)?;
+    let non_empty = out.exists()
+        && std::fs::read_dir(&out)
+            .with_context(|| format!("--out {}", out.display()))?
+            .next()
+            .is_some();
+    anyhow::ensure!(
+        a.resume || !non_empty,
+        "--out {}: directory exists and is not empty; add --resume to continue it, or choose another",
+        out.display()
+    );
     let (data, source) = load_dataset(&a.data, &Preprocess { side: arch.side })?;
     data.check_trainable(&source)?;
     let min_class = data.class_counts().into_iter().min().unwrap_or(0);
@@ -60,39 +148,82 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         "--folds {}: the smallest class has {min_class} images; every fold needs one of each",
         a.folds
     );
+    let identity = RunIdentity {
+        source: source.clone(),
+        classes: data.classes.clone(),
+        images: data.len(),
+        cv: cv.clone(),
+        arch: arch.clone(),
+    };
+    let folds_dir = out.join("folds");
+    let mut done: Vec<FoldResult> = Vec::new();
+    let config_path = out.join("config.json");
+    if a.resume && config_path.exists() {
+        let saved: RunIdentity = serde_json::from_slice(
+            &std::fs::read(&config_path)
+                .with_context(|| format!("reading {}", config_path.display()))?,
+        )
+        .with_context(|| format!("{}: not a glassnet evaluation", config_path.display()))?;
+        anyhow::ensure!(
+            saved == identity,
+            "--resume: {} was started with other settings or data; rerun with the same flags, or choose another --out",
+            out.display()
+        );
+        for f in 0..a.folds {
+            let p = folds_dir.join(format!("fold-{:02}.json", f + 1));
+            if p.exists() {
+                let r: FoldResult = serde_json::from_slice(&std::fs::read(&p)?)
+                    .with_context(|| format!("{}: unreadable fold result", p.display()))?;
+                done.push(r);
+            }
+        }
+        eprintln!(
+            "resuming {}: {} of {} folds already done",
+            out.display(),
+            done.len(),
+            a.folds
+        );
+    } else {
+        anyhow::ensure!(
+            !non_empty,
+            "--resume: {} holds no config.json of an evaluation",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(&folds_dir)
+        .with_context(|| format!("creating {}", folds_dir.display()))?;
+    write_atomic(&config_path, &serde_json::to_vec_pretty(&identity)?)?;
+
     eprintln!("data: {source}: {}", data.summary());
     eprintln!(
-        "{}-fold stratified cross-validation, recipe {:?}, {} epochs per fold",
-        a.folds, cfg.recipe, cfg.epochs
-    );
-    let folds = cross_validate(
-        &data,
+        "{}-fold stratified cross-validation of {}; networks: recipe {:?}, {} epochs per fold",
         a.folds,
-        a.seed,
-        &arch,
-        &cfg,
-        a.device.choice(),
-        &mut (),
-        |f| {
-            let s = Scores::of(&f.confusions[0]);
-            let px = Scores::of(&f.confusions[3]);
-            eprintln!(
-            "fold {:>2}: {} test images, triplet 1-NN {:.2}% (balanced {:.2}%), pixels 1-NN {:.2}%, trained in {:.0}s",
-            f.fold + 1,
-            f.test_images,
-            s.accuracy * 100.0,
-            s.balanced_accuracy * 100.0,
-            px.accuracy * 100.0,
-            f.train_seconds
-        );
-        },
+        cv.methods
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cv.train.recipe,
+        cv.train.epochs
     );
-    let folds = folds?;
+    let mut observer = Observer {
+        dir: &folds_dir,
+        folds: a.folds,
+        started: std::time::Instant::now(),
+    };
+    let folds = cross_validate(&data, &cv, &arch, a.device.choice(), done, &mut observer)
+        .with_context(|| {
+            format!(
+                "evaluation stopped; finished folds are kept in {}: continue with --resume --out {}",
+                folds_dir.display(),
+                out.display()
+            )
+        })?;
     let summary = summarise(&folds, data.classes.len());
     for s in &summary {
         println!(
-            "{:<18} accuracy {:.2} +- {:.2}%  balanced {:.2} +- {:.2}%  macro-F1 {:.3}",
-            s.method,
+            "{:<20} accuracy {:.2} +- {:.2}%  balanced {:.2} +- {:.2}%  macro-F1 {:.3}",
+            s.row,
             s.accuracy.0 * 100.0,
             s.accuracy.1 * 100.0,
             s.balanced_accuracy.0 * 100.0,
@@ -100,25 +231,130 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
             s.macro_f1.0
         );
     }
-    let md = report_markdown(&source, &data.classes, a.folds, &summary);
+
+    // Notes: collapsed folds are reported, never hidden.
+    let mut notes = Vec::new();
+    for f in &folds {
+        for n in &f.networks {
+            if let Some(c) = &n.collapse {
+                notes.push(format!("Fold {} ({}): {c}", f.fold + 1, n.method.name()));
+            }
+        }
+    }
+    let mut pngs = vec![(
+        "accuracy.png".to_string(),
+        "accuracy and balanced accuracy per method".to_string(),
+    )];
+    let bars: Vec<(String, (f64, f64), (f64, f64))> = summary
+        .iter()
+        .map(|s| (s.row.clone(), s.accuracy, s.balanced_accuracy))
+        .collect();
+    plot::accuracy_bars(
+        &out.join("accuracy.png"),
+        &format!("{}-fold cross-validation: {}", a.folds, source),
+        &bars,
+    )?;
+    for (i, s) in summary.iter().enumerate() {
+        let name = if i == 0 {
+            "confusion.png".to_string()
+        } else {
+            format!("confusion-{}.png", slug(&s.row))
+        };
+        plot::confusion_heatmap(
+            &out.join(&name),
+            &format!("{} (summed over {} folds)", s.row, a.folds),
+            &data.classes,
+            &s.confusion,
+        )?;
+        pngs.push((name, format!("confusion matrix, {}", s.row)));
+    }
+    if let Some(first) = folds.first() {
+        for n in &first.networks {
+            let name = format!("tsne-{}.png", n.method.name());
+            if let Some(xy) = tsne_2d(&n.test_embeddings, n.embed_dim, cv.seed) {
+                plot::embedding_scatter(
+                    &out.join(&name),
+                    &format!(
+                        "t-SNE of fold 1's {} test embeddings ({})",
+                        first.test_labels.len(),
+                        n.method.name()
+                    ),
+                    &data.classes,
+                    &xy,
+                    &first.test_labels,
+                    &n.predictions,
+                )?;
+                pngs.push((
+                    name,
+                    format!("t-SNE of fold 1's test embeddings, {}", n.method.name()),
+                ));
+            }
+        }
+    }
+    for m in cv
+        .methods
+        .iter()
+        .filter(|m| matches!(m, Method::Triplet | Method::Siamese))
+    {
+        let curves: Vec<Vec<f64>> = folds
+            .iter()
+            .filter_map(|f| f.networks.iter().find(|n| n.method == *m))
+            .map(|n| n.history.iter().map(|r| r.loss_all).collect())
+            .collect();
+        let name = format!("loss-{}.png", m.name());
+        let what = match m {
+            Method::Siamese => "mean binary cross-entropy over pairs",
+            _ => "mean triplet loss over valid triplets",
+        };
+        plot::fold_curves(
+            &out.join(&name),
+            &format!("{} training loss per fold", m.name()),
+            what,
+            &curves,
+        )?;
+        pngs.push((name, format!("training loss per fold, {}", m.name())));
+    }
+    let mut md = report_markdown(&source, &data.classes, &cv, &summary, &notes);
+    md += "\n## Pictures\n\n";
+    for (file, what) in &pngs {
+        md += &format!("- [{file}]({file}): {what}\n");
+    }
     let json = serde_json::json!({
         "data": source,
         "classes": data.classes,
-        "folds": a.folds,
-        "seed": a.seed,
-        "training": cfg,
-        "methods": METHODS,
+        "config": cv,
+        "arch": arch,
+        "commit": option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
         "summary": summary,
-        "per_fold": folds,
+        "notes": notes,
+        "per_fold": folds.iter().map(|f| serde_json::json!({
+            "fold": f.fold,
+            "rows": f.rows,
+            "networks": f.networks.iter().map(|n| serde_json::json!({
+                "method": n.method,
+                "history": n.history,
+                "collapse": n.collapse,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
     });
-    for (name, body) in [
-        ("report.md", md),
-        ("report.json", serde_json::to_string_pretty(&json)?),
-    ] {
-        let p = stage.path(name);
-        std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;
-    }
-    let dir = stage.commit()?;
-    println!("report written to {}/report.md", dir.display());
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    write_atomic(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    println!("report written to {}/report.md", out.display());
     Ok(())
+}
+
+/// A file-name-safe form of a row name.
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
 }

@@ -13,7 +13,7 @@ use crate::data::split::stratified_split;
 use crate::device::open_engine;
 use crate::eval::metrics::{Confusion, Scores};
 use crate::metric::knn::knn;
-use crate::model::{init_params, Arch, Head, ParamLayout};
+use crate::model::{init_params, Arch, Head, Objective, ParamLayout};
 use crate::optim::OptimizerKind;
 use crate::train::{train, Recipe, SamplerKind, TrainConfig};
 
@@ -26,6 +26,16 @@ pub struct TrainArgs {
     /// Output directory (default: runs/train-<unix time>). Must not exist or be empty.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Fraction of each class held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    val_fraction: f64,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+}
+
+/// The training settings, shared by `train` and `evaluate`.
+#[derive(Args, Debug, Clone)]
+pub struct RecipeArgs {
     /// Starting point for every setting below: robust (default) or the paper's recipe.
     #[arg(long, value_enum, default_value_t = Recipe::Robust)]
     recipe: Recipe,
@@ -64,9 +74,10 @@ pub struct TrainArgs {
     /// Epochs without a better validation score before stopping (0: never).
     #[arg(long)]
     patience: Option<usize>,
-    /// Fraction of each class held out for validation.
-    #[arg(long, default_value_t = 0.2)]
-    val_fraction: f64,
+    /// What the embedding is trained for: triplet (the paper's metric network) or siamese
+    /// (its Eq. 1 pair classifier, for comparison).
+    #[arg(long, value_enum, default_value_t = Objective::Triplet)]
+    objective: Objective,
     /// Seed for initialisation, split, sampling and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -81,7 +92,7 @@ pub struct TrainArgs {
     size: usize,
 }
 
-impl TrainArgs {
+impl RecipeArgs {
     /// The recipe's settings with each given flag on top.
     pub fn config(&self) -> anyhow::Result<TrainConfig> {
         let mut c = TrainConfig::preset(self.recipe);
@@ -134,17 +145,13 @@ impl TrainArgs {
         if let Some(v) = self.patience {
             c.patience = v;
         }
-        anyhow::ensure!(
-            (0.0..0.9).contains(&self.val_fraction),
-            "--val-fraction {}: must be in [0, 0.9)",
-            self.val_fraction
-        );
         Ok(c)
     }
 
     pub fn arch(&self, head: Head) -> anyhow::Result<Arch> {
         let mut a = Arch::reference(head);
         a.side = self.size;
+        a.objective = self.objective;
         if let Some(ch) = &self.channels {
             a.kernels = (0..ch.len()).map(|i| if i == 0 { 5 } else { 3 }).collect();
             a.channels = ch.clone();
@@ -159,8 +166,13 @@ impl TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let cfg = args.config()?;
-    let arch = args.arch(cfg.head)?;
+    let cfg = args.recipe.config()?;
+    let arch = args.recipe.arch(cfg.head)?;
+    anyhow::ensure!(
+        (0.0..0.9).contains(&args.val_fraction),
+        "--val-fraction {}: must be in [0, 0.9)",
+        args.val_fraction
+    );
     let pre = Preprocess { side: arch.side };
     let out = args.out.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now()

@@ -12,13 +12,26 @@ use linfa::prelude::Predict;
 use linfa::traits::Fit;
 use ndarray::{Array1, Array2};
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::svm::svc::{MultiClassSVC, SVCParameters};
+use smartcore::svm::svc::{SVCParameters, SVC};
 use smartcore::svm::Kernel;
 
 use crate::data::Dataset;
 use crate::engine::Engine;
 use crate::metric::knn::knn_from_distances;
 use crate::{Error, Result};
+
+/// A baseline's predictions for a test fold, with its fit and predict times.
+pub struct Predicted {
+    pub labels: Vec<u32>,
+    pub fit_seconds: f64,
+    pub predict_seconds: f64,
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t0 = std::time::Instant::now();
+    let out = f();
+    (out, t0.elapsed().as_secs_f64())
+}
 
 /// Squared Euclidean distances `[n, n]` between all images of a dataset.
 pub struct PixelGram {
@@ -54,11 +67,18 @@ pub fn pixel_knn(
     labels: &[u32],
     test: &[usize],
     k: usize,
-) -> Vec<u32> {
-    knn_from_distances(&gram.block(test, train), labels, k, false)
-        .iter()
-        .map(|n| n.label)
-        .collect()
+) -> Predicted {
+    let (labels, predict_seconds) = timed(|| {
+        knn_from_distances(&gram.block(test, train), labels, k, false)
+            .iter()
+            .map(|n| n.label)
+            .collect()
+    });
+    Predicted {
+        labels,
+        fit_seconds: 0.0,
+        predict_seconds,
+    }
 }
 
 /// exp(-gamma d^2(i, j)) looked up from the Gram matrix; smartcore passes each sample as its
@@ -102,7 +122,9 @@ pub fn gamma_scale(data: &Dataset, train: &[usize]) -> f64 {
     1.0 / (il as f64 * var)
 }
 
-/// Multi-class RBF SVM (one-vs-one, majority vote) with penalty `c`.
+/// Multi-class RBF SVM with penalty `c`: one binary smartcore SVC per pair of classes,
+/// majority vote, ties to the lower class index (libsvm's rule). The vote is ours because
+/// smartcore's MultiClassSVC breaks ties in hash-map order, which changes from run to run.
 pub fn pixel_svm(
     gram: &PixelGram,
     gamma: f64,
@@ -110,7 +132,7 @@ pub fn pixel_svm(
     train: &[usize],
     labels: &[u32],
     test: &[usize],
-) -> Result<Vec<u32>> {
+) -> Result<Predicted> {
     let fail = |e: smartcore::error::Failed| Error::Input(format!("SVM baseline failed: {e}"));
     let kernel = RbfLookup {
         gram: gram.d2.clone(),
@@ -120,17 +142,52 @@ pub fn pixel_svm(
     let index_rows = |idx: &[usize]| {
         DenseMatrix::new(idx.len(), 1, idx.iter().map(|&i| i as f64).collect(), false).map_err(fail)
     };
-    let x = index_rows(train)?;
-    let y: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
-    let params = SVCParameters::default().with_c(c).with_kernel(kernel);
-    let model = MultiClassSVC::fit(&x, &y, &params).map_err(fail)?;
-    let pred = model.predict(&index_rows(test)?).map_err(fail)?;
-    Ok(pred.iter().map(|&p| p as u32).collect())
+    let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
+    let present: Vec<usize> = (0..classes)
+        .filter(|&k| labels.iter().any(|&l| l as usize == k))
+        .collect();
+    let q = index_rows(test)?;
+    let mut votes = vec![0u32; test.len() * classes];
+    let (mut fit_seconds, mut predict_seconds) = (0.0, 0.0);
+    for (ai, &a) in present.iter().enumerate() {
+        for &b in &present[ai + 1..] {
+            let pick: Vec<usize> = (0..train.len())
+                .filter(|&i| labels[i] as usize == a || labels[i] as usize == b)
+                .collect();
+            let x = index_rows(&pick.iter().map(|&i| train[i]).collect::<Vec<_>>())?;
+            let y: Vec<i32> = pick.iter().map(|&i| labels[i] as i32).collect();
+            let params = SVCParameters::default()
+                .with_c(c)
+                .with_seed(Some(0))
+                .with_kernel(kernel.clone());
+            let (model, t) = timed(|| SVC::fit(&x, &y, &params));
+            fit_seconds += t;
+            let model = model.map_err(fail)?;
+            // Positive decision values mean the larger label (b).
+            let (dec, t) = timed(|| model.decision_function(&q));
+            predict_seconds += t;
+            for (qi, &v) in dec.map_err(fail)?.iter().enumerate() {
+                votes[qi * classes + if v > 0.0 { b } else { a }] += 1;
+            }
+        }
+    }
+    let labels = votes
+        .chunks(classes.max(1))
+        .map(|v| {
+            let best = v.iter().copied().max().unwrap_or(0);
+            v.iter().position(|&x| x == best).unwrap_or(0) as u32
+        })
+        .collect();
+    Ok(Predicted {
+        labels,
+        fit_seconds,
+        predict_seconds,
+    })
 }
 
 /// Gaussian naive Bayes on pixels (variance smoothing 1e-9 x the largest variance, as
 /// scikit-learn).
-pub fn pixel_naive_bayes(data: &Dataset, train: &[usize], test: &[usize]) -> Result<Vec<u32>> {
+pub fn pixel_naive_bayes(data: &Dataset, train: &[usize], test: &[usize]) -> Result<Predicted> {
     let il = data.image_len();
     let rows = |idx: &[usize]| {
         let mut v = Vec::with_capacity(idx.len() * il);
@@ -141,9 +198,13 @@ pub fn pixel_naive_bayes(data: &Dataset, train: &[usize], test: &[usize]) -> Res
     };
     let targets: Array1<usize> = train.iter().map(|&i| data.labels[i] as usize).collect();
     let ds = linfa::Dataset::new(rows(train), targets);
-    let model = linfa_bayes::GaussianNb::params()
-        .fit(&ds)
-        .map_err(|e| Error::Input(format!("naive Bayes baseline failed: {e}")))?;
-    let pred: Array1<usize> = model.predict(&rows(test));
-    Ok(pred.iter().map(|&p| p as u32).collect())
+    let (model, fit_seconds) = timed(|| linfa_bayes::GaussianNb::params().fit(&ds));
+    let model = model.map_err(|e| Error::Input(format!("naive Bayes baseline failed: {e}")))?;
+    let q = rows(test);
+    let (pred, predict_seconds): (Array1<usize>, f64) = timed(|| model.predict(&q));
+    Ok(Predicted {
+        labels: pred.iter().map(|&p| p as u32).collect(),
+        fit_seconds,
+        predict_seconds,
+    })
 }

@@ -1,174 +1,370 @@
-//! Stratified k-fold cross-validation of the metric network (1-NN, 5-NN, nearest centroid in
-//! the embedding space) beside k-NN on raw pixels, on the same folds.
+//! Stratified k-fold cross-validation: the metric networks (triplet and Siamese: 1-NN, 5-NN
+//! and nearest centroid in the embedding space) beside pixel baselines (RBF SVM, k-NN,
+//! Gaussian naive Bayes) on the same folds and the same preprocessed pixels.
 
-use serde::Serialize;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
 
 use crate::data::split::stratified_folds;
 use crate::data::Dataset;
 use crate::device::{open_engine, DeviceChoice};
+use crate::eval::baselines::{gamma_scale, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram};
 use crate::eval::metrics::{mean_std, Confusion, Scores};
 use crate::metric::knn::{centroids, knn, nearest_centroid};
-use crate::model::{init_params, Arch, ParamLayout};
-use crate::train::{train, Progress, TrainConfig};
+use crate::model::{init_params, Arch, Objective, ParamLayout};
+use crate::train::{train, EpochRecord, Progress, TrainConfig};
 use crate::Result;
 
-/// The methods every fold reports, in report order.
-pub const METHODS: &[&str] = &[
-    "triplet 1-NN",
-    "triplet 5-NN",
-    "triplet centroid",
-    "pixels 1-NN",
-    "pixels 5-NN",
-];
-
-#[derive(Clone, Debug, Serialize)]
-pub struct FoldResult {
-    pub fold: usize,
-    pub test_images: usize,
-    /// One confusion matrix per entry of METHODS.
-    pub confusions: Vec<Confusion>,
-    pub train_seconds: f64,
+/// What `evaluate --methods` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// The metric network trained with the triplet loss (the paper's method).
+    Triplet,
+    /// The same network trained as a Siamese pair classifier (the paper's Eq. 1).
+    Siamese,
+    /// RBF SVM on pixels (one-vs-one, C from --svm-c, gamma "scale").
+    Svm,
+    /// 1-NN and 5-NN on pixels.
+    Knn,
+    /// Gaussian naive Bayes on pixels.
+    Nb,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct MethodSummary {
-    pub method: String,
+impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::Triplet,
+        Method::Siamese,
+        Method::Svm,
+        Method::Knn,
+        Method::Nb,
+    ];
+
+    /// The report rows this method produces.
+    pub fn rows(self) -> &'static [&'static str] {
+        match self {
+            Method::Triplet => &["triplet 1-NN", "triplet 5-NN", "triplet centroid"],
+            Method::Siamese => &["siamese 1-NN", "siamese 5-NN", "siamese centroid"],
+            Method::Svm => &["pixels SVM (RBF)"],
+            Method::Knn => &["pixels 1-NN", "pixels 5-NN"],
+            Method::Nb => &["pixels Gaussian NB"],
+        }
+    }
+
+    fn objective(self) -> Option<Objective> {
+        match self {
+            Method::Triplet => Some(Objective::Triplet),
+            Method::Siamese => Some(Objective::Siamese),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Triplet => "triplet",
+            Method::Siamese => "siamese",
+            Method::Svm => "svm",
+            Method::Knn => "knn",
+            Method::Nb => "nb",
+        }
+    }
+}
+
+/// What a cross-validation runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvConfig {
+    pub folds: usize,
+    /// Seed of the fold assignment (training seeds derive from `train.seed` and the fold).
+    pub seed: u64,
+    pub methods: Vec<Method>,
+    pub train: TrainConfig,
+    /// SVM penalty.
+    pub svm_c: f64,
+}
+
+/// One report row's result on one fold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RowResult {
+    pub row: String,
+    pub confusion: Confusion,
+    /// Fitting (networks: training and embedding the gallery), per fold.
+    pub train_seconds: f64,
+    /// Classifying the test fold (networks: embedding it and the neighbour search).
+    pub infer_seconds: f64,
+}
+
+/// A network's training record on one fold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkFold {
+    pub method: Method,
+    pub history: Vec<EpochRecord>,
+    pub collapse: Option<String>,
+    pub embed_dim: usize,
+    /// Test embeddings `[test, embed_dim]`, kept for the first fold's t-SNE picture only.
+    pub test_embeddings: Vec<f32>,
+    /// 1-NN predictions for the test images.
+    pub predictions: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FoldResult {
+    pub fold: usize,
+    pub test_labels: Vec<u32>,
+    pub rows: Vec<RowResult>,
+    pub networks: Vec<NetworkFold>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RowSummary {
+    pub row: String,
     pub accuracy: (f64, f64),
     pub balanced_accuracy: (f64, f64),
     pub macro_f1: (f64, f64),
     /// Summed over folds: rows actual, columns predicted.
     pub confusion: Confusion,
+    pub train_seconds_per_fold: f64,
+    pub infer_ms_per_image: f64,
 }
 
-/// Mean +- std over folds of each method, and the summed confusion matrices.
-pub fn summarise(folds: &[FoldResult], classes: usize) -> Vec<MethodSummary> {
-    METHODS
+/// Mean +- std over folds of each row, the summed confusion matrices and mean times.
+pub fn summarise(folds: &[FoldResult], classes: usize) -> Vec<RowSummary> {
+    let Some(first) = folds.first() else {
+        return Vec::new();
+    };
+    first
+        .rows
         .iter()
         .enumerate()
-        .map(|(m, name)| {
-            let scores: Vec<Scores> = folds.iter().map(|f| Scores::of(&f.confusions[m])).collect();
+        .map(|(m, row)| {
+            let scores: Vec<Scores> = folds
+                .iter()
+                .map(|f| Scores::of(&f.rows[m].confusion))
+                .collect();
             let mut total = Confusion::new(classes);
             for f in folds {
-                total.merge(&f.confusions[m]);
+                total.merge(&f.rows[m].confusion);
             }
             let pick = |g: fn(&Scores) -> f64| mean_std(&scores.iter().map(g).collect::<Vec<_>>());
-            MethodSummary {
-                method: name.to_string(),
+            let images: usize = folds.iter().map(|f| f.test_labels.len()).sum();
+            let infer: f64 = folds.iter().map(|f| f.rows[m].infer_seconds).sum();
+            RowSummary {
+                row: row.row.clone(),
                 accuracy: pick(|s| s.accuracy),
                 balanced_accuracy: pick(|s| s.balanced_accuracy),
                 macro_f1: pick(|s| s.macro_f1),
                 confusion: total,
+                train_seconds_per_fold: folds.iter().map(|f| f.rows[m].train_seconds).sum::<f64>()
+                    / folds.len() as f64,
+                infer_ms_per_image: infer * 1e3 / images.max(1) as f64,
             }
         })
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Runs `folds`-fold CV; `on_fold` sees each finished fold (for progress and reports).
+/// Receives what cross-validation is doing, for the progress display and for `--resume`.
+pub trait CvObserver {
+    /// A progress sink for training `method` on `fold` (0-based).
+    fn training(&mut self, fold: usize, method: Method) -> Box<dyn Progress + '_>;
+    /// A fold has finished (saved here so an interrupted run can resume).
+    fn fold_done(&mut self, fold: &FoldResult) -> Result<()>;
+}
+
+/// Runs the folds of `cfg` not already in `done` (a resumed run's finished folds) and returns
+/// all of them in fold order.
 pub fn cross_validate(
     data: &Dataset,
-    folds: usize,
-    seed: u64,
-    arch: &Arch,
-    cfg: &TrainConfig,
+    cfg: &CvConfig,
+    head_arch: &Arch,
     device: DeviceChoice,
-    progress: &mut dyn Progress,
-    mut on_fold: impl FnMut(&FoldResult),
+    mut done: Vec<FoldResult>,
+    observer: &mut dyn CvObserver,
 ) -> Result<Vec<FoldResult>> {
     let classes = data.classes.len();
-    let fold_of = stratified_folds(&data.labels, classes, folds, seed);
-    let mut out = Vec::new();
-    for f in 0..folds {
+    let fold_of = stratified_folds(&data.labels, classes, cfg.folds, cfg.seed);
+    let has = |m: Method| cfg.methods.contains(&m);
+    // Distances between all images, once, on the chosen device (SVM and k-NN read them).
+    let gram = if has(Method::Svm) || has(Method::Knn) {
+        let params = init_params(head_arch, &ParamLayout::new(head_arch), 0);
+        let (mut engine, _) = open_engine(device, head_arch, &params)?;
+        Some(PixelGram::new(engine.as_mut(), data)?)
+    } else {
+        None
+    };
+    for f in 0..cfg.folds {
+        if done.iter().any(|d| d.fold == f) {
+            continue;
+        }
         let test_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] == f).collect();
         let train_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] != f).collect();
         let (tr, te) = (data.subset(&train_idx), data.subset(&test_idx));
-        let params = init_params(
-            arch,
-            &ParamLayout::new(arch),
-            cfg.seed.wrapping_add(f as u64),
-        );
-        let (mut engine, _) = open_engine(device, arch, &params)?;
-        // No model selection on the test fold: fixed schedule, last epoch.
-        let fold_cfg = TrainConfig {
-            patience: 0,
-            ..cfg.clone()
+        let mut rows = Vec::new();
+        let mut networks = Vec::new();
+        let mut push = |row: &str, pred: &[u32], train_s: f64, infer_s: f64| {
+            rows.push(RowResult {
+                row: row.to_string(),
+                confusion: Confusion::from_labels(&te.labels, pred, classes),
+                train_seconds: train_s,
+                infer_seconds: infer_s,
+            })
         };
-        let t0 = std::time::Instant::now();
-        let outcome = train(engine.as_mut(), &tr, None, &fold_cfg, progress)?;
-        let train_seconds = t0.elapsed().as_secs_f64();
-        engine.set_params(&outcome.params)?;
-        let d = arch.embed_dim;
-        let g = engine.embed(&tr.images)?;
-        let q = engine.embed(&te.images)?;
-        let vote = |gal: &[f32], qs: &[f32], dim: usize, k: usize| -> Vec<u32> {
-            knn(gal, &tr.labels, qs, dim, k, false)
-                .iter()
-                .map(|n| n.label)
-                .collect()
-        };
-        let px = tr.image_len();
-        let preds = [
-            vote(&g, &q, d, 1),
-            vote(&g, &q, d, 5),
-            nearest_centroid(&centroids(&g, &tr.labels, d, classes), &q, d),
-            vote(&tr.images, &te.images, px, 1),
-            vote(&tr.images, &te.images, px, 5),
-        ];
+        for &method in &cfg.methods {
+            match method {
+                Method::Triplet | Method::Siamese => {
+                    let arch = Arch {
+                        objective: method.objective().unwrap(),
+                        ..head_arch.clone()
+                    };
+                    let params = init_params(
+                        &arch,
+                        &ParamLayout::new(&arch),
+                        cfg.train.seed.wrapping_add(f as u64),
+                    );
+                    let (mut engine, _) = open_engine(device, &arch, &params)?;
+                    // No model selection on the test fold: fixed schedule, last epoch.
+                    let fold_cfg = TrainConfig {
+                        patience: 0,
+                        ..cfg.train.clone()
+                    };
+                    let t0 = Instant::now();
+                    let outcome = {
+                        let mut progress = observer.training(f, method);
+                        train(engine.as_mut(), &tr, None, &fold_cfg, progress.as_mut())?
+                    };
+                    engine.set_params(&outcome.params)?;
+                    let d = arch.embed_dim;
+                    let g = engine.embed(&tr.images)?;
+                    let train_s = t0.elapsed().as_secs_f64();
+                    let t1 = Instant::now();
+                    let q = engine.embed(&te.images)?;
+                    let embed_s = t1.elapsed().as_secs_f64();
+                    let vote = |k: usize| -> (Vec<u32>, f64) {
+                        let t = Instant::now();
+                        let p = knn(&g, &tr.labels, &q, d, k, false)
+                            .iter()
+                            .map(|n| n.label)
+                            .collect();
+                        (p, t.elapsed().as_secs_f64())
+                    };
+                    let rows_of = method.rows();
+                    let (p1, s1) = vote(1);
+                    push(rows_of[0], &p1, train_s, embed_s + s1);
+                    let (p5, s5) = vote(5);
+                    push(rows_of[1], &p5, train_s, embed_s + s5);
+                    let t2 = Instant::now();
+                    let pc = nearest_centroid(&centroids(&g, &tr.labels, d, classes), &q, d);
+                    push(
+                        rows_of[2],
+                        &pc,
+                        train_s,
+                        embed_s + t2.elapsed().as_secs_f64(),
+                    );
+                    networks.push(NetworkFold {
+                        method,
+                        history: outcome.history,
+                        collapse: outcome.collapse,
+                        embed_dim: d,
+                        test_embeddings: if f == 0 { q } else { Vec::new() },
+                        predictions: p1,
+                    });
+                }
+                Method::Svm => {
+                    let gram = gram.as_ref().expect("gram computed for svm");
+                    let gamma = gamma_scale(data, &train_idx);
+                    let p = pixel_svm(gram, gamma, cfg.svm_c, &train_idx, &tr.labels, &test_idx)?;
+                    push(
+                        method.rows()[0],
+                        &p.labels,
+                        p.fit_seconds,
+                        p.predict_seconds,
+                    );
+                }
+                Method::Knn => {
+                    let gram = gram.as_ref().expect("gram computed for knn");
+                    for (row, k) in method.rows().iter().zip([1, 5]) {
+                        let p = pixel_knn(gram, &train_idx, &tr.labels, &test_idx, k);
+                        push(row, &p.labels, p.fit_seconds, p.predict_seconds);
+                    }
+                }
+                Method::Nb => {
+                    let p = pixel_naive_bayes(data, &train_idx, &test_idx)?;
+                    push(
+                        method.rows()[0],
+                        &p.labels,
+                        p.fit_seconds,
+                        p.predict_seconds,
+                    );
+                }
+            }
+        }
         let r = FoldResult {
             fold: f,
-            test_images: te.len(),
-            confusions: preds
-                .iter()
-                .map(|p| Confusion::from_labels(&te.labels, p, classes))
-                .collect(),
-            train_seconds,
+            test_labels: te.labels.clone(),
+            rows,
+            networks,
         };
-        on_fold(&r);
-        out.push(r);
+        observer.fold_done(&r)?;
+        done.push(r);
     }
-    Ok(out)
+    done.sort_by_key(|r| r.fold);
+    Ok(done)
 }
 
-/// report.md: scores per method (mean +- std over folds), the summed confusion matrix and
-/// per-class precision / recall / F1 of the first method.
+/// report.md: scores per row (mean +- std over folds) with times, then per row the summed
+/// confusion matrix (the paper's Table 4) and per-class precision / recall / F1 (Table 5).
 pub fn report_markdown(
     source: &str,
     classes: &[String],
-    folds: usize,
-    summary: &[MethodSummary],
+    cfg: &CvConfig,
+    summary: &[RowSummary],
+    notes: &[String],
 ) -> String {
     let pct = |(m, s): (f64, f64)| format!("{:.2} +- {:.2}%", m * 100.0, s * 100.0);
-    let mut md = format!("# glassnet evaluate\n\nData: {source}. Stratified {folds}-fold cross-validation; per fold the metric network is trained on the other folds with a fixed schedule (no model selection on the test fold).\n\n");
-    md += "| method | accuracy | balanced accuracy | macro-F1 |\n|---|---|---|---|\n";
+    let mut md = format!(
+        "# glassnet evaluate\n\nData: {source}. Stratified {}-fold cross-validation (fold seed {}); per fold the networks are trained on the other folds with a fixed schedule ({} epochs, recipe {:?}, no model selection on the test fold) and the baselines fit on the same training images. Pixels are the preprocessed network inputs. Mean +- standard deviation over folds.\n\n",
+        cfg.folds, cfg.seed, cfg.train.epochs, cfg.train.recipe
+    );
+    md += "| method | accuracy | balanced accuracy | macro-F1 | train s / fold | inference ms / image |\n|---|---|---|---|---|---|\n";
     for s in summary {
         md += &format!(
-            "| {} | {} | {} | {:.3} +- {:.3} |\n",
-            s.method,
+            "| {} | {} | {} | {:.3} +- {:.3} | {:.1} | {:.3} |\n",
+            s.row,
             pct(s.accuracy),
             pct(s.balanced_accuracy),
             s.macro_f1.0,
-            s.macro_f1.1
+            s.macro_f1.1,
+            s.train_seconds_per_fold,
+            s.infer_ms_per_image
         );
     }
-    let best = &summary[0];
-    md += &format!("\n## Confusion matrix, {} (summed over folds; rows actual, columns predicted)\n\n| actual \\ predicted | {} |\n|---|{}\n", best.method, classes.join(" | "), "---|".repeat(classes.len()));
-    for (a, name) in classes.iter().enumerate() {
-        let row: Vec<String> = (0..classes.len())
-            .map(|p| best.confusion.get(a, p).to_string())
-            .collect();
-        md += &format!("| {name} | {} |\n", row.join(" | "));
+    for n in notes {
+        md += &format!("\n{n}\n");
     }
-    md += &format!("\n## Per-class scores, {}\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n", best.method);
-    for (c, s) in best.confusion.class_scores().iter().enumerate() {
+    for s in summary {
         md += &format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {} |\n",
-            classes[c], s.precision, s.recall, s.f1, s.support
+            "\n## {}\n\nConfusion matrix summed over folds (rows actual, columns predicted):\n\n| actual \\ predicted | {} |\n|---|{}\n",
+            s.row,
+            classes.join(" | "),
+            "---|".repeat(classes.len())
+        );
+        for (a, name) in classes.iter().enumerate() {
+            let row: Vec<String> = (0..classes.len())
+                .map(|p| s.confusion.get(a, p).to_string())
+                .collect();
+            md += &format!("| {name} | {} |\n", row.join(" | "));
+        }
+        md += "\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n";
+        for (c, sc) in s.confusion.class_scores().iter().enumerate() {
+            md += &format!(
+                "| {} | {:.3} | {:.3} | {:.3} | {} |\n",
+                classes[c], sc.precision, sc.recall, sc.f1, sc.support
+            );
+        }
+        let (p, r, f) = s.confusion.macro_scores();
+        md += &format!(
+            "| macro average | {p:.3} | {r:.3} | {f:.3} | {} |\n",
+            s.confusion.total()
         );
     }
-    let (p, r, f) = best.confusion.macro_scores();
-    md += &format!(
-        "| macro average | {p:.3} | {r:.3} | {f:.3} | {} |\n",
-        best.confusion.total()
-    );
     md
 }

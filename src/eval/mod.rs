@@ -2,3 +2,4 @@
 pub mod baselines;
 pub mod cv;
 pub mod metrics;
+pub mod tsne;
