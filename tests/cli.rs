@@ -411,40 +411,66 @@ fn without_a_vulkan_driver_gpu_commands_say_what_to_install() {
 }
 
 #[test]
-fn evaluate_writes_a_report_over_stratified_folds() {
+fn evaluate_writes_a_report_over_stratified_folds_and_resumes() {
     let root = tmpdir("evaluate");
     let data = root.join("data");
     tiny_dataset(&data, 6);
     let out = root.join("report");
-    let o = glassnet(&[
-        "evaluate",
-        "--data",
-        data.to_str().unwrap(),
-        "--folds",
-        "3",
-        "--epochs",
-        "1",
-        "--cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let args = |out: &Path, extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--folds",
+            "3",
+            "--epochs",
+            "1",
+            "--cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| glassnet(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&out, &[]));
     assert!(o.status.success(), "{}", text(&o));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for m in [
         "triplet 1-NN",
         "triplet 5-NN",
         "triplet centroid",
+        "siamese 1-NN",
+        "pixels SVM (RBF)",
         "pixels 1-NN",
         "pixels 5-NN",
+        "pixels Gaussian NB",
         "Confusion matrix",
         "macro average",
+        "inference ms / image",
     ] {
         assert!(md.contains(m), "report.md lacks {m}:\n{md}");
+    }
+    // Every picture the report links decodes as an image.
+    for png in [
+        "accuracy.png",
+        "confusion.png",
+        "loss-triplet.png",
+        "loss-siamese.png",
+    ] {
+        assert!(md.contains(png), "report.md does not link {png}");
+        let img = image::open(out.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+        assert!(img.width() > 300 && img.height() > 200);
     }
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     // Every image is tested exactly once: the summed confusion matrix counts all 12.
-    for s in json["summary"].as_array().unwrap() {
+    let summary = json["summary"].as_array().unwrap();
+    assert_eq!(summary.len(), 10);
+    for s in summary {
         let total: u64 = s["confusion"]["counts"]
             .as_array()
             .unwrap()
@@ -454,6 +480,53 @@ fn evaluate_writes_a_report_over_stratified_folds() {
         assert_eq!(total, 12);
     }
     assert_eq!(json["per_fold"].as_array().unwrap().len(), 3);
+
+    // An interrupted run (fold 3 and the report missing) resumes from its last fold and
+    // reproduces the same results (times aside).
+    let confusions = |out: &Path| -> Vec<serde_json::Value> {
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        j["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["confusion"].clone())
+            .collect()
+    };
+    let before = confusions(&out);
+    std::fs::remove_file(out.join("folds/fold-03.json")).unwrap();
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    let o = run(args(&out, &["--resume"]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 of 3 folds already done"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !text(&o).contains("fold  1/3 done"),
+        "fold 1 ran again:\n{}",
+        text(&o)
+    );
+    assert!(out.join("report.md").exists());
+    assert_eq!(confusions(&out), before);
+    // Without --resume a used directory is refused; with other settings, resume is refused.
+    fails_with(&run(args(&out, &[])), "--resume");
+    fails_with(
+        &run(args(&out, &["--resume", "--svm-c", "3"])),
+        "other settings",
+    );
+    // --methods picks the rows.
+    let only = root.join("only");
+    let o = run(args(&only, &["--methods", "svm,nb"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(only.join("report.md")).unwrap();
+    assert!(md.contains("pixels SVM (RBF)") && !md.contains("triplet 1-NN"));
+    fails_with(
+        &run(args(&root.join("bad"), &["--methods", "svm,forest"])),
+        "forest",
+    );
     fails_with(
         &glassnet(&[
             "evaluate",
@@ -466,4 +539,5 @@ fn evaluate_writes_a_report_over_stratified_folds() {
         ]),
         "--folds 7",
     );
+    assert!(!root.join("x").exists() && !root.join("bad").exists());
 }
