@@ -257,10 +257,13 @@ pub fn init_params(arch: &Arch, layout: &ParamLayout, seed: u64) -> Vec<f32> {
     for v in &mut p[layout.dense().0.range()] {
         *v = rng.random_range(-bound..bound);
     }
-    // Siamese head: farther apart starts as "less likely the same"; logits start near 0.
+    // Siamese head: farther apart starts as "less likely the same". Two random unit vectors
+    // differ by sum_j |h1_j - h2_j| ~ 0.8 sqrt(2 D), so alpha = -5 / sqrt(2 D) and beta = 2
+    // start the logits near +2 for identical embeddings and near -2 for unrelated ones: a
+    // useful range from the first step instead of a slow climb out of sigmoid(~0).
     if let Some((alpha, beta)) = layout.siamese() {
-        p[alpha.range()].fill(-0.1);
-        p[beta.range()].fill(1.0);
+        p[alpha.range()].fill(-5.0 / (2.0 * d.nout as f32).sqrt());
+        p[beta.range()].fill(2.0);
     }
     p
 }

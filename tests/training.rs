@@ -116,6 +116,45 @@ fn short_run_learns_on_the_gpu() {
     );
 }
 
+/// The Siamese objective (the paper's comparison) trains through the same loop: its loss
+/// (binary cross-entropy, ln 2 for a coin flip) falls and its embedding classifies by 1-NN.
+fn check_siamese(engine: &mut dyn Engine, name: &str) {
+    let (tr, val) = (toy(20, 1), toy(8, 2));
+    let mut cfg = config();
+    cfg.epochs = 10;
+    let out = train(engine, &tr, Some(&val), &cfg, &mut ()).unwrap();
+    let (first, last) = (out.history[0].loss, out.history.last().unwrap().loss);
+    assert!(
+        last < first * 0.7 && last < 0.5,
+        "{name}: Siamese loss did not fall: {first} -> {last}"
+    );
+    let best = out
+        .history
+        .iter()
+        .filter_map(|r| r.val)
+        .map(|v| v.balanced_accuracy)
+        .fold(0.0, f64::max);
+    assert!(
+        best >= 0.9,
+        "{name}: Siamese held-out balanced accuracy {best}"
+    );
+}
+
+#[test]
+fn siamese_run_learns_on_both_backends() {
+    let a = Arch {
+        objective: glassnet::model::Objective::Siamese,
+        ..arch()
+    };
+    let p = init_params(&a, &ParamLayout::new(&a), 1);
+    check_siamese(&mut CpuEngine::new(&a, &p, CpuKind::Fast).unwrap(), "cpu");
+    let Some(ctx) = common::gpu() else { return };
+    check_siamese(
+        &mut GpuEngine::new(Arc::clone(&ctx), &a, &p).unwrap(),
+        "gpu",
+    );
+}
+
 #[test]
 fn checkpoint_round_trip_is_exact() {
     let a = arch();
