@@ -122,14 +122,16 @@ fn palette(i: usize) -> RGBColor {
     ][i % 10]
 }
 
+/// One method's scores for `accuracy_bars`: (mean, std) in [0, 1].
+pub struct ScoreBar {
+    pub name: String,
+    pub accuracy: (f64, f64),
+    pub balanced: (f64, f64),
+}
+
 /// Accuracy and balanced accuracy per method as horizontal bars with +- one standard
-/// deviation over folds as error bars. `rows`: (name, accuracy (mean, std), balanced (mean,
-/// std)) in [0, 1], drawn top to bottom in order.
-pub fn accuracy_bars(
-    path: &Path,
-    title: &str,
-    rows: &[(String, (f64, f64), (f64, f64))],
-) -> Result<()> {
+/// deviation over folds as error bars, drawn top to bottom in order.
+pub fn accuracy_bars(path: &Path, title: &str, rows: &[ScoreBar]) -> Result<()> {
     fonts();
     let n = rows.len();
     let height = (140 + 56 * n as u32).max(300);
@@ -137,7 +139,7 @@ pub fn accuracy_bars(
     root.fill(&WHITE).map_err(|e| err(path, e))?;
     let lo = rows
         .iter()
-        .flat_map(|r| [r.1 .0 - r.1 .1, r.2 .0 - r.2 .1])
+        .flat_map(|r| [r.accuracy.0 - r.accuracy.1, r.balanced.0 - r.balanced.1])
         .fold(1.0f64, f64::min);
     let x0 = ((lo * 100.0 - 5.0) / 10.0).floor().max(0.0) * 10.0;
     let mut chart = ChartBuilder::on(&root)
@@ -165,7 +167,13 @@ pub fn accuracy_bars(
             0.88 - 0.38 * series as f64,
             0.88 - 0.38 * (series + 1) as f64,
         );
-        let stat = |r: &(String, (f64, f64), (f64, f64))| if series == 0 { r.1 } else { r.2 };
+        let stat = |r: &ScoreBar| {
+            if series == 0 {
+                r.accuracy
+            } else {
+                r.balanced
+            }
+        };
         chart
             .draw_series(rows.iter().enumerate().map(|(i, r)| {
                 Rectangle::new(
@@ -202,7 +210,7 @@ pub fn accuracy_bars(
     for (i, r) in rows.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(x0, top(i) + 0.5));
         root.draw(&Text::new(
-            r.0.clone(),
+            r.name.clone(),
             (px - 190, py - 8),
             (FONT, 15).into_font(),
         ))

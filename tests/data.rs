@@ -37,7 +37,7 @@ fn write_good(dir: &Path) {
 fn loads_formats_depths_and_sizes() {
     let d = tmpdir("good");
     write_good(&d);
-    let pre = Preprocess { side: 16 };
+    let pre = Preprocess::resize_only(16);
     let (ds, skipped) = load_folder(&d, &pre, false).unwrap();
     assert!(skipped.is_empty());
     assert_eq!(ds.classes, ["alpha", "beta"]);
@@ -69,7 +69,7 @@ fn corrupt_image_is_named_or_skipped() {
     write_good(&d);
     let bad = d.join("alpha").join("broken.png");
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
-    let pre = Preprocess { side: 16 };
+    let pre = Preprocess::resize_only(16);
     let err = load_folder(&d, &pre, false).unwrap_err().to_string();
     assert!(
         err.contains("broken.png") && err.contains("--skip-bad"),
@@ -101,14 +101,14 @@ fn trainability_checks_name_the_problem() {
             .save(d.join("only").join(format!("{i}.png")))
             .unwrap();
     }
-    let (ds, _) = load_folder(&d, &Preprocess { side: 8 }, false).unwrap();
+    let (ds, _) = load_folder(&d, &Preprocess::resize_only(8), false).unwrap();
     let err = ds.check_trainable("x").unwrap_err().to_string();
     assert!(err.contains("only one class"), "{err}");
     std::fs::create_dir_all(d.join("single")).unwrap();
     image::GrayImage::from_pixel(8, 8, image::Luma([9]))
         .save(d.join("single").join("a.png"))
         .unwrap();
-    let (ds, _) = load_folder(&d, &Preprocess { side: 8 }, false).unwrap();
+    let (ds, _) = load_folder(&d, &Preprocess::resize_only(8), false).unwrap();
     let err = ds.check_trainable("x").unwrap_err().to_string();
     assert!(err.contains("'single' has 1 image"), "{err}");
 }

@@ -11,7 +11,6 @@ use clap::Args;
 use super::progress::Bar;
 use super::train::RecipeArgs;
 use super::{load_dataset, DataArgs, DeviceArgs};
-use crate::data::preprocess::Preprocess;
 use crate::eval::cv::{
     cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult, Method,
 };
@@ -33,7 +32,7 @@ pub struct EvaluateArgs {
     #[arg(long, default_value_t = 0)]
     fold_seed: u64,
     /// Which methods run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::ALL.to_vec())]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::DEFAULT.to_vec())]
     methods: Vec<Method>,
     /// SVM penalty C (RBF kernel, gamma "scale").
     #[arg(long, default_value_t = 10.0)]
@@ -45,6 +44,8 @@ pub struct EvaluateArgs {
     /// must match the ones it was started with).
     #[arg(long, requires = "out")]
     resume: bool,
+    #[command(flatten)]
+    pre: super::PreprocessArgs,
     #[command(flatten)]
     recipe: RecipeArgs,
 }
@@ -64,6 +65,7 @@ struct RunIdentity {
     images: usize,
     cv: CvConfig,
     arch: crate::model::Arch,
+    preprocess: crate::data::preprocess::Preprocess,
 }
 
 struct Observer<'a> {
@@ -140,7 +142,17 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         "--out {}: directory exists and is not empty; add --resume to continue it, or choose another",
         out.display()
     );
-    let (data, source) = load_dataset(&a.data, &Preprocess { side: arch.side })?;
+    let pre = a.pre.build(arch.side)?;
+    let (data, source) = load_dataset(&a.data, &pre)?;
+    let whole_frame = if cv.methods.contains(&Method::TripletWholeFrame) && pre.crop.is_some() {
+        let whole = crate::data::preprocess::Preprocess {
+            crop: None,
+            ..pre.clone()
+        };
+        Some(load_dataset(&a.data, &whole)?.0)
+    } else {
+        None
+    };
     data.check_trainable(&source)?;
     let min_class = data.class_counts().into_iter().min().unwrap_or(0);
     anyhow::ensure!(
@@ -154,6 +166,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         images: data.len(),
         cv: cv.clone(),
         arch: arch.clone(),
+        preprocess: pre.clone(),
     };
     let folds_dir = out.join("folds");
     let mut done: Vec<FoldResult> = Vec::new();
@@ -195,6 +208,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     write_atomic(&config_path, &serde_json::to_vec_pretty(&identity)?)?;
 
     eprintln!("data: {source}: {}", data.summary());
+    eprintln!("preprocessing: {}", pre.describe());
     eprintln!(
         "{}-fold stratified cross-validation of {}; networks: recipe {:?}, {} epochs per fold",
         a.folds,
@@ -211,14 +225,22 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         folds: a.folds,
         started: std::time::Instant::now(),
     };
-    let folds = cross_validate(&data, &cv, &arch, a.device.choice(), done, &mut observer)
-        .with_context(|| {
-            format!(
-                "evaluation stopped; finished folds are kept in {}: continue with --resume --out {}",
-                folds_dir.display(),
-                out.display()
-            )
-        })?;
+    let folds = cross_validate(
+        &data,
+        whole_frame.as_ref(),
+        &cv,
+        &arch,
+        a.device.choice(),
+        done,
+        &mut observer,
+    )
+    .with_context(|| {
+        format!(
+            "evaluation stopped; finished folds are kept in {}: continue with --resume --out {}",
+            folds_dir.display(),
+            out.display()
+        )
+    })?;
     let summary = summarise(&folds, data.classes.len());
     for s in &summary {
         println!(
@@ -245,9 +267,13 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         "accuracy.png".to_string(),
         "accuracy and balanced accuracy per method".to_string(),
     )];
-    let bars: Vec<(String, (f64, f64), (f64, f64))> = summary
+    let bars: Vec<plot::ScoreBar> = summary
         .iter()
-        .map(|s| (s.row.clone(), s.accuracy, s.balanced_accuracy))
+        .map(|s| plot::ScoreBar {
+            name: s.row.clone(),
+            accuracy: s.accuracy,
+            balanced: s.balanced_accuracy,
+        })
         .collect();
     plot::accuracy_bars(
         &out.join("accuracy.png"),
@@ -314,7 +340,13 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         )?;
         pngs.push((name, format!("training loss per fold, {}", m.name())));
     }
-    let mut md = report_markdown(&source, &data.classes, &cv, &summary, &notes);
+    let mut md = report_markdown(
+        &format!("{source}; preprocessing: {}", pre.describe()),
+        &data.classes,
+        &cv,
+        &summary,
+        &notes,
+    );
     md += "\n## Pictures\n\n";
     for (file, what) in &pngs {
         md += &format!("- [{file}]({file}): {what}\n");
@@ -324,6 +356,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         "classes": data.classes,
         "config": cv,
         "arch": arch,
+        "preprocess": pre,
         "commit": option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
         "summary": summary,
         "notes": notes,

@@ -5,6 +5,7 @@ mod embed;
 mod evaluate;
 mod info;
 mod predict;
+mod preprocess;
 mod progress;
 mod synth;
 mod train;
@@ -36,8 +37,11 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Time each kernel (validated first) and end-to-end training and inference.
     Bench(bench::BenchArgs),
-    /// Stratified k-fold cross-validation: the metric network against k-NN on pixels.
+    /// Stratified k-fold cross-validation: the metric networks against pixel baselines.
     Evaluate(evaluate::EvaluateArgs),
+    /// Write a dataset as the network will see it, with a contact sheet (original, crop
+    /// box, processed).
+    Preprocess(preprocess::PreprocessCmdArgs),
 }
 
 /// `--device` with `--gpu` / `--cpu` shortcuts, shared by every command that computes.
@@ -80,6 +84,53 @@ pub struct DataArgs {
     /// Seed of the built-in synthetic set.
     #[arg(long, default_value_t = 0)]
     synth_seed: u64,
+    /// Built-in set only: line-camera frames (side 160-352 px, the defect a small part of
+    /// the frame) instead of 112 px close-ups, so --crop has work to do.
+    #[arg(long, conflicts_with = "data")]
+    line_camera: bool,
+}
+
+/// The preprocessing pipeline's flags (train and evaluate; predict and embed replay what the
+/// model recorded).
+#[derive(Args, Debug, Clone)]
+pub struct PreprocessArgs {
+    /// Crop to the region that stands out from the surface (Otsu threshold of local
+    /// contrast, largest region plus a margin); the whole image when nothing stands out.
+    #[arg(long)]
+    crop: bool,
+    /// Margin around the cropped region, as a fraction of its larger side.
+    #[arg(long, default_value_t = 0.25)]
+    crop_margin: f32,
+    /// Denoise after the crop: none, median (3x3) or gaussian (sigma 1).
+    #[arg(long, value_enum, default_value_t = crate::data::preprocess::Denoise::None)]
+    denoise: crate::data::preprocess::Denoise,
+    /// Contrast normalisation: none, stretch (1st-99th percentile) or equalize (histogram).
+    #[arg(long, value_enum, default_value_t = crate::data::preprocess::Contrast::None)]
+    contrast: crate::data::preprocess::Contrast,
+    /// Replace what lies outside the detected region by the surface's median grey.
+    #[arg(long)]
+    segment: bool,
+}
+
+impl PreprocessArgs {
+    pub fn build(&self, side: usize) -> anyhow::Result<crate::data::preprocess::Preprocess> {
+        use crate::data::preprocess::{Crop, Preprocess};
+        anyhow::ensure!(
+            self.crop_margin.is_finite() && (0.0..=4.0).contains(&self.crop_margin),
+            "--crop-margin {}: must be between 0 and 4",
+            self.crop_margin
+        );
+        Ok(Preprocess {
+            side,
+            crop: self.crop.then(|| Crop {
+                margin: self.crop_margin,
+                ..Crop::default()
+            }),
+            denoise: self.denoise,
+            contrast: self.contrast,
+            segment: self.segment,
+        })
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -91,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(a) => synth::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Preprocess(a) => preprocess::run(a),
     }
 }
 
@@ -140,11 +192,20 @@ pub fn load_dataset(
             let cfg = crate::data::synth::SynthConfig {
                 seed: args.synth_seed,
                 side: pre.side,
+                line_camera: args.line_camera,
                 ..Default::default()
             };
             Ok((
-                crate::data::builtin::builtin(&cfg),
-                format!("built-in synthetic glass set (seed {})", args.synth_seed),
+                crate::data::builtin::builtin(&cfg, pre),
+                format!(
+                    "built-in synthetic glass set{} (seed {})",
+                    if args.line_camera {
+                        ", line-camera frames"
+                    } else {
+                        ""
+                    },
+                    args.synth_seed
+                ),
             ))
         }
     }

@@ -8,7 +8,6 @@ use clap::Args;
 use super::{load_dataset, progress::Bar, DataArgs, DeviceArgs};
 use crate::checkpoint::{write_model, Metadata, Model, Staging, FORMAT, FORMAT_VERSION};
 use crate::data::augment::Augment;
-use crate::data::preprocess::Preprocess;
 use crate::data::split::stratified_split;
 use crate::device::open_engine;
 use crate::eval::metrics::{Confusion, Scores};
@@ -29,6 +28,8 @@ pub struct TrainArgs {
     /// Fraction of each class held out for validation.
     #[arg(long, default_value_t = 0.2)]
     val_fraction: f64,
+    #[command(flatten)]
+    pre: super::PreprocessArgs,
     #[command(flatten)]
     pub recipe: RecipeArgs,
 }
@@ -173,7 +174,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "--val-fraction {}: must be in [0, 0.9)",
         args.val_fraction
     );
-    let pre = Preprocess { side: arch.side };
+    let pre = args.pre.build(arch.side)?;
     let out = args.out.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -34,15 +34,20 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Decodes one image (8- or 16-bit, grey or colour) and preprocesses it to `[side * side]`.
-pub fn load_image(path: &Path, pre: &Preprocess) -> Result<Vec<f32>> {
+/// Decodes one image (8- or 16-bit, grey or colour) to grey in [0, 1].
+pub fn decode_grey(path: &Path) -> Result<crate::data::preprocess::GreyF32> {
     let img = image::ImageReader::open(path)
         .map_err(|e| io_err(path, e))?
         .with_guessed_format()
         .map_err(|e| io_err(path, e))?
         .decode()
         .map_err(|e| Error::Input(format!("{}: cannot decode image: {e}", path.display())))?;
-    Ok(pre.apply(&img.to_luma32f()))
+    Ok(img.to_luma32f())
+}
+
+/// Decodes one image and preprocesses it to `[side * side]`.
+pub fn load_image(path: &Path, pre: &Preprocess) -> Result<Vec<f32>> {
+    Ok(pre.apply(&decode_grey(path)?))
 }
 
 /// Images that could not be read, with why, when `skip_bad` is on.

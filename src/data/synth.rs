@@ -36,6 +36,8 @@ pub struct SynthConfig {
     pub counts: [usize; 4],
     /// output side in pixels (default 112)
     pub side: usize,
+    /// Line-camera frames (see [`synth_frame`]) instead of `side` x `side` images.
+    pub line_camera: bool,
 }
 
 impl Default for SynthConfig {
@@ -45,6 +47,7 @@ impl Default for SynthConfig {
             // A production line sees mostly good parts.
             counts: [480, 160, 80, 80],
             side: 112,
+            line_camera: false,
         }
     }
 }
@@ -94,19 +97,27 @@ pub fn write_synth_dataset(cfg: &SynthConfig, dir: &Path) -> std::io::Result<()>
         let class_dir = dir.join(name);
         std::fs::create_dir_all(&class_dir)?;
         for index in 0..cfg.counts[class] {
-            let grey = synth_grey(cfg.seed, class, index, side);
+            let (w, grey) = if cfg.line_camera {
+                synth_frame(cfg.seed, class, index)
+            } else {
+                (side, synth_grey(cfg.seed, class, index, side))
+            };
+            let img =
+                image::GrayImage::from_raw(w as u32, w as u32, grey).expect("buffer is side*side");
             if index < SHEET_COLS {
                 let (x0, y0) = (GAP + index * cell, GAP + class * cell);
-                for (k, &g) in grey.iter().enumerate() {
-                    sheet.put_pixel(
-                        (x0 + k % side) as u32,
-                        (y0 + k / side) as u32,
-                        image::Luma([g]),
-                    );
-                }
+                let thumb = if w == side {
+                    img.clone()
+                } else {
+                    image::imageops::resize(
+                        &img,
+                        side as u32,
+                        side as u32,
+                        image::imageops::FilterType::Triangle,
+                    )
+                };
+                image::imageops::replace(&mut sheet, &thumb, x0 as i64, y0 as i64);
             }
-            let img = image::GrayImage::from_raw(side as u32, side as u32, grey)
-                .expect("buffer is side*side");
             img.save(class_dir.join(format!("{name}_{index:04}.png")))
                 .map_err(std::io::Error::other)?;
         }
@@ -457,12 +468,52 @@ impl Fold {
 
 /// The 8-bit image before mapping to [-1, 1].
 fn synth_grey(seed: u64, class: usize, index: usize, side: usize) -> Vec<u8> {
+    // Sizes are specified for the 112 px default and scale with the side.
+    synth_grey_at_scale(
+        seed,
+        class,
+        index,
+        side,
+        side as f32 / 112.0,
+        side,
+        (0.0, 0.0),
+    )
+}
+
+/// Line-camera frames: the smallest and largest side (square frames, side drawn per image).
+pub const FRAME_SIDES: (usize, usize) = (160, 352);
+
+/// A line-camera frame of class c, index i: a wider field of view than the 112 px images at
+/// the same pixel scale, so the defect (same size in pixels) is a small part of a frame whose
+/// side varies from image to image within FRAME_SIDES. Grey 8 bit, row-major, side x side.
+pub fn synth_frame(seed: u64, class: usize, index: usize) -> (usize, Vec<u8>) {
+    // Its own stream, so the frame size does not shift the image's draws.
+    let mut pick = Rng::for_image(seed ^ 0x6672_616d_6573, class, index);
+    let side = pick.int(FRAME_SIDES.0, FRAME_SIDES.1);
+    // A fold is drawn for a 112 px field and moved anywhere in the frame.
+    let room = (side as f32 - 112.0) * 0.5;
+    let offset = (pick.range(-room, room), pick.range(-room, room));
+    (
+        side,
+        synth_grey_at_scale(seed, class, index, side, 1.0, 112, offset),
+    )
+}
+
+/// The generator with sizes scaled by `s` (1.0: the 112 px image's pixel scale); a fold is
+/// laid out for a `fold_side` field centred `fold_offset` pixels from the frame's centre.
+fn synth_grey_at_scale(
+    seed: u64,
+    class: usize,
+    index: usize,
+    side: usize,
+    s: f32,
+    fold_side: usize,
+    fold_offset: (f32, f32),
+) -> Vec<u8> {
     assert!(class < SYNTH_CLASSES.len(), "class {class} out of range");
     assert!(side >= MIN_SIDE, "side {side} below {MIN_SIDE}");
     let mut rng = Rng::for_image(seed, class, index);
     let sidef = side as f32;
-    // Sizes are specified for the 112 px default and scale with the side.
-    let s = sidef / 112.0;
     let c = (sidef - 1.0) * 0.5;
 
     // Global photometry: brightness, contrast, lighting.
@@ -507,7 +558,7 @@ fn synth_grey(seed: u64, class: usize, index: usize, side: usize) -> Vec<u8> {
 
     let noise_sigma = rng.range(0.004, 0.013);
 
-    let fold = (class == FOLD).then(|| Fold::new(&mut rng, side, s, period, wave_dir));
+    let fold = (class == FOLD).then(|| Fold::new(&mut rng, fold_side, s, period, wave_dir));
 
     // Reflected pattern: stripes, sampled at fold-displaced coordinates (the fold bends
     // the reflection; the surface texture and lighting stay put).
@@ -517,7 +568,7 @@ fn synth_grey(seed: u64, class: usize, index: usize, side: usize) -> Vec<u8> {
         for x in 0..side {
             let px = x as f32 - c;
             let (dx, dy, crease) = match &fold {
-                Some(f) => f.at(px, py),
+                Some(f) => f.at(px - fold_offset.0, py - fold_offset.1),
                 None => (0.0, 0.0, 0.0),
             };
             let (u, v) = (px + dx, py + dy);
@@ -759,6 +810,7 @@ mod tests {
             seed: 7,
             counts: [3, 2, 2, 2],
             side: 48,
+            line_camera: false,
         }
     }
 
@@ -783,6 +835,7 @@ mod tests {
             seed: 11,
             counts: [12, 12, 12, 12],
             side: 112,
+            line_camera: false,
         });
         for &v in &a {
             assert!((-1.0..=1.0).contains(&v), "{v}");
@@ -871,6 +924,7 @@ mod tests {
             seed: 2,
             counts: [2, 1, 1, 1],
             side: 32,
+            line_camera: false,
         };
         write_synth_dataset(&cfg, &dir).unwrap();
         let (imgs, _) = synth_glass(&cfg);

@@ -40,6 +40,17 @@ pub struct PixelGram {
 }
 
 impl PixelGram {
+    /// Of feature rows `[n, d]` on the CPU (small d: the rule features).
+    pub fn from_rows(rows: &[f32], d: usize) -> PixelGram {
+        let n = rows.len() / d;
+        let mut d2 = vec![0.0; n * n];
+        crate::cpu::fast::pairwise_distance(&mut d2, rows, rows, n, n, d);
+        PixelGram {
+            n,
+            d2: Arc::new(d2),
+        }
+    }
+
     pub fn new(engine: &mut dyn Engine, data: &Dataset) -> Result<PixelGram> {
         let il = data.image_len();
         let d2 = engine.distances(&data.images, &data.images, il)?;
@@ -109,17 +120,21 @@ impl Kernel for RbfLookup {
 
 /// scikit-learn's gamma = "scale": 1 / (features x variance of the training pixels).
 pub fn gamma_scale(data: &Dataset, train: &[usize]) -> f64 {
-    let il = data.image_len();
+    gamma_scale_rows(&data.images, data.image_len(), train)
+}
+
+/// gamma = "scale" of rows `[n, d]`: 1 / (d x variance of the values of the `train` rows).
+pub fn gamma_scale_rows(rows: &[f32], d: usize, train: &[usize]) -> f64 {
     let (mut s, mut s2) = (0.0f64, 0.0f64);
     for &i in train {
-        for &v in data.image(i) {
+        for &v in &rows[i * d..(i + 1) * d] {
             s += v as f64;
             s2 += (v as f64).powi(2);
         }
     }
-    let count = (train.len() * il) as f64;
+    let count = (train.len() * d) as f64;
     let var = (s2 / count - (s / count).powi(2)).max(1e-12);
-    1.0 / (il as f64 * var)
+    1.0 / (d as f64 * var)
 }
 
 /// Multi-class RBF SVM with penalty `c`: one binary smartcore SVC per pair of classes,

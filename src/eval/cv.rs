@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::split::stratified_folds;
 use crate::data::Dataset;
 use crate::device::{open_engine, DeviceChoice};
-use crate::eval::baselines::{gamma_scale, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram};
+use crate::eval::baselines::{
+    gamma_scale, gamma_scale_rows, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram,
+};
 use crate::eval::metrics::{mean_std, Confusion, Scores};
 use crate::metric::knn::{centroids, knn, nearest_centroid};
 use crate::model::{init_params, Arch, Objective, ParamLayout};
@@ -30,15 +32,23 @@ pub enum Method {
     Knn,
     /// Gaussian naive Bayes on pixels.
     Nb,
+    /// The paper's conventional approach: its Table 1 rule features (contour, blob and
+    /// pixel-shift statistics) + RBF SVM.
+    Rules,
+    /// The triplet network on the whole frame, preprocessed without the crop (to measure
+    /// what --crop gives; the same as triplet when --crop is off).
+    TripletWholeFrame,
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [
+    /// What `evaluate` runs by default.
+    pub const DEFAULT: [Method; 6] = [
         Method::Triplet,
         Method::Siamese,
         Method::Svm,
         Method::Knn,
         Method::Nb,
+        Method::Rules,
     ];
 
     /// The report rows this method produces.
@@ -49,12 +59,18 @@ impl Method {
             Method::Svm => &["pixels SVM (RBF)"],
             Method::Knn => &["pixels 1-NN", "pixels 5-NN"],
             Method::Nb => &["pixels Gaussian NB"],
+            Method::Rules => &["rule features SVM (RBF)"],
+            Method::TripletWholeFrame => &[
+                "triplet whole-frame 1-NN",
+                "triplet whole-frame 5-NN",
+                "triplet whole-frame centroid",
+            ],
         }
     }
 
     fn objective(self) -> Option<Objective> {
         match self {
-            Method::Triplet => Some(Objective::Triplet),
+            Method::Triplet | Method::TripletWholeFrame => Some(Objective::Triplet),
             Method::Siamese => Some(Objective::Siamese),
             _ => None,
         }
@@ -67,6 +83,8 @@ impl Method {
             Method::Svm => "svm",
             Method::Knn => "knn",
             Method::Nb => "nb",
+            Method::Rules => "rules",
+            Method::TripletWholeFrame => "triplet-whole-frame",
         }
     }
 }
@@ -172,8 +190,10 @@ pub trait CvObserver {
 
 /// Runs the folds of `cfg` not already in `done` (a resumed run's finished folds) and returns
 /// all of them in fold order.
+/// `whole_frame`: the same images preprocessed without the crop, for TripletWholeFrame.
 pub fn cross_validate(
     data: &Dataset,
+    whole_frame: Option<&Dataset>,
     cfg: &CvConfig,
     head_arch: &Arch,
     device: DeviceChoice,
@@ -191,6 +211,8 @@ pub fn cross_validate(
     } else {
         None
     };
+    let rules =
+        has(Method::Rules).then(|| crate::eval::rules::rule_features_all(&data.images, data.side));
     for f in 0..cfg.folds {
         if done.iter().any(|d| d.fold == f) {
             continue;
@@ -210,7 +232,13 @@ pub fn cross_validate(
         };
         for &method in &cfg.methods {
             match method {
-                Method::Triplet | Method::Siamese => {
+                Method::Triplet | Method::Siamese | Method::TripletWholeFrame => {
+                    let (tr, te) = match (method, whole_frame) {
+                        (Method::TripletWholeFrame, Some(w)) => {
+                            (w.subset(&train_idx), w.subset(&test_idx))
+                        }
+                        _ => (tr.clone(), te.clone()),
+                    };
                     let arch = Arch {
                         objective: method.objective().unwrap(),
                         ..head_arch.clone()
@@ -285,6 +313,20 @@ pub fn cross_validate(
                         let p = pixel_knn(gram, &train_idx, &tr.labels, &test_idx, k);
                         push(row, &p.labels, p.fit_seconds, p.predict_seconds);
                     }
+                }
+                Method::Rules => {
+                    use crate::eval::rules::{standardise, RULE_FEATURES};
+                    let mut feats = rules.clone().expect("rule features computed");
+                    standardise(&mut feats, RULE_FEATURES, &train_idx);
+                    let gram = PixelGram::from_rows(&feats, RULE_FEATURES);
+                    let gamma = gamma_scale_rows(&feats, RULE_FEATURES, &train_idx);
+                    let p = pixel_svm(&gram, gamma, cfg.svm_c, &train_idx, &tr.labels, &test_idx)?;
+                    push(
+                        method.rows()[0],
+                        &p.labels,
+                        p.fit_seconds,
+                        p.predict_seconds,
+                    );
                 }
                 Method::Nb => {
                     let p = pixel_naive_bayes(data, &train_idx, &test_idx)?;

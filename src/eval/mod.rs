@@ -2,4 +2,5 @@
 pub mod baselines;
 pub mod cv;
 pub mod metrics;
+pub mod rules;
 pub mod tsne;
