@@ -541,3 +541,142 @@ fn evaluate_writes_a_report_over_stratified_folds_and_resumes() {
     );
     assert!(!root.join("x").exists() && !root.join("bad").exists());
 }
+
+/// Frames of varying size (48..=120 px) with a dark spot ("spot") or a bright bar ("bar")
+/// somewhere on a striped surface.
+fn frames_dataset(dir: &Path, per_class: usize) {
+    for (c, name) in ["spot", "bar"].iter().enumerate() {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..per_class as u32 {
+            let (w, h) = (48 + (i * 37) % 73, 48 + (i * 53) % 73);
+            let (cx, cy) = (8 + (i * 29) % (w - 16), 8 + (i * 41) % (h - 16));
+            let img = image::GrayImage::from_fn(w, h, |x, y| {
+                let stripes = if (x + 2 * y) % 7 < 3 { 10 } else { 0 };
+                let (dx, dy) = (x as i32 - cx as i32, y as i32 - cy as i32);
+                let v = if c == 0 && dx * dx + dy * dy < 30 {
+                    60
+                } else if c == 1 && dx.abs() < 7 && dy.abs() < 2 {
+                    220
+                } else {
+                    120 + stripes
+                };
+                image::Luma([v])
+            });
+            img.save(d.join(format!("{name}_{i}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn preprocessing_is_recorded_and_replayed_by_predict() {
+    let root = tmpdir("prep");
+    let data = root.join("data");
+    frames_dataset(&data, 6);
+    let model = root.join("model");
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--crop",
+        "--denoise",
+        "median",
+        "--contrast",
+        "stretch",
+        "--val-fraction",
+        "0",
+    ];
+    args.extend_from_slice(TINY);
+    let o = glassnet(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("metadata.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["preprocess"]["denoise"], "median");
+    assert_eq!(meta["preprocess"]["contrast"], "stretch");
+    assert!(meta["preprocess"]["crop"]["margin"].is_number());
+    // Every training image is in the gallery: replaying the recorded steps puts each one at
+    // distance 0 from itself.
+    let nearest = |model: &Path| -> Vec<f64> {
+        let o = glassnet(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            data.to_str().unwrap(),
+            "--json",
+            "--cpu",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["distance"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let d = nearest(&model);
+    assert_eq!(d.len(), 12);
+    assert!(d.iter().all(|&v| v < 1e-6), "replayed steps differ: {d:?}");
+    // The check can fail: the same model told to skip the crop no longer matches itself.
+    let edited = root.join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    for e in std::fs::read_dir(&model).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), edited.join(e.file_name())).unwrap();
+    }
+    let mut m = meta.clone();
+    m["preprocess"]["crop"] = serde_json::Value::Null;
+    std::fs::write(edited.join("metadata.json"), m.to_string()).unwrap();
+    assert!(nearest(&edited).iter().any(|&v| v > 1e-4));
+}
+
+#[test]
+fn preprocess_writes_the_processed_set_and_a_contact_sheet() {
+    let root = tmpdir("prepcmd");
+    let data = root.join("data");
+    frames_dataset(&data, 4);
+    let out = root.join("out");
+    let o = glassnet(&[
+        "preprocess",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--crop",
+        "--size",
+        "32",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let sheet = image::open(out.join("contact_sheet.png")).unwrap();
+    assert!(sheet.width() > 4 * 64 && sheet.height() > 2 * 32);
+    for class in ["spot", "bar"] {
+        let files: Vec<_> = std::fs::read_dir(out.join(class)).unwrap().collect();
+        assert_eq!(files.len(), 4);
+        let img = image::open(files[0].as_ref().unwrap().path()).unwrap();
+        assert_eq!((img.width(), img.height()), (32, 32));
+    }
+    fails_with(
+        &glassnet(&[
+            "preprocess",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "not empty",
+    );
+    fails_with(
+        &glassnet(&[
+            "preprocess",
+            "--out",
+            root.join("x").to_str().unwrap(),
+            "--crop-margin=-1",
+        ]),
+        "--crop-margin",
+    );
+    assert!(!root.join("x").exists());
+}

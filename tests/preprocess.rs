@@ -1,0 +1,174 @@
+//! The preprocessing pipeline: the crop finds a defect anywhere in frames of any size, falls
+//! back to the whole image when nothing stands out, and every step is deterministic.
+
+mod common;
+use common::rng;
+use glassnet::data::builtin::{builtin, line_camera_frames};
+use glassnet::data::preprocess::{
+    crop_rect, find_roi, Contrast, Crop, Denoise, GreyF32, Preprocess, Rect,
+};
+use glassnet::data::synth::SynthConfig;
+use glassnet::eval::rules::{rule_features, RULE_FEATURES};
+use image::Luma;
+use rand::Rng;
+
+/// A glass-like surface: lighting gradient, reflected stripes, fine noise.
+fn surface(w: u32, h: u32, g: &mut rand_chacha::ChaCha8Rng) -> GreyF32 {
+    let (period, angle) = (g.random_range(5.0f32..11.0), g.random_range(0.0f32..3.14));
+    let (ca, sa) = (angle.cos(), angle.sin());
+    let slope = g.random_range(-0.15f32..0.15) / w as f32;
+    GreyF32::from_fn(w, h, |x, y| {
+        let (xf, yf) = (x as f32, y as f32);
+        let stripes = 0.04 * ((xf * ca + yf * sa) * std::f32::consts::TAU / period).sin();
+        Luma([0.5 + slope * xf + stripes + g.random_range(-0.015f32..0.015)])
+    })
+}
+
+/// Paints a dark, soft-edged ellipse (a dent or mold mark) and returns its bounding box.
+fn add_defect(img: &mut GreyF32, g: &mut rand_chacha::ChaCha8Rng) -> Rect {
+    let (w, h) = img.dimensions();
+    let (rx, ry) = (g.random_range(5.0f32..14.0), g.random_range(5.0f32..14.0));
+    let cx = g.random_range(rx..w as f32 - rx);
+    let cy = g.random_range(ry..h as f32 - ry);
+    let depth = g.random_range(0.15f32..0.3);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        let d = ((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2);
+        if d < 1.0 {
+            p[0] -= depth * (1.0 - d * d);
+        }
+    }
+    Rect {
+        x: (cx - rx).floor().max(0.0) as u32,
+        y: (cy - ry).floor().max(0.0) as u32,
+        w: (2.0 * rx).ceil() as u32,
+        h: (2.0 * ry).ceil() as u32,
+    }
+}
+
+#[test]
+fn crop_contains_a_defect_placed_anywhere_in_frames_of_any_size() {
+    let mut g = rng(40);
+    let crop = Crop::default();
+    let mut tried = 0;
+    for (w, h) in [
+        (160, 120),
+        (300, 300),
+        (512, 257),
+        (97, 211),
+        (640, 480),
+        (128, 128),
+    ] {
+        for _ in 0..6 {
+            let mut img = surface(w, h, &mut g);
+            let defect = add_defect(&mut img, &mut g);
+            let roi = find_roi(&img, &crop)
+                .unwrap_or_else(|| panic!("{w}x{h}: no region found for the defect at {defect:?}"));
+            let rect = crop_rect(&roi.region, (w, h), &crop);
+            // The defect's core (its inner half, where it is clearly darker) lies inside the
+            // crop, and the crop lies inside the frame.
+            let core = Rect {
+                x: defect.x + defect.w / 4,
+                y: defect.y + defect.h / 4,
+                w: defect.w / 2,
+                h: defect.h / 2,
+            };
+            assert!(
+                rect.contains(&core),
+                "{w}x{h}: crop {rect:?} misses the defect {defect:?} (region {:?})",
+                roi.region
+            );
+            assert!(rect.x + rect.w <= w && rect.y + rect.h <= h);
+            assert!(
+                rect.w < w.min(h),
+                "{w}x{h}: the crop {rect:?} is the whole frame"
+            );
+            tried += 1;
+        }
+    }
+    assert_eq!(tried, 36);
+}
+
+#[test]
+fn a_frame_without_a_defect_is_used_whole() {
+    let mut g = rng(41);
+    let pre = Preprocess {
+        crop: Some(Crop::default()),
+        ..Preprocess::resize_only(32)
+    };
+    for (w, h) in [(160, 120), (300, 300), (97, 211)] {
+        for _ in 0..4 {
+            let img = surface(w, h, &mut g);
+            assert!(
+                find_roi(&img, &Crop::default()).is_none(),
+                "{w}x{h}: found a region in a clean surface"
+            );
+            let (out, rect) = pre.process(&img);
+            assert_eq!(rect, None);
+            // Whole image resized: the same as no crop at all.
+            assert_eq!(out, Preprocess::resize_only(32).process(&img).0);
+        }
+    }
+}
+
+#[test]
+fn every_step_is_deterministic_and_in_range() {
+    let cfg = SynthConfig {
+        counts: [3, 3, 3, 3],
+        line_camera: true,
+        ..Default::default()
+    };
+    let frames = line_camera_frames(&cfg);
+    let sizes: std::collections::BTreeSet<u32> = frames.iter().map(|f| f.1.width()).collect();
+    assert!(
+        sizes.len() > 3,
+        "line-camera frames vary in size: {sizes:?}"
+    );
+    for denoise in [Denoise::None, Denoise::Median, Denoise::Gaussian] {
+        for contrast in [Contrast::None, Contrast::Stretch, Contrast::Equalize] {
+            let pre = Preprocess {
+                side: 48,
+                crop: Some(Crop::default()),
+                denoise,
+                contrast,
+                segment: denoise == Denoise::Median,
+            };
+            for (_, img) in &frames {
+                let a = pre.apply(img);
+                assert_eq!(a.len(), 48 * 48);
+                assert!(a.iter().all(|v| (-1.0..=1.0).contains(v)));
+                assert_eq!(a, pre.apply(img), "{pre:?} is not deterministic");
+            }
+        }
+    }
+    let pre = Preprocess {
+        crop: Some(Crop::default()),
+        ..Preprocess::resize_only(48)
+    };
+    let (a, b) = (builtin(&cfg, &pre), builtin(&cfg, &pre));
+    assert_eq!(a.images, b.images);
+    // Dents and molds stand out; the crop finds them in most frames.
+    let found = frames
+        .iter()
+        .filter(|(c, _)| *c == 1 || *c == 3)
+        .filter(|(_, img)| pre.process(img).1.is_some())
+        .count();
+    assert!(found >= 5, "crop found only {found} of 6 dents and molds");
+}
+
+#[test]
+fn rule_features_tell_a_blob_from_a_clean_surface() {
+    let mut g = rng(42);
+    let side = 112;
+    let to_input = |img: &GreyF32| Preprocess::resize_only(side).apply(img);
+    let clean = to_input(&surface(side as u32, side as u32, &mut g));
+    let mut img = surface(side as u32, side as u32, &mut g);
+    add_defect(&mut img, &mut g);
+    let blob = to_input(&img);
+    let (fc, fb) = (rule_features(&clean, side), rule_features(&blob, side));
+    assert_eq!(fc.len(), RULE_FEATURES);
+    assert!(fc.iter().chain(&fb).all(|v| v.is_finite()));
+    // Feature 0 says a region stood out; 1 is its area fraction.
+    assert_eq!((fc[0], fb[0]), (0.0, 1.0));
+    assert!(fb[1] > 0.0 && fb[1] < 0.2, "area fraction {}", fb[1]);
+    assert_eq!(fb, rule_features(&blob, side));
+}
