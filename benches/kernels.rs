@@ -3,7 +3,7 @@
 //! and, when an adapter exists, on the GPU. Prints the device and commit beside each figure.
 //! The same measurements are behind `glassnet bench`.
 
-use glassnet::bench::{cpu_gemm_gflops, cpu_kernels, gpu_kernels, KernelTime};
+use glassnet::bench::{cpu_gemm_gflops, cpu_kernels, gpu_gemm, gpu_kernels, KernelTime};
 use glassnet::gpu::{AdapterChoice, GpuContext};
 
 fn print(device: &str, rows: &[KernelTime]) {
@@ -29,6 +29,10 @@ fn main() {
     match GpuContext::new(AdapterChoice::Any) {
         Ok(ctx) => {
             let name = ctx.adapter.summary();
+            match gpu_gemm(&ctx, batch, 3) {
+                Ok(rows) => print(&format!("gpu ceiling (plain matmul): {name}"), &rows),
+                Err(e) => panic!("gpu matmul: {e}"),
+            }
             match gpu_kernels(&ctx, batch, 3) {
                 Ok(rows) => print(&format!("gpu: {name}"), &rows),
                 Err(e) => panic!("gpu kernels: {e}"),

@@ -28,8 +28,11 @@ pub struct KernelTime {
 pub struct BenchReport {
     pub device: String,
     pub commit: String,
-    /// Plain matrix product on the same device (the ceiling the kernels are compared with).
+    /// Plain matrix product on the same device (the ceiling the kernels are compared with):
+    /// the fastest `matmul` rate on the GPU, one-thread-per-core SGEMM on the CPU.
     pub gemm_gflops: f64,
+    /// The matrix-product timings behind `gemm_gflops` (GPU: one per conv layer's GEMM shape).
+    pub gemm: Vec<KernelTime>,
     pub kernels: Vec<KernelTime>,
     pub train_images_per_s: f64,
     pub infer_images_per_s: f64,
@@ -131,6 +134,49 @@ pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<Ke
                 gflops: s.flops() / t / 1e9,
             });
         }
+    }
+    Ok(out)
+}
+
+/// The GEMM a convolution layer's forward pass amounts to (im2col): m = Co, k = Ci K K,
+/// n = B Ho Wo (capped at 65,536 columns so the operands fit any adapter's bindings).
+fn gemm_shape(s: &Conv2dShape) -> (usize, usize, usize) {
+    let n = (s.batch * s.ho() * s.wo()).min(65_536) / 16 * 16;
+    (s.cout, s.cin * s.k * s.k, n.max(16))
+}
+
+/// The device's ceiling: GFLOP/s of the plain `matmul` kernel at each conv layer's GEMM
+/// shape (validated against the reference on a slice first), as (shape, GFLOP/s).
+pub fn gpu_gemm(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut out = Vec::new();
+    for s in conv_layers(batch) {
+        let (m, kk, n) = gemm_shape(&s);
+        let (a, b) = (random(&mut rng, m * kk), random(&mut rng, kk * n));
+        let (ta, tb, tc) = (
+            ctx.tensor_from(&a, "a")?,
+            ctx.tensor_from(&b, "b")?,
+            ctx.tensor(m * n, "c")?,
+        );
+        // Validate on the first 64 columns (the reference is a scalar triple loop).
+        let nv = 64.min(n);
+        let bv: Vec<f32> = (0..kk)
+            .flat_map(|r| b[r * n..r * n + nv].to_vec())
+            .collect();
+        let tbv = ctx.tensor_from(&bv, "b slice")?;
+        let tcv = ctx.tensor(m * nv, "c slice")?;
+        ctx.run(&[&k::matmul(ctx, &tcv, &ta, &tbv, m, kk, nv)?])?;
+        let mut want = vec![0.0; m * nv];
+        r::matmul(&mut want, &a, &bv, m, kk, nv);
+        check("matmul", &ctx.read::<f32>(&tcv)?, &want)?;
+        let d = k::matmul(ctx, &tc, &ta, &tb, m, kk, n)?;
+        let t = time(reps, || ctx.run(&[&d]))?;
+        out.push(KernelTime {
+            name: "matmul".into(),
+            shape: format!("{m}x{kk}x{n}"),
+            ms: t * 1e3,
+            gflops: 2.0 * (m * kk * n) as f64 / t / 1e9,
+        });
     }
     Ok(out)
 }

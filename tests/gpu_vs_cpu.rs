@@ -913,3 +913,40 @@ fn fast_pairwise_distance_matches_reference() {
         );
     }
 }
+
+#[test]
+fn matmul_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(23);
+    for (m, kk, n) in [
+        (1, 1, 4),
+        (13, 7, 20),
+        (5, 33, 36),
+        (64, 96, 128),
+        (3, 129, 4),
+        (17, 3, 68),
+    ] {
+        let (a, b) = (random(&mut g, m * kk), random(&mut g, kk * n));
+        let mut want = vec![0.0; m * n];
+        r::matmul(&mut want, &a, &b, m, kk, n);
+        let (ta, tb, tc) = (
+            ctx.tensor_from(&a, "a").unwrap(),
+            ctx.tensor_from(&b, "b").unwrap(),
+            ctx.tensor(m * n, "c").unwrap(),
+        );
+        ctx.run(&[&k::matmul(&ctx, &tc, &ta, &tb, m, kk, n).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("matmul {m}x{kk}x{n}"),
+            &ctx.read::<f32>(&tc).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+    }
+    let t = ctx.tensor(12, "t").unwrap();
+    assert!(
+        k::matmul(&ctx, &t, &t, &t, 2, 2, 6).is_err(),
+        "n = 6 is not a multiple of 4"
+    );
+}

@@ -621,3 +621,16 @@ pub fn siamese_backward(
         dbeta[0] += g;
     }
 }
+
+/// c `[M, N]` = a `[M, K]` . b `[K, N]`, row-major: the plain matrix product.
+pub fn matmul(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for kk in 0..k {
+                acc += a[i * k + kk] * b[kk * n + j];
+            }
+            c[i * n + j] = acc;
+        }
+    }
+}

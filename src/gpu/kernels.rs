@@ -559,6 +559,26 @@ pub fn triplet_loss_forward(
     )
 }
 
+/// c `[m, n]` = a `[m, k]` . b `[k, n]` (n a multiple of 4): the plain matrix product that
+/// `glassnet bench` measures as the device's ceiling.
+pub fn matmul(
+    ctx: &GpuContext,
+    c: &GpuTensor,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<Dispatch> {
+    if n % 4 != 0 || m == 0 || k == 0 {
+        return Err(Error::Gpu(format!(
+            "matmul {m}x{k}x{n}: n must be a multiple of 4 and m, k positive"
+        )));
+    }
+    let tiles = m.div_ceil(4) * (n / 4).div_ceil(4);
+    ctx.dispatch("matmul", &[u(m), u(k), u(n / 4)], &[c, a, b], tiles)
+}
+
 /// losses `[T]` and dlogit `[T]` of the Siamese head on pairs `[T, 3]` of x `[N, D]`.
 #[allow(clippy::too_many_arguments)]
 pub fn siamese_forward(

@@ -32,6 +32,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("dense_forward"),
     shader!("l2norm_backward"),
     shader!("l2norm_forward"),
+    shader!("matmul"),
     shader!("maxpool2d_backward"),
     shader!("maxpool2d_forward"),
     shader!("pairwise_distance"),
