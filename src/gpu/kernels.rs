@@ -570,7 +570,7 @@ pub fn matmul(
     k: usize,
     n: usize,
 ) -> Result<Dispatch> {
-    if n % 4 != 0 || m == 0 || k == 0 {
+    if !n.is_multiple_of(4) || m == 0 || k == 0 {
         return Err(Error::Gpu(format!(
             "matmul {m}x{k}x{n}: n must be a multiple of 4 and m, k positive"
         )));
