@@ -14,7 +14,10 @@ use rand::Rng;
 
 /// A glass-like surface: lighting gradient, reflected stripes, fine noise.
 fn surface(w: u32, h: u32, g: &mut rand_chacha::ChaCha8Rng) -> GreyF32 {
-    let (period, angle) = (g.random_range(5.0f32..11.0), g.random_range(0.0f32..3.14));
+    let (period, angle) = (
+        g.random_range(5.0f32..11.0),
+        g.random_range(0.0f32..std::f32::consts::PI),
+    );
     let (ca, sa) = (angle.cos(), angle.sin());
     let slope = g.random_range(-0.15f32..0.15) / w as f32;
     GreyF32::from_fn(w, h, |x, y| {
