@@ -11,6 +11,12 @@ use crate::shapes::{Conv2dShape, DenseShape};
 /// reproducible across machines).
 const REDUCE_CHUNKS: usize = 8;
 
+thread_local! {
+    /// Each thread's im2col buffer, reused across calls (a fresh one per call cost a
+    /// megabyte of allocation and zeroing per layer at batch 1).
+    static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A row-major or transposed view of a matrix: (row stride, column stride).
 type Strides = (usize, usize);
 
@@ -117,33 +123,58 @@ fn col2im(img: &mut [f32], col: &[f32], s: &Conv2dShape) {
 }
 
 /// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
+/// Parallel over images; a batch smaller than the thread count (batch-1 inference) splits
+/// each image's product over output channels instead, so latency uses every core too.
 pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: Conv2dShape) {
     let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
     let img_len = s.cin * s.h * s.w;
+    // rows `[co0, co0 + rows)` of one image's output from its im2col matrix.
+    let product = |col: &[f32], co0: usize, out_rows: &mut [f32]| {
+        let rows = out_rows.len() / hw;
+        for (r, row) in out_rows.chunks_mut(hw).enumerate() {
+            row.fill(bias[co0 + r]);
+        }
+        sgemm(
+            rows,
+            ckk,
+            hw,
+            &weight[co0 * ckk..],
+            (ckk, 1),
+            col,
+            (hw, 1),
+            1.0,
+            out_rows,
+            (hw, 1),
+        );
+    };
+    let threads = rayon::current_num_threads();
+    if s.batch < threads && s.cout >= 2 * threads {
+        let per = s.cout.div_ceil(threads);
+        for b in 0..s.batch {
+            COL.with(|c| {
+                let mut col = c.borrow_mut();
+                col.resize(ckk * hw, 0.0);
+                im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
+                let col: &[f32] = &col;
+                out[b * s.cout * hw..(b + 1) * s.cout * hw]
+                    .par_chunks_mut(per * hw)
+                    .enumerate()
+                    .for_each(|(i, rows)| product(col, i * per, rows));
+            });
+        }
+        return;
+    }
     out[..s.out_len()]
         .par_chunks_mut(s.cout * hw)
         .enumerate()
-        .for_each_init(
-            || vec![0.0f32; ckk * hw],
-            |col, (b, out_b)| {
-                im2col(col, &inp[b * img_len..(b + 1) * img_len], &s);
-                for (co, row) in out_b.chunks_mut(hw).enumerate() {
-                    row.fill(bias[co]);
-                }
-                sgemm(
-                    s.cout,
-                    ckk,
-                    hw,
-                    weight,
-                    (ckk, 1),
-                    col,
-                    (hw, 1),
-                    1.0,
-                    out_b,
-                    (hw, 1),
-                );
-            },
-        );
+        .for_each(|(b, out_b)| {
+            COL.with(|c| {
+                let mut col = c.borrow_mut();
+                col.resize(ckk * hw, 0.0);
+                im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
+                product(&col, 0, out_b);
+            })
+        });
 }
 
 /// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight `[Co, Ci, K, K]`.
