@@ -141,7 +141,7 @@ pub struct TrainOutcome {
     pub params: Vec<f32>,
     pub history: Vec<EpochRecord>,
     pub best_epoch: usize,
-    /// Set when training collapsed: what happened and what to try.
+    /// Set when training ended collapsed: what happened and what to try.
     pub collapse: Option<String>,
     pub stopped_early: bool,
     pub seconds: f64,
@@ -243,7 +243,8 @@ fn collapse_check(rec: &EpochRecord, cfg: &TrainConfig, d: usize, siamese: bool)
         format!(
             "training has collapsed at epoch {}: loss {:.4} against margin {} with {:.0}% of triplets active, embedding spread {:.2e}. \
 All images map to (nearly) the same point, so distances carry no class information. Try: --recipe robust \
-(L2-normalised embedding, margin 0.2, semi-hard mining), a lower --lr, a smaller --margin, or --head l2.",
+(L2-normalised embedding, margin 0.2, all triplets of class-balanced batches), a lower --lr, a smaller --margin, \
+or more epochs (an early collapse can recover).",
             rec.epoch,
             rec.loss,
             cfg.margin,
@@ -380,11 +381,21 @@ pub fn train(
             rec.val = Some(knn_scores(engine, &gallery, train, v)?);
         }
         rec.seconds = t0.elapsed().as_secs_f64();
-        if collapse.is_none() {
-            collapse = collapse_check(&rec, cfg, d, siamese);
-            if let Some(msg) = &collapse {
-                progress.warn(msg);
+        // Warn when a collapse starts and say when it ends: an early collapse can recover,
+        // and only the state the run ends in is reported as its outcome.
+        match (collapse_check(&rec, cfg, d, siamese), &collapse) {
+            (Some(msg), None) => {
+                progress.warn(&msg);
+                collapse = Some(msg);
             }
+            (None, Some(_)) => {
+                progress.warn(&format!(
+                    "the collapse has recovered by epoch {epoch} (embedding spread {:.3})",
+                    rec.spread
+                ));
+                collapse = None;
+            }
+            _ => {}
         }
         progress.epoch(&rec);
         // Best epoch by validation balanced accuracy (ties keep the earlier one); without a
