@@ -123,8 +123,8 @@ fn col2im(img: &mut [f32], col: &[f32], s: &Conv2dShape) {
 }
 
 /// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
-/// Parallel over images; a batch smaller than the thread count (batch-1 inference) splits
-/// each image's product over output channels instead, so latency uses every core too.
+/// Parallel over images. (Splitting a batch-1 product over output channels across the two
+/// cores was slower here: 1.86 -> 2.1 ms per image; see docs/PERFORMANCE.md.)
 pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: Conv2dShape) {
     let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
     let img_len = s.cin * s.h * s.w;
@@ -147,23 +147,6 @@ pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32]
             (hw, 1),
         );
     };
-    let threads = rayon::current_num_threads();
-    if s.batch < threads && s.cout >= 2 * threads {
-        let per = s.cout.div_ceil(threads);
-        for b in 0..s.batch {
-            COL.with(|c| {
-                let mut col = c.borrow_mut();
-                col.resize(ckk * hw, 0.0);
-                im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
-                let col: &[f32] = &col;
-                out[b * s.cout * hw..(b + 1) * s.cout * hw]
-                    .par_chunks_mut(per * hw)
-                    .enumerate()
-                    .for_each(|(i, rows)| product(col, i * per, rows));
-            });
-        }
-        return;
-    }
     out[..s.out_len()]
         .par_chunks_mut(s.cout * hw)
         .enumerate()
