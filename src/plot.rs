@@ -342,16 +342,17 @@ pub fn embedding_scatter(
         xr = (xr.0.min(p[0]), xr.1.max(p[0]));
         yr = (yr.0.min(p[1]), yr.1.max(p[1]));
     }
-    let pad = |r: (f32, f32)| {
-        let m = ((r.1 - r.0) * 0.05).max(1e-3);
-        (r.0 - m)..(r.1 + m)
+    let pad = |r: (f32, f32), right: f32| {
+        let span = (r.1 - r.0).max(1e-3);
+        (r.0 - 0.05 * span)..(r.1 + right * span)
     };
+    // Room on the right for the legend, so it never hides a cluster.
     let mut chart = ChartBuilder::on(&root)
         .caption(title, (FONT, 20))
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(40)
-        .build_cartesian_2d(pad(xr), pad(yr))
+        .build_cartesian_2d(pad(xr, 0.45), pad(yr, 0.05))
         .map_err(|e| err(path, e))?;
     chart
         .configure_mesh()
