@@ -448,6 +448,7 @@ fn evaluate_writes_a_report_over_stratified_folds_and_resumes() {
         "pixels 1-NN",
         "pixels 5-NN",
         "pixels Gaussian NB",
+        "rule features SVM (RBF)",
         "Confusion matrix",
         "macro average",
         "inference ms / image",
@@ -469,7 +470,7 @@ fn evaluate_writes_a_report_over_stratified_folds_and_resumes() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     // Every image is tested exactly once: the summed confusion matrix counts all 12.
     let summary = json["summary"].as_array().unwrap();
-    assert_eq!(summary.len(), 10);
+    assert_eq!(summary.len(), 11);
     for s in summary {
         let total: u64 = s["confusion"]["counts"]
             .as_array()
