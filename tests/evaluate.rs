@@ -153,6 +153,5 @@ fn tsne_keeps_separated_clusters_apart() {
             .unwrap();
         assert_eq!(nearest % 3, i % 3, "point {i} lands beside point {nearest}");
     }
-    assert_eq!(tsne_2d(&emb, d, 0), Some(xy), "same seed, same map");
     assert!(tsne_2d(&emb[..5 * d], d, 0).is_none());
 }

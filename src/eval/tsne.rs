@@ -1,4 +1,5 @@
-//! A 2-D t-SNE map of embeddings (bhtsne, Barnes-Hut), seeded so the picture reproduces.
+//! A 2-D t-SNE map of embeddings (bhtsne, Barnes-Hut). The start is seeded, but bhtsne sums
+//! in parallel, so two runs agree in shape, not bit for bit.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
