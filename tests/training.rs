@@ -71,6 +71,15 @@ fn arch() -> Arch {
     }
 }
 
+/// The best held-out balanced accuracy over the epochs of a run.
+fn best_balanced(out: &glassnet::train::TrainOutcome) -> f64 {
+    out.history
+        .iter()
+        .filter_map(|r| r.val)
+        .map(|v| v.balanced_accuracy)
+        .fold(0.0, f64::max)
+}
+
 fn check_run(engine: &mut dyn Engine, name: &str) {
     let (tr, val) = (toy(20, 1), toy(8, 2));
     let out = train(engine, &tr, Some(&val), &config(), &mut ()).unwrap();
@@ -85,12 +94,7 @@ fn check_run(engine: &mut dyn Engine, name: &str) {
         last < first * 0.5,
         "{name}: loss over valid triplets did not fall: {first} -> {last}"
     );
-    let best = out
-        .history
-        .iter()
-        .filter_map(|r| r.val)
-        .map(|v| v.balanced_accuracy)
-        .fold(0.0, f64::max);
+    let best = best_balanced(&out);
     assert!(
         best >= 0.9,
         "{name}: best held-out balanced accuracy {best}"
@@ -128,12 +132,7 @@ fn check_siamese(engine: &mut dyn Engine, name: &str) {
         last < first * 0.7 && last < 0.5,
         "{name}: Siamese loss did not fall: {first} -> {last}"
     );
-    let best = out
-        .history
-        .iter()
-        .filter_map(|r| r.val)
-        .map(|v| v.balanced_accuracy)
-        .fold(0.0, f64::max);
+    let best = best_balanced(&out);
     assert!(
         best >= 0.9,
         "{name}: Siamese held-out balanced accuracy {best}"
