@@ -15,7 +15,7 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Images per class: control, dent, fold, mold (comma-separated).
-    #[arg(long, value_delimiter = ',', num_args = 4)]
+    #[arg(long, value_delimiter = ',')]
     counts: Option<Vec<usize>>,
     /// Image side in pixels.
     #[arg(long, default_value_t = 112)]
@@ -30,6 +30,11 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(a.size >= 16, "--size {}: at least 16 pixels", a.size);
     if let Some(c) = &a.counts {
+        anyhow::ensure!(
+            c.len() == 4,
+            "--counts: give 4 comma-separated numbers (control, dent, fold, mold), not {}",
+            c.len()
+        );
         cfg.counts.copy_from_slice(c);
     }
     let stage = Staging::new(&a.out)?;
