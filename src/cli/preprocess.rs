@@ -11,7 +11,7 @@ use super::{load_dataset, DataArgs, PreprocessArgs};
 use crate::checkpoint::Staging;
 use crate::data::builtin::line_camera_frames;
 use crate::data::folder::decode_grey;
-use crate::data::preprocess::{GreyF32, Preprocess};
+use crate::data::preprocess::{to_u8, GreyF32, Preprocess};
 use crate::data::synth::{synth_image, SynthConfig};
 
 #[derive(Args, Debug)]
@@ -32,17 +32,11 @@ pub struct PreprocessCmdArgs {
     sheet_examples: usize,
 }
 
-fn to_u8(pixels: &[f32], side: usize) -> GrayImage {
+/// 8-bit image of a network input `[side * side]` in [-1, 1].
+fn input_to_u8(pixels: &[f32], side: usize) -> GrayImage {
     GrayImage::from_fn(side as u32, side as u32, |x, y| {
         let v = pixels[y as usize * side + x as usize];
         Luma([((v.clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8])
-    })
-}
-
-fn grey_u8(img: &GreyF32) -> GrayImage {
-    let (w, h) = img.dimensions();
-    GrayImage::from_fn(w, h, |x, y| {
-        Luma([(img.get_pixel(x, y)[0].clamp(0.0, 1.0) * 255.0 + 0.5) as u8])
     })
 }
 
@@ -107,7 +101,7 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         );
         let dir = stage.path(&data.classes[c]);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let processed = to_u8(data.image(i), a.size);
+        let processed = input_to_u8(data.image(i), a.size);
         processed
             .save(dir.join(format!("{name}.png")))
             .with_context(|| format!("writing {}", dir.display()))?;
@@ -127,12 +121,8 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
             ((w as f32 * fit).round() as u32).max(1),
             ((h as f32 * fit).round() as u32).max(1),
         );
-        let mut thumb = image::imageops::resize(
-            &grey_u8(&orig),
-            tw,
-            th,
-            image::imageops::FilterType::Triangle,
-        );
+        let mut thumb =
+            image::imageops::resize(&to_u8(&orig), tw, th, image::imageops::FilterType::Triangle);
         if let Some(r) = rect {
             let scaled =
                 imageproc::rect::Rect::at((r.x as f32 * fit) as i32, (r.y as f32 * fit) as i32)

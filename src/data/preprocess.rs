@@ -118,7 +118,8 @@ pub struct Roi {
     pub mask: GrayImage,
 }
 
-fn to_u8(img: &GreyF32) -> GrayImage {
+/// 8-bit copy of a [0, 1] image (rounded, clamped).
+pub fn to_u8(img: &GreyF32) -> GrayImage {
     let (w, h) = img.dimensions();
     GrayImage::from_fn(w, h, |x, y| {
         Luma([(img.get_pixel(x, y)[0].clamp(0.0, 1.0) * 255.0 + 0.5) as u8])

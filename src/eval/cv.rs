@@ -220,6 +220,10 @@ pub fn cross_validate(
         let test_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] == f).collect();
         let train_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] != f).collect();
         let (tr, te) = (data.subset(&train_idx), data.subset(&test_idx));
+        // The uncropped images of the same split, only when a whole-frame row asks for them.
+        let whole = whole_frame
+            .filter(|_| has(Method::TripletWholeFrame))
+            .map(|w| (w.subset(&train_idx), w.subset(&test_idx)));
         let mut rows = Vec::new();
         let mut networks = Vec::new();
         let mut push = |row: &str, pred: &[u32], train_s: f64, infer_s: f64| {
@@ -233,11 +237,9 @@ pub fn cross_validate(
         for &method in &cfg.methods {
             match method {
                 Method::Triplet | Method::Siamese | Method::TripletWholeFrame => {
-                    let (tr, te) = match (method, whole_frame) {
-                        (Method::TripletWholeFrame, Some(w)) => {
-                            (w.subset(&train_idx), w.subset(&test_idx))
-                        }
-                        _ => (tr.clone(), te.clone()),
+                    let (tr, te) = match (method, &whole) {
+                        (Method::TripletWholeFrame, Some((wt, we))) => (wt, we),
+                        _ => (&tr, &te),
                     };
                     let arch = Arch {
                         objective: method.objective().unwrap(),
@@ -257,7 +259,7 @@ pub fn cross_validate(
                     let t0 = Instant::now();
                     let outcome = {
                         let mut progress = observer.training(f, method);
-                        train(engine.as_mut(), &tr, None, &fold_cfg, progress.as_mut())?
+                        train(engine.as_mut(), tr, None, &fold_cfg, progress.as_mut())?
                     };
                     engine.set_params(&outcome.params)?;
                     let d = arch.embed_dim;

@@ -13,7 +13,7 @@
 use image::{GrayImage, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
 
-use crate::data::preprocess::{find_roi, median_mad, saliency, Crop, GreyF32};
+use crate::data::preprocess::{find_roi, median_mad, saliency, to_u8, Crop, GreyF32};
 
 /// Number of features `rule_features` returns.
 pub const RULE_FEATURES: usize = 27;
@@ -126,9 +126,7 @@ pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
     ]);
 
     // Orientation coherence per 16 x 16 block from Sobel gradients.
-    let u8img = GrayImage::from_fn(s, s, |x, y| {
-        Luma([(unit.get_pixel(x, y)[0].clamp(0.0, 1.0) * 255.0 + 0.5) as u8])
-    });
+    let u8img = to_u8(&unit);
     let gx = imageproc::gradients::horizontal_sobel(&u8img);
     let gy = imageproc::gradients::vertical_sobel(&u8img);
     let block = 16u32.min(s);
