@@ -106,8 +106,8 @@ pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<Ke
             ctx.tensor(s.weight_len(), "dw")?,
         );
         let partial = ctx.tensor(s.batch * s.weight_len(), "partial")?;
-        let f = [k::conv2d_forward(ctx, &to, &ti, &tw, &tb, s)?];
-        let bi = [k::conv2d_backward_input(ctx, &tdi, &td, &tw, s)?];
+        let f = k::conv2d_forward(ctx, &to, &ti, &tw, &tb, s)?;
+        let bi = k::conv2d_backward_input(ctx, &tdi, &td, &tw, s)?;
         let bw = k::conv2d_backward_weight(ctx, &tdw, &td, &ti, &partial, s)?;
         let mut want = vec![0.0; s.out_len()];
         fast::conv2d_forward(&mut want, &inp, &w, &b, s);

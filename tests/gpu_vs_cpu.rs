@@ -28,6 +28,10 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         c(1, 17, 5, 9, 11, 3, 0),
         c(3, 4, 6, 13, 7, 1, 0),
         c(2, 3, 2, 6, 6, 5, 1),
+        // Several channel blocks (16 per workgroup) and tap blocks, a partial last block.
+        c(2, 18, 33, 10, 9, 3, 1),
+        // More output pixels than one workgroup covers (64 invocations x 16 pixels).
+        c(3, 2, 3, 25, 23, 3, 1),
     ]
 }
 
@@ -67,8 +71,8 @@ fn conv2d_kernels_match_reference() {
             ctx.tensor_from(&b, "b").unwrap(),
         );
         let out = ctx.tensor(s.out_len(), "o").unwrap();
-        ctx.run(&[&k::conv2d_forward(&ctx, &out, &ti, &tw, &tb, s).unwrap()])
-            .unwrap();
+        let d = k::conv2d_forward(&ctx, &out, &ti, &tw, &tb, s).unwrap();
+        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
         assert_close(
             &format!("gpu conv2d_forward {tag}"),
             &ctx.read::<f32>(&out).unwrap(),
@@ -90,8 +94,8 @@ fn conv2d_kernels_match_reference() {
         r::conv2d_backward_input(&mut want, &dout, &w, s);
         let td = ctx.tensor_from(&dout, "dout").unwrap();
         let din = ctx.tensor(s.in_len(), "dinp").unwrap();
-        ctx.run(&[&k::conv2d_backward_input(&ctx, &din, &td, &tw, s).unwrap()])
-            .unwrap();
+        let d = k::conv2d_backward_input(&ctx, &din, &td, &tw, s).unwrap();
+        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
         assert_close(
             &format!("gpu conv2d_backward_input {tag}"),
             &ctx.read::<f32>(&din).unwrap(),
@@ -145,6 +149,81 @@ fn conv2d_kernels_match_reference() {
             RTOL,
         );
     }
+}
+
+#[test]
+fn conv_helper_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(29);
+    for (n, h, w, pad) in [(3, 5, 7, 1), (2, 13, 4, 2), (1, 1, 1, 3), (5, 6, 6, 0)] {
+        let inp = random(&mut g, n * h * w);
+        let len = n * (h + 2 * pad) * (w + 2 * pad);
+        let mut want = vec![f32::NAN; len];
+        r::pad2d(&mut want, &inp, n, h, w, pad);
+        let (ti, to) = (
+            ctx.tensor_from(&inp, "i").unwrap(),
+            ctx.tensor_from(&vec![f32::NAN; len], "o").unwrap(),
+        );
+        ctx.run(&[&k::pad2d(&ctx, &to, &ti, n, h, w, pad).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("pad2d {n}x{h}x{w} pad {pad}"),
+            &ctx.read::<f32>(&to).unwrap(),
+            &want,
+            0.0,
+            0.0,
+        );
+    }
+    for (co, ci, kk) in [(17, 5, 3), (1, 16, 5), (4, 3, 1)] {
+        let w = random(&mut g, co * ci * kk * kk);
+        let mut want = vec![0.0; w.len()];
+        r::conv2d_flip_weight(&mut want, &w, co, ci, kk);
+        let (tw, tf) = (
+            ctx.tensor_from(&w, "w").unwrap(),
+            ctx.tensor(w.len(), "f").unwrap(),
+        );
+        ctx.run(&[&k::conv2d_flip_weight(&ctx, &tf, &tw, co, ci, kk).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("conv2d_flip_weight {co}x{ci}x{kk}"),
+            &ctx.read::<f32>(&tf).unwrap(),
+            &want,
+            0.0,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn conv2d_flip_weight_reference_is_the_input_gradient() {
+    // The backward input pass as a forward convolution of the padded output gradient with
+    // the flipped weights, all on the reference: the identity the GPU path relies on.
+    let mut g = rng(31);
+    let s = Conv2dShape {
+        batch: 2,
+        cin: 3,
+        cout: 4,
+        h: 7,
+        w: 6,
+        k: 3,
+        pad: 1,
+    };
+    let (w, dout) = (random(&mut g, s.weight_len()), random(&mut g, s.out_len()));
+    let mut want = vec![0.0; s.in_len()];
+    r::conv2d_backward_input(&mut want, &dout, &w, s);
+    let mut flipped = vec![0.0; w.len()];
+    r::conv2d_flip_weight(&mut flipped, &w, s.cout, s.cin, s.k);
+    let t = Conv2dShape {
+        cin: s.cout,
+        cout: s.cin,
+        h: s.ho(),
+        w: s.wo(),
+        pad: s.k - 1 - s.pad,
+        ..s
+    };
+    let mut got = vec![0.0; s.in_len()];
+    r::conv2d_forward(&mut got, &dout, &flipped, &vec![0.0; s.cin], t);
+    assert_close("flipped forward = backward input", &got, &want, ATOL, RTOL);
 }
 
 #[test]
@@ -925,6 +1004,8 @@ fn matmul_matches_reference() {
         (64, 96, 128),
         (3, 129, 4),
         (17, 3, 68),
+        // Two row blocks and more columns than one workgroup covers (64 x 16).
+        (33, 5, 1040),
     ] {
         let (a, b) = (random(&mut g, m * kk), random(&mut g, kk * n));
         let mut want = vec![0.0; m * n];

@@ -105,6 +105,33 @@ pub fn conv2d_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s:
     }
 }
 
+/// out `[N, H + 2 pad, W + 2 pad]` = inp `[N, H, W]` inside a zero border of width `pad`.
+pub fn pad2d(out: &mut [f32], inp: &[f32], n: usize, h: usize, w: usize, pad: usize) {
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    out[..n * hp * wp].fill(0.0);
+    for plane in 0..n {
+        for y in 0..h {
+            let o = (plane * hp + y + pad) * wp + pad;
+            out[o..o + w].copy_from_slice(&inp[(plane * h + y) * w..][..w]);
+        }
+    }
+}
+
+/// flipped `[Ci, Co, K, K]` = weight `[Co, Ci, K, K]`, channel axes swapped and each kernel
+/// rotated by 180 degrees (the weights of the input gradient as a forward convolution).
+pub fn conv2d_flip_weight(flipped: &mut [f32], weight: &[f32], cout: usize, cin: usize, k: usize) {
+    for ci in 0..cin {
+        for co in 0..cout {
+            for ky in 0..k {
+                for kx in 0..k {
+                    flipped[((ci * cout + co) * k + ky) * k + kx] =
+                        weight[((co * cin + ci) * k + (k - 1 - ky)) * k + (k - 1 - kx)];
+                }
+            }
+        }
+    }
+}
+
 /// dbias `[Co]` = sum of dout `[B, Co, Ho, Wo]` over batch and space.
 pub fn conv2d_backward_bias(dbias: &mut [f32], dout: &[f32], s: Conv2dShape) {
     let hw = s.ho() * s.wo();

@@ -91,7 +91,7 @@ fn build_forward(
         let pl = ctx.tensor(ps.out_len(), &format!("pool{} out", l + 1))?;
         let (w, b) = layout.conv(l);
         let inp = if l == 0 { &images } else { &p[l - 1] };
-        dispatches.push(k::conv2d_forward(
+        dispatches.extend(k::conv2d_forward(
             ctx,
             &z,
             inp,
@@ -287,7 +287,7 @@ impl GpuEngine {
             )?);
             if l > 0 {
                 dp = ctx.tensor(s.in_len(), &format!("d pool{} out", l))?;
-                d.push(k::conv2d_backward_input(
+                d.extend(k::conv2d_backward_input(
                     ctx,
                     &dp,
                     &dz,

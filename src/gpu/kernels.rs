@@ -192,7 +192,7 @@ impl GpuContext {
         self.dispatch_grid(name, uniforms, bindings, grid(threads))
     }
 
-    fn dispatch_grid(
+    pub(crate) fn dispatch_grid(
         &self,
         name: &'static str,
         uniforms: &[u32],
@@ -249,14 +249,10 @@ impl GpuContext {
     }
 }
 
-/// Channels each conv2d_forward / conv2d_backward_input invocation computes (`CB` in the shaders).
-const CHANNEL_BLOCK: usize = 8;
-/// Neighbouring pixels of a row each conv2d_forward / conv2d_backward_input invocation computes.
-const PIXEL_BLOCK: usize = 4;
-
-fn conv_words(s: &Conv2dShape) -> [u32; 9] {
-    [s.batch, s.cin, s.cout, s.h, s.w, s.k, s.pad, s.ho(), s.wo()].map(u)
-}
+/// Output channels x consecutive output pixels each conv2d_forward invocation computes
+/// (the register block of tools/gen_kernels.py).
+const CONV_CHANNELS: usize = 16;
+const CONV_PIXELS: usize = 16;
 
 fn pool_words(s: &PoolShape) -> [u32; 5] {
     [s.batch * s.c, s.h, s.w, s.ho(), s.wo()].map(u)
@@ -266,7 +262,100 @@ fn dense_words(s: &DenseShape) -> [u32; 3] {
     [s.batch, s.nin, s.nout].map(u)
 }
 
-/// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
+/// out `[N, H + 2 pad, W + 2 pad]` = inp `[N, H, W]` in a zero border.
+pub fn pad2d(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    n: usize,
+    h: usize,
+    w: usize,
+    pad: usize,
+) -> Result<Dispatch> {
+    let len = n * (h + 2 * pad) * (w + 2 * pad);
+    ctx.dispatch("pad2d", &[n, h, w, pad].map(u), &[out, inp], len)
+}
+
+/// A zero-padded copy of `inp` `[planes, h, w]` (allocated here, once, and filled by a pad2d
+/// pushed onto `d`), or `inp` itself when `pad` is 0.
+fn padded(
+    ctx: &GpuContext,
+    d: &mut Vec<Dispatch>,
+    inp: &GpuTensor,
+    (planes, h, w, pad): (usize, usize, usize, usize),
+    label: &str,
+) -> Result<GpuTensor> {
+    if pad == 0 {
+        return Ok(inp.clone());
+    }
+    let t = ctx.tensor(planes * (h + 2 * pad) * (w + 2 * pad), label)?;
+    d.push(pad2d(ctx, &t, inp, planes, h, w, pad)?);
+    Ok(t)
+}
+
+/// flipped `[Ci, Co, K, K]` from weight `[Co, Ci, K, K]` (axes swapped, kernels rotated 180).
+pub fn conv2d_flip_weight(
+    ctx: &GpuContext,
+    flipped: &GpuTensor,
+    weight: &GpuTensor,
+    cout: usize,
+    cin: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    ctx.dispatch(
+        "conv2d_flip_weight",
+        &[cout, cin, k].map(u),
+        &[flipped, weight],
+        cout * cin * k * k,
+    )
+}
+
+/// The conv2d_forward shader on an already padded input `[B, Ci, Hp, Wp]` (valid convolution);
+/// without a bias the sums start at zero.
+fn conv_padded(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    s: Conv2dShape,
+) -> Result<Dispatch> {
+    let (hp, wp) = (s.h + 2 * s.pad, s.w + 2 * s.pad);
+    let words = [
+        s.batch,
+        s.cin,
+        s.cout,
+        hp,
+        wp,
+        s.k,
+        s.ho(),
+        s.wo(),
+        bias.is_some() as usize,
+    ]
+    .map(u);
+    let x = (s.batch * s.ho() * s.wo())
+        .div_ceil(CONV_PIXELS)
+        .div_ceil(WORKGROUP as usize);
+    if x > 65_535 {
+        return Err(Error::Gpu(format!(
+            "conv2d_forward on {} images of {}x{} exceeds one dispatch: use a smaller batch",
+            s.batch,
+            s.ho(),
+            s.wo()
+        )));
+    }
+    // Without a bias, bind the weights in its place: the shader never reads it.
+    let bias = bias.unwrap_or(weight);
+    ctx.dispatch_grid(
+        "conv2d_forward",
+        &words,
+        &[out, inp, weight, bias],
+        (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
+    )
+}
+
+/// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`:
+/// pad2d into a padded copy of the input (allocated here, once), then conv2d_forward.
 pub fn conv2d_forward(
     ctx: &GpuContext,
     out: &GpuTensor,
@@ -274,32 +363,57 @@ pub fn conv2d_forward(
     weight: &GpuTensor,
     bias: &GpuTensor,
     s: Conv2dShape,
-) -> Result<Dispatch> {
-    ctx.dispatch(
-        "conv2d_forward",
-        &conv_words(&s),
-        &[out, inp, weight, bias],
-        s.cout.div_ceil(CHANNEL_BLOCK) * s.batch * s.ho() * s.wo().div_ceil(PIXEL_BLOCK),
-    )
+) -> Result<Vec<Dispatch>> {
+    let mut d = Vec::new();
+    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+    let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+    d.push(conv_padded(ctx, out, &xp, weight, Some(bias), s)?);
+    Ok(d)
 }
 
-/// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight.
+/// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight: the forward convolution of
+/// dout, padded by K - 1 - pad, with the flipped weights (conv2d_flip_weight), so it runs on the
+/// same tuned kernel. Scratch (flipped weights, padded dout) is allocated here, once.
 pub fn conv2d_backward_input(
     ctx: &GpuContext,
     dinp: &GpuTensor,
     dout: &GpuTensor,
     weight: &GpuTensor,
     s: Conv2dShape,
-) -> Result<Dispatch> {
-    ctx.dispatch(
-        "conv2d_backward_input",
-        &conv_words(&s),
-        &[dinp, dout, weight],
-        s.cin.div_ceil(CHANNEL_BLOCK) * s.batch * s.h * s.w.div_ceil(PIXEL_BLOCK),
-    )
+) -> Result<Vec<Dispatch>> {
+    if s.pad >= s.k {
+        return Err(Error::Gpu(format!(
+            "conv2d_backward_input needs pad < k (got pad {} for k {})",
+            s.pad, s.k
+        )));
+    }
+    let mut d = Vec::new();
+    let flipped = ctx.tensor(s.weight_len(), "flipped conv weight")?;
+    d.push(conv2d_flip_weight(
+        ctx, &flipped, weight, s.cout, s.cin, s.k,
+    )?);
+    let pad = s.k - 1 - s.pad;
+    let dims = (s.batch * s.cout, s.ho(), s.wo(), pad);
+    let gp = padded(ctx, &mut d, dout, dims, "conv output gradient, padded")?;
+    let t = Conv2dShape {
+        batch: s.batch,
+        cin: s.cout,
+        cout: s.cin,
+        h: s.ho(),
+        w: s.wo(),
+        k: s.k,
+        pad,
+    };
+    d.push(conv_padded(ctx, dinp, &gp, &flipped, None, t)?);
+    Ok(d)
 }
 
-/// dweight `[Co, Ci, K, K]`: per-image partials into `partial` `[B, Co*Ci*K*K]`, then batch_sum.
+/// Output channels x taps each conv2d_backward_weight invocation computes.
+const WGRAD_CHANNELS: usize = 16;
+const WGRAD_TAPS: usize = 16;
+
+/// dweight `[Co, Ci, K, K]`: pad2d into a padded copy of the input (allocated here, once),
+/// per-image partials into `partial` `[B, Co*Ci*K*K]`, then batch_sum.
 pub fn conv2d_backward_weight(
     ctx: &GpuContext,
     dweight: &GpuTensor,
@@ -309,15 +423,38 @@ pub fn conv2d_backward_weight(
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
     let wl = s.weight_len();
-    Ok(vec![
-        ctx.dispatch(
-            "conv2d_backward_weight",
-            &conv_words(&s),
-            &[partial, dout, inp],
-            s.batch * s.cout.div_ceil(4) * s.cin * s.k * s.k.div_ceil(4),
-        )?,
-        batch_sum(ctx, dweight, partial, s.batch, wl)?,
-    ])
+    let mut d = Vec::new();
+    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+    let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+    let words = [
+        s.batch,
+        s.cin,
+        s.cout,
+        s.h + 2 * s.pad,
+        s.w + 2 * s.pad,
+        s.k,
+        s.ho(),
+        s.wo(),
+    ]
+    .map(u);
+    let x = (s.cin * s.k * s.k)
+        .div_ceil(WGRAD_TAPS)
+        .div_ceil(WORKGROUP as usize);
+    let y = s.batch * s.cout.div_ceil(WGRAD_CHANNELS);
+    if x > 65_535 || y > 65_535 {
+        return Err(Error::Gpu(format!(
+            "conv2d_backward_weight on {} images of {} channels exceeds one dispatch",
+            s.batch, s.cout
+        )));
+    }
+    d.push(ctx.dispatch_grid(
+        "conv2d_backward_weight",
+        &words,
+        &[partial, dout, &xp],
+        (u(x), u(y)),
+    )?);
+    d.push(batch_sum(ctx, dweight, partial, s.batch, wl)?);
+    Ok(d)
 }
 
 /// dbias `[Co]`: per-image sums into `partial` `[B, Co]`, then batch_sum.
@@ -559,6 +696,10 @@ pub fn triplet_loss_forward(
     )
 }
 
+/// Rows x columns of c each matmul invocation computes.
+const MATMUL_ROWS: usize = 16;
+const MATMUL_COLUMNS: usize = 16;
+
 /// c `[m, n]` = a `[m, k]` . b `[k, n]` (n a multiple of 4): the plain matrix product that
 /// `glassnet bench` measures as the device's ceiling.
 pub fn matmul(
@@ -575,8 +716,15 @@ pub fn matmul(
             "matmul {m}x{k}x{n}: n must be a multiple of 4 and m, k positive"
         )));
     }
-    let tiles = m.div_ceil(4) * (n / 4).div_ceil(4);
-    ctx.dispatch("matmul", &[u(m), u(k), u(n / 4)], &[c, a, b], tiles)
+    // Rows from the workgroup id, MATMUL_COLUMNS columns per invocation (tools/gen_kernels.py).
+    let x = n.div_ceil(MATMUL_COLUMNS).div_ceil(WORKGROUP as usize);
+    let y = m.div_ceil(MATMUL_ROWS);
+    if x > 65_535 || y > 65_535 {
+        return Err(Error::Gpu(format!(
+            "matmul {m}x{k}x{n} exceeds one dispatch"
+        )));
+    }
+    ctx.dispatch_grid("matmul", &[u(m), u(k), u(n / 4)], &[c, a, b], (u(x), u(y)))
 }
 
 /// losses `[T]` and dlogit `[T]` of the Siamese head on pairs `[T, 3]` of x `[N, D]`.
