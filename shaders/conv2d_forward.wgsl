@@ -14,6 +14,9 @@ struct Params { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
+// [Ci K K]: each tap's offset from an output pixel's top-left input element (ci, ky, kx order),
+// so the taps run in one flat loop as the matrix product's k does.
+@group(0) @binding(5) var<storage, read> taps: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -41,23 +44,105 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     let wr13 = min(co0 + 13u, last) * ws;
     let wr14 = min(co0 + 14u, last) * ws;
     let wr15 = min(co0 + 15u, last) * ws;
-    // Per pixel: image, position in the plane, and its top-left input element.
-    let g0 = min(first + 0u, total - 1u); let b0 = g0 / hw; let q0 = g0 % hw; let s0 = b0 * p.cin * plane + (q0 / p.wo) * p.wp + q0 % p.wo;
-    let g1 = min(first + 1u, total - 1u); let b1 = g1 / hw; let q1 = g1 % hw; let s1 = b1 * p.cin * plane + (q1 / p.wo) * p.wp + q1 % p.wo;
-    let g2 = min(first + 2u, total - 1u); let b2 = g2 / hw; let q2 = g2 % hw; let s2 = b2 * p.cin * plane + (q2 / p.wo) * p.wp + q2 % p.wo;
-    let g3 = min(first + 3u, total - 1u); let b3 = g3 / hw; let q3 = g3 % hw; let s3 = b3 * p.cin * plane + (q3 / p.wo) * p.wp + q3 % p.wo;
-    let g4 = min(first + 4u, total - 1u); let b4 = g4 / hw; let q4 = g4 % hw; let s4 = b4 * p.cin * plane + (q4 / p.wo) * p.wp + q4 % p.wo;
-    let g5 = min(first + 5u, total - 1u); let b5 = g5 / hw; let q5 = g5 % hw; let s5 = b5 * p.cin * plane + (q5 / p.wo) * p.wp + q5 % p.wo;
-    let g6 = min(first + 6u, total - 1u); let b6 = g6 / hw; let q6 = g6 % hw; let s6 = b6 * p.cin * plane + (q6 / p.wo) * p.wp + q6 % p.wo;
-    let g7 = min(first + 7u, total - 1u); let b7 = g7 / hw; let q7 = g7 % hw; let s7 = b7 * p.cin * plane + (q7 / p.wo) * p.wp + q7 % p.wo;
-    let g8 = min(first + 8u, total - 1u); let b8 = g8 / hw; let q8 = g8 % hw; let s8 = b8 * p.cin * plane + (q8 / p.wo) * p.wp + q8 % p.wo;
-    let g9 = min(first + 9u, total - 1u); let b9 = g9 / hw; let q9 = g9 % hw; let s9 = b9 * p.cin * plane + (q9 / p.wo) * p.wp + q9 % p.wo;
-    let g10 = min(first + 10u, total - 1u); let b10 = g10 / hw; let q10 = g10 % hw; let s10 = b10 * p.cin * plane + (q10 / p.wo) * p.wp + q10 % p.wo;
-    let g11 = min(first + 11u, total - 1u); let b11 = g11 / hw; let q11 = g11 % hw; let s11 = b11 * p.cin * plane + (q11 / p.wo) * p.wp + q11 % p.wo;
-    let g12 = min(first + 12u, total - 1u); let b12 = g12 / hw; let q12 = g12 % hw; let s12 = b12 * p.cin * plane + (q12 / p.wo) * p.wp + q12 % p.wo;
-    let g13 = min(first + 13u, total - 1u); let b13 = g13 / hw; let q13 = g13 % hw; let s13 = b13 * p.cin * plane + (q13 / p.wo) * p.wp + q13 % p.wo;
-    let g14 = min(first + 14u, total - 1u); let b14 = g14 / hw; let q14 = g14 % hw; let s14 = b14 * p.cin * plane + (q14 / p.wo) * p.wp + q14 % p.wo;
-    let g15 = min(first + 15u, total - 1u); let b15 = g15 / hw; let q15 = g15 % hw; let s15 = b15 * p.cin * plane + (q15 / p.wo) * p.wp + q15 % p.wo;
+    // Per pixel: its top-left input element s and its output element o (channel co0). Integer
+    // division is scalar on CPU-type adapters, so only the first pixel divides; the others
+    // step along the row, wrapping to the next row and image. Pixels past the end repeat
+    // the last one (computed, not stored).
+    var b = first / hw;
+    var oy = (first % hw) / p.wo;
+    var ox = first % p.wo;
+    let cplane = p.cin * plane;
+    let s0 = b * cplane + oy * p.wp + ox; let o0 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 1u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s1 = b * cplane + oy * p.wp + ox; let o1 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 2u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s2 = b * cplane + oy * p.wp + ox; let o2 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 3u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s3 = b * cplane + oy * p.wp + ox; let o3 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 4u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s4 = b * cplane + oy * p.wp + ox; let o4 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 5u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s5 = b * cplane + oy * p.wp + ox; let o5 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 6u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s6 = b * cplane + oy * p.wp + ox; let o6 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 7u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s7 = b * cplane + oy * p.wp + ox; let o7 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 8u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s8 = b * cplane + oy * p.wp + ox; let o8 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 9u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s9 = b * cplane + oy * p.wp + ox; let o9 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 10u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s10 = b * cplane + oy * p.wp + ox; let o10 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 11u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s11 = b * cplane + oy * p.wp + ox; let o11 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 12u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s12 = b * cplane + oy * p.wp + ox; let o12 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 13u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s13 = b * cplane + oy * p.wp + ox; let o13 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 14u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s14 = b * cplane + oy * p.wp + ox; let o14 = (b * p.cout + co0) * hw + oy * p.wo + ox;
+    if (first + 15u < total) {
+        ox += 1u;
+        if (ox == p.wo) { ox = 0u; oy += 1u; }
+        if (oy == p.ho) { oy = 0u; b += 1u; }
+    }
+    let s15 = b * cplane + oy * p.wp + ox; let o15 = (b * p.cout + co0) * hw + oy * p.wo + ox;
     var init0 = vec4<f32>(0.0);
     var init1 = vec4<f32>(0.0);
     var init2 = vec4<f32>(0.0);
@@ -72,343 +157,320 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     var a1_0 = init1; var a1_1 = init1; var a1_2 = init1; var a1_3 = init1; var a1_4 = init1; var a1_5 = init1; var a1_6 = init1; var a1_7 = init1; var a1_8 = init1; var a1_9 = init1; var a1_10 = init1; var a1_11 = init1; var a1_12 = init1; var a1_13 = init1; var a1_14 = init1; var a1_15 = init1;
     var a2_0 = init2; var a2_1 = init2; var a2_2 = init2; var a2_3 = init2; var a2_4 = init2; var a2_5 = init2; var a2_6 = init2; var a2_7 = init2; var a2_8 = init2; var a2_9 = init2; var a2_10 = init2; var a2_11 = init2; var a2_12 = init2; var a2_13 = init2; var a2_14 = init2; var a2_15 = init2;
     var a3_0 = init3; var a3_1 = init3; var a3_2 = init3; var a3_3 = init3; var a3_4 = init3; var a3_5 = init3; var a3_6 = init3; var a3_7 = init3; var a3_8 = init3; var a3_9 = init3; var a3_10 = init3; var a3_11 = init3; var a3_12 = init3; var a3_13 = init3; var a3_14 = init3; var a3_15 = init3;
-    for (var ci = 0u; ci < p.cin; ci++) {
-        for (var ky = 0u; ky < p.k; ky++) {
-            let row = ci * plane + ky * p.wp;
-            let t0 = (ci * p.k + ky) * p.k;
-            for (var kx = 0u; kx < p.k; kx++) {
-                let off = row + kx;
-                let t = t0 + kx;
-                let w0 = vec4<f32>(weight[wr0 + t], weight[wr1 + t], weight[wr2 + t], weight[wr3 + t]);
-                let w1 = vec4<f32>(weight[wr4 + t], weight[wr5 + t], weight[wr6 + t], weight[wr7 + t]);
-                let w2 = vec4<f32>(weight[wr8 + t], weight[wr9 + t], weight[wr10 + t], weight[wr11 + t]);
-                let w3 = vec4<f32>(weight[wr12 + t], weight[wr13 + t], weight[wr14 + t], weight[wr15 + t]);
-                let x0 = inp[s0 + off];
-                let x1 = inp[s1 + off];
-                let x2 = inp[s2 + off];
-                let x3 = inp[s3 + off];
-                let x4 = inp[s4 + off];
-                let x5 = inp[s5 + off];
-                let x6 = inp[s6 + off];
-                let x7 = inp[s7 + off];
-                let x8 = inp[s8 + off];
-                let x9 = inp[s9 + off];
-                let x10 = inp[s10 + off];
-                let x11 = inp[s11 + off];
-                let x12 = inp[s12 + off];
-                let x13 = inp[s13 + off];
-                let x14 = inp[s14 + off];
-                let x15 = inp[s15 + off];
-                a0_0 += w0 * x0; a0_1 += w0 * x1; a0_2 += w0 * x2; a0_3 += w0 * x3; a0_4 += w0 * x4; a0_5 += w0 * x5; a0_6 += w0 * x6; a0_7 += w0 * x7; a0_8 += w0 * x8; a0_9 += w0 * x9; a0_10 += w0 * x10; a0_11 += w0 * x11; a0_12 += w0 * x12; a0_13 += w0 * x13; a0_14 += w0 * x14; a0_15 += w0 * x15;
-                a1_0 += w1 * x0; a1_1 += w1 * x1; a1_2 += w1 * x2; a1_3 += w1 * x3; a1_4 += w1 * x4; a1_5 += w1 * x5; a1_6 += w1 * x6; a1_7 += w1 * x7; a1_8 += w1 * x8; a1_9 += w1 * x9; a1_10 += w1 * x10; a1_11 += w1 * x11; a1_12 += w1 * x12; a1_13 += w1 * x13; a1_14 += w1 * x14; a1_15 += w1 * x15;
-                a2_0 += w2 * x0; a2_1 += w2 * x1; a2_2 += w2 * x2; a2_3 += w2 * x3; a2_4 += w2 * x4; a2_5 += w2 * x5; a2_6 += w2 * x6; a2_7 += w2 * x7; a2_8 += w2 * x8; a2_9 += w2 * x9; a2_10 += w2 * x10; a2_11 += w2 * x11; a2_12 += w2 * x12; a2_13 += w2 * x13; a2_14 += w2 * x14; a2_15 += w2 * x15;
-                a3_0 += w3 * x0; a3_1 += w3 * x1; a3_2 += w3 * x2; a3_3 += w3 * x3; a3_4 += w3 * x4; a3_5 += w3 * x5; a3_6 += w3 * x6; a3_7 += w3 * x7; a3_8 += w3 * x8; a3_9 += w3 * x9; a3_10 += w3 * x10; a3_11 += w3 * x11; a3_12 += w3 * x12; a3_13 += w3 * x13; a3_14 += w3 * x14; a3_15 += w3 * x15;
-            }
-        }
+    for (var t = 0u; t < ws; t++) {
+        let off = taps[t];
+        let w0 = vec4<f32>(weight[wr0 + t], weight[wr1 + t], weight[wr2 + t], weight[wr3 + t]);
+        let w1 = vec4<f32>(weight[wr4 + t], weight[wr5 + t], weight[wr6 + t], weight[wr7 + t]);
+        let w2 = vec4<f32>(weight[wr8 + t], weight[wr9 + t], weight[wr10 + t], weight[wr11 + t]);
+        let w3 = vec4<f32>(weight[wr12 + t], weight[wr13 + t], weight[wr14 + t], weight[wr15 + t]);
+        let x0 = inp[s0 + off];
+        let x1 = inp[s1 + off];
+        let x2 = inp[s2 + off];
+        let x3 = inp[s3 + off];
+        let x4 = inp[s4 + off];
+        let x5 = inp[s5 + off];
+        let x6 = inp[s6 + off];
+        let x7 = inp[s7 + off];
+        let x8 = inp[s8 + off];
+        let x9 = inp[s9 + off];
+        let x10 = inp[s10 + off];
+        let x11 = inp[s11 + off];
+        let x12 = inp[s12 + off];
+        let x13 = inp[s13 + off];
+        let x14 = inp[s14 + off];
+        let x15 = inp[s15 + off];
+        a0_0 += w0 * x0; a0_1 += w0 * x1; a0_2 += w0 * x2; a0_3 += w0 * x3; a0_4 += w0 * x4; a0_5 += w0 * x5; a0_6 += w0 * x6; a0_7 += w0 * x7; a0_8 += w0 * x8; a0_9 += w0 * x9; a0_10 += w0 * x10; a0_11 += w0 * x11; a0_12 += w0 * x12; a0_13 += w0 * x13; a0_14 += w0 * x14; a0_15 += w0 * x15;
+        a1_0 += w1 * x0; a1_1 += w1 * x1; a1_2 += w1 * x2; a1_3 += w1 * x3; a1_4 += w1 * x4; a1_5 += w1 * x5; a1_6 += w1 * x6; a1_7 += w1 * x7; a1_8 += w1 * x8; a1_9 += w1 * x9; a1_10 += w1 * x10; a1_11 += w1 * x11; a1_12 += w1 * x12; a1_13 += w1 * x13; a1_14 += w1 * x14; a1_15 += w1 * x15;
+        a2_0 += w2 * x0; a2_1 += w2 * x1; a2_2 += w2 * x2; a2_3 += w2 * x3; a2_4 += w2 * x4; a2_5 += w2 * x5; a2_6 += w2 * x6; a2_7 += w2 * x7; a2_8 += w2 * x8; a2_9 += w2 * x9; a2_10 += w2 * x10; a2_11 += w2 * x11; a2_12 += w2 * x12; a2_13 += w2 * x13; a2_14 += w2 * x14; a2_15 += w2 * x15;
+        a3_0 += w3 * x0; a3_1 += w3 * x1; a3_2 += w3 * x2; a3_3 += w3 * x3; a3_4 += w3 * x4; a3_5 += w3 * x5; a3_6 += w3 * x6; a3_7 += w3 * x7; a3_8 += w3 * x8; a3_9 += w3 * x9; a3_10 += w3 * x10; a3_11 += w3 * x11; a3_12 += w3 * x12; a3_13 += w3 * x13; a3_14 += w3 * x14; a3_15 += w3 * x15;
     }
     let nc = min(p.cout - co0, 16u);
     if (first + 0u < total) {
-        let o = (b0 * p.cout + co0) * hw + q0;
-        if (0u < nc) { out[o + 0u * hw] = a0_0.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_0.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_0.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_0.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_0.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_0.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_0.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_0.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_0.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_0.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_0.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_0.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_0.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_0.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_0.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_0.w; }
+        if (0u < nc) { out[o0 + 0u * hw] = a0_0.x; }
+        if (1u < nc) { out[o0 + 1u * hw] = a0_0.y; }
+        if (2u < nc) { out[o0 + 2u * hw] = a0_0.z; }
+        if (3u < nc) { out[o0 + 3u * hw] = a0_0.w; }
+        if (4u < nc) { out[o0 + 4u * hw] = a1_0.x; }
+        if (5u < nc) { out[o0 + 5u * hw] = a1_0.y; }
+        if (6u < nc) { out[o0 + 6u * hw] = a1_0.z; }
+        if (7u < nc) { out[o0 + 7u * hw] = a1_0.w; }
+        if (8u < nc) { out[o0 + 8u * hw] = a2_0.x; }
+        if (9u < nc) { out[o0 + 9u * hw] = a2_0.y; }
+        if (10u < nc) { out[o0 + 10u * hw] = a2_0.z; }
+        if (11u < nc) { out[o0 + 11u * hw] = a2_0.w; }
+        if (12u < nc) { out[o0 + 12u * hw] = a3_0.x; }
+        if (13u < nc) { out[o0 + 13u * hw] = a3_0.y; }
+        if (14u < nc) { out[o0 + 14u * hw] = a3_0.z; }
+        if (15u < nc) { out[o0 + 15u * hw] = a3_0.w; }
     }
     if (first + 1u < total) {
-        let o = (b1 * p.cout + co0) * hw + q1;
-        if (0u < nc) { out[o + 0u * hw] = a0_1.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_1.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_1.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_1.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_1.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_1.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_1.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_1.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_1.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_1.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_1.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_1.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_1.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_1.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_1.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_1.w; }
+        if (0u < nc) { out[o1 + 0u * hw] = a0_1.x; }
+        if (1u < nc) { out[o1 + 1u * hw] = a0_1.y; }
+        if (2u < nc) { out[o1 + 2u * hw] = a0_1.z; }
+        if (3u < nc) { out[o1 + 3u * hw] = a0_1.w; }
+        if (4u < nc) { out[o1 + 4u * hw] = a1_1.x; }
+        if (5u < nc) { out[o1 + 5u * hw] = a1_1.y; }
+        if (6u < nc) { out[o1 + 6u * hw] = a1_1.z; }
+        if (7u < nc) { out[o1 + 7u * hw] = a1_1.w; }
+        if (8u < nc) { out[o1 + 8u * hw] = a2_1.x; }
+        if (9u < nc) { out[o1 + 9u * hw] = a2_1.y; }
+        if (10u < nc) { out[o1 + 10u * hw] = a2_1.z; }
+        if (11u < nc) { out[o1 + 11u * hw] = a2_1.w; }
+        if (12u < nc) { out[o1 + 12u * hw] = a3_1.x; }
+        if (13u < nc) { out[o1 + 13u * hw] = a3_1.y; }
+        if (14u < nc) { out[o1 + 14u * hw] = a3_1.z; }
+        if (15u < nc) { out[o1 + 15u * hw] = a3_1.w; }
     }
     if (first + 2u < total) {
-        let o = (b2 * p.cout + co0) * hw + q2;
-        if (0u < nc) { out[o + 0u * hw] = a0_2.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_2.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_2.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_2.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_2.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_2.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_2.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_2.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_2.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_2.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_2.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_2.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_2.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_2.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_2.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_2.w; }
+        if (0u < nc) { out[o2 + 0u * hw] = a0_2.x; }
+        if (1u < nc) { out[o2 + 1u * hw] = a0_2.y; }
+        if (2u < nc) { out[o2 + 2u * hw] = a0_2.z; }
+        if (3u < nc) { out[o2 + 3u * hw] = a0_2.w; }
+        if (4u < nc) { out[o2 + 4u * hw] = a1_2.x; }
+        if (5u < nc) { out[o2 + 5u * hw] = a1_2.y; }
+        if (6u < nc) { out[o2 + 6u * hw] = a1_2.z; }
+        if (7u < nc) { out[o2 + 7u * hw] = a1_2.w; }
+        if (8u < nc) { out[o2 + 8u * hw] = a2_2.x; }
+        if (9u < nc) { out[o2 + 9u * hw] = a2_2.y; }
+        if (10u < nc) { out[o2 + 10u * hw] = a2_2.z; }
+        if (11u < nc) { out[o2 + 11u * hw] = a2_2.w; }
+        if (12u < nc) { out[o2 + 12u * hw] = a3_2.x; }
+        if (13u < nc) { out[o2 + 13u * hw] = a3_2.y; }
+        if (14u < nc) { out[o2 + 14u * hw] = a3_2.z; }
+        if (15u < nc) { out[o2 + 15u * hw] = a3_2.w; }
     }
     if (first + 3u < total) {
-        let o = (b3 * p.cout + co0) * hw + q3;
-        if (0u < nc) { out[o + 0u * hw] = a0_3.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_3.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_3.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_3.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_3.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_3.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_3.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_3.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_3.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_3.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_3.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_3.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_3.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_3.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_3.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_3.w; }
+        if (0u < nc) { out[o3 + 0u * hw] = a0_3.x; }
+        if (1u < nc) { out[o3 + 1u * hw] = a0_3.y; }
+        if (2u < nc) { out[o3 + 2u * hw] = a0_3.z; }
+        if (3u < nc) { out[o3 + 3u * hw] = a0_3.w; }
+        if (4u < nc) { out[o3 + 4u * hw] = a1_3.x; }
+        if (5u < nc) { out[o3 + 5u * hw] = a1_3.y; }
+        if (6u < nc) { out[o3 + 6u * hw] = a1_3.z; }
+        if (7u < nc) { out[o3 + 7u * hw] = a1_3.w; }
+        if (8u < nc) { out[o3 + 8u * hw] = a2_3.x; }
+        if (9u < nc) { out[o3 + 9u * hw] = a2_3.y; }
+        if (10u < nc) { out[o3 + 10u * hw] = a2_3.z; }
+        if (11u < nc) { out[o3 + 11u * hw] = a2_3.w; }
+        if (12u < nc) { out[o3 + 12u * hw] = a3_3.x; }
+        if (13u < nc) { out[o3 + 13u * hw] = a3_3.y; }
+        if (14u < nc) { out[o3 + 14u * hw] = a3_3.z; }
+        if (15u < nc) { out[o3 + 15u * hw] = a3_3.w; }
     }
     if (first + 4u < total) {
-        let o = (b4 * p.cout + co0) * hw + q4;
-        if (0u < nc) { out[o + 0u * hw] = a0_4.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_4.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_4.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_4.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_4.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_4.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_4.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_4.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_4.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_4.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_4.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_4.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_4.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_4.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_4.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_4.w; }
+        if (0u < nc) { out[o4 + 0u * hw] = a0_4.x; }
+        if (1u < nc) { out[o4 + 1u * hw] = a0_4.y; }
+        if (2u < nc) { out[o4 + 2u * hw] = a0_4.z; }
+        if (3u < nc) { out[o4 + 3u * hw] = a0_4.w; }
+        if (4u < nc) { out[o4 + 4u * hw] = a1_4.x; }
+        if (5u < nc) { out[o4 + 5u * hw] = a1_4.y; }
+        if (6u < nc) { out[o4 + 6u * hw] = a1_4.z; }
+        if (7u < nc) { out[o4 + 7u * hw] = a1_4.w; }
+        if (8u < nc) { out[o4 + 8u * hw] = a2_4.x; }
+        if (9u < nc) { out[o4 + 9u * hw] = a2_4.y; }
+        if (10u < nc) { out[o4 + 10u * hw] = a2_4.z; }
+        if (11u < nc) { out[o4 + 11u * hw] = a2_4.w; }
+        if (12u < nc) { out[o4 + 12u * hw] = a3_4.x; }
+        if (13u < nc) { out[o4 + 13u * hw] = a3_4.y; }
+        if (14u < nc) { out[o4 + 14u * hw] = a3_4.z; }
+        if (15u < nc) { out[o4 + 15u * hw] = a3_4.w; }
     }
     if (first + 5u < total) {
-        let o = (b5 * p.cout + co0) * hw + q5;
-        if (0u < nc) { out[o + 0u * hw] = a0_5.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_5.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_5.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_5.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_5.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_5.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_5.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_5.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_5.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_5.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_5.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_5.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_5.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_5.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_5.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_5.w; }
+        if (0u < nc) { out[o5 + 0u * hw] = a0_5.x; }
+        if (1u < nc) { out[o5 + 1u * hw] = a0_5.y; }
+        if (2u < nc) { out[o5 + 2u * hw] = a0_5.z; }
+        if (3u < nc) { out[o5 + 3u * hw] = a0_5.w; }
+        if (4u < nc) { out[o5 + 4u * hw] = a1_5.x; }
+        if (5u < nc) { out[o5 + 5u * hw] = a1_5.y; }
+        if (6u < nc) { out[o5 + 6u * hw] = a1_5.z; }
+        if (7u < nc) { out[o5 + 7u * hw] = a1_5.w; }
+        if (8u < nc) { out[o5 + 8u * hw] = a2_5.x; }
+        if (9u < nc) { out[o5 + 9u * hw] = a2_5.y; }
+        if (10u < nc) { out[o5 + 10u * hw] = a2_5.z; }
+        if (11u < nc) { out[o5 + 11u * hw] = a2_5.w; }
+        if (12u < nc) { out[o5 + 12u * hw] = a3_5.x; }
+        if (13u < nc) { out[o5 + 13u * hw] = a3_5.y; }
+        if (14u < nc) { out[o5 + 14u * hw] = a3_5.z; }
+        if (15u < nc) { out[o5 + 15u * hw] = a3_5.w; }
     }
     if (first + 6u < total) {
-        let o = (b6 * p.cout + co0) * hw + q6;
-        if (0u < nc) { out[o + 0u * hw] = a0_6.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_6.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_6.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_6.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_6.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_6.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_6.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_6.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_6.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_6.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_6.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_6.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_6.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_6.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_6.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_6.w; }
+        if (0u < nc) { out[o6 + 0u * hw] = a0_6.x; }
+        if (1u < nc) { out[o6 + 1u * hw] = a0_6.y; }
+        if (2u < nc) { out[o6 + 2u * hw] = a0_6.z; }
+        if (3u < nc) { out[o6 + 3u * hw] = a0_6.w; }
+        if (4u < nc) { out[o6 + 4u * hw] = a1_6.x; }
+        if (5u < nc) { out[o6 + 5u * hw] = a1_6.y; }
+        if (6u < nc) { out[o6 + 6u * hw] = a1_6.z; }
+        if (7u < nc) { out[o6 + 7u * hw] = a1_6.w; }
+        if (8u < nc) { out[o6 + 8u * hw] = a2_6.x; }
+        if (9u < nc) { out[o6 + 9u * hw] = a2_6.y; }
+        if (10u < nc) { out[o6 + 10u * hw] = a2_6.z; }
+        if (11u < nc) { out[o6 + 11u * hw] = a2_6.w; }
+        if (12u < nc) { out[o6 + 12u * hw] = a3_6.x; }
+        if (13u < nc) { out[o6 + 13u * hw] = a3_6.y; }
+        if (14u < nc) { out[o6 + 14u * hw] = a3_6.z; }
+        if (15u < nc) { out[o6 + 15u * hw] = a3_6.w; }
     }
     if (first + 7u < total) {
-        let o = (b7 * p.cout + co0) * hw + q7;
-        if (0u < nc) { out[o + 0u * hw] = a0_7.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_7.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_7.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_7.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_7.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_7.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_7.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_7.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_7.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_7.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_7.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_7.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_7.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_7.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_7.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_7.w; }
+        if (0u < nc) { out[o7 + 0u * hw] = a0_7.x; }
+        if (1u < nc) { out[o7 + 1u * hw] = a0_7.y; }
+        if (2u < nc) { out[o7 + 2u * hw] = a0_7.z; }
+        if (3u < nc) { out[o7 + 3u * hw] = a0_7.w; }
+        if (4u < nc) { out[o7 + 4u * hw] = a1_7.x; }
+        if (5u < nc) { out[o7 + 5u * hw] = a1_7.y; }
+        if (6u < nc) { out[o7 + 6u * hw] = a1_7.z; }
+        if (7u < nc) { out[o7 + 7u * hw] = a1_7.w; }
+        if (8u < nc) { out[o7 + 8u * hw] = a2_7.x; }
+        if (9u < nc) { out[o7 + 9u * hw] = a2_7.y; }
+        if (10u < nc) { out[o7 + 10u * hw] = a2_7.z; }
+        if (11u < nc) { out[o7 + 11u * hw] = a2_7.w; }
+        if (12u < nc) { out[o7 + 12u * hw] = a3_7.x; }
+        if (13u < nc) { out[o7 + 13u * hw] = a3_7.y; }
+        if (14u < nc) { out[o7 + 14u * hw] = a3_7.z; }
+        if (15u < nc) { out[o7 + 15u * hw] = a3_7.w; }
     }
     if (first + 8u < total) {
-        let o = (b8 * p.cout + co0) * hw + q8;
-        if (0u < nc) { out[o + 0u * hw] = a0_8.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_8.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_8.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_8.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_8.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_8.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_8.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_8.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_8.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_8.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_8.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_8.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_8.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_8.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_8.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_8.w; }
+        if (0u < nc) { out[o8 + 0u * hw] = a0_8.x; }
+        if (1u < nc) { out[o8 + 1u * hw] = a0_8.y; }
+        if (2u < nc) { out[o8 + 2u * hw] = a0_8.z; }
+        if (3u < nc) { out[o8 + 3u * hw] = a0_8.w; }
+        if (4u < nc) { out[o8 + 4u * hw] = a1_8.x; }
+        if (5u < nc) { out[o8 + 5u * hw] = a1_8.y; }
+        if (6u < nc) { out[o8 + 6u * hw] = a1_8.z; }
+        if (7u < nc) { out[o8 + 7u * hw] = a1_8.w; }
+        if (8u < nc) { out[o8 + 8u * hw] = a2_8.x; }
+        if (9u < nc) { out[o8 + 9u * hw] = a2_8.y; }
+        if (10u < nc) { out[o8 + 10u * hw] = a2_8.z; }
+        if (11u < nc) { out[o8 + 11u * hw] = a2_8.w; }
+        if (12u < nc) { out[o8 + 12u * hw] = a3_8.x; }
+        if (13u < nc) { out[o8 + 13u * hw] = a3_8.y; }
+        if (14u < nc) { out[o8 + 14u * hw] = a3_8.z; }
+        if (15u < nc) { out[o8 + 15u * hw] = a3_8.w; }
     }
     if (first + 9u < total) {
-        let o = (b9 * p.cout + co0) * hw + q9;
-        if (0u < nc) { out[o + 0u * hw] = a0_9.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_9.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_9.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_9.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_9.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_9.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_9.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_9.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_9.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_9.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_9.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_9.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_9.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_9.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_9.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_9.w; }
+        if (0u < nc) { out[o9 + 0u * hw] = a0_9.x; }
+        if (1u < nc) { out[o9 + 1u * hw] = a0_9.y; }
+        if (2u < nc) { out[o9 + 2u * hw] = a0_9.z; }
+        if (3u < nc) { out[o9 + 3u * hw] = a0_9.w; }
+        if (4u < nc) { out[o9 + 4u * hw] = a1_9.x; }
+        if (5u < nc) { out[o9 + 5u * hw] = a1_9.y; }
+        if (6u < nc) { out[o9 + 6u * hw] = a1_9.z; }
+        if (7u < nc) { out[o9 + 7u * hw] = a1_9.w; }
+        if (8u < nc) { out[o9 + 8u * hw] = a2_9.x; }
+        if (9u < nc) { out[o9 + 9u * hw] = a2_9.y; }
+        if (10u < nc) { out[o9 + 10u * hw] = a2_9.z; }
+        if (11u < nc) { out[o9 + 11u * hw] = a2_9.w; }
+        if (12u < nc) { out[o9 + 12u * hw] = a3_9.x; }
+        if (13u < nc) { out[o9 + 13u * hw] = a3_9.y; }
+        if (14u < nc) { out[o9 + 14u * hw] = a3_9.z; }
+        if (15u < nc) { out[o9 + 15u * hw] = a3_9.w; }
     }
     if (first + 10u < total) {
-        let o = (b10 * p.cout + co0) * hw + q10;
-        if (0u < nc) { out[o + 0u * hw] = a0_10.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_10.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_10.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_10.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_10.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_10.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_10.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_10.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_10.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_10.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_10.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_10.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_10.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_10.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_10.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_10.w; }
+        if (0u < nc) { out[o10 + 0u * hw] = a0_10.x; }
+        if (1u < nc) { out[o10 + 1u * hw] = a0_10.y; }
+        if (2u < nc) { out[o10 + 2u * hw] = a0_10.z; }
+        if (3u < nc) { out[o10 + 3u * hw] = a0_10.w; }
+        if (4u < nc) { out[o10 + 4u * hw] = a1_10.x; }
+        if (5u < nc) { out[o10 + 5u * hw] = a1_10.y; }
+        if (6u < nc) { out[o10 + 6u * hw] = a1_10.z; }
+        if (7u < nc) { out[o10 + 7u * hw] = a1_10.w; }
+        if (8u < nc) { out[o10 + 8u * hw] = a2_10.x; }
+        if (9u < nc) { out[o10 + 9u * hw] = a2_10.y; }
+        if (10u < nc) { out[o10 + 10u * hw] = a2_10.z; }
+        if (11u < nc) { out[o10 + 11u * hw] = a2_10.w; }
+        if (12u < nc) { out[o10 + 12u * hw] = a3_10.x; }
+        if (13u < nc) { out[o10 + 13u * hw] = a3_10.y; }
+        if (14u < nc) { out[o10 + 14u * hw] = a3_10.z; }
+        if (15u < nc) { out[o10 + 15u * hw] = a3_10.w; }
     }
     if (first + 11u < total) {
-        let o = (b11 * p.cout + co0) * hw + q11;
-        if (0u < nc) { out[o + 0u * hw] = a0_11.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_11.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_11.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_11.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_11.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_11.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_11.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_11.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_11.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_11.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_11.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_11.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_11.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_11.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_11.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_11.w; }
+        if (0u < nc) { out[o11 + 0u * hw] = a0_11.x; }
+        if (1u < nc) { out[o11 + 1u * hw] = a0_11.y; }
+        if (2u < nc) { out[o11 + 2u * hw] = a0_11.z; }
+        if (3u < nc) { out[o11 + 3u * hw] = a0_11.w; }
+        if (4u < nc) { out[o11 + 4u * hw] = a1_11.x; }
+        if (5u < nc) { out[o11 + 5u * hw] = a1_11.y; }
+        if (6u < nc) { out[o11 + 6u * hw] = a1_11.z; }
+        if (7u < nc) { out[o11 + 7u * hw] = a1_11.w; }
+        if (8u < nc) { out[o11 + 8u * hw] = a2_11.x; }
+        if (9u < nc) { out[o11 + 9u * hw] = a2_11.y; }
+        if (10u < nc) { out[o11 + 10u * hw] = a2_11.z; }
+        if (11u < nc) { out[o11 + 11u * hw] = a2_11.w; }
+        if (12u < nc) { out[o11 + 12u * hw] = a3_11.x; }
+        if (13u < nc) { out[o11 + 13u * hw] = a3_11.y; }
+        if (14u < nc) { out[o11 + 14u * hw] = a3_11.z; }
+        if (15u < nc) { out[o11 + 15u * hw] = a3_11.w; }
     }
     if (first + 12u < total) {
-        let o = (b12 * p.cout + co0) * hw + q12;
-        if (0u < nc) { out[o + 0u * hw] = a0_12.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_12.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_12.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_12.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_12.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_12.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_12.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_12.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_12.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_12.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_12.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_12.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_12.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_12.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_12.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_12.w; }
+        if (0u < nc) { out[o12 + 0u * hw] = a0_12.x; }
+        if (1u < nc) { out[o12 + 1u * hw] = a0_12.y; }
+        if (2u < nc) { out[o12 + 2u * hw] = a0_12.z; }
+        if (3u < nc) { out[o12 + 3u * hw] = a0_12.w; }
+        if (4u < nc) { out[o12 + 4u * hw] = a1_12.x; }
+        if (5u < nc) { out[o12 + 5u * hw] = a1_12.y; }
+        if (6u < nc) { out[o12 + 6u * hw] = a1_12.z; }
+        if (7u < nc) { out[o12 + 7u * hw] = a1_12.w; }
+        if (8u < nc) { out[o12 + 8u * hw] = a2_12.x; }
+        if (9u < nc) { out[o12 + 9u * hw] = a2_12.y; }
+        if (10u < nc) { out[o12 + 10u * hw] = a2_12.z; }
+        if (11u < nc) { out[o12 + 11u * hw] = a2_12.w; }
+        if (12u < nc) { out[o12 + 12u * hw] = a3_12.x; }
+        if (13u < nc) { out[o12 + 13u * hw] = a3_12.y; }
+        if (14u < nc) { out[o12 + 14u * hw] = a3_12.z; }
+        if (15u < nc) { out[o12 + 15u * hw] = a3_12.w; }
     }
     if (first + 13u < total) {
-        let o = (b13 * p.cout + co0) * hw + q13;
-        if (0u < nc) { out[o + 0u * hw] = a0_13.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_13.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_13.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_13.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_13.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_13.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_13.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_13.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_13.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_13.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_13.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_13.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_13.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_13.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_13.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_13.w; }
+        if (0u < nc) { out[o13 + 0u * hw] = a0_13.x; }
+        if (1u < nc) { out[o13 + 1u * hw] = a0_13.y; }
+        if (2u < nc) { out[o13 + 2u * hw] = a0_13.z; }
+        if (3u < nc) { out[o13 + 3u * hw] = a0_13.w; }
+        if (4u < nc) { out[o13 + 4u * hw] = a1_13.x; }
+        if (5u < nc) { out[o13 + 5u * hw] = a1_13.y; }
+        if (6u < nc) { out[o13 + 6u * hw] = a1_13.z; }
+        if (7u < nc) { out[o13 + 7u * hw] = a1_13.w; }
+        if (8u < nc) { out[o13 + 8u * hw] = a2_13.x; }
+        if (9u < nc) { out[o13 + 9u * hw] = a2_13.y; }
+        if (10u < nc) { out[o13 + 10u * hw] = a2_13.z; }
+        if (11u < nc) { out[o13 + 11u * hw] = a2_13.w; }
+        if (12u < nc) { out[o13 + 12u * hw] = a3_13.x; }
+        if (13u < nc) { out[o13 + 13u * hw] = a3_13.y; }
+        if (14u < nc) { out[o13 + 14u * hw] = a3_13.z; }
+        if (15u < nc) { out[o13 + 15u * hw] = a3_13.w; }
     }
     if (first + 14u < total) {
-        let o = (b14 * p.cout + co0) * hw + q14;
-        if (0u < nc) { out[o + 0u * hw] = a0_14.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_14.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_14.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_14.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_14.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_14.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_14.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_14.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_14.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_14.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_14.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_14.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_14.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_14.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_14.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_14.w; }
+        if (0u < nc) { out[o14 + 0u * hw] = a0_14.x; }
+        if (1u < nc) { out[o14 + 1u * hw] = a0_14.y; }
+        if (2u < nc) { out[o14 + 2u * hw] = a0_14.z; }
+        if (3u < nc) { out[o14 + 3u * hw] = a0_14.w; }
+        if (4u < nc) { out[o14 + 4u * hw] = a1_14.x; }
+        if (5u < nc) { out[o14 + 5u * hw] = a1_14.y; }
+        if (6u < nc) { out[o14 + 6u * hw] = a1_14.z; }
+        if (7u < nc) { out[o14 + 7u * hw] = a1_14.w; }
+        if (8u < nc) { out[o14 + 8u * hw] = a2_14.x; }
+        if (9u < nc) { out[o14 + 9u * hw] = a2_14.y; }
+        if (10u < nc) { out[o14 + 10u * hw] = a2_14.z; }
+        if (11u < nc) { out[o14 + 11u * hw] = a2_14.w; }
+        if (12u < nc) { out[o14 + 12u * hw] = a3_14.x; }
+        if (13u < nc) { out[o14 + 13u * hw] = a3_14.y; }
+        if (14u < nc) { out[o14 + 14u * hw] = a3_14.z; }
+        if (15u < nc) { out[o14 + 15u * hw] = a3_14.w; }
     }
     if (first + 15u < total) {
-        let o = (b15 * p.cout + co0) * hw + q15;
-        if (0u < nc) { out[o + 0u * hw] = a0_15.x; }
-        if (1u < nc) { out[o + 1u * hw] = a0_15.y; }
-        if (2u < nc) { out[o + 2u * hw] = a0_15.z; }
-        if (3u < nc) { out[o + 3u * hw] = a0_15.w; }
-        if (4u < nc) { out[o + 4u * hw] = a1_15.x; }
-        if (5u < nc) { out[o + 5u * hw] = a1_15.y; }
-        if (6u < nc) { out[o + 6u * hw] = a1_15.z; }
-        if (7u < nc) { out[o + 7u * hw] = a1_15.w; }
-        if (8u < nc) { out[o + 8u * hw] = a2_15.x; }
-        if (9u < nc) { out[o + 9u * hw] = a2_15.y; }
-        if (10u < nc) { out[o + 10u * hw] = a2_15.z; }
-        if (11u < nc) { out[o + 11u * hw] = a2_15.w; }
-        if (12u < nc) { out[o + 12u * hw] = a3_15.x; }
-        if (13u < nc) { out[o + 13u * hw] = a3_15.y; }
-        if (14u < nc) { out[o + 14u * hw] = a3_15.z; }
-        if (15u < nc) { out[o + 15u * hw] = a3_15.w; }
+        if (0u < nc) { out[o15 + 0u * hw] = a0_15.x; }
+        if (1u < nc) { out[o15 + 1u * hw] = a0_15.y; }
+        if (2u < nc) { out[o15 + 2u * hw] = a0_15.z; }
+        if (3u < nc) { out[o15 + 3u * hw] = a0_15.w; }
+        if (4u < nc) { out[o15 + 4u * hw] = a1_15.x; }
+        if (5u < nc) { out[o15 + 5u * hw] = a1_15.y; }
+        if (6u < nc) { out[o15 + 6u * hw] = a1_15.z; }
+        if (7u < nc) { out[o15 + 7u * hw] = a1_15.w; }
+        if (8u < nc) { out[o15 + 8u * hw] = a2_15.x; }
+        if (9u < nc) { out[o15 + 9u * hw] = a2_15.y; }
+        if (10u < nc) { out[o15 + 10u * hw] = a2_15.z; }
+        if (11u < nc) { out[o15 + 11u * hw] = a2_15.w; }
+        if (12u < nc) { out[o15 + 12u * hw] = a3_15.x; }
+        if (13u < nc) { out[o15 + 13u * hw] = a3_15.y; }
+        if (14u < nc) { out[o15 + 14u * hw] = a3_15.z; }
+        if (15u < nc) { out[o15 + 15u * hw] = a3_15.w; }
     }
 }

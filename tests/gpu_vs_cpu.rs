@@ -32,6 +32,8 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         c(2, 18, 33, 10, 9, 3, 1),
         // More output pixels than one workgroup covers (64 invocations x 16 pixels).
         c(3, 2, 3, 25, 23, 3, 1),
+        // A 7x7 kernel on a row wider than 16 pixels.
+        c(2, 3, 5, 9, 37, 7, 3),
     ]
 }
 

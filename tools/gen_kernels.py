@@ -74,6 +74,9 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: 
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
+// [Ci K K]: each tap's offset from an output pixel's top-left input element (ci, ky, kx order),
+// so the taps run in one flat loop as the matrix product's k does.
+@group(0) @binding(5) var<storage, read> taps: array<u32>;
 
 @compute @workgroup_size({wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
@@ -87,10 +90,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     let ws = p.cin * p.k * p.k;""")
     for c in range(ch):
         o.append(f"    let wr{c} = min(co0 + {c}u, last) * ws;")
-    o.append("    // Per pixel: image, position in the plane, and its top-left input element.")
+    o.append("""    // Per pixel: its top-left input element s and its output element o (channel co0). Integer
+    // division is scalar on CPU-type adapters, so only the first pixel divides; the others
+    // step along the row, wrapping to the next row and image. Pixels past the end repeat
+    // the last one (computed, not stored).
+    var b = first / hw;
+    var oy = (first % hw) / p.wo;
+    var ox = first % p.wo;
+    let cplane = p.cin * plane;""")
     for j in range(pix):
-        o.append(f"    let g{j} = min(first + {j}u, total - 1u); let b{j} = g{j} / hw; let q{j} = g{j} % hw;"
-                 f" let s{j} = b{j} * p.cin * plane + (q{j} / p.wo) * p.wp + q{j} % p.wo;")
+        if j > 0:
+            o.append(f"""    if (first + {j}u < total) {{
+        ox += 1u;
+        if (ox == p.wo) {{ ox = 0u; oy += 1u; }}
+        if (oy == p.ho) {{ oy = 0u; b += 1u; }}
+    }}""")
+        o.append(f"    let s{j} = b * cplane + oy * p.wp + ox; let o{j} = (b * p.cout + co0) * hw + oy * p.wo + ox;")
     for q in range(quads):
         o.append(f"    var init{q} = vec4<f32>(0.0);")
     o.append("    if (p.has_bias != 0u) {")
@@ -99,28 +114,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     o.append("    }")
     for q in range(quads):
         o.append("    " + " ".join(f"var a{q}_{j} = init{q};" for j in range(pix)))
-    o.append("""    for (var ci = 0u; ci < p.cin; ci++) {
-        for (var ky = 0u; ky < p.k; ky++) {
-            let row = ci * plane + ky * p.wp;
-            let t0 = (ci * p.k + ky) * p.k;
-            for (var kx = 0u; kx < p.k; kx++) {
-                let off = row + kx;
-                let t = t0 + kx;""")
+    o.append("""    for (var t = 0u; t < ws; t++) {
+        let off = taps[t];""")
     for q in range(quads):
-        o.append(f"                let w{q} = vec4<f32>(weight[wr{4*q} + t], weight[wr{4*q+1} + t], weight[wr{4*q+2} + t], weight[wr{4*q+3} + t]);")
+        o.append(f"        let w{q} = vec4<f32>(weight[wr{4*q} + t], weight[wr{4*q+1} + t], weight[wr{4*q+2} + t], weight[wr{4*q+3} + t]);")
     for j in range(pix):
-        o.append(f"                let x{j} = inp[s{j} + off];")
+        o.append(f"        let x{j} = inp[s{j} + off];")
     for q in range(quads):
-        o.append("                " + " ".join(f"a{q}_{j} += w{q} * x{j};" for j in range(pix)))
-    o.append("            }\n        }\n    }")
+        o.append("        " + " ".join(f"a{q}_{j} += w{q} * x{j};" for j in range(pix)))
+    o.append("    }")
     o.append("    let nc = min(p.cout - co0, " + f"{ch}u);")
     for j in range(pix):
         o.append(f"    if (first + {j}u < total) {{")
-        o.append(f"        let o = (b{j} * p.cout + co0) * hw + q{j};")
         for q in range(quads):
             for c in range(4):
                 comp = "xyzw"[c]
-                o.append(f"        if ({4*q+c}u < nc) {{ out[o + {4*q+c}u * hw] = a{q}_{j}.{comp}; }}")
+                o.append(f"        if ({4*q+c}u < nc) {{ out[o{j} + {4*q+c}u * hw] = a{q}_{j}.{comp}; }}")
         o.append("    }")
     o.append("}")
     return "\n".join(o) + "\n"

@@ -310,6 +310,20 @@ pub fn conv2d_flip_weight(
     )
 }
 
+/// `[Ci K K]` offsets of each tap (ci, ky, kx) from an output pixel's top-left element in a
+/// padded input of `hp` x `wp` planes, so the kernel walks the taps in one flat loop.
+fn tap_offsets(cin: usize, k: usize, hp: usize, wp: usize) -> Vec<u32> {
+    let mut t = Vec::with_capacity(cin * k * k);
+    for ci in 0..cin {
+        for ky in 0..k {
+            for kx in 0..k {
+                t.push(u(ci * hp * wp + ky * wp + kx));
+            }
+        }
+    }
+    t
+}
+
 /// The conv2d_forward shader on an already padded input `[B, Ci, Hp, Wp]` (valid convolution);
 /// without a bias the sums start at zero.
 fn conv_padded(
@@ -346,10 +360,11 @@ fn conv_padded(
     }
     // Without a bias, bind the weights in its place: the shader never reads it.
     let bias = bias.unwrap_or(weight);
+    let taps = ctx.tensor_from(&tap_offsets(s.cin, s.k, hp, wp), "conv tap offsets")?;
     ctx.dispatch_grid(
         "conv2d_forward",
         &words,
-        &[out, inp, weight, bias],
+        &[out, inp, weight, bias, &taps],
         (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
     )
 }
