@@ -34,6 +34,8 @@ pub struct BenchReport {
     /// The matrix-product timings behind `gemm_gflops` (GPU: one per conv layer's GEMM shape).
     pub gemm: Vec<KernelTime>,
     pub kernels: Vec<KernelTime>,
+    /// Variants autotune chose for this adapter, as (kernel and shape, variant).
+    pub autotune: Vec<(String, String)>,
     pub train_images_per_s: f64,
     pub infer_images_per_s: f64,
     pub latency_ms: f64,

@@ -119,15 +119,18 @@ fn conv2d_kernels_match_reference() {
         r::conv2d_backward_weight(&mut want, &dout, &inp, s);
         let dw = ctx.tensor(s.weight_len(), "dw").unwrap();
         let partial = ctx.tensor(s.batch * s.weight_len(), "partial").unwrap();
-        let d = k::conv2d_backward_weight(&ctx, &dw, &td, &ti, &partial, s).unwrap();
-        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
-        assert_close(
-            &format!("gpu conv2d_backward_weight {tag}"),
-            &ctx.read::<f32>(&dw).unwrap(),
-            &want,
-            ATOL,
-            RTOL,
-        );
+        for &(variant, _) in k::WGRAD_VARIANTS {
+            let d = k::conv2d_backward_weight_variant(&ctx, variant, &dw, &td, &ti, &partial, s)
+                .unwrap();
+            ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            assert_close(
+                &format!("gpu {variant} {tag}"),
+                &ctx.read::<f32>(&dw).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
         let mut got = vec![0.0; s.weight_len()];
         fast::conv2d_backward_weight(&mut got, &dout, &inp, s);
         assert_close(

@@ -124,6 +124,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
         o.append("        " + " ".join(f"a{q}_{j} += w{q} * x{j};" for j in range(pix)))
     o.append("    }")
     o.append("    let nc = min(p.cout - co0, " + f"{ch}u);")
+    o.append(f"    if (nc == {ch}u && first + {pix - 1}u < total) {{")
+    o.append("        // A full block (all but the edges): no per-element checks.")
+    for j in range(pix):
+        o.append("        " + " ".join(f"out[o{j} + {4*q+c}u * hw] = a{q}_{j}.{'xyzw'[c]};" for q in range(quads) for c in range(4)))
+    o.append("        return;")
+    o.append("    }")
     for j in range(pix):
         o.append(f"    if (first + {j}u < total) {{")
         for q in range(quads):
@@ -195,10 +201,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+# File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
+# computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
+# so src/gpu/autotune.rs picks one per adapter and shape by timing them.
 KERNELS = {
     "matmul": matmul,
     "conv2d_forward": conv2d_forward,
-    "conv2d_backward_weight": conv2d_backward_weight,
+    "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),
+    "conv2d_backward_weight_t16": lambda: conv2d_backward_weight(taps=16),
+    "conv2d_backward_weight_t18": lambda: conv2d_backward_weight(taps=18),
 }
 
 if __name__ == "__main__":

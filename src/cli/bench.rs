@@ -39,6 +39,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     let device = engine.describe();
     let on_gpu = device.starts_with("gpu");
+    let mut autotune = Vec::new();
     let (kernels, gemm) = if a.no_kernels {
         (Vec::new(), Vec::new())
     } else if on_gpu {
@@ -48,10 +49,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             AdapterChoice::Hardware
         };
         let ctx = GpuContext::new(choice)?;
-        (
+        let timed = (
             gpu_kernels(&ctx, a.batch, a.reps)?,
             gpu_gemm(&ctx, a.batch, a.reps)?,
-        )
+        );
+        autotune = ctx.tune.choices();
+        timed
     } else {
         (cpu_kernels(a.batch, a.reps)?, Vec::new())
     };
@@ -67,6 +70,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         gemm_gflops,
         gemm,
         kernels,
+        autotune,
         train_images_per_s: train,
         infer_images_per_s: infer,
         latency_ms: latency,
@@ -91,6 +95,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 100.0 * k.gflops / report.gemm_gflops.max(1e-9)
             );
         }
+    }
+    for (key, variant) in &report.autotune {
+        println!("autotune: {key} -> {variant}");
     }
     println!(
         "ceiling (fastest plain matrix product on this device): {:.1} GFLOP/s",

@@ -100,6 +100,8 @@ pub struct GpuContext {
     /// The first uncaptured error or device-loss message, taken by `check`.
     error: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: crate::gpu::pipeline::PipelineCache,
+    /// Measured choices between kernel variants for this adapter.
+    pub tune: crate::gpu::autotune::Autotune,
 }
 
 impl GpuContext {
@@ -142,12 +144,17 @@ impl GpuContext {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             s.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {msg}"));
         });
+        let tune = crate::gpu::autotune::Autotune::load(&format!(
+            "{} {:?} {}",
+            report.info.name, report.info.backend, report.info.driver_info
+        ));
         Ok(GpuContext {
             device,
             queue,
             adapter: report,
             error,
             pipelines: Default::default(),
+            tune,
         })
     }
 

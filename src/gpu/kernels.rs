@@ -423,24 +423,32 @@ pub fn conv2d_backward_input(
     Ok(d)
 }
 
-/// Output channels x taps each conv2d_backward_weight invocation computes.
+/// Output channels each conv2d_backward_weight invocation computes.
 const WGRAD_CHANNELS: usize = 16;
-const WGRAD_TAPS: usize = 16;
 
-/// dweight `[Co, Ci, K, K]`: pad2d into a padded copy of the input (allocated here, once),
-/// per-image partials into `partial` `[B, Co*Ci*K*K]`, then batch_sum.
-pub fn conv2d_backward_weight(
+/// conv2d_backward_weight's variants as (shader, taps per invocation), the default first;
+/// autotune picks one per adapter and shape.
+pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
+    ("conv2d_backward_weight_t16", 16),
+    ("conv2d_backward_weight_t18", 18),
+    ("conv2d_backward_weight_t4", 4),
+];
+
+/// One conv2d_backward_weight variant: per-image partials `[B, Co*Ci*K*K]` from dout and the
+/// padded input `xp` `[B, Ci, H + 2 pad, W + 2 pad]`.
+fn wgrad_variant(
     ctx: &GpuContext,
-    dweight: &GpuTensor,
-    dout: &GpuTensor,
-    inp: &GpuTensor,
+    variant: &'static str,
     partial: &GpuTensor,
+    dout: &GpuTensor,
+    xp: &GpuTensor,
     s: Conv2dShape,
-) -> Result<Vec<Dispatch>> {
-    let wl = s.weight_len();
-    let mut d = Vec::new();
-    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
-    let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+) -> Result<Dispatch> {
+    let taps = WGRAD_VARIANTS
+        .iter()
+        .find(|v| v.0 == variant)
+        .ok_or_else(|| Error::Gpu(format!("no conv2d_backward_weight variant {variant}")))?
+        .1;
     let words = [
         s.batch,
         s.cin,
@@ -453,7 +461,7 @@ pub fn conv2d_backward_weight(
     ]
     .map(u);
     let x = (s.cin * s.k * s.k)
-        .div_ceil(WGRAD_TAPS)
+        .div_ceil(taps)
         .div_ceil(WORKGROUP as usize);
     let y = s.batch * s.cout.div_ceil(WGRAD_CHANNELS);
     if x > 65_535 || y > 65_535 {
@@ -462,14 +470,49 @@ pub fn conv2d_backward_weight(
             s.batch, s.cout
         )));
     }
-    d.push(ctx.dispatch_grid(
-        "conv2d_backward_weight",
-        &words,
-        &[partial, dout, &xp],
-        (u(x), u(y)),
-    )?);
-    d.push(batch_sum(ctx, dweight, partial, s.batch, wl)?);
+    ctx.dispatch_grid(variant, &words, &[partial, dout, xp], (u(x), u(y)))
+}
+
+/// dweight `[Co, Ci, K, K]` with a given variant of the partials kernel (tests run them all).
+pub fn conv2d_backward_weight_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    dweight: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let mut d = Vec::new();
+    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+    let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+    d.push(wgrad_variant(ctx, variant, partial, dout, &xp, s)?);
+    d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
     Ok(d)
+}
+
+/// dweight `[Co, Ci, K, K]`: pad2d into a padded copy of the input (allocated here, once),
+/// per-image partials into `partial` `[B, Co*Ci*K*K]` by the variant autotune measured fastest
+/// for this adapter and shape, then batch_sum.
+pub fn conv2d_backward_weight(
+    ctx: &GpuContext,
+    dweight: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let key = format!(
+        "conv2d_backward_weight b{} ci{} co{} {}x{} k{} pad{}",
+        s.batch, s.cin, s.cout, s.h, s.w, s.k, s.pad
+    );
+    let names: Vec<&'static str> = WGRAD_VARIANTS.iter().map(|v| v.0).collect();
+    // Timing needs no real data: scratch contents do not change the work.
+    let chosen = ctx.tune.choose(&key, &names, |v| {
+        let d = conv2d_backward_weight_variant(ctx, v, dweight, dout, inp, partial, s)?;
+        ctx.run(&d.iter().collect::<Vec<_>>())
+    })?;
+    conv2d_backward_weight_variant(ctx, chosen, dweight, dout, inp, partial, s)
 }
 
 /// dbias `[Co]`: per-image sums into `partial` `[B, Co]`, then batch_sum.

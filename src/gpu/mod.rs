@@ -1,4 +1,5 @@
 //! WGSL compute through wgpu: context, shader registry and pipeline cache, kernel wrappers.
+pub mod autotune;
 pub mod context;
 pub mod kernels;
 pub mod pipeline;

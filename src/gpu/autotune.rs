@@ -1,0 +1,129 @@
+//! Choosing between a kernel's variants by measuring them once per adapter and shape.
+//!
+//! Which register block is fastest depends on the adapter (SIMD width, registers, caches) and
+//! on the shape (how many lanes a block leaves idle), so instead of guessing, the first plan
+//! that needs a choice times every variant on its real buffers and keeps the fastest. Choices
+//! are remembered in memory for the context and on disk per adapter (a JSON file in the user's
+//! cache directory), so later runs start without measuring. Every variant computes the same
+//! sums in the same order, so the choice changes speed, never results.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::Result;
+
+/// `GLASSNET_AUTOTUNE=off` skips measuring and takes each kernel's default variant.
+const ENV_SWITCH: &str = "GLASSNET_AUTOTUNE";
+
+pub struct Autotune {
+    /// The per-adapter file, or None where there is no cache directory.
+    path: Option<PathBuf>,
+    /// "kernel shape" -> variant name.
+    table: Mutex<BTreeMap<String, String>>,
+    enabled: bool,
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("GLASSNET_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(d).join("glassnet"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("glassnet"))
+}
+
+/// File name for an adapter: its description with anything but [A-Za-z0-9-] made '_'.
+fn file_name(adapter: &str) -> String {
+    let clean: String = adapter
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    format!("autotune-{}.json", clean.chars().take(120).collect::<String>())
+}
+
+impl Autotune {
+    /// The remembered choices for `adapter` (name, backend and driver version: a driver
+    /// update re-measures).
+    pub fn load(adapter: &str) -> Autotune {
+        let enabled = !matches!(
+            std::env::var(ENV_SWITCH).as_deref(),
+            Ok("off") | Ok("0") | Ok("false")
+        );
+        let path = cache_dir().map(|d| d.join(file_name(adapter)));
+        let table = path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        Autotune {
+            path,
+            table: Mutex::new(table),
+            enabled,
+        }
+    }
+
+    /// The variant remembered for `key`, or the fastest of `variants` as timed by `run` (one
+    /// warm-up, then the best of three), which is then remembered. Without measuring (switched
+    /// off) the first variant is the default.
+    pub fn choose(
+        &self,
+        key: &str,
+        variants: &[&'static str],
+        mut run: impl FnMut(&'static str) -> Result<()>,
+    ) -> Result<&'static str> {
+        if !self.enabled || variants.len() == 1 {
+            return Ok(variants[0]);
+        }
+        let known = self.lock().get(key).cloned();
+        if let Some(v) = known.and_then(|k| variants.iter().find(|v| **v == k)) {
+            return Ok(v);
+        }
+        let mut best = (f64::INFINITY, variants[0]);
+        for &v in variants {
+            run(v)?;
+            let mut t = f64::INFINITY;
+            for _ in 0..3 {
+                let s = Instant::now();
+                run(v)?;
+                t = t.min(s.elapsed().as_secs_f64());
+            }
+            if t < best.0 {
+                best = (t, v);
+            }
+        }
+        self.lock().insert(key.to_string(), best.1.to_string());
+        self.save();
+        Ok(best.1)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the table next to its final name and renames it, so a reader never sees half a
+    /// file; a cache that cannot be written only costs measuring again next time.
+    fn save(&self) {
+        let Some(path) = &self.path else { return };
+        let Ok(text) = serde_json::to_string_pretty(&*self.lock()) else {
+            return;
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// What has been chosen so far, as (kernel and shape, variant).
+    pub fn choices(&self) -> Vec<(String, String)> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
