@@ -34,6 +34,9 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         c(3, 2, 3, 25, 23, 3, 1),
         // A 7x7 kernel on a row wider than 16 pixels.
         c(2, 3, 5, 9, 37, 7, 3),
+        // Output widths that are multiples of 4 (the vec4-store variant), odd channel counts.
+        c(2, 3, 19, 6, 12, 3, 1),
+        c(1, 2, 4, 5, 8, 5, 2),
     ]
 }
 
@@ -73,6 +76,22 @@ fn conv2d_kernels_match_reference() {
             ctx.tensor_from(&b, "b").unwrap(),
         );
         let out = ctx.tensor(s.out_len(), "o").unwrap();
+        for &variant in k::FORWARD_VARIANTS {
+            if variant == "conv2d_forward_v4s" && s.wo() % 4 != 0 {
+                assert!(k::conv2d_forward_variant(&ctx, variant, &out, &ti, &tw, &tb, s).is_err());
+                continue;
+            }
+            let d = k::conv2d_forward_variant(&ctx, variant, &out, &ti, &tw, &tb, s).unwrap();
+            ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            assert_close(
+                &format!("gpu {variant} {tag}"),
+                &ctx.read::<f32>(&out).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
+        // The autotuned entry point (whichever variant it picks).
         let d = k::conv2d_forward(&ctx, &out, &ti, &tw, &tb, s).unwrap();
         ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
         assert_close(
@@ -96,6 +115,20 @@ fn conv2d_kernels_match_reference() {
         r::conv2d_backward_input(&mut want, &dout, &w, s);
         let td = ctx.tensor_from(&dout, "dout").unwrap();
         let din = ctx.tensor(s.in_len(), "dinp").unwrap();
+        for &variant in k::FORWARD_VARIANTS {
+            if variant == "conv2d_forward_v4s" && s.w % 4 != 0 {
+                continue; // needs the input width (the transposed output) a multiple of 4
+            }
+            let d = k::conv2d_backward_input_variant(&ctx, variant, &din, &td, &tw, s).unwrap();
+            ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            assert_close(
+                &format!("gpu conv2d_backward_input ({variant}) {tag}"),
+                &ctx.read::<f32>(&din).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
         let d = k::conv2d_backward_input(&ctx, &din, &td, &tw, s).unwrap();
         ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
         assert_close(
@@ -160,19 +193,26 @@ fn conv2d_kernels_match_reference() {
 fn conv_helper_kernels_match_reference() {
     let Some(ctx) = gpu() else { return };
     let mut g = rng(29);
-    for (n, h, w, pad) in [(3, 5, 7, 1), (2, 13, 4, 2), (1, 1, 1, 3), (5, 6, 6, 0)] {
+    for (n, h, w, pad, wr, copies) in [
+        (3, 5, 7, 1, 9, 1),
+        (2, 13, 4, 2, 8, 1),
+        (1, 1, 1, 3, 7, 1),
+        (5, 6, 6, 0, 6, 1),
+        (2, 7, 9, 1, 12, 3),
+        (1, 4, 5, 2, 4, 5),
+    ] {
         let inp = random(&mut g, n * h * w);
-        let len = n * (h + 2 * pad) * (w + 2 * pad);
+        let len = copies * n * (h + 2 * pad) * wr;
         let mut want = vec![f32::NAN; len];
-        r::pad2d(&mut want, &inp, n, h, w, pad);
+        r::pad2d(&mut want, &inp, n, h, w, pad, wr, copies);
         let (ti, to) = (
             ctx.tensor_from(&inp, "i").unwrap(),
             ctx.tensor_from(&vec![f32::NAN; len], "o").unwrap(),
         );
-        ctx.run(&[&k::pad2d(&ctx, &to, &ti, n, h, w, pad).unwrap()])
+        ctx.run(&[&k::pad2d(&ctx, &to, &ti, n, h, w, pad, wr, copies).unwrap()])
             .unwrap();
         assert_close(
-            &format!("pad2d {n}x{h}x{w} pad {pad}"),
+            &format!("pad2d {n}x{h}x{w} pad {pad} rows {wr} copies {copies}"),
             &ctx.read::<f32>(&to).unwrap(),
             &want,
             0.0,

@@ -201,12 +201,110 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def conv2d_forward_v4(quads=4, groups=4, wg=64, store4=False):
+    ch = quads * 4
+    pix = groups * 4
+    name = "conv2d_forward_v4s" if store4 else "conv2d_forward_v4"
+    o = [HEADER.format(f"{name}, {ch} channels x {groups} groups of 4 pixels")]
+    store_note = "\n// conv2d_forward_v4s: Wo a multiple of 4, and each group's 4 outputs stored as one vec4." if store4 else ""
+    out_type = "vec4<f32>" if store4 else "f32"
+    o.append(f"""// out [B, Co, Ho, Wo] = conv(inp, weight [Co, Ci, K, K]) + bias [Co], stride 1, like
+// conv2d_forward but with vec4 input loads: inp [K, B, Ci, Hp, Wr] holds K copies of the
+// zero-padded input, copy kx shifted left by kx (pad2d with K copies), Wr = 4 ceil(Wo / 4).
+// Then the 4 input values of 4 neighbouring output pixels at any tap are one aligned vec4,
+// as in the matrix product. Pixels are taken in groups of 4 along rows of Wr (the last group
+// of a row may stick out past Wo: computed, not stored). Each invocation computes {ch}
+// channels x {groups} groups; the channel block comes from the workgroup id (uniform weight
+// loads). Sums run in the reference's order (bias, then ci, ky, kx); with has_bias = 0 they
+// start at zero (conv2d_backward_input).{store_note}
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo: u32, has_bias: u32, ws: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<{out_type}>;
+@group(0) @binding(2) var<storage, read> inp: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+// [Ci K K]: each tap's offset, in vec4, from a group's element in copy 0 (ci, ky, kx order).
+@group(0) @binding(5) var<storage, read> taps: array<u32>;
+
+@compute @workgroup_size({wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let hw = p.ho * p.wo;
+    let total = p.batch * p.ho * p.wr4;
+    let first = gid.x * {groups}u;
+    if (first >= total) {{ return; }}
+    let co0 = wg.y * {ch}u;
+    let last = p.cout - 1u;
+    let ws = p.ws;""")
+    for c in range(ch):
+        o.append(f"    let wr{c} = min(co0 + {c}u, last) * ws;")
+    o.append("""    // Per group: its vec4 in copy 0 (s), first output element (o) and column (x). Only the
+    // first group divides; the others step along the row. Groups past the end repeat the last.
+    var gx = first % p.wr4;
+    var oy = (first / p.wr4) % p.ho;
+    var b = first / (p.wr4 * p.ho);""")
+    for g in range(groups):
+        if g > 0:
+            o.append(f"""    if (first + {g}u < total) {{
+        gx += 1u;
+        if (gx == p.wr4) {{ gx = 0u; oy += 1u; }}
+        if (oy == p.ho) {{ oy = 0u; b += 1u; }}
+    }}""")
+        o.append(f"    let s{g} = (b * p.cin * p.hp + oy) * p.wr4 + gx; let o{g} = (b * p.cout + co0) * hw + oy * p.wo + gx * 4u; let x{g} = gx * 4u;")
+    for q in range(quads):
+        o.append(f"    var init{q} = vec4<f32>(0.0);")
+    o.append("    if (p.has_bias != 0u) {")
+    for q in range(quads):
+        o.append(f"        init{q} = vec4<f32>(bias[wr{4*q} / ws], bias[wr{4*q+1} / ws], bias[wr{4*q+2} / ws], bias[wr{4*q+3} / ws]);")
+    o.append("    }")
+    for q in range(quads):
+        o.append("    " + " ".join(f"var a{q}_{j} = init{q};" for j in range(pix)))
+    o.append("""    for (var t = 0u; t < ws; t++) {
+        let off = taps[t];""")
+    for q in range(quads):
+        o.append(f"        let w{q} = vec4<f32>(weight[wr{4*q} + t], weight[wr{4*q+1} + t], weight[wr{4*q+2} + t], weight[wr{4*q+3} + t]);")
+    for g in range(groups):
+        o.append(f"        let v{g} = inp[s{g} + off];")
+    for q in range(quads):
+        o.append("        " + " ".join(f"a{q}_{j} += w{q} * v{j // 4}.{'xyzw'[j % 4]};" for j in range(pix)))
+    o.append("    }")
+    o.append(f"    let nc = min(p.cout - co0, {ch}u);")
+    if store4:
+        for g in range(groups):
+            o.append(f"    if (first + {g}u < total) {{")
+            o.append(f"        let q{g} = o{g} / 4u;")
+            o.append(f"        let hw4 = hw / 4u;")
+            for q in range(quads):
+                for c in range(4):
+                    comp = "xyzw"[c]
+                    vals = ", ".join(f"a{q}_{4*g+i}.{comp}" for i in range(4))
+                    o.append(f"        if ({4*q+c}u < nc) {{ out[q{g} + {4*q+c}u * hw4] = vec4<f32>({vals}); }}")
+            o.append("    }")
+        o.append("}")
+        return "\n".join(o) + "\n"
+    for g in range(groups):
+        for i in range(4):
+            j = 4 * g + i
+            o.append(f"    if (first + {g}u < total && x{g} + {i}u < p.wo) {{")
+            o.append(f"        if (nc == {ch}u) {{")
+            o.append("            " + " ".join(f"out[o{g} + {4*q+c}u * hw + {i}u] = a{q}_{j}.{'xyzw'[c]};" for q in range(quads) for c in range(4)))
+            o.append("        } else {")
+            for q in range(quads):
+                for c in range(4):
+                    o.append(f"            if ({4*q+c}u < nc) {{ out[o{g} + {4*q+c}u * hw + {i}u] = a{q}_{j}.{'xyzw'[c]}; }}")
+            o.append("        }")
+            o.append("    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 # File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
 # computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
 # so src/gpu/autotune.rs picks one per adapter and shape by timing them.
 KERNELS = {
     "matmul": matmul,
     "conv2d_forward": conv2d_forward,
+    "conv2d_forward_v4": conv2d_forward_v4,
+    "conv2d_forward_v4s": lambda: conv2d_forward_v4(store4=True),
     "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),
     "conv2d_backward_weight_t16": lambda: conv2d_backward_weight(taps=16),
     "conv2d_backward_weight_t18": lambda: conv2d_backward_weight(taps=18),

@@ -105,14 +105,33 @@ pub fn conv2d_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s:
     }
 }
 
-/// out `[N, H + 2 pad, W + 2 pad]` = inp `[N, H, W]` inside a zero border of width `pad`.
-pub fn pad2d(out: &mut [f32], inp: &[f32], n: usize, h: usize, w: usize, pad: usize) {
-    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
-    out[..n * hp * wp].fill(0.0);
-    for plane in 0..n {
-        for y in 0..h {
-            let o = (plane * hp + y + pad) * wp + pad;
-            out[o..o + w].copy_from_slice(&inp[(plane * h + y) * w..][..w]);
+/// out `[copies, N, H + 2 pad, wr]`: `copies` copies of inp `[N, H, W]` inside a zero border
+/// of width `pad`, copy c shifted left by c columns; columns past the image are zero.
+#[allow(clippy::too_many_arguments)]
+pub fn pad2d(
+    out: &mut [f32],
+    inp: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    pad: usize,
+    wr: usize,
+    copies: usize,
+) {
+    let hp = h + 2 * pad;
+    for c in 0..copies {
+        for plane in 0..n {
+            for y in 0..hp {
+                for x in 0..wr {
+                    let (iy, ix) = (y as isize - pad as isize, (x + c) as isize - pad as isize);
+                    let inside = iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize;
+                    out[((c * n + plane) * hp + y) * wr + x] = if inside {
+                        inp[(plane * h + iy as usize) * w + ix as usize]
+                    } else {
+                        0.0
+                    };
+                }
+            }
         }
     }
 }

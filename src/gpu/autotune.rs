@@ -7,7 +7,7 @@
 //! cache directory), so later runs start without measuring. Every variant computes the same
 //! sums in the same order, so the choice changes speed, never results.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -22,6 +22,8 @@ pub struct Autotune {
     path: Option<PathBuf>,
     /// "kernel shape" -> variant name.
     table: Mutex<BTreeMap<String, String>>,
+    /// Keys this context has asked for (what `choices` reports).
+    used: Mutex<BTreeSet<String>>,
     enabled: bool,
 }
 
@@ -39,9 +41,18 @@ fn cache_dir() -> Option<PathBuf> {
 fn file_name(adapter: &str) -> String {
     let clean: String = adapter
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    format!("autotune-{}.json", clean.chars().take(120).collect::<String>())
+    format!(
+        "autotune-{}.json",
+        clean.chars().take(120).collect::<String>()
+    )
 }
 
 impl Autotune {
@@ -61,13 +72,14 @@ impl Autotune {
         Autotune {
             path,
             table: Mutex::new(table),
+            used: Mutex::default(),
             enabled,
         }
     }
 
     /// The variant remembered for `key`, or the fastest of `variants` as timed by `run` (one
-    /// warm-up, then the best of three), which is then remembered. Without measuring (switched
-    /// off) the first variant is the default.
+    /// warm-up, then the best of three), which is then remembered; variants whose warm-up
+    /// fails are skipped. Without measuring (switched off) the first variant is the default.
     pub fn choose(
         &self,
         key: &str,
@@ -77,26 +89,39 @@ impl Autotune {
         if !self.enabled || variants.len() == 1 {
             return Ok(variants[0]);
         }
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string());
         let known = self.lock().get(key).cloned();
         if let Some(v) = known.and_then(|k| variants.iter().find(|v| **v == k)) {
             return Ok(v);
         }
-        let mut best = (f64::INFINITY, variants[0]);
+        let mut best: Option<(f64, &'static str)> = None;
+        let mut first_error = None;
         for &v in variants {
-            run(v)?;
+            // A variant that cannot run here (e.g. its scratch exceeds the adapter's binding
+            // limit) is left out; only when none can run is that an error.
+            if let Err(e) = run(v) {
+                first_error.get_or_insert(e);
+                continue;
+            }
             let mut t = f64::INFINITY;
             for _ in 0..3 {
                 let s = Instant::now();
                 run(v)?;
                 t = t.min(s.elapsed().as_secs_f64());
             }
-            if t < best.0 {
-                best = (t, v);
+            if best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, v));
             }
         }
-        self.lock().insert(key.to_string(), best.1.to_string());
+        let Some((_, best)) = best else {
+            return Err(first_error.expect("no variants"));
+        };
+        self.lock().insert(key.to_string(), best.to_string());
         self.save();
-        Ok(best.1)
+        Ok(best)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
@@ -119,11 +144,12 @@ impl Autotune {
         }
     }
 
-    /// What has been chosen so far, as (kernel and shape, variant).
+    /// The choices this context has used, as (kernel and shape, variant).
     pub fn choices(&self) -> Vec<(String, String)> {
-        self.lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let table = self.lock();
+        used.into_iter()
+            .filter_map(|k| table.get(&k).map(|v| (k, v.clone())))
             .collect()
     }
 }

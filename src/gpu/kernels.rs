@@ -262,7 +262,9 @@ fn dense_words(s: &DenseShape) -> [u32; 3] {
     [s.batch, s.nin, s.nout].map(u)
 }
 
-/// out `[N, H + 2 pad, W + 2 pad]` = inp `[N, H, W]` in a zero border.
+/// out `[copies, N, H + 2 pad, wr]`: copies of inp `[N, H, W]` in a zero border, copy c
+/// shifted left by c columns (one copy with `wr = W + 2 pad` is plain padding).
+#[allow(clippy::too_many_arguments)]
 pub fn pad2d(
     ctx: &GpuContext,
     out: &GpuTensor,
@@ -271,9 +273,17 @@ pub fn pad2d(
     h: usize,
     w: usize,
     pad: usize,
+    wr: usize,
+    copies: usize,
 ) -> Result<Dispatch> {
-    let len = n * (h + 2 * pad) * (w + 2 * pad);
-    ctx.dispatch("pad2d", &[n, h, w, pad].map(u), &[out, inp], len)
+    // One invocation per output row.
+    let rows = copies * n * (h + 2 * pad);
+    ctx.dispatch(
+        "pad2d",
+        &[n, h, w, pad, wr, copies].map(u),
+        &[out, inp],
+        rows,
+    )
 }
 
 /// A zero-padded copy of `inp` `[planes, h, w]` (allocated here, once, and filled by a pad2d
@@ -288,8 +298,9 @@ fn padded(
     if pad == 0 {
         return Ok(inp.clone());
     }
-    let t = ctx.tensor(planes * (h + 2 * pad) * (w + 2 * pad), label)?;
-    d.push(pad2d(ctx, &t, inp, planes, h, w, pad)?);
+    let wr = w + 2 * pad;
+    let t = ctx.tensor(planes * (h + 2 * pad) * wr, label)?;
+    d.push(pad2d(ctx, &t, inp, planes, h, w, pad, wr, 1)?);
     Ok(t)
 }
 
@@ -310,67 +321,187 @@ pub fn conv2d_flip_weight(
     )
 }
 
-/// `[Ci K K]` offsets of each tap (ci, ky, kx) from an output pixel's top-left element in a
-/// padded input of `hp` x `wp` planes, so the kernel walks the taps in one flat loop.
-fn tap_offsets(cin: usize, k: usize, hp: usize, wp: usize) -> Vec<u32> {
+/// The forward convolution's variants (the default first); autotune picks one per adapter and
+/// shape. conv2d_forward reads a padded input with scalar loads; conv2d_forward_v4 reads K
+/// shifted copies of it with vec4 loads (K times the memory, fewer loads); conv2d_forward_v4s
+/// also stores vec4 (only where Wo is a multiple of 4).
+pub const FORWARD_VARIANTS: &[&str] =
+    &["conv2d_forward", "conv2d_forward_v4", "conv2d_forward_v4s"];
+
+/// `[Ci K K]` offsets of each tap (ci, ky, kx) from an output pixel's first element: for
+/// conv2d_forward in a padded input of `hp` x `wp` planes; for conv2d_forward_v4, in vec4, in
+/// the shifted copies (`wp` = Wr / 4, `copy` = one copy's length in vec4).
+fn tap_offsets(cin: usize, k: usize, hp: usize, wp: usize, copy: usize) -> Vec<u32> {
     let mut t = Vec::with_capacity(cin * k * k);
     for ci in 0..cin {
         for ky in 0..k {
             for kx in 0..k {
-                t.push(u(ci * hp * wp + ky * wp + kx));
+                t.push(u(if copy == 0 {
+                    ci * hp * wp + ky * wp + kx
+                } else {
+                    kx * copy + ci * hp * wp + ky * wp
+                }));
             }
         }
     }
     t
 }
 
-/// The conv2d_forward shader on an already padded input `[B, Ci, Hp, Wp]` (valid convolution);
-/// without a bias the sums start at zero.
-fn conv_padded(
+/// The dispatches of one forward variant on the unpadded input `inp` `[B, Ci, H, W]`, with
+/// its scratch (padded input, tap table) allocated here, once. Without a bias the sums start
+/// at zero.
+fn forward_variant(
     ctx: &GpuContext,
+    variant: &str,
     out: &GpuTensor,
     inp: &GpuTensor,
     weight: &GpuTensor,
     bias: Option<&GpuTensor>,
     s: Conv2dShape,
-) -> Result<Dispatch> {
-    let (hp, wp) = (s.h + 2 * s.pad, s.w + 2 * s.pad);
-    let words = [
-        s.batch,
-        s.cin,
-        s.cout,
-        hp,
-        wp,
-        s.k,
-        s.ho(),
-        s.wo(),
-        bias.is_some() as usize,
-    ]
-    .map(u);
-    let x = (s.batch * s.ho() * s.wo())
-        .div_ceil(CONV_PIXELS)
-        .div_ceil(WORKGROUP as usize);
+) -> Result<Vec<Dispatch>> {
+    let mut d = Vec::new();
+    let hp = s.h + 2 * s.pad;
+    let has_bias = bias.is_some() as usize;
+    // Without a bias, bind the weights in its place: the shaders never read it.
+    let bias = bias.unwrap_or(weight);
+    let (name, grid_x, words, xp, taps) = match variant {
+        "conv2d_forward" => {
+            let wp = s.w + 2 * s.pad;
+            let xp = padded(
+                ctx,
+                &mut d,
+                inp,
+                (s.batch * s.cin, s.h, s.w, s.pad),
+                "conv input, padded",
+            )?;
+            let words = vec![
+                s.batch,
+                s.cin,
+                s.cout,
+                hp,
+                wp,
+                s.k,
+                s.ho(),
+                s.wo(),
+                has_bias,
+            ];
+            let pixels = s.batch * s.ho() * s.wo();
+            let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
+            (
+                "conv2d_forward",
+                pixels.div_ceil(CONV_PIXELS),
+                words,
+                xp,
+                taps,
+            )
+        }
+        "conv2d_forward_v4" | "conv2d_forward_v4s" => {
+            if variant == "conv2d_forward_v4s" && s.wo() % 4 != 0 {
+                return Err(Error::Gpu(format!(
+                    "conv2d_forward_v4s needs an output width that is a multiple of 4, not {}",
+                    s.wo()
+                )));
+            }
+            let wr4 = s.wo().div_ceil(4);
+            let copy = s.batch * s.cin * hp * wr4;
+            let xp = ctx.tensor(s.k * copy * 4, "conv input, padded and shifted")?;
+            d.push(pad2d(
+                ctx,
+                &xp,
+                inp,
+                s.batch * s.cin,
+                s.h,
+                s.w,
+                s.pad,
+                wr4 * 4,
+                s.k,
+            )?);
+            let words = vec![
+                s.batch,
+                s.cin,
+                s.cout,
+                hp,
+                wr4,
+                s.ho(),
+                s.wo(),
+                has_bias,
+                s.cin * s.k * s.k,
+            ];
+            let groups = s.batch * s.ho() * wr4;
+            let taps = tap_offsets(s.cin, s.k, hp, wr4, copy);
+            (
+                if variant == "conv2d_forward_v4" {
+                    "conv2d_forward_v4"
+                } else {
+                    "conv2d_forward_v4s"
+                },
+                groups.div_ceil(CONV_PIXELS / 4),
+                words,
+                xp,
+                taps,
+            )
+        }
+        other => return Err(Error::Gpu(format!("no conv2d_forward variant {other}"))),
+    };
+    let x = grid_x.div_ceil(WORKGROUP as usize);
     if x > 65_535 {
         return Err(Error::Gpu(format!(
-            "conv2d_forward on {} images of {}x{} exceeds one dispatch: use a smaller batch",
+            "{name} on {} images of {}x{} exceeds one dispatch: use a smaller batch",
             s.batch,
             s.ho(),
             s.wo()
         )));
     }
-    // Without a bias, bind the weights in its place: the shader never reads it.
-    let bias = bias.unwrap_or(weight);
-    let taps = ctx.tensor_from(&tap_offsets(s.cin, s.k, hp, wp), "conv tap offsets")?;
-    ctx.dispatch_grid(
-        "conv2d_forward",
+    let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
+    let words: Vec<u32> = words.into_iter().map(u).collect();
+    d.push(ctx.dispatch_grid(
+        name,
         &words,
-        &[out, inp, weight, bias, &taps],
+        &[out, &xp, weight, bias, &taps],
         (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
+    )?);
+    Ok(d)
+}
+
+/// The variant autotune measured fastest for `key` (timed on these very buffers).
+fn forward_choice(
+    ctx: &GpuContext,
+    key: &str,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    s: Conv2dShape,
+) -> Result<&'static str> {
+    ctx.tune.choose(key, FORWARD_VARIANTS, |v| {
+        let d = forward_variant(ctx, v, out, inp, weight, bias, s)?;
+        ctx.run(&d.iter().collect::<Vec<_>>())
+    })
+}
+
+fn shape_key(kernel: &str, s: &Conv2dShape) -> String {
+    format!(
+        "{kernel} b{} ci{} co{} {}x{} k{} pad{}",
+        s.batch, s.cin, s.cout, s.h, s.w, s.k, s.pad
     )
 }
 
+/// conv2d_forward with a given variant (tests run them all).
+pub fn conv2d_forward_variant(
+    ctx: &GpuContext,
+    variant: &str,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    forward_variant(ctx, variant, out, inp, weight, Some(bias), s)
+}
+
 /// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`:
-/// pad2d into a padded copy of the input (allocated here, once), then conv2d_forward.
+/// pad2d into a padded copy of the input (allocated here, once), then the variant of the
+/// implicit-GEMM kernel that autotune measured fastest for this adapter and shape.
 pub fn conv2d_forward(
     ctx: &GpuContext,
     out: &GpuTensor,
@@ -379,18 +510,28 @@ pub fn conv2d_forward(
     bias: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let mut d = Vec::new();
-    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
-    let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
-    d.push(conv_padded(ctx, out, &xp, weight, Some(bias), s)?);
-    Ok(d)
+    let key = shape_key("conv2d_forward", &s);
+    let v = forward_choice(ctx, &key, out, inp, weight, Some(bias), s)?;
+    forward_variant(ctx, v, out, inp, weight, Some(bias), s)
 }
 
-/// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight: the forward convolution of
-/// dout, padded by K - 1 - pad, with the flipped weights (conv2d_flip_weight), so it runs on the
-/// same tuned kernel. Scratch (flipped weights, padded dout) is allocated here, once.
-pub fn conv2d_backward_input(
+/// The input gradient as a forward convolution: shape of dout padded by K - 1 - pad.
+fn transposed(s: &Conv2dShape) -> Conv2dShape {
+    Conv2dShape {
+        batch: s.batch,
+        cin: s.cout,
+        cout: s.cin,
+        h: s.ho(),
+        w: s.wo(),
+        k: s.k,
+        pad: s.k - 1 - s.pad,
+    }
+}
+
+/// conv2d_backward_input with a given forward variant (tests run them all).
+pub fn conv2d_backward_input_variant(
     ctx: &GpuContext,
+    variant: &str,
     dinp: &GpuTensor,
     dout: &GpuTensor,
     weight: &GpuTensor,
@@ -402,25 +543,40 @@ pub fn conv2d_backward_input(
             s.pad, s.k
         )));
     }
-    let mut d = Vec::new();
     let flipped = ctx.tensor(s.weight_len(), "flipped conv weight")?;
-    d.push(conv2d_flip_weight(
+    let mut d = vec![conv2d_flip_weight(
         ctx, &flipped, weight, s.cout, s.cin, s.k,
+    )?];
+    d.extend(forward_variant(
+        ctx,
+        variant,
+        dinp,
+        dout,
+        &flipped,
+        None,
+        transposed(&s),
     )?);
-    let pad = s.k - 1 - s.pad;
-    let dims = (s.batch * s.cout, s.ho(), s.wo(), pad);
-    let gp = padded(ctx, &mut d, dout, dims, "conv output gradient, padded")?;
-    let t = Conv2dShape {
-        batch: s.batch,
-        cin: s.cout,
-        cout: s.cin,
-        h: s.ho(),
-        w: s.wo(),
-        k: s.k,
-        pad,
-    };
-    d.push(conv_padded(ctx, dinp, &gp, &flipped, None, t)?);
     Ok(d)
+}
+
+/// dinp `[B, Ci, H, W]` from dout `[B, Co, Ho, Wo]` and weight: the forward convolution of
+/// dout, padded by K - 1 - pad, with the flipped weights (conv2d_flip_weight), so it runs on the
+/// same tuned kernels. Scratch (flipped weights, padded dout) is allocated here, once.
+pub fn conv2d_backward_input(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    weight: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    if s.pad >= s.k {
+        return conv2d_backward_input_variant(ctx, FORWARD_VARIANTS[0], dinp, dout, weight, s);
+    }
+    let t = transposed(&s);
+    let key = shape_key("conv2d_backward_input", &s);
+    // Timed with the unflipped weights: same work, and nothing to flip before measuring.
+    let v = forward_choice(ctx, &key, dinp, dout, weight, None, t)?;
+    conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s)
 }
 
 /// Output channels each conv2d_backward_weight invocation computes.
@@ -502,10 +658,7 @@ pub fn conv2d_backward_weight(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let key = format!(
-        "conv2d_backward_weight b{} ci{} co{} {}x{} k{} pad{}",
-        s.batch, s.cin, s.cout, s.h, s.w, s.k, s.pad
-    );
+    let key = shape_key("conv2d_backward_weight", &s);
     let names: Vec<&'static str> = WGRAD_VARIANTS.iter().map(|v| v.0).collect();
     // Timing needs no real data: scratch contents do not change the work.
     let chosen = ctx.tune.choose(&key, &names, |v| {

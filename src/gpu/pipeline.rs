@@ -28,6 +28,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("conv2d_backward_weight_t4"),
     shader!("conv2d_flip_weight"),
     shader!("conv2d_forward"),
+    shader!("conv2d_forward_v4"),
+    shader!("conv2d_forward_v4s"),
     shader!("dense_backward_bias"),
     shader!("dense_backward_input"),
     shader!("dense_backward_weight"),
