@@ -21,7 +21,10 @@ pub struct KernelTime {
     pub name: String,
     pub shape: String,
     pub ms: f64,
+    /// Arithmetic rate; 0 for kernels that only move memory.
     pub gflops: f64,
+    /// Bytes read and written per second (each buffer once), in GB/s.
+    pub gbs: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -132,11 +135,13 @@ pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<Ke
                 continue; // validated above; training never needs the images' gradient
             }
             let t = time(reps, || run(d))?;
+            let bytes = 4.0 * (s.in_len() + s.out_len() + s.weight_len()) as f64;
             out.push(KernelTime {
                 name: name.into(),
                 shape: shape_str(&s),
                 ms: t * 1e3,
                 gflops: s.flops() / t / 1e9,
+                gbs: bytes / t / 1e9,
             });
         }
     }
@@ -181,6 +186,7 @@ pub fn gpu_gemm(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<Kerne
             shape: format!("{m}x{kk}x{n}"),
             ms: t * 1e3,
             gflops: 2.0 * (m * kk * n) as f64 / t / 1e9,
+            gbs: 4.0 * (m * kk + kk * n + m * n) as f64 / t / 1e9,
         });
     }
     Ok(out)
@@ -236,9 +242,168 @@ pub fn cpu_kernels(batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
                 shape: shape_str(&s),
                 ms: t * 1e3,
                 gflops: s.flops() / t / 1e9,
+                gbs: 4.0 * (s.in_len() + s.out_len() + s.weight_len()) as f64 / t / 1e9,
             });
         }
     }
+    Ok(out)
+}
+
+/// The network's other GPU kernels at a training step's shapes (pooling and ReLU after
+/// conv1, the dense layer, the distance matrix, the optimizer), each validated against the
+/// CPU reference first, with GFLOP/s where they compute and GB/s (each buffer read or
+/// written once) for all.
+pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let arch = Arch::reference(crate::model::Head::L2);
+    let mut out = Vec::new();
+    let mut push = |name: &str, shape: String, t: f64, flops: f64, floats: usize| {
+        out.push(KernelTime {
+            name: name.into(),
+            shape,
+            ms: t * 1e3,
+            gflops: flops / t / 1e9,
+            gbs: 4.0 * floats as f64 / t / 1e9,
+        })
+    };
+    let one = |d: &Dispatch| ctx.run(&[d]);
+
+    // Pooling and ReLU on conv1's output.
+    let ps = arch.pool(0, batch);
+    let (x, g) = (
+        random(&mut rng, ps.in_len()),
+        random(&mut rng, ps.out_len()),
+    );
+    let (tx, tg) = (ctx.tensor_from(&x, "x")?, ctx.tensor_from(&g, "g")?);
+    let (ty, tdx) = (
+        ctx.tensor(ps.out_len(), "y")?,
+        ctx.tensor(ps.in_len(), "dx")?,
+    );
+    let shape = format!("{}x{}x{}x{}", ps.batch, ps.c, ps.h, ps.w);
+    let d = k::maxpool2d_forward(ctx, &ty, &tx, ps)?;
+    one(&d)?;
+    let mut want = vec![0.0; ps.out_len()];
+    r::maxpool2d_forward(&mut want, &x, ps);
+    check("maxpool2d_forward", &ctx.read::<f32>(&ty)?, &want)?;
+    let t = time(reps, || one(&d))?;
+    push(
+        "maxpool2d_forward",
+        shape.clone(),
+        t,
+        0.0,
+        ps.in_len() + ps.out_len(),
+    );
+    let d = k::maxpool2d_backward(ctx, &tdx, &tg, &tx, ps)?;
+    one(&d)?;
+    let mut want = vec![0.0; ps.in_len()];
+    r::maxpool2d_backward(&mut want, &g, &x, ps);
+    check("maxpool2d_backward", &ctx.read::<f32>(&tdx)?, &want)?;
+    let t = time(reps, || one(&d))?;
+    push(
+        "maxpool2d_backward",
+        shape.clone(),
+        t,
+        0.0,
+        2 * ps.in_len() + ps.out_len(),
+    );
+    let d = k::relu_forward(ctx, &tdx, &tx, ps.in_len())?;
+    one(&d)?;
+    let mut want = vec![0.0; ps.in_len()];
+    r::relu_forward(&mut want, &x);
+    check("relu_forward", &ctx.read::<f32>(&tdx)?, &want)?;
+    let t = time(reps, || one(&d))?;
+    push("relu_forward", shape, t, 0.0, 2 * ps.in_len());
+
+    // The dense layer.
+    let ds = arch.dense(batch);
+    let (x, w, b, g) = (
+        random(&mut rng, ds.batch * ds.nin),
+        random(&mut rng, ds.nout * ds.nin),
+        random(&mut rng, ds.nout),
+        random(&mut rng, ds.batch * ds.nout),
+    );
+    let (tx, tw, tb, tg) = (
+        ctx.tensor_from(&x, "x")?,
+        ctx.tensor_from(&w, "w")?,
+        ctx.tensor_from(&b, "b")?,
+        ctx.tensor_from(&g, "g")?,
+    );
+    let (ty, tdx, tdw) = (
+        ctx.tensor(ds.batch * ds.nout, "y")?,
+        ctx.tensor(ds.batch * ds.nin, "dx")?,
+        ctx.tensor(ds.nout * ds.nin, "dw")?,
+    );
+    let shape = format!("{}x{} -> {}", ds.batch, ds.nin, ds.nout);
+    let flops = 2.0 * (ds.batch * ds.nin * ds.nout) as f64;
+    let floats = ds.batch * ds.nin + ds.nin * ds.nout + ds.batch * ds.nout;
+    let d = k::dense_forward(ctx, &ty, &tx, &tw, &tb, ds)?;
+    one(&d)?;
+    let mut want = vec![0.0; ds.batch * ds.nout];
+    r::dense_forward(&mut want, &x, &w, &b, ds);
+    check("dense_forward", &ctx.read::<f32>(&ty)?, &want)?;
+    let t = time(reps, || one(&d))?;
+    push("dense_forward", shape.clone(), t, flops, floats);
+    let d = k::dense_backward_input(ctx, &tdx, &tg, &tw, ds)?;
+    one(&d)?;
+    let mut want = vec![0.0; ds.batch * ds.nin];
+    r::dense_backward_input(&mut want, &g, &w, ds);
+    check("dense_backward_input", &ctx.read::<f32>(&tdx)?, &want)?;
+    let t = time(reps, || one(&d))?;
+    push("dense_backward_input", shape.clone(), t, flops, floats);
+    let d = k::dense_backward_weight(ctx, &tdw, &tg, &tx, ds)?;
+    one(&d)?;
+    let mut want = vec![0.0; ds.nout * ds.nin];
+    r::dense_backward_weight(&mut want, &g, &x, ds);
+    check("dense_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
+    let t = time(reps, || one(&d))?;
+    push("dense_backward_weight", shape, t, flops, floats);
+
+    // The step's distance matrix between its embeddings.
+    let (n, e) = (batch, ds.nout);
+    let x = random(&mut rng, n * e);
+    let (tx, td) = (ctx.tensor_from(&x, "x")?, ctx.tensor(n * n, "dist")?);
+    let d = k::pairwise_distance(ctx, &td, &tx, &tx, n, n, e)?;
+    one(&d)?;
+    let mut want = vec![0.0; n * n];
+    r::pairwise_distance(&mut want, &x, &x, n, n, e);
+    check("pairwise_distance", &ctx.read::<f32>(&td)?, &want)?;
+    let t = time(reps, || one(&d))?;
+    push(
+        "pairwise_distance",
+        format!("{n}x{n}x{e}"),
+        t,
+        3.0 * (n * n * e) as f64,
+        2 * n * e + n * n,
+    );
+
+    // Adam over every parameter.
+    let np = ParamLayout::new(&arch).total;
+    let (p0, g, m0, v0) = (
+        random(&mut rng, np),
+        random(&mut rng, np),
+        random(&mut rng, np),
+        random(&mut rng, np)
+            .iter()
+            .map(|v| v.abs())
+            .collect::<Vec<_>>(),
+    );
+    let h = match OptimConfig::default().at_step(3) {
+        crate::optim::StepParams::Adam(h) => h,
+        _ => return Err(Error::Gpu("the default optimizer is not Adam".into())),
+    };
+    let (tp, tg, tm, tv) = (
+        ctx.tensor_from(&p0, "p")?,
+        ctx.tensor_from(&g, "g")?,
+        ctx.tensor_from(&m0, "m")?,
+        ctx.tensor_from(&v0, "v")?,
+    );
+    let d = k::adam_update(ctx, &tp, &tm, &tv, &tg, &h)?;
+    one(&d)?;
+    let (mut wp, mut wm, mut wv) = (p0.clone(), m0.clone(), v0.clone());
+    r::adam_update(&mut wp, &g, &mut wm, &mut wv, &h);
+    check("adam_update", &ctx.read::<f32>(&tp)?, &wp)?;
+    let t = time(reps, || one(&d))?;
+    push("adam_update", format!("{np} parameters"), t, 0.0, 7 * np);
     Ok(out)
 }
 

@@ -77,7 +77,7 @@ fn conv2d_kernels_match_reference() {
         );
         let out = ctx.tensor(s.out_len(), "o").unwrap();
         for &variant in k::FORWARD_VARIANTS {
-            if variant == "conv2d_forward_v4s" && s.wo() % 4 != 0 {
+            if variant == "conv2d_forward_v4s" && !s.wo().is_multiple_of(4) {
                 assert!(k::conv2d_forward_variant(&ctx, variant, &out, &ti, &tw, &tb, s).is_err());
                 continue;
             }
@@ -116,7 +116,7 @@ fn conv2d_kernels_match_reference() {
         let td = ctx.tensor_from(&dout, "dout").unwrap();
         let din = ctx.tensor(s.in_len(), "dinp").unwrap();
         for &variant in k::FORWARD_VARIANTS {
-            if variant == "conv2d_forward_v4s" && s.w % 4 != 0 {
+            if variant == "conv2d_forward_v4s" && !s.w.is_multiple_of(4) {
                 continue; // needs the input width (the transposed output) a multiple of 4
             }
             let d = k::conv2d_backward_input_variant(&ctx, variant, &din, &td, &tw, s).unwrap();

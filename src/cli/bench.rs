@@ -4,7 +4,8 @@ use clap::Args;
 
 use super::DeviceArgs;
 use crate::bench::{
-    cpu_gemm_gflops, cpu_kernels, end_to_end, gpu_gemm, gpu_kernels, reference_params, BenchReport,
+    cpu_gemm_gflops, cpu_kernels, end_to_end, gpu_gemm, gpu_kernels, gpu_layer_kernels,
+    reference_params, BenchReport,
 };
 use crate::device::open_engine;
 use crate::gpu::{AdapterChoice, GpuContext};
@@ -49,10 +50,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             AdapterChoice::Hardware
         };
         let ctx = GpuContext::new(choice)?;
-        let timed = (
-            gpu_kernels(&ctx, a.batch, a.reps)?,
-            gpu_gemm(&ctx, a.batch, a.reps)?,
-        );
+        let mut kernels = gpu_kernels(&ctx, a.batch, a.reps)?;
+        kernels.extend(gpu_layer_kernels(&ctx, a.batch, a.reps)?);
+        let timed = (kernels, gpu_gemm(&ctx, a.batch, a.reps)?);
         autotune = ctx.tune.choices();
         timed
     } else {
@@ -82,17 +82,21 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     println!("device: {}", report.device);
     if !report.kernels.is_empty() {
         println!(
-            "{:<24} {:<28} {:>10} {:>10} {:>11}",
-            "kernel", "shape", "ms", "GFLOP/s", "of ceiling"
+            "{:<24} {:<28} {:>10} {:>10} {:>11} {:>8}",
+            "kernel", "shape", "ms", "GFLOP/s", "of ceiling", "GB/s"
         );
         for k in report.gemm.iter().chain(&report.kernels) {
+            let (rate, share) = if k.gflops > 0.0 {
+                (
+                    format!("{:.2}", k.gflops),
+                    format!("{:.0}%", 100.0 * k.gflops / report.gemm_gflops.max(1e-9)),
+                )
+            } else {
+                ("-".into(), "-".into())
+            };
             println!(
-                "{:<24} {:<28} {:>10.2} {:>10.2} {:>10.0}%",
-                k.name,
-                k.shape,
-                k.ms,
-                k.gflops,
-                100.0 * k.gflops / report.gemm_gflops.max(1e-9)
+                "{:<24} {:<28} {:>10.2} {:>10} {:>11} {:>8.2}",
+                k.name, k.shape, k.ms, rate, share, k.gbs
             );
         }
     }

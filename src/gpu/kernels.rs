@@ -396,7 +396,7 @@ fn forward_variant(
             )
         }
         "conv2d_forward_v4" | "conv2d_forward_v4s" => {
-            if variant == "conv2d_forward_v4s" && s.wo() % 4 != 0 {
+            if variant == "conv2d_forward_v4s" && !s.wo().is_multiple_of(4) {
                 return Err(Error::Gpu(format!(
                     "conv2d_forward_v4s needs an output width that is a multiple of 4, not {}",
                     s.wo()
