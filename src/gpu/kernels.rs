@@ -720,11 +720,17 @@ pub fn maxpool2d_backward(
     inp: &GpuTensor,
     s: PoolShape,
 ) -> Result<Dispatch> {
+    // One invocation per window, or per input when there is no window.
+    let threads = if s.out_len() == 0 {
+        s.in_len()
+    } else {
+        s.out_len()
+    };
     ctx.dispatch(
         "maxpool2d_backward",
         &pool_words(&s),
         &[dinp, dout, inp],
-        s.in_len(),
+        threads,
     )
 }
 
