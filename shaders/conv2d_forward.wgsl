@@ -7,8 +7,9 @@
 // registers; the channel block comes from the workgroup id, so its weight loads are uniform
 // (loaded once per workgroup on lavapipe) and each tap costs 16 input loads for 256
 // multiply-adds. Sums run in the reference's order (bias, then ci, ky, kx). With has_bias = 0
-// the sums start at zero: conv2d_backward_input runs this kernel on flipped weights.
-struct Params { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, has_bias: u32 }
+// the sums start at zero: conv2d_backward_input runs this kernel on flipped weights. With
+// relu = 1 it stores max(sum, 0): conv2d_forward_relu, the layer's ReLU fused into the store.
+struct Params { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, has_bias: u32, relu: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
@@ -183,6 +184,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
         a1_0 += w1 * x0; a1_1 += w1 * x1; a1_2 += w1 * x2; a1_3 += w1 * x3; a1_4 += w1 * x4; a1_5 += w1 * x5; a1_6 += w1 * x6; a1_7 += w1 * x7; a1_8 += w1 * x8; a1_9 += w1 * x9; a1_10 += w1 * x10; a1_11 += w1 * x11; a1_12 += w1 * x12; a1_13 += w1 * x13; a1_14 += w1 * x14; a1_15 += w1 * x15;
         a2_0 += w2 * x0; a2_1 += w2 * x1; a2_2 += w2 * x2; a2_3 += w2 * x3; a2_4 += w2 * x4; a2_5 += w2 * x5; a2_6 += w2 * x6; a2_7 += w2 * x7; a2_8 += w2 * x8; a2_9 += w2 * x9; a2_10 += w2 * x10; a2_11 += w2 * x11; a2_12 += w2 * x12; a2_13 += w2 * x13; a2_14 += w2 * x14; a2_15 += w2 * x15;
         a3_0 += w3 * x0; a3_1 += w3 * x1; a3_2 += w3 * x2; a3_3 += w3 * x3; a3_4 += w3 * x4; a3_5 += w3 * x5; a3_6 += w3 * x6; a3_7 += w3 * x7; a3_8 += w3 * x8; a3_9 += w3 * x9; a3_10 += w3 * x10; a3_11 += w3 * x11; a3_12 += w3 * x12; a3_13 += w3 * x13; a3_14 += w3 * x14; a3_15 += w3 * x15;
+    }
+    if (p.relu != 0u) {
+        a0_0 = max(a0_0, vec4<f32>(0.0)); a0_1 = max(a0_1, vec4<f32>(0.0)); a0_2 = max(a0_2, vec4<f32>(0.0)); a0_3 = max(a0_3, vec4<f32>(0.0)); a0_4 = max(a0_4, vec4<f32>(0.0)); a0_5 = max(a0_5, vec4<f32>(0.0)); a0_6 = max(a0_6, vec4<f32>(0.0)); a0_7 = max(a0_7, vec4<f32>(0.0)); a0_8 = max(a0_8, vec4<f32>(0.0)); a0_9 = max(a0_9, vec4<f32>(0.0)); a0_10 = max(a0_10, vec4<f32>(0.0)); a0_11 = max(a0_11, vec4<f32>(0.0)); a0_12 = max(a0_12, vec4<f32>(0.0)); a0_13 = max(a0_13, vec4<f32>(0.0)); a0_14 = max(a0_14, vec4<f32>(0.0)); a0_15 = max(a0_15, vec4<f32>(0.0));
+        a1_0 = max(a1_0, vec4<f32>(0.0)); a1_1 = max(a1_1, vec4<f32>(0.0)); a1_2 = max(a1_2, vec4<f32>(0.0)); a1_3 = max(a1_3, vec4<f32>(0.0)); a1_4 = max(a1_4, vec4<f32>(0.0)); a1_5 = max(a1_5, vec4<f32>(0.0)); a1_6 = max(a1_6, vec4<f32>(0.0)); a1_7 = max(a1_7, vec4<f32>(0.0)); a1_8 = max(a1_8, vec4<f32>(0.0)); a1_9 = max(a1_9, vec4<f32>(0.0)); a1_10 = max(a1_10, vec4<f32>(0.0)); a1_11 = max(a1_11, vec4<f32>(0.0)); a1_12 = max(a1_12, vec4<f32>(0.0)); a1_13 = max(a1_13, vec4<f32>(0.0)); a1_14 = max(a1_14, vec4<f32>(0.0)); a1_15 = max(a1_15, vec4<f32>(0.0));
+        a2_0 = max(a2_0, vec4<f32>(0.0)); a2_1 = max(a2_1, vec4<f32>(0.0)); a2_2 = max(a2_2, vec4<f32>(0.0)); a2_3 = max(a2_3, vec4<f32>(0.0)); a2_4 = max(a2_4, vec4<f32>(0.0)); a2_5 = max(a2_5, vec4<f32>(0.0)); a2_6 = max(a2_6, vec4<f32>(0.0)); a2_7 = max(a2_7, vec4<f32>(0.0)); a2_8 = max(a2_8, vec4<f32>(0.0)); a2_9 = max(a2_9, vec4<f32>(0.0)); a2_10 = max(a2_10, vec4<f32>(0.0)); a2_11 = max(a2_11, vec4<f32>(0.0)); a2_12 = max(a2_12, vec4<f32>(0.0)); a2_13 = max(a2_13, vec4<f32>(0.0)); a2_14 = max(a2_14, vec4<f32>(0.0)); a2_15 = max(a2_15, vec4<f32>(0.0));
+        a3_0 = max(a3_0, vec4<f32>(0.0)); a3_1 = max(a3_1, vec4<f32>(0.0)); a3_2 = max(a3_2, vec4<f32>(0.0)); a3_3 = max(a3_3, vec4<f32>(0.0)); a3_4 = max(a3_4, vec4<f32>(0.0)); a3_5 = max(a3_5, vec4<f32>(0.0)); a3_6 = max(a3_6, vec4<f32>(0.0)); a3_7 = max(a3_7, vec4<f32>(0.0)); a3_8 = max(a3_8, vec4<f32>(0.0)); a3_9 = max(a3_9, vec4<f32>(0.0)); a3_10 = max(a3_10, vec4<f32>(0.0)); a3_11 = max(a3_11, vec4<f32>(0.0)); a3_12 = max(a3_12, vec4<f32>(0.0)); a3_13 = max(a3_13, vec4<f32>(0.0)); a3_14 = max(a3_14, vec4<f32>(0.0)); a3_15 = max(a3_15, vec4<f32>(0.0));
     }
     let nc = min(p.cout - co0, 16u);
     if (nc == 16u && first + 15u < total) {

@@ -57,6 +57,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def relu_epilogue(o, quads, pix):
+    """With relu = 1 the kernel writes max(sum, 0): the layer's ReLU fused into its store."""
+    o.append("    if (p.relu != 0u) {")
+    for q in range(quads):
+        o.append("        " + " ".join(f"a{q}_{j} = max(a{q}_{j}, vec4<f32>(0.0));" for j in range(pix)))
+    o.append("    }")
+
+
 def conv2d_forward(quads=4, pix=16, wg=64):
     ch = quads * 4
     o = [HEADER.format(f"conv2d_forward, {ch} channels x {pix} pixels")]
@@ -67,8 +75,9 @@ def conv2d_forward(quads=4, pix=16, wg=64):
 // registers; the channel block comes from the workgroup id, so its weight loads are uniform
 // (loaded once per workgroup on lavapipe) and each tap costs {pix} input loads for {ch * pix}
 // multiply-adds. Sums run in the reference's order (bias, then ci, ky, kx). With has_bias = 0
-// the sums start at zero: conv2d_backward_input runs this kernel on flipped weights.
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, has_bias: u32 }}
+// the sums start at zero: conv2d_backward_input runs this kernel on flipped weights. With
+// relu = 1 it stores max(sum, 0): conv2d_forward_relu, the layer's ReLU fused into the store.
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, has_bias: u32, relu: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
@@ -123,6 +132,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     for q in range(quads):
         o.append("        " + " ".join(f"a{q}_{j} += w{q} * x{j};" for j in range(pix)))
     o.append("    }")
+    relu_epilogue(o, quads, pix)
     o.append("    let nc = min(p.cout - co0, " + f"{ch}u);")
     o.append(f"    if (nc == {ch}u && first + {pix - 1}u < total) {{")
     o.append("        // A full block (all but the edges): no per-element checks.")
@@ -216,8 +226,8 @@ def conv2d_forward_v4(quads=4, groups=4, wg=64, store4=False):
 // of a row may stick out past Wo: computed, not stored). Each invocation computes {ch}
 // channels x {groups} groups; the channel block comes from the workgroup id (uniform weight
 // loads). Sums run in the reference's order (bias, then ci, ky, kx); with has_bias = 0 they
-// start at zero (conv2d_backward_input).{store_note}
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo: u32, has_bias: u32, ws: u32 }}
+// start at zero (conv2d_backward_input); with relu = 1 it stores max(sum, 0).{store_note}
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo: u32, has_bias: u32, ws: u32, relu: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<{out_type}>;
 @group(0) @binding(2) var<storage, read> inp: array<vec4<f32>>;
@@ -267,6 +277,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     for q in range(quads):
         o.append("        " + " ".join(f"a{q}_{j} += w{q} * v{j // 4}.{'xyzw'[j % 4]};" for j in range(pix)))
     o.append("    }")
+    relu_epilogue(o, quads, pix)
     o.append(f"    let nc = min(p.cout - co0, {ch}u);")
     if store4:
         for g in range(groups):

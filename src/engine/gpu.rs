@@ -86,20 +86,19 @@ fn build_forward(
     for l in 0..arch.channels.len() {
         let s = arch.conv(l, n);
         let ps = arch.pool(l, n);
-        let z = ctx.tensor(s.out_len(), &format!("conv{} out", l + 1))?;
         let al = ctx.tensor(s.out_len(), &format!("relu{} out", l + 1))?;
         let pl = ctx.tensor(ps.out_len(), &format!("pool{} out", l + 1))?;
         let (w, b) = layout.conv(l);
         let inp = if l == 0 { &images } else { &p[l - 1] };
-        dispatches.extend(k::conv2d_forward(
+        // Conv, bias and ReLU in one pass (the backward pass needs only the ReLU output).
+        dispatches.extend(k::conv2d_forward_relu(
             ctx,
-            &z,
+            &al,
             inp,
             &tensor_view(params, w),
             &tensor_view(params, b),
             s,
         )?);
-        dispatches.push(k::relu_forward(ctx, &al, &z, s.out_len())?);
         dispatches.push(k::maxpool2d_forward(ctx, &pl, &al, ps)?);
         a.push(al);
         p.push(pl);

@@ -350,6 +350,7 @@ fn tap_offsets(cin: usize, k: usize, hp: usize, wp: usize, copy: usize) -> Vec<u
 /// The dispatches of one forward variant on the unpadded input `inp` `[B, Ci, H, W]`, with
 /// its scratch (padded input, tap table) allocated here, once. Without a bias the sums start
 /// at zero.
+#[allow(clippy::too_many_arguments)]
 fn forward_variant(
     ctx: &GpuContext,
     variant: &str,
@@ -357,6 +358,7 @@ fn forward_variant(
     inp: &GpuTensor,
     weight: &GpuTensor,
     bias: Option<&GpuTensor>,
+    relu: bool,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
     let mut d = Vec::new();
@@ -384,6 +386,7 @@ fn forward_variant(
                 s.ho(),
                 s.wo(),
                 has_bias,
+                relu as usize,
             ];
             let pixels = s.batch * s.ho() * s.wo();
             let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
@@ -426,6 +429,7 @@ fn forward_variant(
                 s.wo(),
                 has_bias,
                 s.cin * s.k * s.k,
+                relu as usize,
             ];
             let groups = s.batch * s.ho() * wr4;
             let taps = tap_offsets(s.cin, s.k, hp, wr4, copy);
@@ -474,7 +478,7 @@ fn forward_choice(
     s: Conv2dShape,
 ) -> Result<&'static str> {
     ctx.tune.choose(key, FORWARD_VARIANTS, |v| {
-        let d = forward_variant(ctx, v, out, inp, weight, bias, s)?;
+        let d = forward_variant(ctx, v, out, inp, weight, bias, false, s)?;
         ctx.run(&d.iter().collect::<Vec<_>>())
     })
 }
@@ -496,7 +500,7 @@ pub fn conv2d_forward_variant(
     bias: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    forward_variant(ctx, variant, out, inp, weight, Some(bias), s)
+    forward_variant(ctx, variant, out, inp, weight, Some(bias), false, s)
 }
 
 /// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`:
@@ -512,7 +516,23 @@ pub fn conv2d_forward(
 ) -> Result<Vec<Dispatch>> {
     let key = shape_key("conv2d_forward", &s);
     let v = forward_choice(ctx, &key, out, inp, weight, Some(bias), s)?;
-    forward_variant(ctx, v, out, inp, weight, Some(bias), s)
+    forward_variant(ctx, v, out, inp, weight, Some(bias), false, s)
+}
+
+/// out `[B, Co, Ho, Wo]` = relu(conv2d_forward(...)): the same kernels (and autotune choice)
+/// with the ReLU applied as they store, saving relu_forward's pass over the layer's output.
+/// GPU only; tested against the reference conv2d_forward followed by relu_forward.
+pub fn conv2d_forward_relu(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let key = shape_key("conv2d_forward", &s);
+    let v = forward_choice(ctx, &key, out, inp, weight, Some(bias), s)?;
+    forward_variant(ctx, v, out, inp, weight, Some(bias), true, s)
 }
 
 /// The input gradient as a forward convolution: shape of dout padded by K - 1 - pad.
@@ -554,6 +574,7 @@ pub fn conv2d_backward_input_variant(
         dout,
         &flipped,
         None,
+        false,
         transposed(&s),
     )?);
     Ok(d)
