@@ -52,7 +52,15 @@ fn pool_shapes() -> Vec<PoolShape> {
 
 fn dense_shapes() -> Vec<DenseShape> {
     let d = |batch, nin, nout| DenseShape { batch, nin, nout };
-    vec![d(3, 17, 5), d(7, 13, 17), d(12, 6272, 64), d(1, 1, 1)]
+    // I a multiple of 4 runs on matmul / matmul_tn, otherwise on the dense_* kernels.
+    vec![
+        d(3, 17, 5),
+        d(7, 13, 17),
+        d(12, 6272, 64),
+        d(1, 1, 1),
+        d(70, 20, 33),
+        d(5, 8, 3),
+    ]
 }
 
 #[test]
@@ -1077,6 +1085,27 @@ fn matmul_matches_reference() {
             .unwrap();
         assert_close(
             &format!("matmul {m}x{kk}x{n}"),
+            &ctx.read::<f32>(&tc).unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+        // matmul_tn on a stored transposed: the same product.
+        let at: Vec<f32> = (0..kk * m).map(|i| a[(i % m) * kk + i / m]).collect();
+        let mut want_tn = vec![0.0; m * n];
+        r::matmul_tn(&mut want_tn, &at, &b, m, kk, n);
+        assert_close(
+            &format!("reference matmul_tn {m}x{kk}x{n}"),
+            &want_tn,
+            &want,
+            0.0,
+            0.0,
+        );
+        let tat = ctx.tensor_from(&at, "at").unwrap();
+        ctx.run(&[&k::matmul_tn(&ctx, &tc, &tat, &tb, m, kk, n).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("matmul_tn {m}x{kk}x{n}"),
             &ctx.read::<f32>(&tc).unwrap(),
             &want,
             ATOL,

@@ -668,6 +668,19 @@ pub fn siamese_backward(
     }
 }
 
+/// c `[m, n]` = a^T . b with a stored `[k, m]` and b `[k, n]`.
+pub fn matmul_tn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
+    for r in 0..m {
+        for col in 0..n {
+            let mut acc = 0.0f32;
+            for kk in 0..k {
+                acc += a[kk * m + r] * b[kk * n + col];
+            }
+            c[r * n + col] = acc;
+        }
+    }
+}
+
 /// c `[M, N]` = a `[M, K]` . b `[K, N]`, row-major: the plain matrix product.
 pub fn matmul(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
     for i in 0..m {

@@ -600,6 +600,10 @@ pub fn conv2d_backward_input(
     conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s)
 }
 
+/// Images per dense_forward invocation and outputs per workgroup (tools/gen_kernels.py).
+const DENSE_IMAGES: usize = 4;
+const DENSE_OUTPUTS: usize = 16;
+
 /// Output channels each conv2d_backward_weight invocation computes.
 const WGRAD_CHANNELS: usize = 16;
 
@@ -763,11 +767,13 @@ pub fn dense_forward(
     bias: &GpuTensor,
     s: DenseShape,
 ) -> Result<Dispatch> {
-    ctx.dispatch(
+    // DENSE_IMAGES images per invocation, DENSE_OUTPUTS outputs per workgroup (uniform).
+    let x = s.batch.div_ceil(DENSE_IMAGES).div_ceil(WORKGROUP as usize);
+    ctx.dispatch_grid(
         "dense_forward",
         &dense_words(&s),
         &[out, inp, weight, bias],
-        s.batch * s.nout,
+        (u(x), u(s.nout.div_ceil(DENSE_OUTPUTS))),
     )
 }
 
@@ -778,6 +784,10 @@ pub fn dense_backward_input(
     weight: &GpuTensor,
     s: DenseShape,
 ) -> Result<Dispatch> {
+    // A plain product, dout [B, O] . weight [O, I]: the tuned matmul where I allows vec4.
+    if s.nin.is_multiple_of(4) {
+        return matmul(ctx, dinp, dout, weight, s.batch, s.nout, s.nin);
+    }
     ctx.dispatch(
         "dense_backward_input",
         &dense_words(&s),
@@ -793,6 +803,10 @@ pub fn dense_backward_weight(
     inp: &GpuTensor,
     s: DenseShape,
 ) -> Result<Dispatch> {
+    // dout [B, O]^T . inp [B, I]: the tuned matmul_tn where I allows vec4.
+    if s.nin.is_multiple_of(4) {
+        return matmul_tn(ctx, dweight, dout, inp, s.nout, s.batch, s.nin);
+    }
     ctx.dispatch(
         "dense_backward_weight",
         &dense_words(&s),
@@ -949,9 +963,36 @@ pub fn matmul(
     k: usize,
     n: usize,
 ) -> Result<Dispatch> {
+    product(ctx, "matmul", c, a, b, m, k, n)
+}
+
+/// c `[m, n]` = a^T . b with a stored `[k, m]` and b `[k, n]` (n a multiple of 4).
+pub fn matmul_tn(
+    ctx: &GpuContext,
+    c: &GpuTensor,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<Dispatch> {
+    product(ctx, "matmul_tn", c, a, b, m, k, n)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product(
+    ctx: &GpuContext,
+    name: &'static str,
+    c: &GpuTensor,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<Dispatch> {
     if !n.is_multiple_of(4) || m == 0 || k == 0 {
         return Err(Error::Gpu(format!(
-            "matmul {m}x{k}x{n}: n must be a multiple of 4 and m, k positive"
+            "{name} {m}x{k}x{n}: n must be a multiple of 4 and m, k positive"
         )));
     }
     // Rows from the workgroup id, MATMUL_COLUMNS columns per invocation (tools/gen_kernels.py).
@@ -959,10 +1000,10 @@ pub fn matmul(
     let y = m.div_ceil(MATMUL_ROWS);
     if x > 65_535 || y > 65_535 {
         return Err(Error::Gpu(format!(
-            "matmul {m}x{k}x{n} exceeds one dispatch"
+            "{name} {m}x{k}x{n} exceeds one dispatch"
         )));
     }
-    ctx.dispatch_grid("matmul", &[u(m), u(k), u(n / 4)], &[c, a, b], (u(x), u(y)))
+    ctx.dispatch_grid(name, &[u(m), u(k), u(n / 4)], &[c, a, b], (u(x), u(y)))
 }
 
 /// losses `[T]` and dlogit `[T]` of the Siamese head on pairs `[T, 3]` of x `[N, D]`.

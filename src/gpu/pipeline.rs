@@ -37,6 +37,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("l2norm_backward"),
     shader!("l2norm_forward"),
     shader!("matmul"),
+    shader!("matmul_tn"),
     shader!("maxpool2d_backward"),
     shader!("maxpool2d_forward"),
     shader!("pad2d"),
