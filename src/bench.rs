@@ -73,6 +73,41 @@ fn check(name: &str, got: &[f32], want: &[f32]) -> Result<()> {
     Ok(())
 }
 
+/// One GPU kernel (the dispatches of one wrapper) on buffers of a training step's shape,
+/// already validated against the CPU, ready to be timed here or by criterion (benches/).
+pub struct GpuCase {
+    pub name: String,
+    pub shape: String,
+    /// Arithmetic per run (0 for kernels that only move memory).
+    pub flops: f64,
+    /// 4-byte elements read and written per run (each buffer once).
+    pub floats: usize,
+    pub dispatches: Vec<Dispatch>,
+}
+
+impl GpuCase {
+    pub fn run(&self, ctx: &GpuContext) -> Result<()> {
+        ctx.run(&self.dispatches.iter().collect::<Vec<_>>())
+    }
+}
+
+/// Median time of each case over `reps` runs, as rates.
+pub fn time_cases(ctx: &GpuContext, cases: &[GpuCase], reps: usize) -> Result<Vec<KernelTime>> {
+    cases
+        .iter()
+        .map(|c| {
+            let t = time(reps, || c.run(ctx))?;
+            Ok(KernelTime {
+                name: c.name.clone(),
+                shape: c.shape.clone(),
+                ms: t * 1e3,
+                gflops: c.flops / t / 1e9,
+                gbs: 4.0 * c.floats as f64 / t / 1e9,
+            })
+        })
+        .collect()
+}
+
 /// Conv layers of the reference network at `batch`.
 fn conv_layers(batch: usize) -> Vec<Conv2dShape> {
     let a = Arch::reference(crate::model::Head::L2);
@@ -86,9 +121,9 @@ fn shape_str(s: &Conv2dShape) -> String {
     )
 }
 
-/// Kernel timings on the GPU, each kernel first validated on the full shape against the CPU
-/// fast path (itself tested against the reference in tests/gpu_vs_cpu.rs).
-pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+/// The conv kernels of every layer on the GPU, each validated on the full shape against the
+/// CPU fast path (itself tested against the reference in tests/gpu_vs_cpu.rs).
+pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut out = Vec::new();
     let run = |d: &[Dispatch]| ctx.run(&d.iter().collect::<Vec<_>>());
@@ -127,25 +162,28 @@ pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<Ke
         run(&bw)?;
         check("conv2d_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
         for (name, d) in [
-            ("conv2d_forward", &f[..]),
-            ("conv2d_backward_input", &bi[..]),
-            ("conv2d_backward_weight", &bw[..]),
+            ("conv2d_forward", f),
+            ("conv2d_backward_input", bi),
+            ("conv2d_backward_weight", bw),
         ] {
             if l == 0 && name == "conv2d_backward_input" {
                 continue; // validated above; training never needs the images' gradient
             }
-            let t = time(reps, || run(d))?;
-            let bytes = 4.0 * (s.in_len() + s.out_len() + s.weight_len()) as f64;
-            out.push(KernelTime {
+            out.push(GpuCase {
                 name: name.into(),
                 shape: shape_str(&s),
-                ms: t * 1e3,
-                gflops: s.flops() / t / 1e9,
-                gbs: bytes / t / 1e9,
+                flops: s.flops(),
+                floats: s.in_len() + s.out_len() + s.weight_len(),
+                dispatches: d,
             });
         }
     }
     Ok(out)
+}
+
+/// Kernel timings of the conv passes on the GPU (validated first; see gpu_conv_cases).
+pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+    time_cases(ctx, &gpu_conv_cases(ctx, batch)?, reps)
 }
 
 /// The GEMM a convolution layer's forward pass amounts to (im2col): m = Co, k = Ci K K,
@@ -155,9 +193,9 @@ fn gemm_shape(s: &Conv2dShape) -> (usize, usize, usize) {
     (s.cout, s.cin * s.k * s.k, n.max(16))
 }
 
-/// The device's ceiling: GFLOP/s of the plain `matmul` kernel at each conv layer's GEMM
-/// shape (validated against the reference on a slice first), as (shape, GFLOP/s).
-pub fn gpu_gemm(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+/// The plain `matmul` at each conv layer's GEMM shape (validated against the reference on a
+/// slice first): the device's ceiling for the convolutions.
+pub fn gpu_gemm_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut out = Vec::new();
     for s in conv_layers(batch) {
@@ -179,17 +217,20 @@ pub fn gpu_gemm(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<Kerne
         let mut want = vec![0.0; m * nv];
         r::matmul(&mut want, &a, &bv, m, kk, nv);
         check("matmul", &ctx.read::<f32>(&tcv)?, &want)?;
-        let d = k::matmul(ctx, &tc, &ta, &tb, m, kk, n)?;
-        let t = time(reps, || ctx.run(&[&d]))?;
-        out.push(KernelTime {
+        out.push(GpuCase {
             name: "matmul".into(),
             shape: format!("{m}x{kk}x{n}"),
-            ms: t * 1e3,
-            gflops: 2.0 * (m * kk * n) as f64 / t / 1e9,
-            gbs: 4.0 * (m * kk + kk * n + m * n) as f64 / t / 1e9,
+            flops: 2.0 * (m * kk * n) as f64,
+            floats: m * kk + kk * n + m * n,
+            dispatches: vec![k::matmul(ctx, &tc, &ta, &tb, m, kk, n)?],
         });
     }
     Ok(out)
+}
+
+/// The device's ceiling: GFLOP/s of the plain `matmul` kernel at each conv layer's GEMM shape.
+pub fn gpu_gemm(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+    time_cases(ctx, &gpu_gemm_cases(ctx, batch)?, reps)
 }
 
 /// Kernel timings of the CPU fast path (validated against the reference on one image).
@@ -253,17 +294,17 @@ pub fn cpu_kernels(batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
 /// conv1, the dense layer, the distance matrix, the optimizer), each validated against the
 /// CPU reference first, with GFLOP/s where they compute and GB/s (each buffer read or
 /// written once) for all.
-pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let arch = Arch::reference(crate::model::Head::L2);
     let mut out = Vec::new();
-    let mut push = |name: &str, shape: String, t: f64, flops: f64, floats: usize| {
-        out.push(KernelTime {
+    let mut push = |name: &str, shape: String, d: Dispatch, flops: f64, floats: usize| {
+        out.push(GpuCase {
             name: name.into(),
             shape,
-            ms: t * 1e3,
-            gflops: flops / t / 1e9,
-            gbs: 4.0 * floats as f64 / t / 1e9,
+            flops,
+            floats,
+            dispatches: vec![d],
         })
     };
     let one = |d: &Dispatch| ctx.run(&[d]);
@@ -285,11 +326,10 @@ pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<
     let mut want = vec![0.0; ps.out_len()];
     r::maxpool2d_forward(&mut want, &x, ps);
     check("maxpool2d_forward", &ctx.read::<f32>(&ty)?, &want)?;
-    let t = time(reps, || one(&d))?;
     push(
         "maxpool2d_forward",
         shape.clone(),
-        t,
+        d,
         0.0,
         ps.in_len() + ps.out_len(),
     );
@@ -298,11 +338,10 @@ pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<
     let mut want = vec![0.0; ps.in_len()];
     r::maxpool2d_backward(&mut want, &g, &x, ps);
     check("maxpool2d_backward", &ctx.read::<f32>(&tdx)?, &want)?;
-    let t = time(reps, || one(&d))?;
     push(
         "maxpool2d_backward",
         shape.clone(),
-        t,
+        d,
         0.0,
         2 * ps.in_len() + ps.out_len(),
     );
@@ -311,8 +350,7 @@ pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<
     let mut want = vec![0.0; ps.in_len()];
     r::relu_forward(&mut want, &x);
     check("relu_forward", &ctx.read::<f32>(&tdx)?, &want)?;
-    let t = time(reps, || one(&d))?;
-    push("relu_forward", shape, t, 0.0, 2 * ps.in_len());
+    push("relu_forward", shape, d, 0.0, 2 * ps.in_len());
 
     // The dense layer.
     let ds = arch.dense(batch);
@@ -341,22 +379,19 @@ pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<
     let mut want = vec![0.0; ds.batch * ds.nout];
     r::dense_forward(&mut want, &x, &w, &b, ds);
     check("dense_forward", &ctx.read::<f32>(&ty)?, &want)?;
-    let t = time(reps, || one(&d))?;
-    push("dense_forward", shape.clone(), t, flops, floats);
+    push("dense_forward", shape.clone(), d, flops, floats);
     let d = k::dense_backward_input(ctx, &tdx, &tg, &tw, ds)?;
     one(&d)?;
     let mut want = vec![0.0; ds.batch * ds.nin];
     r::dense_backward_input(&mut want, &g, &w, ds);
     check("dense_backward_input", &ctx.read::<f32>(&tdx)?, &want)?;
-    let t = time(reps, || one(&d))?;
-    push("dense_backward_input", shape.clone(), t, flops, floats);
+    push("dense_backward_input", shape.clone(), d, flops, floats);
     let d = k::dense_backward_weight(ctx, &tdw, &tg, &tx, ds)?;
     one(&d)?;
     let mut want = vec![0.0; ds.nout * ds.nin];
     r::dense_backward_weight(&mut want, &g, &x, ds);
     check("dense_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
-    let t = time(reps, || one(&d))?;
-    push("dense_backward_weight", shape, t, flops, floats);
+    push("dense_backward_weight", shape, d, flops, floats);
 
     // The step's distance matrix between its embeddings.
     let (n, e) = (batch, ds.nout);
@@ -367,11 +402,10 @@ pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<
     let mut want = vec![0.0; n * n];
     r::pairwise_distance(&mut want, &x, &x, n, n, e);
     check("pairwise_distance", &ctx.read::<f32>(&td)?, &want)?;
-    let t = time(reps, || one(&d))?;
     push(
         "pairwise_distance",
         format!("{n}x{n}x{e}"),
-        t,
+        d,
         3.0 * (n * n * e) as f64,
         2 * n * e + n * n,
     );
@@ -402,9 +436,13 @@ pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<
     let (mut wp, mut wm, mut wv) = (p0.clone(), m0.clone(), v0.clone());
     r::adam_update(&mut wp, &g, &mut wm, &mut wv, &h);
     check("adam_update", &ctx.read::<f32>(&tp)?, &wp)?;
-    let t = time(reps, || one(&d))?;
-    push("adam_update", format!("{np} parameters"), t, 0.0, 7 * np);
+    push("adam_update", format!("{np} parameters"), d, 0.0, 7 * np);
     Ok(out)
+}
+
+/// Timings of the other GPU kernels (validated first; see gpu_layer_cases).
+pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
+    time_cases(ctx, &gpu_layer_cases(ctx, batch)?, reps)
 }
 
 /// GFLOP/s of a 1024^3 matrix product with the CPU SGEMM.
