@@ -67,6 +67,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def weight_rows(o, ch, first="co0", last="last", stride="ws"):
+    """wr<c>: where the block's channel c starts in the weights (clamped to the last one)."""
+    for c in range(ch):
+        o.append(f"    let wr{c} = min({first} + {c}u, {last}) * {stride};")
+
+
+def biased_accumulators(o, quads, pix):
+    """a<q>_<j>: channels 4q..4q+3 of pixel j, starting from the bias (0 with has_bias = 0)."""
+    for q in range(quads):
+        o.append(f"    var init{q} = vec4<f32>(0.0);")
+    o.append("    if (p.has_bias != 0u) {")
+    for q in range(quads):
+        o.append(f"        init{q} = vec4<f32>(bias[wr{4*q} / ws], bias[wr{4*q+1} / ws], bias[wr{4*q+2} / ws], bias[wr{4*q+3} / ws]);")
+    o.append("    }")
+    for q in range(quads):
+        o.append("    " + " ".join(f"var a{q}_{j} = init{q};" for j in range(pix)))
+
+
+def weight_loads(o, quads, index="t"):
+    """w<q>: the block's weights of channels 4q..4q+3 at `index` (uniform loads)."""
+    for q in range(quads):
+        o.append(f"        let w{q} = vec4<f32>(weight[wr{4*q} + {index}], weight[wr{4*q+1} + {index}], weight[wr{4*q+2} + {index}], weight[wr{4*q+3} + {index}]);")
+
+
 def relu_epilogue(o, quads, pix):
     """With relu = 1 the kernel writes max(sum, 0): the layer's ReLU fused into its store."""
     o.append("    if (p.relu != 0u) {")
@@ -107,8 +131,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     let last = p.cout - 1u;
     let plane = p.hp * p.wp;
     let ws = p.cin * p.k * p.k;""")
-    for c in range(ch):
-        o.append(f"    let wr{c} = min(co0 + {c}u, last) * ws;")
+    weight_rows(o, ch)
     o.append("""    // Per pixel: its top-left input element s and its output element o (channel co0). Integer
     // division is scalar on CPU-type adapters, so only the first pixel divides; the others
     // step along the row, wrapping to the next row and image. Pixels past the end repeat
@@ -125,18 +148,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
         if (oy == p.ho) {{ oy = 0u; b += 1u; }}
     }}""")
         o.append(f"    let s{j} = b * cplane + oy * p.wp + ox; let o{j} = (b * p.cout + co0) * hw + oy * p.wo + ox;")
-    for q in range(quads):
-        o.append(f"    var init{q} = vec4<f32>(0.0);")
-    o.append("    if (p.has_bias != 0u) {")
-    for q in range(quads):
-        o.append(f"        init{q} = vec4<f32>(bias[wr{4*q} / ws], bias[wr{4*q+1} / ws], bias[wr{4*q+2} / ws], bias[wr{4*q+3} / ws]);")
-    o.append("    }")
-    for q in range(quads):
-        o.append("    " + " ".join(f"var a{q}_{j} = init{q};" for j in range(pix)))
+    biased_accumulators(o, quads, pix)
     o.append("""    for (var t = 0u; t < ws; t++) {
         let off = taps[t];""")
-    for q in range(quads):
-        o.append(f"        let w{q} = vec4<f32>(weight[wr{4*q} + t], weight[wr{4*q+1} + t], weight[wr{4*q+2} + t], weight[wr{4*q+3} + t]);")
+    weight_loads(o, quads)
     for j in range(pix):
         o.append(f"        let x{j} = inp[s{j} + off];")
     for q in range(quads):
@@ -255,8 +270,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     let co0 = wg.y * {ch}u;
     let last = p.cout - 1u;
     let ws = p.ws;""")
-    for c in range(ch):
-        o.append(f"    let wr{c} = min(co0 + {c}u, last) * ws;")
+    weight_rows(o, ch)
     o.append("""    // Per group: its vec4 in copy 0 (s), first output element (o) and column (x). Only the
     // first group divides; the others step along the row. Groups past the end repeat the last.
     var gx = first % p.wr4;
@@ -270,18 +284,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
         if (oy == p.ho) {{ oy = 0u; b += 1u; }}
     }}""")
         o.append(f"    let s{g} = (b * p.cin * p.hp + oy) * p.wr4 + gx; let o{g} = (b * p.cout + co0) * hw + oy * p.wo + gx * 4u; let x{g} = gx * 4u;")
-    for q in range(quads):
-        o.append(f"    var init{q} = vec4<f32>(0.0);")
-    o.append("    if (p.has_bias != 0u) {")
-    for q in range(quads):
-        o.append(f"        init{q} = vec4<f32>(bias[wr{4*q} / ws], bias[wr{4*q+1} / ws], bias[wr{4*q+2} / ws], bias[wr{4*q+3} / ws]);")
-    o.append("    }")
-    for q in range(quads):
-        o.append("    " + " ".join(f"var a{q}_{j} = init{q};" for j in range(pix)))
+    biased_accumulators(o, quads, pix)
     o.append("""    for (var t = 0u; t < ws; t++) {
         let off = taps[t];""")
-    for q in range(quads):
-        o.append(f"        let w{q} = vec4<f32>(weight[wr{4*q} + t], weight[wr{4*q+1} + t], weight[wr{4*q+2} + t], weight[wr{4*q+3} + t]);")
+    weight_loads(o, quads)
     for g in range(groups):
         o.append(f"        let v{g} = inp[s{g} + off];")
     for q in range(quads):
@@ -338,8 +344,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     if (b0 >= p.batch) {{ return; }}
     let o0 = wg.y * {ch}u;
     let last = p.nout - 1u;""")
-    for c in range(ch):
-        o.append(f"    let wr{c} = min(o0 + {c}u, last) * p.nin;")
+    weight_rows(o, ch, first="o0", stride="p.nin")
     for j in range(imgs):
         o.append(f"    let ib{j} = min(b0 + {j}u, p.batch - 1u) * p.nin;")
     for q in range(quads):
@@ -347,8 +352,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
         o.append(f"    let init{q} = vec4<f32>({init});")
         o.append("    " + " ".join(f"var a{q}_{j} = init{q};" for j in range(imgs)))
     o.append("    for (var i = 0u; i < p.nin; i++) {")
-    for q in range(quads):
-        o.append(f"        let w{q} = vec4<f32>(weight[wr{4*q} + i], weight[wr{4*q+1} + i], weight[wr{4*q+2} + i], weight[wr{4*q+3} + i]);")
+    weight_loads(o, quads, index="i")
     for j in range(imgs):
         o.append(f"        let x{j} = inp[ib{j} + i];")
     for q in range(quads):
