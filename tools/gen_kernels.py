@@ -370,6 +370,69 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def conv2d_backward_weight_v4(quads=4, taps=4, wg=64):
+    ch = quads * 4
+    name = f"conv2d_backward_weight_v4t{taps}"
+    o = [HEADER.format(f"{name}, {ch} channels x {taps} taps, 4 positions per step")]
+    o.append(f"""// partial [B, Co, Ci K K]: each image's contribution to dweight, like
+// conv2d_backward_weight_t{taps}, but reading 4 neighbouring output positions per step as vec4:
+// dout [B, Co, Ho, Wo] with Wo a multiple of 4, and inp as K shifted copies of the padded input,
+// [K, B, Ci, Hp, Wo] (pad2d with K copies: copy kx shifted left by kx), so tap (ci, ky, kx)
+// at positions ox..ox+3 is one aligned vec4. Image and channel block come from the workgroup id
+// (uniform dout loads). Each step: {ch} uniform vec4 loads and {taps} vec4 loads for {ch * taps * 4}
+// multiply-adds, the 4 positions added one after the other, so the sums run in the reference's
+// order (oy, ox) as in the other variants.
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, k: u32, ho: u32, copy: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> inp: array<vec4<f32>>;
+
+@compute @workgroup_size({wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let kk = p.k * p.k;
+    let ws = p.cin * kk;
+    let tap0 = gid.x * {taps}u;
+    if (tap0 >= ws) {{ return; }}
+    let blocks = (p.cout + {ch - 1}u) / {ch}u;
+    let co0 = (wg.y % blocks) * {ch}u;
+    let b = wg.y / blocks;
+    let last = p.cout - 1u;
+    let rows = p.ho * p.wr4;""")
+    for c in range(ch):
+        o.append(f"    let d{c} = (b * p.cout + min(co0 + {c}u, last)) * rows;")
+    o.append("    // Per tap: its vec4 row start in its shifted copy.")
+    for j in range(taps):
+        o.append(f"    let t{j} = min(tap0 + {j}u, ws - 1u); let o{j} = (t{j} % p.k) * p.copy + ((b * p.cin + t{j} / kk) * p.hp + (t{j} % kk) / p.k) * p.wr4;")
+    for q in range(quads):
+        o.append("    " + " ".join(f"var a{q}_{j} = vec4<f32>(0.0);" for j in range(taps)))
+    o.append("""    for (var oy = 0u; oy < p.ho; oy++) {
+        for (var gx = 0u; gx < p.wr4; gx++) {
+            let q = oy * p.wr4 + gx;""")
+    for c in range(ch):
+        o.append(f"            let g{c} = dout[d{c} + q];")
+    for j in range(taps):
+        o.append(f"            let x{j} = inp[o{j} + q];")
+    for i in range(4):
+        comp = "xyzw"[i]
+        for q in range(quads):
+            gv = f"vec4<f32>(g{4*q}.{comp}, g{4*q+1}.{comp}, g{4*q+2}.{comp}, g{4*q+3}.{comp})"
+            o.append(f"            let h{q}_{i} = {gv};")
+        for q in range(quads):
+            o.append("            " + " ".join(f"a{q}_{j} += h{q}_{i} * x{j}.{comp};" for j in range(taps)))
+    o.append("        }\n    }")
+    o.append(f"    let nc = min(p.cout - co0, {ch}u);")
+    for j in range(taps):
+        o.append(f"    if (tap0 + {j}u < ws) {{")
+        o.append(f"        let o = (b * p.cout + co0) * ws + t{j};")
+        for q in range(quads):
+            for c in range(4):
+                o.append(f"        if ({4*q+c}u < nc) {{ partial[o + {4*q+c}u * ws] = a{q}_{j}.{'xyzw'[c]}; }}")
+        o.append("    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 # File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
 # computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
 # so src/gpu/autotune.rs picks one per adapter and shape by timing them.
@@ -383,6 +446,8 @@ KERNELS = {
     "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),
     "conv2d_backward_weight_t16": lambda: conv2d_backward_weight(taps=16),
     "conv2d_backward_weight_t18": lambda: conv2d_backward_weight(taps=18),
+    "conv2d_backward_weight_v4t4": lambda: conv2d_backward_weight_v4(taps=4),
+    "conv2d_backward_weight_v4t16": lambda: conv2d_backward_weight_v4(taps=16),
 }
 
 if __name__ == "__main__":

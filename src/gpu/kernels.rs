@@ -608,11 +608,14 @@ const DENSE_OUTPUTS: usize = 16;
 const WGRAD_CHANNELS: usize = 16;
 
 /// conv2d_backward_weight's variants as (shader, taps per invocation), the default first;
-/// autotune picks one per adapter and shape.
+/// autotune picks one per adapter and shape. The `_v4` ones read 4 output positions per step
+/// as vec4 from K shifted padded copies of the input (only where Wo is a multiple of 4).
 pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_t16", 16),
     ("conv2d_backward_weight_t18", 18),
     ("conv2d_backward_weight_t4", 4),
+    ("conv2d_backward_weight_v4t4", 4),
+    ("conv2d_backward_weight_v4t16", 16),
 ];
 
 /// One conv2d_backward_weight variant: per-image partials `[B, Co*Ci*K*K]` from dout and the
@@ -665,9 +668,45 @@ pub fn conv2d_backward_weight_variant(
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
     let mut d = Vec::new();
-    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
-    let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
-    d.push(wgrad_variant(ctx, variant, partial, dout, &xp, s)?);
+    if variant.starts_with("conv2d_backward_weight_v4") {
+        if !s.wo().is_multiple_of(4) {
+            return Err(Error::Gpu(format!(
+                "{variant} needs an output width that is a multiple of 4, not {}",
+                s.wo()
+            )));
+        }
+        let taps = WGRAD_VARIANTS.iter().find(|v| v.0 == variant).unwrap().1;
+        let hp = s.h + 2 * s.pad;
+        let copy = s.batch * s.cin * hp * s.wo() / 4;
+        let xp = ctx.tensor(s.k * copy * 4, "conv input, padded and shifted")?;
+        d.push(pad2d(
+            ctx,
+            &xp,
+            inp,
+            s.batch * s.cin,
+            s.h,
+            s.w,
+            s.pad,
+            s.wo(),
+            s.k,
+        )?);
+        let words = [s.batch, s.cin, s.cout, hp, s.wo() / 4, s.k, s.ho(), copy].map(u);
+        let x = (s.cin * s.k * s.k)
+            .div_ceil(taps)
+            .div_ceil(WORKGROUP as usize);
+        let y = s.batch * s.cout.div_ceil(WGRAD_CHANNELS);
+        if y > 65_535 {
+            return Err(Error::Gpu(format!(
+                "{variant} on {} images of {} channels exceeds one dispatch",
+                s.batch, s.cout
+            )));
+        }
+        d.push(ctx.dispatch_grid(variant, &words, &[partial, dout, &xp], (u(x), u(y)))?);
+    } else {
+        let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+        let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+        d.push(wgrad_variant(ctx, variant, partial, dout, &xp, s)?);
+    }
     d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
     Ok(d)
 }

@@ -26,6 +26,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("conv2d_backward_weight_t16"),
     shader!("conv2d_backward_weight_t18"),
     shader!("conv2d_backward_weight_t4"),
+    shader!("conv2d_backward_weight_v4t16"),
+    shader!("conv2d_backward_weight_v4t4"),
     shader!("conv2d_flip_weight"),
     shader!("conv2d_forward"),
     shader!("conv2d_forward_v4"),
