@@ -3,7 +3,9 @@
 // so no atomics are needed), and the window at the end of a row or column also zeroes the
 // odd row or column the forward pass dropped. Comparisons are written out: a small private
 // array indexed in a loop is spilled to memory on CPU-type adapters (3x slower).
-struct Params { bc: u32, h: u32, w: u32, ho: u32, wo: u32 }
+// With relu = 1 (maxpool2d_relu_backward) the input is a ReLU's output and the gradient also
+// goes through that ReLU: nothing is routed where the maximum is 0 (the ReLU was off).
+struct Params { bc: u32, h: u32, w: u32, ho: u32, wo: u32, relu: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -32,7 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (b > m) { best = 1u; m = b; }
     if (c > m) { best = 2u; m = c; }
     if (d > m) { best = 3u; }
-    let g = dout[i];
+    let g = select(0.0, dout[i], p.relu == 0u || max(max(a, b), max(c, d)) > 0.0);
     dinp[j] = select(0.0, g, best == 0u);
     dinp[j + 1u] = select(0.0, g, best == 1u);
     dinp[j + p.w] = select(0.0, g, best == 2u);

@@ -366,6 +366,29 @@ fn maxpool2d_kernels_match_reference() {
         } else {
             assert_close(&format!("maxpool2d_backward {s:?}"), &got, &want, 0.0, 0.0);
         }
+
+        // Fused with the ReLU before it: pooling a ReLU output (about half zeros, so some
+        // windows are all zero), against the two reference passes in a row.
+        let mut a = vec![0.0; s.in_len()];
+        r::relu_forward(&mut a, &inp);
+        let mut da = vec![0.0; s.in_len()];
+        r::maxpool2d_backward(&mut da, &dout, &a, s);
+        let mut want = vec![0.0; s.in_len()];
+        r::relu_backward(&mut want, &da, &a);
+        let ta = ctx.tensor_from(&a, "a").unwrap();
+        ctx.upload(&din, &vec![7.0f32; s.in_len()]);
+        ctx.run(&[&k::maxpool2d_relu_backward(&ctx, &din, &td, &ta, s).unwrap()])
+            .unwrap();
+        let got: Vec<f32> = ctx.read(&din).unwrap();
+        if s.out_len() == 0 {
+            assert!(
+                got.iter().all(|&v| v == 0.0),
+                "no window: all-zero gradient"
+            );
+        } else {
+            let name = format!("maxpool2d_relu_backward {s:?}");
+            assert_close(&name, &got, &want, 0.0, 0.0);
+        }
     }
 }
 

@@ -257,16 +257,15 @@ impl GpuEngine {
         let partial = ctx.tensor(partial_len, "partial gradients")?;
         for l in (0..nl).rev() {
             let s = self.arch.conv(l, n);
-            let da = ctx.tensor(s.out_len(), &format!("d relu{} out", l + 1))?;
             let dz = ctx.tensor(s.out_len(), &format!("d conv{} out", l + 1))?;
-            d.push(k::maxpool2d_backward(
+            // Pooling's and the ReLU's backward passes in one (a is the ReLU's output).
+            d.push(k::maxpool2d_relu_backward(
                 ctx,
-                &da,
+                &dz,
                 &dp,
                 &fwd.a[l],
                 self.arch.pool(l, n),
             )?);
-            d.push(k::relu_backward(ctx, &dz, &da, &fwd.a[l], s.out_len())?);
             let inp = if l == 0 { &fwd.images } else { &fwd.p[l - 1] };
             let (w, b) = self.layout.conv(l);
             d.extend(k::conv2d_backward_weight(
