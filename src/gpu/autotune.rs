@@ -77,51 +77,55 @@ impl Autotune {
         }
     }
 
-    /// The variant remembered for `key`, or the fastest of `variants` as timed by `run` (one
-    /// warm-up, then the best of three), which is then remembered; variants whose warm-up
-    /// fails are skipped. Without measuring (switched off) the first variant is the default.
-    pub fn choose(
+    /// The variant remembered for `key`, built, or else each of `variants` built once and
+    /// timed by `run` (one warm-up, then the best of three) and the fastest kept, built and
+    /// remembered; a variant that cannot be built or run here (e.g. its scratch exceeds the
+    /// adapter's binding limit) is left out, and only when none can is that an error. Without
+    /// measuring (switched off) the first variant is the default.
+    pub fn pick<T>(
         &self,
         key: &str,
         variants: &[&'static str],
-        mut run: impl FnMut(&'static str) -> Result<()>,
-    ) -> Result<&'static str> {
+        mut build: impl FnMut(&'static str) -> Result<T>,
+        mut run: impl FnMut(&T) -> Result<()>,
+    ) -> Result<T> {
         if !self.enabled || variants.len() == 1 {
-            return Ok(variants[0]);
+            return build(variants[0]);
         }
         self.used
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.to_string());
         let known = self.lock().get(key).cloned();
-        if let Some(v) = known.and_then(|k| variants.iter().find(|v| **v == k)) {
-            return Ok(v);
+        if let Some(&v) = known.and_then(|k| variants.iter().find(|v| **v == k)) {
+            return build(v);
         }
-        let mut best: Option<(f64, &'static str)> = None;
+        let mut best: Option<(f64, &'static str, T)> = None;
         let mut first_error = None;
         for &v in variants {
-            // A variant that cannot run here (e.g. its scratch exceeds the adapter's binding
-            // limit) is left out; only when none can run is that an error.
-            if let Err(e) = run(v) {
-                first_error.get_or_insert(e);
-                continue;
-            }
+            let built = match build(v).and_then(|b| run(&b).map(|()| b)) {
+                Ok(b) => b,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
             let mut t = f64::INFINITY;
             for _ in 0..3 {
                 let s = Instant::now();
-                run(v)?;
+                run(&built)?;
                 t = t.min(s.elapsed().as_secs_f64());
             }
-            if best.is_none_or(|(b, _)| t < b) {
-                best = Some((t, v));
+            if best.as_ref().is_none_or(|(b, _, _)| t < *b) {
+                best = Some((t, v, built));
             }
         }
-        let Some((_, best)) = best else {
+        let Some((_, v, built)) = best else {
             return Err(first_error.expect("no variants"));
         };
-        self.lock().insert(key.to_string(), best.to_string());
+        self.lock().insert(key.to_string(), v.to_string());
         self.save();
-        Ok(best)
+        Ok(built)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {

@@ -353,7 +353,7 @@ fn tap_offsets(cin: usize, k: usize, hp: usize, wp: usize, copy: usize) -> Vec<u
 #[allow(clippy::too_many_arguments)]
 fn forward_variant(
     ctx: &GpuContext,
-    variant: &str,
+    variant: &'static str,
     out: &GpuTensor,
     inp: &GpuTensor,
     weight: &GpuTensor,
@@ -366,7 +366,7 @@ fn forward_variant(
     let has_bias = bias.is_some() as usize;
     // Without a bias, bind the weights in its place: the shaders never read it.
     let bias = bias.unwrap_or(weight);
-    let (name, grid_x, words, xp, taps) = match variant {
+    let (grid_x, words, xp, taps) = match variant {
         "conv2d_forward" => {
             let wp = s.w + 2 * s.pad;
             let xp = padded(
@@ -390,13 +390,7 @@ fn forward_variant(
             ];
             let pixels = s.batch * s.ho() * s.wo();
             let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
-            (
-                "conv2d_forward",
-                pixels.div_ceil(CONV_PIXELS),
-                words,
-                xp,
-                taps,
-            )
+            (pixels.div_ceil(CONV_PIXELS), words, xp, taps)
         }
         "conv2d_forward_v4" | "conv2d_forward_v4s" => {
             if variant == "conv2d_forward_v4s" && !s.wo().is_multiple_of(4) {
@@ -433,24 +427,14 @@ fn forward_variant(
             ];
             let groups = s.batch * s.ho() * wr4;
             let taps = tap_offsets(s.cin, s.k, hp, wr4, copy);
-            (
-                if variant == "conv2d_forward_v4" {
-                    "conv2d_forward_v4"
-                } else {
-                    "conv2d_forward_v4s"
-                },
-                groups.div_ceil(CONV_PIXELS / 4),
-                words,
-                xp,
-                taps,
-            )
+            (groups.div_ceil(CONV_PIXELS / 4), words, xp, taps)
         }
         other => return Err(Error::Gpu(format!("no conv2d_forward variant {other}"))),
     };
     let x = grid_x.div_ceil(WORKGROUP as usize);
     if x > 65_535 {
         return Err(Error::Gpu(format!(
-            "{name} on {} images of {}x{} exceeds one dispatch: use a smaller batch",
+            "{variant} on {} images of {}x{} exceeds one dispatch: use a smaller batch",
             s.batch,
             s.ho(),
             s.wo()
@@ -459,7 +443,7 @@ fn forward_variant(
     let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
     let words: Vec<u32> = words.into_iter().map(u).collect();
     d.push(ctx.dispatch_grid(
-        name,
+        variant,
         &words,
         &[out, &xp, weight, bias, &taps],
         (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
@@ -467,20 +451,9 @@ fn forward_variant(
     Ok(d)
 }
 
-/// The variant autotune measured fastest for `key` (timed on these very buffers).
-fn forward_choice(
-    ctx: &GpuContext,
-    key: &str,
-    out: &GpuTensor,
-    inp: &GpuTensor,
-    weight: &GpuTensor,
-    bias: Option<&GpuTensor>,
-    s: Conv2dShape,
-) -> Result<&'static str> {
-    ctx.tune.choose(key, FORWARD_VARIANTS, |v| {
-        let d = forward_variant(ctx, v, out, inp, weight, bias, false, s)?;
-        ctx.run(&d.iter().collect::<Vec<_>>())
-    })
+/// Runs a list of dispatches once (what autotune times).
+fn run_all(ctx: &GpuContext, d: &[Dispatch]) -> Result<()> {
+    ctx.run(&d.iter().collect::<Vec<_>>())
 }
 
 fn shape_key(kernel: &str, s: &Conv2dShape) -> String {
@@ -493,7 +466,7 @@ fn shape_key(kernel: &str, s: &Conv2dShape) -> String {
 /// conv2d_forward with a given variant (tests run them all).
 pub fn conv2d_forward_variant(
     ctx: &GpuContext,
-    variant: &str,
+    variant: &'static str,
     out: &GpuTensor,
     inp: &GpuTensor,
     weight: &GpuTensor,
@@ -514,9 +487,7 @@ pub fn conv2d_forward(
     bias: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let key = shape_key("conv2d_forward", &s);
-    let v = forward_choice(ctx, &key, out, inp, weight, Some(bias), s)?;
-    forward_variant(ctx, v, out, inp, weight, Some(bias), false, s)
+    conv_forward_tuned(ctx, out, inp, weight, bias, false, s)
 }
 
 /// out `[B, Co, Ho, Wo]` = relu(conv2d_forward(...)): the same kernels (and autotune choice)
@@ -530,9 +501,26 @@ pub fn conv2d_forward_relu(
     bias: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let key = shape_key("conv2d_forward", &s);
-    let v = forward_choice(ctx, &key, out, inp, weight, Some(bias), s)?;
-    forward_variant(ctx, v, out, inp, weight, Some(bias), true, s)
+    conv_forward_tuned(ctx, out, inp, weight, bias, true, s)
+}
+
+/// The forward variant autotune measured fastest for this shape (timed on these very
+/// buffers), built.
+fn conv_forward_tuned(
+    ctx: &GpuContext,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    relu: bool,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    ctx.tune.pick(
+        &shape_key("conv2d_forward", &s),
+        FORWARD_VARIANTS,
+        |v| forward_variant(ctx, v, out, inp, weight, Some(bias), relu, s),
+        |d| run_all(ctx, d),
+    )
 }
 
 /// The input gradient as a forward convolution: shape of dout padded by K - 1 - pad.
@@ -551,7 +539,7 @@ fn transposed(s: &Conv2dShape) -> Conv2dShape {
 /// conv2d_backward_input with a given forward variant (tests run them all).
 pub fn conv2d_backward_input_variant(
     ctx: &GpuContext,
-    variant: &str,
+    variant: &'static str,
     dinp: &GpuTensor,
     dout: &GpuTensor,
     weight: &GpuTensor,
@@ -590,14 +578,12 @@ pub fn conv2d_backward_input(
     weight: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    if s.pad >= s.k {
-        return conv2d_backward_input_variant(ctx, FORWARD_VARIANTS[0], dinp, dout, weight, s);
-    }
-    let t = transposed(&s);
-    let key = shape_key("conv2d_backward_input", &s);
-    // Timed with the unflipped weights: same work, and nothing to flip before measuring.
-    let v = forward_choice(ctx, &key, dinp, dout, weight, None, t)?;
-    conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s)
+    ctx.tune.pick(
+        &shape_key("conv2d_backward_input", &s),
+        FORWARD_VARIANTS,
+        |v| conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s),
+        |d| run_all(ctx, d),
+    )
 }
 
 /// Images per dense_forward invocation and outputs per workgroup (tools/gen_kernels.py).
@@ -618,46 +604,9 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_v4t16", 16),
 ];
 
-/// One conv2d_backward_weight variant: per-image partials `[B, Co*Ci*K*K]` from dout and the
-/// padded input `xp` `[B, Ci, H + 2 pad, W + 2 pad]`.
-fn wgrad_variant(
-    ctx: &GpuContext,
-    variant: &'static str,
-    partial: &GpuTensor,
-    dout: &GpuTensor,
-    xp: &GpuTensor,
-    s: Conv2dShape,
-) -> Result<Dispatch> {
-    let taps = WGRAD_VARIANTS
-        .iter()
-        .find(|v| v.0 == variant)
-        .ok_or_else(|| Error::Gpu(format!("no conv2d_backward_weight variant {variant}")))?
-        .1;
-    let words = [
-        s.batch,
-        s.cin,
-        s.cout,
-        s.h + 2 * s.pad,
-        s.w + 2 * s.pad,
-        s.k,
-        s.ho(),
-        s.wo(),
-    ]
-    .map(u);
-    let x = (s.cin * s.k * s.k)
-        .div_ceil(taps)
-        .div_ceil(WORKGROUP as usize);
-    let y = s.batch * s.cout.div_ceil(WGRAD_CHANNELS);
-    if x > 65_535 || y > 65_535 {
-        return Err(Error::Gpu(format!(
-            "conv2d_backward_weight on {} images of {} channels exceeds one dispatch",
-            s.batch, s.cout
-        )));
-    }
-    ctx.dispatch_grid(variant, &words, &[partial, dout, xp], (u(x), u(y)))
-}
-
-/// dweight `[Co, Ci, K, K]` with a given variant of the partials kernel (tests run them all).
+/// dweight `[Co, Ci, K, K]` with a given variant of the partials kernel (tests run them all):
+/// the input padded (pad2d; K shifted copies for the `_v4` variants) into scratch allocated
+/// here, once, per-image partials into `partial` `[B, Co*Ci*K*K]`, then batch_sum.
 pub fn conv2d_backward_weight_variant(
     ctx: &GpuContext,
     variant: &'static str,
@@ -667,46 +616,42 @@ pub fn conv2d_backward_weight_variant(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
+    let taps = WGRAD_VARIANTS
+        .iter()
+        .find(|v| v.0 == variant)
+        .ok_or_else(|| Error::Gpu(format!("no conv2d_backward_weight variant {variant}")))?
+        .1;
     let mut d = Vec::new();
-    if variant.starts_with("conv2d_backward_weight_v4") {
+    let hp = s.h + 2 * s.pad;
+    let (xp, words) = if variant.starts_with("conv2d_backward_weight_v4") {
         if !s.wo().is_multiple_of(4) {
             return Err(Error::Gpu(format!(
                 "{variant} needs an output width that is a multiple of 4, not {}",
                 s.wo()
             )));
         }
-        let taps = WGRAD_VARIANTS.iter().find(|v| v.0 == variant).unwrap().1;
-        let hp = s.h + 2 * s.pad;
         let copy = s.batch * s.cin * hp * s.wo() / 4;
         let xp = ctx.tensor(s.k * copy * 4, "conv input, padded and shifted")?;
-        d.push(pad2d(
-            ctx,
-            &xp,
-            inp,
-            s.batch * s.cin,
-            s.h,
-            s.w,
-            s.pad,
-            s.wo(),
-            s.k,
-        )?);
-        let words = [s.batch, s.cin, s.cout, hp, s.wo() / 4, s.k, s.ho(), copy].map(u);
-        let x = (s.cin * s.k * s.k)
-            .div_ceil(taps)
-            .div_ceil(WORKGROUP as usize);
-        let y = s.batch * s.cout.div_ceil(WGRAD_CHANNELS);
-        if y > 65_535 {
-            return Err(Error::Gpu(format!(
-                "{variant} on {} images of {} channels exceeds one dispatch",
-                s.batch, s.cout
-            )));
-        }
-        d.push(ctx.dispatch_grid(variant, &words, &[partial, dout, &xp], (u(x), u(y)))?);
+        let (planes, wr) = (s.batch * s.cin, s.wo());
+        d.push(pad2d(ctx, &xp, inp, planes, s.h, s.w, s.pad, wr, s.k)?);
+        (xp, [s.batch, s.cin, s.cout, hp, wr / 4, s.k, s.ho(), copy])
     } else {
         let dims = (s.batch * s.cin, s.h, s.w, s.pad);
         let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
-        d.push(wgrad_variant(ctx, variant, partial, dout, &xp, s)?);
+        let wp = s.w + 2 * s.pad;
+        (xp, [s.batch, s.cin, s.cout, hp, wp, s.k, s.ho(), s.wo()])
+    };
+    let x = (s.cin * s.k * s.k)
+        .div_ceil(taps)
+        .div_ceil(WORKGROUP as usize);
+    let y = s.batch * s.cout.div_ceil(WGRAD_CHANNELS);
+    if x > 65_535 || y > 65_535 {
+        return Err(Error::Gpu(format!(
+            "{variant} on {} images of {} channels exceeds one dispatch",
+            s.batch, s.cout
+        )));
     }
+    d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (u(x), u(y)))?);
     d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
     Ok(d)
 }
@@ -724,12 +669,12 @@ pub fn conv2d_backward_weight(
 ) -> Result<Vec<Dispatch>> {
     let key = shape_key("conv2d_backward_weight", &s);
     let names: Vec<&'static str> = WGRAD_VARIANTS.iter().map(|v| v.0).collect();
-    // Timing needs no real data: scratch contents do not change the work.
-    let chosen = ctx.tune.choose(&key, &names, |v| {
-        let d = conv2d_backward_weight_variant(ctx, v, dweight, dout, inp, partial, s)?;
-        ctx.run(&d.iter().collect::<Vec<_>>())
-    })?;
-    conv2d_backward_weight_variant(ctx, chosen, dweight, dout, inp, partial, s)
+    ctx.tune.pick(
+        &key,
+        &names,
+        |v| conv2d_backward_weight_variant(ctx, v, dweight, dout, inp, partial, s),
+        |d| run_all(ctx, d),
+    )
 }
 
 /// dbias `[Co]`: per-image sums into `partial` `[B, Co]`, then batch_sum.
