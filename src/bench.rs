@@ -114,6 +114,15 @@ fn conv_layers(batch: usize) -> Vec<Conv2dShape> {
     (0..a.channels.len()).map(|l| a.conv(l, batch)).collect()
 }
 
+fn pool_of(s: &Conv2dShape) -> crate::shapes::PoolShape {
+    crate::shapes::PoolShape {
+        batch: s.batch,
+        c: s.cout,
+        h: s.ho(),
+        w: s.wo(),
+    }
+}
+
 fn shape_str(s: &Conv2dShape) -> String {
     format!(
         "{}x{}x{}x{} k{} -> {}",
@@ -161,6 +170,32 @@ pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
         fast::conv2d_backward_weight(&mut want, &dout, &inp, s);
         run(&bw)?;
         check("conv2d_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
+        let mut fused = None;
+        if k::relu_maxpool_fits(&s) {
+            // What training runs for this layer: conv, ReLU and pooling in one pass.
+            let ps = pool_of(&s);
+            let (tp, tc) = (
+                ctx.tensor(ps.out_len(), "pooled")?,
+                ctx.tensor(k::pool_code_words(&s), "codes")?,
+            );
+            let d = k::conv2d_forward_relu_maxpool(ctx, &tp, &tc, &ti, &tw, &tb, s)?;
+            run(&d)?;
+            let mut z = vec![0.0; s.out_len()];
+            fast::conv2d_forward(&mut z, &inp, &w, &b, s);
+            let a: Vec<f32> = z.iter().map(|v| v.max(0.0)).collect();
+            let mut want = vec![0.0; ps.out_len()];
+            r::maxpool2d_forward(&mut want, &a, ps);
+            check("conv2d_forward_relu_maxpool", &ctx.read::<f32>(&tp)?, &want)?;
+            let floats = s.in_len() + s.weight_len() + ps.out_len() + k::pool_code_words(&s);
+            fused = Some(GpuCase {
+                name: "conv2d_forward_relu_maxpool".into(),
+                shape: shape_str(&s),
+                flops: s.flops(),
+                floats,
+                dispatches: d,
+            });
+        }
+        out.extend(fused);
         for (name, d) in [
             ("conv2d_forward", f),
             ("conv2d_backward_input", bi),
@@ -345,6 +380,32 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
         0.0,
         2 * ps.in_len() + ps.out_len(),
     );
+    // The fused layers' pooling backward pass, on codes from the reference.
+    let conv1 = arch.conv(0, batch);
+    if k::relu_maxpool_fits(&conv1) {
+        let mut codes = vec![0u32; k::pool_code_words(&conv1)];
+        for c in codes.iter_mut() {
+            // Every window position and dead windows, at random.
+            *c = (0..4).fold(0, |w, j| w | (rng.random_range(0..5u32) << (8 * j)));
+        }
+        let tc = ctx.tensor_from(&codes, "codes")?;
+        let d = k::maxpool2d_relu_backward_argmax(ctx, &tdx, &tg, &tc, ps)?;
+        one(&d)?;
+        let mut want = vec![0.0; ps.in_len()];
+        r::maxpool2d_relu_backward_argmax(&mut want, &g, &codes, ps);
+        check(
+            "maxpool2d_relu_backward_argmax",
+            &ctx.read::<f32>(&tdx)?,
+            &want,
+        )?;
+        push(
+            "maxpool2d_relu_backward_argmax",
+            shape.clone(),
+            d,
+            0.0,
+            ps.in_len() + ps.out_len() + codes.len(),
+        );
+    }
     let d = k::relu_forward(ctx, &tdx, &tx, ps.in_len())?;
     one(&d)?;
     let mut want = vec![0.0; ps.in_len()];

@@ -228,6 +228,9 @@ fn conv_helper_kernels_match_reference() {
         (5, 6, 6, 0, 6, 1),
         (2, 7, 9, 1, 12, 3),
         (1, 4, 5, 2, 4, 5),
+        // Rows of many quads (pad2d_v4's unchecked middle), shifts of both signs.
+        (2, 9, 30, 2, 32, 5),
+        (3, 4, 17, 1, 20, 3),
     ] {
         let inp = random(&mut g, n * h * w);
         let len = copies * n * (h + 2 * pad) * wr;
@@ -389,6 +392,168 @@ fn maxpool2d_kernels_match_reference() {
             let name = format!("maxpool2d_relu_backward {s:?}");
             assert_close(&name, &got, &want, 0.0, 0.0);
         }
+    }
+}
+
+/// Shapes the fused conv + ReLU + pooling pass takes (Ho even, Wo a multiple of 8).
+fn relu_maxpool_shapes() -> Vec<Conv2dShape> {
+    let c = |batch, cin, cout, h, w, k, pad| Conv2dShape {
+        batch,
+        cin,
+        cout,
+        h,
+        w,
+        k,
+        pad,
+    };
+    vec![
+        c(2, 1, 16, 12, 16, 5, 2),
+        // Two channel blocks, the second partial; several pooled groups per row.
+        c(3, 3, 19, 6, 8, 3, 1),
+        c(1, 2, 33, 10, 26, 3, 0),
+        c(2, 5, 4, 4, 8, 1, 0),
+        // More pooled groups than one workgroup covers.
+        c(3, 2, 5, 20, 48, 3, 1),
+    ]
+}
+
+/// The activation the unfused passes would keep: relu(conv2d_forward(..)).
+fn relu_conv(inp: &[f32], w: &[f32], b: &[f32], s: Conv2dShape) -> Vec<f32> {
+    let mut z = vec![0.0; s.out_len()];
+    r::conv2d_forward(&mut z, inp, w, b, s);
+    let mut a = vec![0.0; s.out_len()];
+    r::relu_forward(&mut a, &z);
+    a
+}
+
+fn pool_of(s: &Conv2dShape) -> PoolShape {
+    PoolShape {
+        batch: s.batch,
+        c: s.cout,
+        h: s.ho(),
+        w: s.wo(),
+    }
+}
+
+#[test]
+fn relu_maxpool_reference_matches_the_unfused_passes() {
+    let mut g = rng(41);
+    for s in relu_maxpool_shapes() {
+        let (inp, w, b) = (
+            random(&mut g, s.in_len()),
+            random(&mut g, s.weight_len()),
+            random(&mut g, s.cout),
+        );
+        let ps = pool_of(&s);
+        let dout = random(&mut g, ps.out_len());
+        let a = relu_conv(&inp, &w, &b, s);
+        let mut want = vec![0.0; ps.out_len()];
+        r::maxpool2d_forward(&mut want, &a, ps);
+        let mut pooled = vec![0.0; ps.out_len()];
+        let mut codes = vec![0u32; k::pool_code_words(&s)];
+        r::conv2d_forward_relu_maxpool(&mut pooled, &mut codes, &inp, &w, &b, s);
+        assert_eq!(pooled, want, "{s:?}");
+        // Some windows must be dead (all ReLUs off) for the test to cover that code.
+        let dead = (0..ps.out_len())
+            .filter(|o| (codes[o / 4] >> (8 * (o % 4))) & 255 == r::POOL_DEAD)
+            .count();
+        assert!(
+            dead > 0 && dead < ps.out_len(),
+            "{s:?}: {dead} dead windows"
+        );
+        let mut da = vec![0.0; ps.in_len()];
+        r::maxpool2d_backward(&mut da, &dout, &a, ps);
+        let mut want = vec![0.0; ps.in_len()];
+        r::relu_backward(&mut want, &da, &a);
+        let mut got = vec![1.0; ps.in_len()];
+        r::maxpool2d_relu_backward_argmax(&mut got, &dout, &codes, ps);
+        assert_eq!(got, want, "{s:?}");
+    }
+}
+
+#[test]
+fn relu_maxpool_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(42);
+    for s in relu_maxpool_shapes() {
+        assert!(k::relu_maxpool_fits(&s));
+        let (inp, w, b) = (
+            random(&mut g, s.in_len()),
+            random(&mut g, s.weight_len()),
+            random(&mut g, s.cout),
+        );
+        let ps = pool_of(&s);
+        let dout = random(&mut g, ps.out_len());
+        let mut want = vec![0.0; ps.out_len()];
+        let mut want_codes = vec![0u32; k::pool_code_words(&s)];
+        r::conv2d_forward_relu_maxpool(&mut want, &mut want_codes, &inp, &w, &b, s);
+        let (ti, tw, tb) = (
+            ctx.tensor_from(&inp, "i").unwrap(),
+            ctx.tensor_from(&w, "w").unwrap(),
+            ctx.tensor_from(&b, "b").unwrap(),
+        );
+        let (tp, tc) = (
+            ctx.tensor(ps.out_len(), "p").unwrap(),
+            ctx.tensor(want_codes.len(), "c").unwrap(),
+        );
+        ctx.upload(&tp, &vec![7.0f32; ps.out_len()]);
+        let d = k::conv2d_forward_relu_maxpool(&ctx, &tp, &tc, &ti, &tw, &tb, s).unwrap();
+        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+        let tag = format!("conv2d_forward_relu_maxpool {s:?}");
+        assert_close(&tag, &ctx.read::<f32>(&tp).unwrap(), &want, RTOL, ATOL);
+        // The argmax may differ only where the window's two largest values are within
+        // rounding of each other (the GPU's sums may round differently).
+        let a = relu_conv(&inp, &w, &b, s);
+        let codes: Vec<u32> = ctx.read(&tc).unwrap();
+        for o in 0..ps.out_len() {
+            let (got, exp) = (
+                (codes[o / 4] >> (8 * (o % 4))) & 255,
+                (want_codes[o / 4] >> (8 * (o % 4))) & 255,
+            );
+            if got != exp {
+                let (bc, oy, ox) = (
+                    o / (ps.ho() * ps.wo()),
+                    (o / ps.wo()) % ps.ho(),
+                    o % ps.wo(),
+                );
+                let i = (bc * ps.h + 2 * oy) * ps.w + 2 * ox;
+                let mut v = [a[i], a[i + 1], a[i + ps.w], a[i + ps.w + 1]];
+                v.sort_by(|x, y| y.total_cmp(x));
+                assert!(
+                    v[0] - v[1] <= ATOL + RTOL * v[0].abs(),
+                    "{tag}: pooled output {o} has code {got}, the reference {exp} ({v:?})"
+                );
+            }
+        }
+        // The backward pass on the reference's codes: exact (it only routes values).
+        let mut want = vec![0.0; ps.in_len()];
+        r::maxpool2d_relu_backward_argmax(&mut want, &dout, &want_codes, ps);
+        let (td, tcr, din) = (
+            ctx.tensor_from(&dout, "d").unwrap(),
+            ctx.tensor_from(&want_codes, "c").unwrap(),
+            ctx.tensor(ps.in_len(), "di").unwrap(),
+        );
+        ctx.upload(&din, &vec![7.0f32; ps.in_len()]);
+        let d = k::maxpool2d_relu_backward_argmax(&ctx, &din, &td, &tcr, ps).unwrap();
+        ctx.run(&[&d]).unwrap();
+        let tag = format!("maxpool2d_relu_backward_argmax {ps:?}");
+        assert_close(&tag, &ctx.read::<f32>(&din).unwrap(), &want, 0.0, 0.0);
+    }
+    // Shapes it cannot take are refused, not computed wrongly.
+    let odd = Conv2dShape {
+        batch: 1,
+        cin: 1,
+        cout: 2,
+        h: 6,
+        w: 12,
+        k: 3,
+        pad: 1,
+    };
+    assert!(!k::relu_maxpool_fits(&odd));
+    let t = ctx.tensor(odd.in_len().max(odd.out_len()), "t").unwrap();
+    match k::conv2d_forward_relu_maxpool(&ctx, &t, &t, &t, &t, &t, odd) {
+        Err(e) => assert!(e.to_string().contains("multiple of 8"), "{e}"),
+        Ok(_) => panic!("conv2d_forward_relu_maxpool accepted an output width of 12"),
     }
 }
 

@@ -433,6 +433,82 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def conv2d_forward_relu_maxpool(quads=4, wg=64):
+    ch = quads * 4
+    name = "conv2d_forward_relu_maxpool"
+    o = [HEADER.format(f"{name}, {ch} channels x 2 rows of 8 pixels")]
+    o.append(f"""// pooled [B, Co, Ho/2, Wo/2] = maxpool2x2(relu(conv(inp, weight [Co, Ci, K, K]) + bias [Co])):
+// the layer's convolution, ReLU and pooling in one pass, so the full-size activation is never
+// stored (on CPU-type adapters the stores of a layer with few taps cost as much as its sums)
+// and maxpool2d_forward's pass over it is gone. Ho even and Wo a multiple of 8. inp holds K
+// shifted padded copies of the input as for conv2d_forward_v4 ([K, B, Ci, Hp, Wo]). Each
+// invocation computes {ch} channels (from the workgroup id: uniform weight loads) x 2 rows x 8
+// pixels, i.e. 4 pooled outputs per channel, stored as one vec4. codes [B, Co, Ho/2, Wo/8]
+// keeps, per 4 pooled outputs, one byte each (pooled output j in bits 8j..8j+7): the window
+// position (0..3, row-major) of the first maximum, or 4 where the maximum is 0 (the ReLU was
+// off everywhere): all maxpool2d_relu_backward_argmax needs. Sums run in the reference's order
+// (bias, then ci, ky, kx).
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32, ws: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> pooled: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> codes: array<u32>;
+@group(0) @binding(3) var<storage, read> inp: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> weight: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+// [Ci K K]: each tap's offset, in vec4, from a group's element in copy 0 (ci, ky, kx order).
+@group(0) @binding(6) var<storage, read> taps: array<u32>;
+
+@compute @workgroup_size({wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let g = gid.x;
+    if (g >= p.batch * p.ho2 * p.wo8) {{ return; }}
+    let co0 = wg.y * {ch}u;
+    let last = p.cout - 1u;
+    let ws = p.ws;""")
+    weight_rows(o, ch)
+    o.append("""    let pg = g % p.wo8;
+    let py = (g / p.wo8) % p.ho2;
+    let b = g / (p.wo8 * p.ho2);
+    // The 4 groups of 4 pixels: row 2 py (s0, s1) and row 2 py + 1 (s2, s3), in copy 0.
+    let s0 = (b * p.cin * p.hp + 2u * py) * p.wr4 + 2u * pg;
+    let s1 = s0 + 1u;
+    let s2 = s0 + p.wr4;
+    let s3 = s2 + 1u;""")
+    o.append("    " + " ".join(f"let init{q} = vec4<f32>(bias[wr{4*q} / ws], bias[wr{4*q+1} / ws], bias[wr{4*q+2} / ws], bias[wr{4*q+3} / ws]);" for q in range(quads)))
+    for q in range(quads):
+        o.append("    " + " ".join(f"var a{q}_{j} = init{q};" for j in range(16)))
+    o.append("""    for (var t = 0u; t < ws; t++) {
+        let off = taps[t];""")
+    weight_loads(o, quads)
+    for gi in range(4):
+        o.append(f"        let v{gi} = inp[s{gi} + off];")
+    for q in range(quads):
+        o.append("        " + " ".join(f"a{q}_{j} += w{q} * v{j // 4}.{'xyzw'[j % 4]};" for j in range(16)))
+    o.append("    }")
+    o.append("    // Pooled output k's window: pixels 2k, 2k + 1 of both rows; the first maximum wins.")
+    o.append("    let zero = vec4<f32>(0.0);")
+    for q in range(quads):
+        for k in range(4):
+            top = 4 * (k // 2) + 2 * (k % 2)
+            bot = top + 8
+            win = [top, top + 1, bot, bot + 1]
+            o.append(f"    var m{q}_{k} = max(a{q}_{win[0]}, zero); var c{q}_{k} = vec4<u32>(0u);")
+            for pos in (1, 2, 3):
+                o.append(f"    {{ let r = max(a{q}_{win[pos]}, zero); let gt = r > m{q}_{k}; c{q}_{k} = select(c{q}_{k}, vec4<u32>({pos}u), gt); m{q}_{k} = select(m{q}_{k}, r, gt); }}")
+            o.append(f"    c{q}_{k} = select(c{q}_{k}, vec4<u32>(4u), m{q}_{k} <= zero);")
+    o.append(f"""    let nc = min(p.cout - co0, {ch}u);
+    let plane = p.ho2 * p.wo8;
+    let o = (b * p.cout + co0) * plane + py * p.wo8 + pg;""")
+    for q in range(quads):
+        for c in range(4):
+            comp = "xyzw"[c]
+            vals = ", ".join(f"m{q}_{k}.{comp}" for k in range(4))
+            code = " | ".join(f"(c{q}_{k}.{comp} << {8*k}u)" for k in range(4))
+            o.append(f"    if ({4*q+c}u < nc) {{ pooled[o + {4*q+c}u * plane] = vec4<f32>({vals}); codes[o + {4*q+c}u * plane] = {code}; }}")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 # File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
 # computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
 # so src/gpu/autotune.rs picks one per adapter and shape by timing them.
@@ -443,6 +519,7 @@ KERNELS = {
     "conv2d_forward": conv2d_forward,
     "conv2d_forward_v4": conv2d_forward_v4,
     "conv2d_forward_v4s": lambda: conv2d_forward_v4(store4=True),
+    "conv2d_forward_relu_maxpool": conv2d_forward_relu_maxpool,
     "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),
     "conv2d_backward_weight_t16": lambda: conv2d_backward_weight(taps=16),
     "conv2d_backward_weight_t18": lambda: conv2d_backward_weight(taps=18),

@@ -210,6 +210,74 @@ pub fn maxpool2d_backward(dinp: &mut [f32], dout: &[f32], inp: &[f32], s: PoolSh
     }
 }
 
+/// Code of a pooling window whose maximum is 0: the ReLU was off in all of it, so no gradient.
+pub const POOL_DEAD: u32 = 4;
+
+/// pooled `[B, Co, Ho/2, Wo/2]` = maxpool2d_forward(relu_forward(conv2d_forward(..))) and
+/// codes `[B, Co, Ho/2, Wo/2 / 4]`: per pooled output one byte (output j of a word in bits
+/// 8j..8j+7), the position maxpool_argmax picks in its window of the ReLU's output, or
+/// POOL_DEAD where that maximum is 0. Ho must be even and Wo a multiple of 8 (so a word never
+/// spans two rows); what maxpool2d_relu_backward_argmax needs instead of the activation.
+pub fn conv2d_forward_relu_maxpool(
+    pooled: &mut [f32],
+    codes: &mut [u32],
+    inp: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    s: Conv2dShape,
+) {
+    assert!(
+        s.ho().is_multiple_of(2) && s.wo().is_multiple_of(8),
+        "conv2d_forward_relu_maxpool: {s:?}"
+    );
+    let mut z = vec![0.0; s.out_len()];
+    conv2d_forward(&mut z, inp, weight, bias, s);
+    let mut a = vec![0.0; s.out_len()];
+    relu_forward(&mut a, &z);
+    let ps = PoolShape {
+        batch: s.batch,
+        c: s.cout,
+        h: s.ho(),
+        w: s.wo(),
+    };
+    maxpool2d_forward(pooled, &a, ps);
+    codes[..ps.out_len() / 4].fill(0);
+    for (o, &m) in pooled[..ps.out_len()].iter().enumerate() {
+        let (bc, oy, ox) = (
+            o / (ps.ho() * ps.wo()),
+            (o / ps.wo()) % ps.ho(),
+            o % ps.wo(),
+        );
+        let i = (bc * ps.h + 2 * oy) * ps.w + 2 * ox;
+        let code = if m > 0.0 {
+            maxpool_argmax([a[i], a[i + 1], a[i + ps.w], a[i + ps.w + 1]]) as u32
+        } else {
+            POOL_DEAD
+        };
+        codes[o / 4] |= code << (8 * (o % 4));
+    }
+}
+
+/// dinp `[B, C, H, W]`: dout `[B, C, H/2, W/2]` routed to the window position each code names
+/// (conv2d_forward_relu_maxpool), zero elsewhere and where the code is POOL_DEAD: the same
+/// gradient as maxpool2d_backward followed by relu_backward, without the activation.
+pub fn maxpool2d_relu_backward_argmax(dinp: &mut [f32], dout: &[f32], codes: &[u32], s: PoolShape) {
+    assert!(
+        s.h.is_multiple_of(2) && s.w.is_multiple_of(8),
+        "maxpool2d_relu_backward_argmax: {s:?}"
+    );
+    dinp[..s.in_len()].fill(0.0);
+    for (o, &g) in dout[..s.out_len()].iter().enumerate() {
+        let code = (codes[o / 4] >> (8 * (o % 4))) & 255;
+        if code == POOL_DEAD {
+            continue;
+        }
+        let (bc, oy, ox) = (o / (s.ho() * s.wo()), (o / s.wo()) % s.ho(), o % s.wo());
+        let i = (bc * s.h + 2 * oy) * s.w + 2 * ox;
+        dinp[[i, i + 1, i + s.w, i + s.w + 1][code as usize]] = g;
+    }
+}
+
 /// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]`.
 pub fn dense_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: DenseShape) {
     for b in 0..s.batch {

@@ -20,13 +20,22 @@ struct Forward {
     n: usize,
     /// `[n, 1, side, side]`
     images: GpuTensor,
-    /// per block: ReLU output a `[n, C, H, W]` and pooled p `[n, C, H/2, W/2]`
-    a: Vec<GpuTensor>,
+    /// per block: what pooling's backward pass reads and pooled p `[n, C, H/2, W/2]`
+    a: Vec<Activation>,
     p: Vec<GpuTensor>,
     /// dense output `[n, E]` and embeddings `[n, E]`
     pre: GpuTensor,
     emb: GpuTensor,
     dispatches: Vec<Dispatch>,
+}
+
+/// What a conv block keeps for its backward pass.
+enum Activation {
+    /// The ReLU's output `[n, C, H, W]` (conv2d_forward_relu, then maxpool2d_forward).
+    Full(GpuTensor),
+    /// Each pooling window's argmax, `[pool_code_words]` u32 (conv2d_forward_relu_maxpool,
+    /// where the shape allows: the full-size activation is never written).
+    Codes(GpuTensor),
 }
 
 /// What a train plan was built for; a different key rebuilds it.
@@ -86,21 +95,24 @@ fn build_forward(
     for l in 0..arch.channels.len() {
         let s = arch.conv(l, n);
         let ps = arch.pool(l, n);
-        let al = ctx.tensor(s.out_len(), &format!("relu{} out", l + 1))?;
         let pl = ctx.tensor(ps.out_len(), &format!("pool{} out", l + 1))?;
         let (w, b) = layout.conv(l);
+        let (w, b) = (tensor_view(params, w), tensor_view(params, b));
         let inp = if l == 0 { &images } else { &p[l - 1] };
-        // Conv, bias and ReLU in one pass (the backward pass needs only the ReLU output).
-        dispatches.extend(k::conv2d_forward_relu(
-            ctx,
-            &al,
-            inp,
-            &tensor_view(params, w),
-            &tensor_view(params, b),
-            s,
-        )?);
-        dispatches.push(k::maxpool2d_forward(ctx, &pl, &al, ps)?);
-        a.push(al);
+        if k::relu_maxpool_fits(&s) {
+            // Conv, bias, ReLU and pooling in one pass, keeping only each window's argmax.
+            let codes = ctx.tensor(k::pool_code_words(&s), &format!("pool{} codes", l + 1))?;
+            dispatches.extend(k::conv2d_forward_relu_maxpool(
+                ctx, &pl, &codes, inp, &w, &b, s,
+            )?);
+            a.push(Activation::Codes(codes));
+        } else {
+            // Conv, bias and ReLU in one pass (the backward pass needs only the ReLU output).
+            let al = ctx.tensor(s.out_len(), &format!("relu{} out", l + 1))?;
+            dispatches.extend(k::conv2d_forward_relu(ctx, &al, inp, &w, &b, s)?);
+            dispatches.push(k::maxpool2d_forward(ctx, &pl, &al, ps)?);
+            a.push(Activation::Full(al));
+        }
         p.push(pl);
     }
     let ds = arch.dense(n);
@@ -258,14 +270,12 @@ impl GpuEngine {
         for l in (0..nl).rev() {
             let s = self.arch.conv(l, n);
             let dz = ctx.tensor(s.out_len(), &format!("d conv{} out", l + 1))?;
-            // Pooling's and the ReLU's backward passes in one (a is the ReLU's output).
-            d.push(k::maxpool2d_relu_backward(
-                ctx,
-                &dz,
-                &dp,
-                &fwd.a[l],
-                self.arch.pool(l, n),
-            )?);
+            // Pooling's and the ReLU's backward passes in one.
+            let ps = self.arch.pool(l, n);
+            d.push(match &fwd.a[l] {
+                Activation::Full(a) => k::maxpool2d_relu_backward(ctx, &dz, &dp, a, ps)?,
+                Activation::Codes(c) => k::maxpool2d_relu_backward_argmax(ctx, &dz, &dp, c, ps)?,
+            });
             let inp = if l == 0 { &fwd.images } else { &fwd.p[l - 1] };
             let (w, b) = self.layout.conv(l);
             d.extend(k::conv2d_backward_weight(

@@ -276,10 +276,14 @@ pub fn pad2d(
     wr: usize,
     copies: usize,
 ) -> Result<Dispatch> {
-    // One invocation per output row.
+    // One invocation per output row; vec4 stores where the row width allows.
     let rows = copies * n * (h + 2 * pad);
     ctx.dispatch(
-        "pad2d",
+        if wr.is_multiple_of(4) {
+            "pad2d_v4"
+        } else {
+            "pad2d"
+        },
         &[n, h, w, pad, wr, copies].map(u),
         &[out, inp],
         rows,
@@ -502,6 +506,85 @@ pub fn conv2d_forward_relu(
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
     conv_forward_tuned(ctx, out, inp, weight, bias, true, s)
+}
+
+/// Whether conv2d_forward_relu_maxpool takes a layer of this shape: an even output height and
+/// an output width that is a multiple of 8 (4 pooled outputs per code word, never two rows).
+pub fn relu_maxpool_fits(s: &Conv2dShape) -> bool {
+    s.ho() > 0 && s.ho().is_multiple_of(2) && s.wo() > 0 && s.wo().is_multiple_of(8)
+}
+
+/// u32 words of conv2d_forward_relu_maxpool's codes: one per 4 pooled outputs.
+pub fn pool_code_words(s: &Conv2dShape) -> usize {
+    s.batch * s.cout * (s.ho() / 2) * (s.wo() / 8)
+}
+
+/// pooled `[B, Co, Ho/2, Wo/2]` = maxpool2d(relu(conv2d_forward(...))) in one pass, and codes
+/// `[pool_code_words]` u32 (each window's argmax, for maxpool2d_relu_backward_argmax): the
+/// full-size activation is never written and maxpool2d_forward's pass over it is gone. pad2d
+/// writes K shifted padded copies of the input into scratch allocated here, once. Only where
+/// relu_maxpool_fits; the engine keeps the unfused passes elsewhere.
+pub fn conv2d_forward_relu_maxpool(
+    ctx: &GpuContext,
+    pooled: &GpuTensor,
+    codes: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    if !relu_maxpool_fits(&s) {
+        return Err(Error::Gpu(format!(
+            "conv2d_forward_relu_maxpool needs an even output height and an output width that \
+             is a multiple of 8, not {}x{}",
+            s.ho(),
+            s.wo()
+        )));
+    }
+    let hp = s.h + 2 * s.pad;
+    let wr4 = s.wo() / 4;
+    let copy = s.batch * s.cin * hp * wr4;
+    let xp = ctx.tensor(s.k * copy * 4, "conv input, padded and shifted")?;
+    let mut d = vec![pad2d(
+        ctx,
+        &xp,
+        inp,
+        s.batch * s.cin,
+        s.h,
+        s.w,
+        s.pad,
+        wr4 * 4,
+        s.k,
+    )?];
+    let groups = pool_code_words(&s) / s.cout;
+    let x = groups.div_ceil(WORKGROUP as usize);
+    if x > 65_535 {
+        return Err(Error::Gpu(format!(
+            "conv2d_forward_relu_maxpool on {} images of {}x{} exceeds one dispatch: use a \
+             smaller batch",
+            s.batch,
+            s.ho(),
+            s.wo()
+        )));
+    }
+    let taps = ctx.tensor_from(&tap_offsets(s.cin, s.k, hp, wr4, copy), "conv tap offsets")?;
+    let words = [
+        s.batch,
+        s.cin,
+        s.cout,
+        hp,
+        wr4,
+        s.ho() / 2,
+        s.wo() / 8,
+        s.cin * s.k * s.k,
+    ];
+    d.push(ctx.dispatch_grid(
+        "conv2d_forward_relu_maxpool",
+        &words.map(u),
+        &[pooled, codes, &xp, weight, bias, &taps],
+        (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
+    )?);
+    Ok(d)
 }
 
 /// The forward variant autotune measured fastest for this shape (timed on these very
@@ -765,6 +848,32 @@ fn pool_backward(
         &[w[0], w[1], w[2], w[3], w[4], relu as u32],
         &[dinp, dout, inp],
         threads,
+    )
+}
+
+/// dinp `[B, C, H, W]` from dout `[B, C, H/2, W/2]` and the codes conv2d_forward_relu_maxpool
+/// kept: pooling's and the ReLU's backward passes without reading the activation. H even, W a
+/// multiple of 8.
+pub fn maxpool2d_relu_backward_argmax(
+    ctx: &GpuContext,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    codes: &GpuTensor,
+    s: PoolShape,
+) -> Result<Dispatch> {
+    if !s.h.is_multiple_of(2) || !s.w.is_multiple_of(8) {
+        return Err(Error::Gpu(format!(
+            "maxpool2d_relu_backward_argmax needs an even height and a width that is a \
+             multiple of 8, not {}x{}",
+            s.h, s.w
+        )));
+    }
+    let words = s.out_len() / 4;
+    ctx.dispatch(
+        "maxpool2d_relu_backward_argmax",
+        &[words, s.w / 8].map(u),
+        &[dinp, dout, codes],
+        words,
     )
 }
 
