@@ -37,6 +37,10 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         // Output widths that are multiples of 4 (the vec4-store variant), odd channel counts.
         c(2, 3, 19, 6, 12, 3, 1),
         c(1, 2, 4, 5, 8, 5, 2),
+        // 5x5 kernels for the weight gradient's k5c2 variant: a conv1-like layer, and odd
+        // channel counts with several input channels.
+        c(2, 1, 16, 12, 16, 5, 2),
+        c(3, 2, 17, 9, 12, 5, 2),
     ]
 }
 
@@ -174,7 +178,12 @@ fn conv2d_kernels_match_reference() {
         let dw = ctx.tensor(s.weight_len(), "dw").unwrap();
         let partial = ctx.tensor(s.batch * s.weight_len(), "partial").unwrap();
         for &(variant, _) in k::WGRAD_VARIANTS {
-            if variant.starts_with("conv2d_backward_weight_v4") && !s.wo().is_multiple_of(4) {
+            let fits = match variant {
+                "conv2d_backward_weight_k5c2" => s.k == 5 && s.wo().is_multiple_of(4),
+                v if v.starts_with("conv2d_backward_weight_v4") => s.wo().is_multiple_of(4),
+                _ => true,
+            };
+            if !fits {
                 assert!(k::conv2d_backward_weight_variant(
                     &ctx, variant, &dw, &td, &ti, &partial, s
                 )

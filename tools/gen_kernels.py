@@ -509,6 +509,67 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def conv2d_backward_weight_rows(k=5, cpl=2, wg=64):
+    name = f"conv2d_backward_weight_k{k}c{cpl}"
+    nv = (k + 6) // 4  # vec4 per input row covering 4 positions and their k taps
+    kk = k * k
+    o = [HEADER.format(f"{name}, {cpl} channels x {kk} taps per invocation")]
+    o.append(f"""// partial [B, Co, Ci K K]: each image's contribution to dweight for {k}x{k} kernels, with the
+// roles of the other variants swapped: the input is the operand shared by the workgroup and
+// the output channels are spread over the lanes ({cpl} per invocation, all {kk} taps each). 4
+// neighbouring output positions of one row and all taps read only the {nv} aligned vec4 of each
+// of the {k} input rows that cover them (columns ox .. ox + {4 * nv - 1}), so one step is {k * nv} uniform
+// vec4 loads and {cpl} vec4 loads of dout for {cpl * kk * 4} multiply-adds, with every lane busy
+// when Co is a multiple of {8 * cpl} (conv1: 16 channels, 25 taps, one input channel).
+// inp is the zero-padded input [B, Ci, Hp, Wr] (pad2d), Wr = 4 wr4 >= Wo + {4 * nv - 4};
+// dout [B, Co, Ho, Wo] with Wo a multiple of 4. Positions are added in the reference's order.
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo4: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> inp: array<vec4<f32>>;
+
+@compute @workgroup_size({wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let co0 = gid.x * {cpl}u;
+    if (co0 >= p.cout) {{ return; }}
+    let b = wg.y / p.cin;
+    let ci = wg.y % p.cin;
+    let plane = (b * p.cin + ci) * p.hp * p.wr4;
+    let rows = p.ho * p.wo4;""")
+    for c in range(cpl):
+        o.append(f"    let d{c} = (b * p.cout + min(co0 + {c}u, p.cout - 1u)) * rows;")
+    for c in range(cpl):
+        for ky in range(k):
+            o.append("    " + " ".join(f"var a{c}_{ky}_{kx} = 0.0;" for kx in range(k)))
+    o.append("""    for (var oy = 0u; oy < p.ho; oy++) {
+        for (var gx = 0u; gx < p.wo4; gx++) {
+            let q = oy * p.wo4 + gx;""")
+    for c in range(cpl):
+        o.append(f"            let g{c} = dout[d{c} + q];")
+    for ky in range(k):
+        o.append(f"            let r{ky} = plane + (oy + {ky}u) * p.wr4 + gx;")
+        o.append("            " + " ".join(f"let x{ky}_{v} = inp[r{ky} + {v}u];" for v in range(nv)))
+    for i in range(4):
+        for c in range(cpl):
+            for ky in range(k):
+                terms = []
+                for kx in range(k):
+                    j = i + kx
+                    terms.append(f"a{c}_{ky}_{kx} += g{c}.{'xyzw'[i]} * x{ky}_{j // 4}.{'xyzw'[j % 4]};")
+                o.append("            " + " ".join(terms))
+    o.append("        }\n    }")
+    o.append(f"    let ws = p.cin * {kk}u;")
+    for c in range(cpl):
+        o.append(f"    if (co0 + {c}u < p.cout) {{")
+        o.append(f"        let o = (b * p.cout + co0 + {c}u) * ws + ci * {kk}u;")
+        for ky in range(k):
+            o.append("        " + " ".join(f"partial[o + {ky * k + kx}u] = a{c}_{ky}_{kx};" for kx in range(k)))
+        o.append("    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 # File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
 # computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
 # so src/gpu/autotune.rs picks one per adapter and shape by timing them.
@@ -525,6 +586,7 @@ KERNELS = {
     "conv2d_backward_weight_t18": lambda: conv2d_backward_weight(taps=18),
     "conv2d_backward_weight_v4t4": lambda: conv2d_backward_weight_v4(taps=4),
     "conv2d_backward_weight_v4t16": lambda: conv2d_backward_weight_v4(taps=16),
+    "conv2d_backward_weight_k5c2": conv2d_backward_weight_rows,
 }
 
 if __name__ == "__main__":

@@ -685,7 +685,12 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_t4", 4),
     ("conv2d_backward_weight_v4t4", 4),
     ("conv2d_backward_weight_v4t16", 16),
+    // All 25 taps of a 5x5 kernel per invocation, 2 output channels per lane (see below).
+    ("conv2d_backward_weight_k5c2", 25),
 ];
+
+/// Output channels per invocation of conv2d_backward_weight_k5c2.
+const WGRAD_ROW_CHANNELS: usize = 2;
 
 /// dweight `[Co, Ci, K, K]` with a given variant of the partials kernel (tests run them all):
 /// the input padded (pad2d; K shifted copies for the `_v4` variants) into scratch allocated
@@ -706,6 +711,46 @@ pub fn conv2d_backward_weight_variant(
         .1;
     let mut d = Vec::new();
     let hp = s.h + 2 * s.pad;
+    if variant == "conv2d_backward_weight_k5c2" {
+        // The input is the workgroup's shared operand, channels go to the lanes: its own
+        // padding (rows long enough for 2 vec4 past every group of 4 positions) and grid.
+        if s.k != 5 || !s.wo().is_multiple_of(4) {
+            return Err(Error::Gpu(format!(
+                "{variant} needs a 5x5 kernel and an output width that is a multiple of 4, \
+                 not k {} and width {}",
+                s.k,
+                s.wo()
+            )));
+        }
+        let wr4 = s.wo() / 4 + 1;
+        let xp = ctx.tensor(s.batch * s.cin * hp * wr4 * 4, "conv input, padded")?;
+        d.push(pad2d(
+            ctx,
+            &xp,
+            inp,
+            s.batch * s.cin,
+            s.h,
+            s.w,
+            s.pad,
+            wr4 * 4,
+            1,
+        )?);
+        let x = s
+            .cout
+            .div_ceil(WGRAD_ROW_CHANNELS)
+            .div_ceil(WORKGROUP as usize);
+        let y = s.batch * s.cin;
+        if y > 65_535 {
+            return Err(Error::Gpu(format!(
+                "{variant} on {} images of {} channels exceeds one dispatch",
+                s.batch, s.cin
+            )));
+        }
+        let words = [s.batch, s.cin, s.cout, hp, wr4, s.ho(), s.wo() / 4];
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (u(x), u(y)))?);
+        d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
+        return Ok(d);
+    }
     let (xp, words) = if variant.starts_with("conv2d_backward_weight_v4") {
         if !s.wo().is_multiple_of(4) {
             return Err(Error::Gpu(format!(
