@@ -22,8 +22,8 @@ pub struct Autotune {
     path: Option<PathBuf>,
     /// "kernel shape" -> variant name.
     table: Mutex<BTreeMap<String, String>>,
-    /// Keys this context has asked for (what `choices` reports).
-    used: Mutex<BTreeSet<String>>,
+    /// Keys this context has asked for (what `choices` reports), as (key, stored key).
+    used: Mutex<BTreeSet<(String, String)>>,
     enabled: bool,
 }
 
@@ -55,6 +55,15 @@ fn file_name(adapter: &str) -> String {
     )
 }
 
+/// FNV-1a of the variant names: which set of variants a remembered choice was made among.
+fn fingerprint(variants: &[&str]) -> u32 {
+    let mut h = 0x811c_9dc5u32;
+    for b in variants.join(",").bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
 impl Autotune {
     /// The remembered choices for `adapter` (name, backend and driver version: a driver
     /// update re-measures).
@@ -63,7 +72,11 @@ impl Autotune {
             std::env::var(ENV_SWITCH).as_deref(),
             Ok("off") | Ok("0") | Ok("false")
         );
-        let path = cache_dir().map(|d| d.join(file_name(adapter)));
+        Autotune::at(cache_dir().map(|d| d.join(file_name(adapter))), enabled)
+    }
+
+    /// Choices remembered in the file `path` (none: in memory only).
+    fn at(path: Option<PathBuf>, enabled: bool) -> Autotune {
         let table = path
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -92,11 +105,13 @@ impl Autotune {
         if !self.enabled || variants.len() == 1 {
             return build(variants[0]);
         }
+        // A choice made among other variants (an older or newer glassnet) is measured again.
+        let stored = format!("{key} #{:08x}", fingerprint(variants));
         self.used
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string());
-        let known = self.lock().get(key).cloned();
+            .insert((key.to_string(), stored.clone()));
+        let known = self.lock().get(&stored).cloned();
         if let Some(&v) = known.and_then(|k| variants.iter().find(|v| **v == k)) {
             return build(v);
         }
@@ -123,7 +138,7 @@ impl Autotune {
         let Some((_, v, built)) = best else {
             return Err(first_error.expect("no variants"));
         };
-        self.lock().insert(key.to_string(), v.to_string());
+        self.lock().insert(stored, v.to_string());
         self.save();
         Ok(built)
     }
@@ -153,7 +168,55 @@ impl Autotune {
         let used = self.used.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let table = self.lock();
         used.into_iter()
-            .filter_map(|k| table.get(&k).map(|v| (k, v.clone())))
+            .filter_map(|(k, stored)| table.get(&stored).map(|v| (k, v.clone())))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    /// Picks among variants whose "time" is a sleep of the given milliseconds (None: fails).
+    fn pick(t: &Autotune, variants: &[&'static str], ms: &[Option<u64>]) -> Result<&'static str> {
+        let lookup = |v: &str| ms[variants.iter().position(|x| *x == v).unwrap()];
+        t.pick(
+            "k shape",
+            variants,
+            |v| match lookup(v) {
+                Some(_) => Ok(v),
+                None => Err(Error::Gpu(format!("{v} cannot run here"))),
+            },
+            |v| {
+                std::thread::sleep(std::time::Duration::from_millis(lookup(v).unwrap()));
+                Ok(())
+            },
+        )
+    }
+
+    #[test]
+    fn picks_the_fastest_remembers_it_and_remeasures_for_new_variants() {
+        let dir = std::env::temp_dir().join(format!("glassnet-autotune-{}", std::process::id()));
+        let file = dir.join("t.json");
+        let _ = std::fs::remove_file(&file);
+        let t = Autotune::at(Some(file.clone()), true);
+        let got = pick(&t, &["a", "b", "c"], &[Some(20), Some(1), None]).unwrap();
+        assert_eq!(got, "b", "the fastest variant that runs");
+        assert_eq!(t.choices(), vec![("k shape".to_string(), "b".to_string())]);
+        // A fresh context reads the choice back without measuring (b would now lose).
+        let t = Autotune::at(Some(file.clone()), true);
+        let got = pick(&t, &["a", "b", "c"], &[Some(1), Some(20), None]).unwrap();
+        assert_eq!(got, "b", "remembered");
+        // Another set of variants is measured again.
+        let got = pick(&t, &["a", "b", "d"], &[Some(20), Some(20), Some(1)]).unwrap();
+        assert_eq!(got, "d", "new variant set re-measured");
+        // Switched off: the first variant, unmeasured; none that runs: the first error.
+        let off = Autotune::at(None, false);
+        assert_eq!(pick(&off, &["a", "b"], &[Some(9), Some(1)]).unwrap(), "a");
+        let t = Autotune::at(None, true);
+        let err = pick(&t, &["x", "y"], &[None, None]).unwrap_err();
+        assert!(err.to_string().contains("x cannot run here"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
