@@ -423,6 +423,8 @@ fn relu_maxpool_shapes() -> Vec<Conv2dShape> {
         c(2, 5, 4, 4, 8, 1, 0),
         // More pooled groups than one workgroup covers.
         c(3, 2, 5, 20, 48, 3, 1),
+        // One input channel, 5x5 (the k5c2 variant), an odd channel count.
+        c(3, 1, 19, 8, 24, 5, 2),
     ]
 }
 
@@ -480,6 +482,29 @@ fn relu_maxpool_reference_matches_the_unfused_passes() {
     }
 }
 
+/// The argmax codes may differ from the reference's only where the window's two largest
+/// values are within rounding of each other (the GPU's sums may round differently).
+fn check_codes(tag: &str, codes: &[u32], want: &[u32], a: &[f32], ps: PoolShape) {
+    for o in 0..ps.out_len() {
+        let byte = |c: &[u32]| (c[o / 4] >> (8 * (o % 4))) & 255;
+        let (got, exp) = (byte(codes), byte(want));
+        if got != exp {
+            let (bc, oy, ox) = (
+                o / (ps.ho() * ps.wo()),
+                (o / ps.wo()) % ps.ho(),
+                o % ps.wo(),
+            );
+            let i = (bc * ps.h + 2 * oy) * ps.w + 2 * ox;
+            let mut v = [a[i], a[i + 1], a[i + ps.w], a[i + ps.w + 1]];
+            v.sort_by(|x, y| y.total_cmp(x));
+            assert!(
+                v[0] - v[1] <= ATOL + RTOL * v[0].abs(),
+                "{tag}: pooled output {o} has code {got}, the reference {exp} ({v:?})"
+            );
+        }
+    }
+}
+
 #[test]
 fn relu_maxpool_kernels_match_reference() {
     let Some(ctx) = gpu() else { return };
@@ -505,34 +530,22 @@ fn relu_maxpool_kernels_match_reference() {
             ctx.tensor(ps.out_len(), "p").unwrap(),
             ctx.tensor(want_codes.len(), "c").unwrap(),
         );
-        ctx.upload(&tp, &vec![7.0f32; ps.out_len()]);
-        let d = k::conv2d_forward_relu_maxpool(&ctx, &tp, &tc, &ti, &tw, &tb, s).unwrap();
-        ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
-        let tag = format!("conv2d_forward_relu_maxpool {s:?}");
-        assert_close(&tag, &ctx.read::<f32>(&tp).unwrap(), &want, RTOL, ATOL);
-        // The argmax may differ only where the window's two largest values are within
-        // rounding of each other (the GPU's sums may round differently).
         let a = relu_conv(&inp, &w, &b, s);
-        let codes: Vec<u32> = ctx.read(&tc).unwrap();
-        for o in 0..ps.out_len() {
-            let (got, exp) = (
-                (codes[o / 4] >> (8 * (o % 4))) & 255,
-                (want_codes[o / 4] >> (8 * (o % 4))) & 255,
-            );
-            if got != exp {
-                let (bc, oy, ox) = (
-                    o / (ps.ho() * ps.wo()),
-                    (o / ps.wo()) % ps.ho(),
-                    o % ps.wo(),
-                );
-                let i = (bc * ps.h + 2 * oy) * ps.w + 2 * ox;
-                let mut v = [a[i], a[i + 1], a[i + ps.w], a[i + ps.w + 1]];
-                v.sort_by(|x, y| y.total_cmp(x));
-                assert!(
-                    v[0] - v[1] <= ATOL + RTOL * v[0].abs(),
-                    "{tag}: pooled output {o} has code {got}, the reference {exp} ({v:?})"
-                );
-            }
+        for &variant in k::RELU_MAXPOOL_VARIANTS {
+            let d =
+                k::conv2d_forward_relu_maxpool_variant(&ctx, variant, &tp, &tc, &ti, &tw, &tb, s);
+            let fits = variant != "conv2d_forward_relu_maxpool_k5c2" || (s.cin == 1 && s.k == 5);
+            let Ok(d) = d else {
+                assert!(!fits, "{variant} refused {s:?}");
+                continue;
+            };
+            assert!(fits, "{variant} accepted {s:?}");
+            ctx.upload(&tp, &vec![7.0f32; ps.out_len()]);
+            ctx.upload(&tc, &vec![0xdead_beefu32; want_codes.len()]);
+            ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            let tag = format!("{variant} {s:?}");
+            assert_close(&tag, &ctx.read::<f32>(&tp).unwrap(), &want, RTOL, ATOL);
+            check_codes(&tag, &ctx.read::<u32>(&tc).unwrap(), &want_codes, &a, ps);
         }
         // The backward pass on the reference's codes: exact (it only routes values).
         let mut want = vec![0.0; ps.in_len()];

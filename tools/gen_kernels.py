@@ -570,6 +570,78 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def conv2d_forward_relu_maxpool_rows(k=5, cpl=2, wg=64):
+    name = f"conv2d_forward_relu_maxpool_k{k}c{cpl}"
+    nv = (k + 10) // 4  # vec4 per input row covering 8 pixels and their k taps
+    o = [HEADER.format(f"{name}, {cpl} channels x 2 rows of 8 pixels per step")]
+    o.append(f"""// conv2d_forward_relu_maxpool for one input channel and a {k}x{k} kernel (the first layer on
+// grey images), with the roles swapped as in conv2d_backward_weight_k{k}c{cpl}: the input is the
+// workgroup's shared operand and output channels go to the lanes ({cpl} per invocation, their
+// {k * k} weights held in registers). A workgroup takes one image's pooled row py; each step
+// computes 2 rows x 8 pixels of the convolution, i.e. 4 pooled outputs per channel, from
+// {k + 1} input rows x {nv} aligned vec4 (uniform loads): {(k + 1) * nv} uniform loads for {cpl * 16 * k * k} multiply-adds
+// per lane, and {cpl} vec4 + {cpl} u32 stores. Same outputs as conv2d_forward_relu_maxpool: pooled
+// [B, Co, Ho/2, Wo/2] and codes [B, Co, Ho/2, Wo/8]. inp is the zero-padded input
+// [B, 1, Hp, Wr] (pad2d), Wr = 4 wr4 >= Wo + {4 * nv - 8}. Sums in the reference's order (bias, ky, kx).
+struct Params {{ batch: u32, cout: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> pooled: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> codes: array<u32>;
+@group(0) @binding(3) var<storage, read> inp: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> weight: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+
+// The first maximum of a window of ReLU outputs (row-major a, b, c, d) and its code: the
+// position 0..3, or 4 where the maximum is 0.
+struct Pooled {{ m: f32, code: u32 }}
+fn pool4(a: f32, b: f32, c: f32, d: f32) -> Pooled {{
+    var r = Pooled(max(a, 0.0), 0u);
+    let rb = max(b, 0.0); if (rb > r.m) {{ r = Pooled(rb, 1u); }}
+    let rc = max(c, 0.0); if (rc > r.m) {{ r = Pooled(rc, 2u); }}
+    let rd = max(d, 0.0); if (rd > r.m) {{ r = Pooled(rd, 3u); }}
+    if (r.m <= 0.0) {{ r.code = 4u; }}
+    return r;
+}}
+
+@compute @workgroup_size({wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let co0 = gid.x * {cpl}u;
+    if (co0 >= p.cout) {{ return; }}
+    let py = wg.y % p.ho2;
+    let b = wg.y / p.ho2;
+    let plane = (b * p.hp + 2u * py) * p.wr4;""")
+    kk = k * k
+    for c in range(cpl):
+        o.append(f"    let ch{c} = min(co0 + {c}u, p.cout - 1u); let bias{c} = bias[ch{c}];")
+        for ky in range(k):
+            o.append("    " + " ".join(f"let w{c}_{ky}_{kx} = weight[ch{c} * {kk}u + {ky * k + kx}u];" for kx in range(k)))
+    o.append("""    let plane_out = p.ho2 * p.wo8;
+    for (var gx = 0u; gx < p.wo8; gx++) {""")
+    for row in range(k + 1):
+        o.append(f"        let r{row} = plane + {row}u * p.wr4 + 2u * gx;")
+        o.append("        " + " ".join(f"let x{row}_{v} = inp[r{row} + {v}u];" for v in range(nv)))
+    def xval(row, col):
+        return f"x{row}_{col // 4}.{'xyzw'[col % 4]}"
+    for c in range(cpl):
+        for r in range(2):
+            for j in range(8):
+                terms = " + ".join(
+                    f"w{c}_{ky}_{kx} * {xval(r + ky, j + kx)}" for ky in range(k) for kx in range(k))
+                # Written as one left-to-right sum: bias first, then taps in (ky, kx) order.
+                o.append(f"        let a{c}_{r}_{j} = bias{c} + {terms};")
+    for c in range(cpl):
+        for kp in range(4):
+            o.append(f"        let m{c}_{kp} = pool4(a{c}_0_{2*kp}, a{c}_0_{2*kp+1}, a{c}_1_{2*kp}, a{c}_1_{2*kp+1});")
+    o.append("        let o = (b * p.cout + co0) * plane_out + py * p.wo8 + gx;")
+    for c in range(cpl):
+        vals = ", ".join(f"m{c}_{kp}.m" for kp in range(4))
+        code = " | ".join(f"(m{c}_{kp}.code << {8*kp}u)" for kp in range(4))
+        o.append(f"        if (co0 + {c}u < p.cout) {{ pooled[o + {c}u * plane_out] = vec4<f32>({vals}); codes[o + {c}u * plane_out] = {code}; }}")
+    o.append("    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 # File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
 # computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
 # so src/gpu/autotune.rs picks one per adapter and shape by timing them.
@@ -581,6 +653,7 @@ KERNELS = {
     "conv2d_forward_v4": conv2d_forward_v4,
     "conv2d_forward_v4s": lambda: conv2d_forward_v4(store4=True),
     "conv2d_forward_relu_maxpool": conv2d_forward_relu_maxpool,
+    "conv2d_forward_relu_maxpool_k5c2": conv2d_forward_relu_maxpool_rows,
     "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),
     "conv2d_backward_weight_t16": lambda: conv2d_backward_weight(taps=16),
     "conv2d_backward_weight_t18": lambda: conv2d_backward_weight(taps=18),

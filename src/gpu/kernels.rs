@@ -533,6 +533,38 @@ pub fn conv2d_forward_relu_maxpool(
     bias: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
+    ctx.tune.pick(
+        &shape_key("conv2d_forward_relu_maxpool", &s),
+        RELU_MAXPOOL_VARIANTS,
+        |v| conv2d_forward_relu_maxpool_variant(ctx, v, pooled, codes, inp, weight, bias, s),
+        |d| run_all(ctx, d),
+    )
+}
+
+/// conv2d_forward_relu_maxpool's variants, the default first: 16 channels from the workgroup
+/// x 16 pixels per lane (any input channels and kernel size), and `_k5c2` for one input
+/// channel and a 5x5 kernel (the first layer), with the input shared by the workgroup and 2
+/// channels per lane. Same outputs, same sums in the same order.
+pub const RELU_MAXPOOL_VARIANTS: &[&str] = &[
+    "conv2d_forward_relu_maxpool",
+    "conv2d_forward_relu_maxpool_k5c2",
+];
+
+/// Output channels per invocation of conv2d_forward_relu_maxpool_k5c2.
+const FUSED_ROW_CHANNELS: usize = 2;
+
+/// conv2d_forward_relu_maxpool with a given variant (tests run them all).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_relu_maxpool_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    pooled: &GpuTensor,
+    codes: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
     if !relu_maxpool_fits(&s) {
         return Err(Error::Gpu(format!(
             "conv2d_forward_relu_maxpool needs an even output height and an output width that \
@@ -542,6 +574,43 @@ pub fn conv2d_forward_relu_maxpool(
         )));
     }
     let hp = s.h + 2 * s.pad;
+    if variant == "conv2d_forward_relu_maxpool_k5c2" {
+        if s.cin != 1 || s.k != 5 {
+            return Err(Error::Gpu(format!(
+                "{variant} needs one input channel and a 5x5 kernel, not {} and {}x{}",
+                s.cin, s.k, s.k
+            )));
+        }
+        // Rows of the padded input reach 3 vec4 past each group of 8 pixels.
+        let wr4 = s.wo() / 4 + 1;
+        let xp = ctx.tensor(s.batch * hp * wr4 * 4, "conv input, padded")?;
+        let mut d = vec![pad2d(ctx, &xp, inp, s.batch, s.h, s.w, s.pad, wr4 * 4, 1)?];
+        let x = s
+            .cout
+            .div_ceil(FUSED_ROW_CHANNELS)
+            .div_ceil(WORKGROUP as usize);
+        let y = s.batch * s.ho() / 2;
+        if y > 65_535 {
+            return Err(Error::Gpu(format!(
+                "{variant} on {} images of {} rows exceeds one dispatch: use a smaller batch",
+                s.batch,
+                s.ho()
+            )));
+        }
+        let words = [s.batch, s.cout, hp, wr4, s.ho() / 2, s.wo() / 8];
+        d.push(ctx.dispatch_grid(
+            variant,
+            &words.map(u),
+            &[pooled, codes, &xp, weight, bias],
+            (u(x), u(y)),
+        )?);
+        return Ok(d);
+    }
+    if variant != "conv2d_forward_relu_maxpool" {
+        return Err(Error::Gpu(format!(
+            "no conv2d_forward_relu_maxpool variant {variant}"
+        )));
+    }
     let wr4 = s.wo() / 4;
     let copy = s.batch * s.cin * hp * wr4;
     let xp = ctx.tensor(s.k * copy * 4, "conv input, padded and shifted")?;

@@ -32,6 +32,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("conv2d_flip_weight"),
     shader!("conv2d_forward"),
     shader!("conv2d_forward_relu_maxpool"),
+    shader!("conv2d_forward_relu_maxpool_k5c2"),
     shader!("conv2d_forward_v4"),
     shader!("conv2d_forward_v4s"),
     shader!("dense_backward_bias"),
