@@ -41,6 +41,9 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         // channel counts with several input channels.
         c(2, 1, 16, 12, 16, 5, 2),
         c(3, 2, 17, 9, 12, 5, 2),
+        // One output channel (the input gradient is a one-channel forward conv); padding 0.
+        c(2, 3, 1, 9, 12, 5, 2),
+        c(2, 1, 7, 9, 12, 5, 0),
     ]
 }
 
@@ -67,6 +70,14 @@ fn dense_shapes() -> Vec<DenseShape> {
     ]
 }
 
+/// Whether a forward variant takes a conv of output width `wo` (the others must refuse it).
+fn forward_fits(variant: &str, wo: usize) -> bool {
+    match variant {
+        "conv2d_forward_v4s" => wo.is_multiple_of(4),
+        _ => true,
+    }
+}
+
 #[test]
 fn conv2d_kernels_match_reference() {
     let Some(ctx) = gpu() else { return };
@@ -89,7 +100,7 @@ fn conv2d_kernels_match_reference() {
         );
         let out = ctx.tensor(s.out_len(), "o").unwrap();
         for &variant in k::FORWARD_VARIANTS {
-            if variant == "conv2d_forward_v4s" && !s.wo().is_multiple_of(4) {
+            if !forward_fits(variant, s.wo()) {
                 assert!(k::conv2d_forward_variant(&ctx, variant, &out, &ti, &tw, &tb, s).is_err());
                 continue;
             }
@@ -126,6 +137,22 @@ fn conv2d_kernels_match_reference() {
             ATOL,
             RTOL,
         );
+        // Each variant's ReLU epilogue, not only the one autotune picked.
+        for &variant in k::FORWARD_VARIANTS {
+            if !forward_fits(variant, s.wo()) {
+                continue;
+            }
+            let d = k::conv2d_forward_relu_variant(&ctx, variant, &out, &ti, &tw, &tb, s).unwrap();
+            ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            let got = ctx.read::<f32>(&out).unwrap();
+            assert_close(
+                &format!("gpu relu {variant} {tag}"),
+                &got,
+                &want_relu,
+                ATOL,
+                RTOL,
+            );
+        }
         let mut got = vec![0.0; s.out_len()];
         fast::conv2d_forward(&mut got, &inp, &w, &b, s);
         assert_close(
@@ -141,8 +168,12 @@ fn conv2d_kernels_match_reference() {
         let td = ctx.tensor_from(&dout, "dout").unwrap();
         let din = ctx.tensor(s.in_len(), "dinp").unwrap();
         for &variant in k::FORWARD_VARIANTS {
-            if variant == "conv2d_forward_v4s" && !s.w.is_multiple_of(4) {
-                continue; // needs the input width (the transposed output) a multiple of 4
+            // The input gradient is a forward conv with Ci and Co swapped, output width W.
+            if !forward_fits(variant, s.w) {
+                assert!(
+                    k::conv2d_backward_input_variant(&ctx, variant, &din, &td, &tw, s).is_err()
+                );
+                continue;
             }
             let d = k::conv2d_backward_input_variant(&ctx, variant, &din, &td, &tw, s).unwrap();
             ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();

@@ -480,6 +480,19 @@ pub fn conv2d_forward_variant(
     forward_variant(ctx, variant, out, inp, weight, Some(bias), false, s)
 }
 
+/// conv2d_forward_relu with a given variant (tests run them all).
+pub fn conv2d_forward_relu_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    forward_variant(ctx, variant, out, inp, weight, Some(bias), true, s)
+}
+
 /// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`:
 /// pad2d into a padded copy of the input (allocated here, once), then the variant of the
 /// implicit-GEMM kernel that autotune measured fastest for this adapter and shape.
