@@ -20,11 +20,35 @@ use crate::{Error, Result};
 pub struct KernelTime {
     pub name: String,
     pub shape: String,
+    /// Median and fastest of the timed runs, in ms.
     pub ms: f64,
-    /// Arithmetic rate; 0 for kernels that only move memory.
+    pub best_ms: f64,
+    /// Arithmetic rate at the fastest run; 0 for kernels that only move memory. The fastest
+    /// run is the one least disturbed by the rest of a shared machine, so kernels and the
+    /// ceiling are compared on it (the median is reported beside it).
     pub gflops: f64,
-    /// Bytes read and written per second (each buffer once), in GB/s.
+    /// Bytes read and written per second (each buffer once) at the fastest run, in GB/s.
     pub gbs: f64,
+}
+
+impl KernelTime {
+    /// Rates of a kernel doing `flops` and moving `floats` 4-byte values in (median, best) s.
+    fn new(
+        name: &str,
+        shape: String,
+        (median, best): (f64, f64),
+        flops: f64,
+        floats: usize,
+    ) -> Self {
+        KernelTime {
+            name: name.into(),
+            shape,
+            ms: median * 1e3,
+            best_ms: best * 1e3,
+            gflops: flops / best / 1e9,
+            gbs: 4.0 * floats as f64 / best / 1e9,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -48,17 +72,22 @@ fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
 }
 
-/// Median seconds of `reps` calls after one warm-up.
-fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+/// Median and fastest seconds of `reps` calls after one warm-up.
+fn time_runs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
     f()?;
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps {
+    let mut t = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
         let s = Instant::now();
         f()?;
         t.push(s.elapsed().as_secs_f64());
     }
     t.sort_by(f64::total_cmp);
-    Ok(t[t.len() / 2])
+    Ok((t[t.len() / 2], t[0]))
+}
+
+/// Median seconds of `reps` calls after one warm-up.
+fn time(reps: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
+    Ok(time_runs(reps, f)?.0)
 }
 
 fn check(name: &str, got: &[f32], want: &[f32]) -> Result<()> {
@@ -91,21 +120,31 @@ impl GpuCase {
     }
 }
 
-/// Median time of each case over `reps` runs, as rates.
+/// Each case timed `reps` times, as rates. The runs are interleaved (one run of every case per
+/// round, after a warm-up round) so that a slow spell of a shared machine falls on one run of
+/// many kernels rather than on all runs of one, and the ceiling's matrix products are timed
+/// in the same rounds as the kernels compared with them.
 pub fn time_cases(ctx: &GpuContext, cases: &[GpuCase], reps: usize) -> Result<Vec<KernelTime>> {
-    cases
+    let mut t = vec![Vec::with_capacity(reps.max(1)); cases.len()];
+    for c in cases {
+        c.run(ctx)?;
+    }
+    for _ in 0..reps.max(1) {
+        for (c, ti) in cases.iter().zip(&mut t) {
+            let s = Instant::now();
+            c.run(ctx)?;
+            ti.push(s.elapsed().as_secs_f64());
+        }
+    }
+    Ok(cases
         .iter()
-        .map(|c| {
-            let t = time(reps, || c.run(ctx))?;
-            Ok(KernelTime {
-                name: c.name.clone(),
-                shape: c.shape.clone(),
-                ms: t * 1e3,
-                gflops: c.flops / t / 1e9,
-                gbs: 4.0 * c.floats as f64 / t / 1e9,
-            })
+        .zip(&mut t)
+        .map(|(c, ti)| {
+            ti.sort_by(f64::total_cmp);
+            let runs = (ti[ti.len() / 2], ti[0]);
+            KernelTime::new(&c.name, c.shape.clone(), runs, c.flops, c.floats)
         })
-        .collect()
+        .collect())
 }
 
 /// Conv layers of the reference network at `batch`.
@@ -216,11 +255,6 @@ pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     Ok(out)
 }
 
-/// Kernel timings of the conv passes on the GPU (validated first; see gpu_conv_cases).
-pub fn gpu_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
-    time_cases(ctx, &gpu_conv_cases(ctx, batch)?, reps)
-}
-
 /// The GEMM a convolution layer's forward pass amounts to (im2col): m = Co, k = Ci K K,
 /// n = B Ho Wo (capped at 65,536 columns so the operands fit any adapter's bindings).
 fn gemm_shape(s: &Conv2dShape) -> (usize, usize, usize) {
@@ -263,11 +297,6 @@ pub fn gpu_gemm_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     Ok(out)
 }
 
-/// The device's ceiling: GFLOP/s of the plain `matmul` kernel at each conv layer's GEMM shape.
-pub fn gpu_gemm(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
-    time_cases(ctx, &gpu_gemm_cases(ctx, batch)?, reps)
-}
-
 /// Kernel timings of the CPU fast path (validated against the reference on one image).
 pub fn cpu_kernels(batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -289,19 +318,19 @@ pub fn cpu_kernels(batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
             vec![0.0; s.in_len()],
             vec![0.0; s.weight_len()],
         );
-        let tf = time(reps, || {
+        let tf = time_runs(reps, || {
             fast::conv2d_forward(&mut o, &inp, &w, &b, s);
             Ok(())
         })?;
         let ti = if l == 0 {
-            0.0
+            (0.0, 0.0)
         } else {
-            time(reps, || {
+            time_runs(reps, || {
                 fast::conv2d_backward_input(&mut di, &dout, &w, s);
                 Ok(())
             })?
         };
-        let tw = time(reps, || {
+        let tw = time_runs(reps, || {
             fast::conv2d_backward_weight(&mut dw, &dout, &inp, s);
             Ok(())
         })?;
@@ -313,13 +342,8 @@ pub fn cpu_kernels(batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
             if l == 0 && name == "conv2d_backward_input" {
                 continue; // training never needs the images' gradient
             }
-            out.push(KernelTime {
-                name: name.into(),
-                shape: shape_str(&s),
-                ms: t * 1e3,
-                gflops: s.flops() / t / 1e9,
-                gbs: 4.0 * (s.in_len() + s.out_len() + s.weight_len()) as f64 / t / 1e9,
-            });
+            let floats = s.in_len() + s.out_len() + s.weight_len();
+            out.push(KernelTime::new(name, shape_str(&s), t, s.flops(), floats));
         }
     }
     Ok(out)
@@ -501,9 +525,21 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     Ok(out)
 }
 
-/// Timings of the other GPU kernels (validated first; see gpu_layer_cases).
-pub fn gpu_layer_kernels(ctx: &GpuContext, batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
-    time_cases(ctx, &gpu_layer_cases(ctx, batch)?, reps)
+/// Every GPU case (matrix products at each conv layer's GEMM shape, the conv passes, the
+/// other layers) validated, then timed in interleaved rounds: (matrix products, kernels).
+pub fn gpu_kernels(
+    ctx: &GpuContext,
+    batch: usize,
+    reps: usize,
+) -> Result<(Vec<KernelTime>, Vec<KernelTime>)> {
+    let gemm = gpu_gemm_cases(ctx, batch)?;
+    let n = gemm.len();
+    let mut cases = gemm;
+    cases.extend(gpu_conv_cases(ctx, batch)?);
+    cases.extend(gpu_layer_cases(ctx, batch)?);
+    let mut timed = time_cases(ctx, &cases, reps)?;
+    let kernels = timed.split_off(n);
+    Ok((timed, kernels))
 }
 
 /// GFLOP/s of a 1024^3 matrix product with the CPU SGEMM.
@@ -517,11 +553,12 @@ pub fn cpu_gemm_gflops() -> f64 {
         nin: n,
         nout: n,
     };
-    let t = time(3, || {
+    // The fastest of the runs, as for the kernels it is compared with.
+    let t = time_runs(3, || {
         fast::dense_backward_input(&mut c, &a, &b, s);
         Ok(())
     })
-    .unwrap_or(f64::INFINITY);
+    .map_or(f64::INFINITY, |t| t.1);
     2.0 * (n * n * n) as f64 / t / 1e9
 }
 
