@@ -44,6 +44,8 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         // One output channel (the input gradient is a one-channel forward conv); padding 0.
         c(2, 3, 1, 9, 12, 5, 2),
         c(2, 1, 7, 9, 12, 5, 0),
+        // More than one 64 x 64 tile of channels and of taps (the _tiled variants).
+        c(2, 9, 70, 7, 6, 3, 1),
     ]
 }
 

@@ -642,6 +642,158 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+TILE_NOTE = """// Workgroup-tiled for hardware GPUs: a 16x16 workgroup computes a 64 x 64 output tile, each
+// invocation 4 x 4 outputs strided by 16 (so neighbouring invocations touch neighbouring
+// addresses); the reduction runs in chunks of 16, staged through workgroup memory (every
+// operand value is loaded from global memory once per tile instead of once per invocation
+// that needs it). CPU-type adapters prefer the register-blocked variants; autotune chooses."""
+
+
+def tile_compute(o):
+    """The 16-step inner product of a staged chunk, into acc<i>_<j>."""
+    o.append("        for (var kk = 0u; kk < 16u; kk++) {")
+    o.append("            " + " ".join(f"let a{i} = ta[kk][ty + {16 * i}u];" for i in range(4)))
+    o.append("            " + " ".join(f"let b{j} = tb[kk][tx + {16 * j}u];" for j in range(4)))
+    for i in range(4):
+        o.append("            " + " ".join(f"acc{i}_{j} += a{i} * b{j};" for j in range(4)))
+    o.append("        }")
+
+
+def conv2d_forward_tiled():
+    o = [HEADER.format("conv2d_forward_tiled, 64 x 64 tiles")]
+    o.append(f"""// out [B, Co, Ho, Wo] = conv(inp, weight [Co, Ci, K, K]) + bias [Co] as an implicit GEMM
+// (m = Co, k = Ci K K, n = B Ho Wo) on the zero-padded input [B, Ci, Hp, Wp] (pad2d) and the
+// tap-offset table of conv2d_forward. Sums in the reference's order (bias, then ci, ky, kx);
+// has_bias = 0 starts at zero (conv2d_backward_input); relu = 1 stores max(sum, 0).
+{TILE_NOTE}
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, has_bias: u32, relu: u32, ws: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> taps: array<u32>;
+
+// [16 taps][64 channels] of weights and [16 taps][64 pixels] of input.
+var<workgroup> ta: array<array<f32, 64>, 16>;
+var<workgroup> tb: array<array<f32, 64>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let tx = lid.x;
+    let ty = lid.y;
+    let l = ty * 16u + tx;
+    let n0 = wg.x * 64u;
+    let m0 = wg.y * 64u;
+    let hw = p.ho * p.wo;
+    let npix = p.batch * hw;
+    // This invocation stages weights of channel rows l / 16 + 16 e at tap column l % 16, and
+    // the input of pixel column l % 64 at tap rows l / 64 + 4 e.
+    let ka = l % 16u;
+    let nb = l % 64u;
+    let kb = l / 64u;
+    let pix = min(n0 + nb, npix - 1u);
+    let pb = pix / hw;
+    let prem = pix % hw;
+    let base = pb * p.cin * p.hp * p.wp + (prem / p.wo) * p.wp + prem % p.wo;
+    let pix_ok = n0 + nb < npix;""")
+    for i in range(4):
+        o.append(f"    let ch{i} = min(m0 + ty + {16 * i}u, p.cout - 1u);")
+        o.append(f"    let bias{i} = select(0.0, bias[ch{i}], p.has_bias != 0u);")
+    for i in range(4):
+        o.append("    " + " ".join(f"var acc{i}_{j} = bias{i};" for j in range(4)))
+    o.append("""    for (var k0 = 0u; k0 < p.ws; k0 += 16u) {""")
+    for e in range(4):
+        o.append(f"""        {{
+            let m = m0 + l / 16u + {16 * e}u;
+            let k = k0 + ka;
+            ta[ka][l / 16u + {16 * e}u] = select(0.0, weight[min(m, p.cout - 1u) * p.ws + min(k, p.ws - 1u)], m < p.cout && k < p.ws);
+            let kt = k0 + kb + {4 * e}u;
+            tb[kb + {4 * e}u][nb] = select(0.0, inp[base + taps[min(kt, p.ws - 1u)]], pix_ok && kt < p.ws);
+        }}""")
+    o.append("        workgroupBarrier();")
+    tile_compute(o)
+    o.append("        workgroupBarrier();")
+    o.append("    }")
+    o.append("""    if (p.relu != 0u) {""")
+    for i in range(4):
+        o.append("        " + " ".join(f"acc{i}_{j} = max(acc{i}_{j}, 0.0);" for j in range(4)))
+    o.append("    }")
+    for j in range(4):
+        o.append(f"""    {{
+        let n = n0 + tx + {16 * j}u;
+        if (n < npix) {{
+            let o = (n / hw) * p.cout * hw + n % hw;""")
+        for i in range(4):
+            o.append(f"            if (m0 + ty + {16 * i}u < p.cout) {{ out[o + (m0 + ty + {16 * i}u) * hw] = acc{i}_{j}; }}")
+        o.append("        }\n    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def conv2d_backward_weight_tiled():
+    o = [HEADER.format("conv2d_backward_weight_tiled, 64 x 64 tiles")]
+    o.append(f"""// partial [B, Co, Ci K K]: each image's contribution to dweight, as a GEMM per image
+// (m = Co, n = Ci K K, k = Ho Wo): dout [B, Co, Ho, Wo] times the im2col of the zero-padded
+// input [B, Ci, Hp, Wp] (pad2d) through the tap-offset table of conv2d_forward. Workgroup y
+// is (image, channel block). Positions are added in the reference's order (oy, ox); batch_sum adds the
+// images.
+{TILE_NOTE}
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<f32>;
+@group(0) @binding(3) var<storage, read> inp: array<f32>;
+@group(0) @binding(4) var<storage, read> taps: array<u32>;
+
+// [16 positions][64 channels] of dout and [16 positions][64 taps] of input.
+var<workgroup> ta: array<array<f32, 64>, 16>;
+var<workgroup> tb: array<array<f32, 64>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let tx = lid.x;
+    let ty = lid.y;
+    let l = ty * 16u + tx;
+    let n0 = wg.x * 64u;
+    let mblocks = (p.cout + 63u) / 64u;
+    let m0 = (wg.y % mblocks) * 64u;
+    let b = wg.y / mblocks;
+    let hw = p.ho * p.wo;
+    // This invocation stages dout of channel rows l / 16 + 16 e at position column l % 16, and
+    // the input of tap column l % 64 at position rows l / 64 + 4 e.
+    let ka = l % 16u;
+    let nb = l % 64u;
+    let kb = l / 64u;
+    let tap_ok = n0 + nb < p.ws;
+    let tap = taps[min(n0 + nb, p.ws - 1u)] + b * p.cin * p.hp * p.wp;
+    let drow = b * p.cout * hw;""")
+    for i in range(4):
+        o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(4)))
+    o.append("""    for (var k0 = 0u; k0 < hw; k0 += 16u) {""")
+    for e in range(4):
+        o.append(f"""        {{
+            let m = m0 + l / 16u + {16 * e}u;
+            let q = k0 + ka;
+            ta[ka][l / 16u + {16 * e}u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < hw);
+            let qb = min(k0 + kb + {4 * e}u, hw - 1u);
+            tb[kb + {4 * e}u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + {4 * e}u < hw);
+        }}""")
+    o.append("        workgroupBarrier();")
+    tile_compute(o)
+    o.append("        workgroupBarrier();")
+    o.append("    }")
+    for j in range(4):
+        o.append(f"""    {{
+        let t = n0 + tx + {16 * j}u;
+        if (t < p.ws) {{""")
+        for i in range(4):
+            o.append(f"            if (m0 + ty + {16 * i}u < p.cout) {{ partial[(b * p.cout + m0 + ty + {16 * i}u) * p.ws + t] = acc{i}_{j}; }}")
+        o.append("        }\n    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 # File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
 # computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
 # so src/gpu/autotune.rs picks one per adapter and shape by timing them.
@@ -652,6 +804,7 @@ KERNELS = {
     "conv2d_forward": conv2d_forward,
     "conv2d_forward_v4": conv2d_forward_v4,
     "conv2d_forward_v4s": lambda: conv2d_forward_v4(store4=True),
+    "conv2d_forward_tiled": conv2d_forward_tiled,
     "conv2d_forward_relu_maxpool": conv2d_forward_relu_maxpool,
     "conv2d_forward_relu_maxpool_k5c2": conv2d_forward_relu_maxpool_rows,
     "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),
@@ -660,6 +813,7 @@ KERNELS = {
     "conv2d_backward_weight_v4t4": lambda: conv2d_backward_weight_v4(taps=4),
     "conv2d_backward_weight_v4t16": lambda: conv2d_backward_weight_v4(taps=16),
     "conv2d_backward_weight_k5c2": conv2d_backward_weight_rows,
+    "conv2d_backward_weight_tiled": conv2d_backward_weight_tiled,
 }
 
 if __name__ == "__main__":

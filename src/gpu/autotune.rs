@@ -91,8 +91,8 @@ impl Autotune {
     }
 
     /// The variant remembered for `key`, built, or else each of `variants` built once and
-    /// timed by `run` (one warm-up, then the best of three) and the fastest kept, built and
-    /// remembered; a variant that cannot be built or run here (e.g. its scratch exceeds the
+    /// timed by `run` (one warm-up, then the best of three; none if the warm-up alone took 4x
+    /// the best so far) and the fastest kept, built and remembered; a variant that cannot be built or run here (e.g. its scratch exceeds the
     /// adapter's binding limit) is left out, and only when none can is that an error. Without
     /// measuring (switched off) the first variant is the default.
     pub fn pick<T>(
@@ -118,6 +118,7 @@ impl Autotune {
         let mut best: Option<(f64, &'static str, T)> = None;
         let mut first_error = None;
         for &v in variants {
+            let warm = Instant::now();
             let built = match build(v).and_then(|b| run(&b).map(|()| b)) {
                 Ok(b) => b,
                 Err(e) => {
@@ -125,6 +126,14 @@ impl Autotune {
                     continue;
                 }
             };
+            // A variant whose warm-up run (building included) takes several times the best
+            // time so far cannot win: not worth three more runs of it.
+            if best
+                .as_ref()
+                .is_some_and(|(b, _, _)| warm.elapsed().as_secs_f64() > 4.0 * b)
+            {
+                continue;
+            }
             let mut t = f64::INFINITY;
             for _ in 0..3 {
                 let s = Instant::now();

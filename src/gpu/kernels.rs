@@ -328,9 +328,18 @@ pub fn conv2d_flip_weight(
 /// The forward convolution's variants (the default first); autotune picks one per adapter and
 /// shape. conv2d_forward reads a padded input with scalar loads; conv2d_forward_v4 reads K
 /// shifted copies of it with vec4 loads (K times the memory, fewer loads); conv2d_forward_v4s
-/// also stores vec4 (only where Wo is a multiple of 4).
-pub const FORWARD_VARIANTS: &[&str] =
-    &["conv2d_forward", "conv2d_forward_v4", "conv2d_forward_v4s"];
+/// also stores vec4 (only where Wo is a multiple of 4); conv2d_forward_tiled computes 64 x 64
+/// tiles staged through workgroup memory (for hardware GPUs).
+pub const FORWARD_VARIANTS: &[&str] = &[
+    "conv2d_forward",
+    "conv2d_forward_v4",
+    "conv2d_forward_v4s",
+    "conv2d_forward_tiled",
+];
+
+/// Output tile side (channels and pixels, or channels and taps) of the `_tiled` variants,
+/// which stage operands through workgroup memory for hardware GPUs.
+const TILE: usize = 64;
 
 /// `[Ci K K]` offsets of each tap (ci, ky, kx) from an output pixel's first element: for
 /// conv2d_forward in a padded input of `hp` x `wp` planes; for conv2d_forward_v4, in vec4, in
@@ -370,6 +379,40 @@ fn forward_variant(
     let has_bias = bias.is_some() as usize;
     // Without a bias, bind the weights in its place: the shaders never read it.
     let bias = bias.unwrap_or(weight);
+    if variant == "conv2d_forward_tiled" {
+        let wp = s.w + 2 * s.pad;
+        let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+        let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+        let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
+        let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
+        let (x, y) = (
+            (s.batch * s.ho() * s.wo()).div_ceil(TILE),
+            s.cout.div_ceil(TILE),
+        );
+        if x > 65_535 || y > 65_535 {
+            return Err(Error::Gpu(format!(
+                "{variant} on {} images of {}x{} exceeds one dispatch: use a smaller batch",
+                s.batch,
+                s.ho(),
+                s.wo()
+            )));
+        }
+        let words = [
+            s.batch,
+            s.cin,
+            s.cout,
+            hp,
+            wp,
+            s.ho(),
+            s.wo(),
+            has_bias,
+            relu as usize,
+            s.cin * s.k * s.k,
+        ];
+        let bind = [out, &xp, weight, bias, &taps];
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (u(x), u(y)))?);
+        return Ok(d);
+    }
     let (grid_x, words, xp, taps) = match variant {
         "conv2d_forward" => {
             let wp = s.w + 2 * s.pad;
@@ -453,6 +496,17 @@ fn forward_variant(
         (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
     )?);
     Ok(d)
+}
+
+/// The variants worth measuring on this adapter: the `_tiled` ones stage operands through
+/// workgroup memory, which hardware GPUs need and CPU-type adapters (lavapipe) run 10-50x
+/// slower than the register-blocked ones, so they are left out there.
+fn variants_for(ctx: &GpuContext, all: &[&'static str]) -> Vec<&'static str> {
+    let cpu_type = ctx.adapter.is_software();
+    all.iter()
+        .copied()
+        .filter(|v| !(cpu_type && v.ends_with("_tiled")))
+        .collect()
 }
 
 /// Runs a list of dispatches once (what autotune times).
@@ -682,7 +736,7 @@ fn conv_forward_tuned(
 ) -> Result<Vec<Dispatch>> {
     ctx.tune.pick(
         &shape_key("conv2d_forward", &s),
-        FORWARD_VARIANTS,
+        &variants_for(ctx, FORWARD_VARIANTS),
         |v| forward_variant(ctx, v, out, inp, weight, Some(bias), relu, s),
         |d| run_all(ctx, d),
     )
@@ -745,7 +799,7 @@ pub fn conv2d_backward_input(
 ) -> Result<Vec<Dispatch>> {
     ctx.tune.pick(
         &shape_key("conv2d_backward_input", &s),
-        FORWARD_VARIANTS,
+        &variants_for(ctx, FORWARD_VARIANTS),
         |v| conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s),
         |d| run_all(ctx, d),
     )
@@ -769,6 +823,8 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_v4t16", 16),
     // All 25 taps of a 5x5 kernel per invocation, 2 output channels per lane (see below).
     ("conv2d_backward_weight_k5c2", 25),
+    // 64 channels x 64 taps per workgroup, staged through workgroup memory (hardware GPUs).
+    ("conv2d_backward_weight_tiled", TILE),
 ];
 
 /// Output channels per invocation of conv2d_backward_weight_k5c2.
@@ -833,6 +889,26 @@ pub fn conv2d_backward_weight_variant(
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
+    if variant == "conv2d_backward_weight_tiled" {
+        let wp = s.w + 2 * s.pad;
+        let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+        let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+        let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
+        let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
+        let ws = s.cin * s.k * s.k;
+        let (x, y) = (ws.div_ceil(TILE), s.cout.div_ceil(TILE) * s.batch);
+        if x > 65_535 || y > 65_535 {
+            return Err(Error::Gpu(format!(
+                "{variant} on {} images of {} channels exceeds one dispatch",
+                s.batch, s.cout
+            )));
+        }
+        let words = [s.batch, s.cin, s.cout, hp, wp, s.ho(), s.wo(), ws];
+        let bind = [partial, dout, &xp, &taps];
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (u(x), u(y)))?);
+        d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
+        return Ok(d);
+    }
     let (xp, words) = if variant.starts_with("conv2d_backward_weight_v4") {
         if !s.wo().is_multiple_of(4) {
             return Err(Error::Gpu(format!(
@@ -879,6 +955,7 @@ pub fn conv2d_backward_weight(
 ) -> Result<Vec<Dispatch>> {
     let key = shape_key("conv2d_backward_weight", &s);
     let names: Vec<&'static str> = WGRAD_VARIANTS.iter().map(|v| v.0).collect();
+    let names = variants_for(ctx, &names);
     ctx.tune.pick(
         &key,
         &names,
