@@ -179,15 +179,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
 def conv2d_backward_weight(quads=4, taps=16, wg=64):
     ch = quads * 4
     o = [HEADER.format(f"conv2d_backward_weight, {ch} channels x {taps} taps")]
-    o.append(f"""// partial [B, Co, Ci K K]: each image's contribution to dweight, from dout [B, Co, Ho, Wo] and
-// the zero-padded input inp [B, Ci, Hp, Wp] (pad2d). WGSL has no float atomics, so the sum over
+    o.append(f"""// partial [ceil(B / imgs), Co, Ci K K]: the contribution of each group of `imgs` images to
+// dweight, from dout [B, Co, Ho, Wo] and the zero-padded input inp [B, Ci, Hp, Wp] (pad2d). WGSL has no float atomics, so the sum over
 // the batch is a second, ordered pass (batch_sum), which also makes the result reproducible.
 // Implicit GEMM per image: m = Co, n = Ci K K taps, k = Ho Wo output positions. Each
 // invocation computes {ch} channels x {taps} taps in {quads * taps} vec4 registers; image and channel block come
 // from the workgroup id, so the dout loads are uniform (once per workgroup on lavapipe) and each
 // position costs {taps} input loads for {ch * taps} multiply-adds. Positions are summed in the
-// reference's order (oy, ox).
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32 }}
+// reference's order (oy, ox), image after image. Several images per invocation make the
+// partials (written, then read by batch_sum) `imgs` times smaller, which matters where an
+// image has few positions (conv4: 196 per image for 73,728 weights).
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, imgs: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -201,19 +203,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     if (tap0 >= ws) {{ return; }}
     let blocks = (p.cout + {ch - 1}u) / {ch}u;
     let co0 = (wg.y % blocks) * {ch}u;
-    let b = wg.y / blocks;
+    let group = wg.y / blocks;
+    let b0 = group * p.imgs;
     let last = p.cout - 1u;
     let plane = p.hp * p.wp;
     let hw = p.ho * p.wo;
-    let ib = b * p.cin * plane;""")
+    let ib = b0 * p.cin * plane;""")
     for c in range(ch):
-        o.append(f"    let d{c} = (b * p.cout + min(co0 + {c}u, last)) * hw;")
+        o.append(f"    var d{c} = (b0 * p.cout + min(co0 + {c}u, last)) * hw;")
     o.append("    // Per tap: its offset from an output position's top-left input element.")
     for j in range(taps):
-        o.append(f"    let t{j} = min(tap0 + {j}u, ws - 1u); let o{j} = ib + (t{j} / kk) * plane + ((t{j} % kk) / p.k) * p.wp + t{j} % p.k;")
+        o.append(f"    let t{j} = min(tap0 + {j}u, ws - 1u); var o{j} = ib + (t{j} / kk) * plane + ((t{j} % kk) / p.k) * p.wp + t{j} % p.k;")
     for q in range(quads):
         o.append("    " + " ".join(f"var a{q}_{j} = vec4<f32>(0.0);" for j in range(taps)))
-    o.append("""    for (var oy = 0u; oy < p.ho; oy++) {
+    o.append("""    for (var b = b0; b < min(b0 + p.imgs, p.batch); b++) {
+    for (var oy = 0u; oy < p.ho; oy++) {
         for (var ox = 0u; ox < p.wo; ox++) {
             let q = oy * p.wo + ox;
             let off = oy * p.wp + ox;""")
@@ -224,10 +228,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     for q in range(quads):
         o.append("            " + " ".join(f"a{q}_{j} += g{q} * x{j};" for j in range(taps)))
     o.append("        }\n    }")
+    o.append("    // The next image.")
+    o.append("    " + " ".join(f"d{c} += p.cout * hw;" for c in range(ch)))
+    o.append("    " + " ".join(f"o{j} += p.cin * plane;" for j in range(taps)))
+    o.append("    }")
     o.append(f"    let nc = min(p.cout - co0, {ch}u);")
     for j in range(taps):
         o.append(f"    if (tap0 + {j}u < ws) {{")
-        o.append(f"        let o = (b * p.cout + co0) * ws + t{j};")
+        o.append(f"        let o = (group * p.cout + co0) * ws + t{j};")
         for q in range(quads):
             for c in range(4):
                 o.append(f"        if ({4*q+c}u < nc) {{ partial[o + {4*q+c}u * ws] = a{q}_{j}.{'xyzw'[c]}; }}")

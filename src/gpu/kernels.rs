@@ -812,6 +812,10 @@ const DENSE_OUTPUTS: usize = 16;
 /// Output channels each conv2d_backward_weight invocation computes.
 const WGRAD_CHANNELS: usize = 16;
 
+/// Images the `_t` weight-gradient variants sum per invocation: their partials (written, then
+/// read back by batch_sum) shrink by this factor, which pays where an image has few positions.
+const WGRAD_IMAGES: usize = 4;
+
 /// conv2d_backward_weight's variants as (shader, taps per invocation), the default first;
 /// autotune picks one per adapter and shape. The `_v4` ones read 4 output positions per step
 /// as vec4 from K shifted padded copies of the input (only where Wo is a multiple of 4).
@@ -909,7 +913,8 @@ pub fn conv2d_backward_weight_variant(
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
-    let (xp, words) = if variant.starts_with("conv2d_backward_weight_v4") {
+    // The `_t` variants sum WGRAD_IMAGES images per invocation, the `_v4` ones one.
+    let (xp, words, imgs) = if variant.starts_with("conv2d_backward_weight_v4") {
         if !s.wo().is_multiple_of(4) {
             return Err(Error::Gpu(format!(
                 "{variant} needs an output width that is a multiple of 4, not {}",
@@ -920,25 +925,39 @@ pub fn conv2d_backward_weight_variant(
         let xp = ctx.tensor(s.k * copy * 4, "conv input, padded and shifted")?;
         let (planes, wr) = (s.batch * s.cin, s.wo());
         d.push(pad2d(ctx, &xp, inp, planes, s.h, s.w, s.pad, wr, s.k)?);
-        (xp, [s.batch, s.cin, s.cout, hp, wr / 4, s.k, s.ho(), copy])
+        let words = vec![s.batch, s.cin, s.cout, hp, wr / 4, s.k, s.ho(), copy];
+        (xp, words, 1)
     } else {
         let dims = (s.batch * s.cin, s.h, s.w, s.pad);
         let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
         let wp = s.w + 2 * s.pad;
-        (xp, [s.batch, s.cin, s.cout, hp, wp, s.k, s.ho(), s.wo()])
+        let words = vec![
+            s.batch,
+            s.cin,
+            s.cout,
+            hp,
+            wp,
+            s.k,
+            s.ho(),
+            s.wo(),
+            WGRAD_IMAGES,
+        ];
+        (xp, words, WGRAD_IMAGES)
     };
+    let groups = s.batch.div_ceil(imgs);
     let x = (s.cin * s.k * s.k)
         .div_ceil(taps)
         .div_ceil(WORKGROUP as usize);
-    let y = s.batch * s.cout.div_ceil(WGRAD_CHANNELS);
+    let y = groups * s.cout.div_ceil(WGRAD_CHANNELS);
     if x > 65_535 || y > 65_535 {
         return Err(Error::Gpu(format!(
             "{variant} on {} images of {} channels exceeds one dispatch",
             s.batch, s.cout
         )));
     }
-    d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (u(x), u(y)))?);
-    d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
+    let words: Vec<u32> = words.into_iter().map(u).collect();
+    d.push(ctx.dispatch_grid(variant, &words, &[partial, dout, &xp], (u(x), u(y)))?);
+    d.push(batch_sum(ctx, dweight, partial, groups, s.weight_len())?);
     Ok(d)
 }
 
