@@ -91,6 +91,69 @@ fn crop_contains_a_defect_placed_anywhere_in_frames_of_any_size() {
     assert_eq!(tried, 36);
 }
 
+/// Reflected stripes whose phase jumps by half a period inside a patch (a distortion: the
+/// grey level's statistics do not change there, only where the stripes are); the patch.
+fn shifted_stripes(w: u32, h: u32, g: &mut rand_chacha::ChaCha8Rng) -> (GreyF32, Rect) {
+    let (period, angle) = (
+        g.random_range(6.0f32..11.0),
+        g.random_range(0.0f32..std::f32::consts::PI),
+    );
+    let (ca, sa) = (angle.cos(), angle.sin());
+    let side = g.random_range(24..40u32);
+    let patch = Rect {
+        x: g.random_range(0..w - side),
+        y: g.random_range(0..h - side),
+        w: side,
+        h: side,
+    };
+    let one = Rect {
+        w: 1,
+        h: 1,
+        ..patch
+    };
+    let img = GreyF32::from_fn(w, h, |x, y| {
+        let inside = patch.contains(&Rect { x, y, ..one });
+        let t = (x as f32 * ca + y as f32 * sa) / period + if inside { 0.5 } else { 0.0 };
+        let stripes = 0.04 * (t * std::f32::consts::TAU).sin();
+        Luma([0.5 + stripes + g.random_range(-0.015f32..0.015)])
+    });
+    (img, patch)
+}
+
+#[test]
+fn crop_finds_shifted_stripes() {
+    let mut g = rng(44);
+    let crop = Crop::default();
+    for (w, h) in [(160, 120), (300, 300), (97, 211)] {
+        for _ in 0..4 {
+            let (img, patch) = shifted_stripes(w, h, &mut g);
+            let roi = find_roi(&img, &crop)
+                .unwrap_or_else(|| panic!("{w}x{h}: no region found for the shift at {patch:?}"));
+            let rect = crop_rect(&roi.region, (w, h), &crop);
+            let centre = Rect {
+                x: patch.x + patch.w / 2,
+                y: patch.y + patch.h / 2,
+                w: 1,
+                h: 1,
+            };
+            assert!(
+                rect.contains(&centre) && rect.w < w.min(h),
+                "{w}x{h}: crop {rect:?} misses the shifted patch {patch:?}"
+            );
+            // Without the pattern channel the grey level alone does not find it.
+            let blind = Crop {
+                turn_level: 0.0,
+                ..crop
+            };
+            let found = find_roi(&img, &blind).map(|r| crop_rect(&r.region, (w, h), &blind));
+            assert!(
+                found.is_none_or(|r| !r.contains(&centre)),
+                "{w}x{h}: the grey level alone found {patch:?}; the test shows nothing"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_frame_without_a_defect_is_used_whole() {
     let mut g = rng(41);

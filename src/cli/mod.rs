@@ -101,6 +101,11 @@ pub struct PreprocessArgs {
     /// Margin around the cropped region, as a fraction of its larger side.
     #[arg(long, default_value_t = 0.25)]
     crop_margin: f32,
+    /// Local turn of the surface pattern (stripes) that counts as standing out for the crop,
+    /// as 1 - cos(2 angle) for a coherent pattern: 0.25 is about 20 degrees; 0 looks at
+    /// grey-level contrast only.
+    #[arg(long, default_value_t = 0.25)]
+    crop_turn: f32,
     /// Denoise after the crop: none, median (3x3) or gaussian (sigma 1).
     #[arg(long, value_enum, default_value_t = crate::data::preprocess::Denoise::None)]
     denoise: crate::data::preprocess::Denoise,
@@ -120,10 +125,16 @@ impl PreprocessArgs {
             "--crop-margin {}: must be between 0 and 4",
             self.crop_margin
         );
+        anyhow::ensure!(
+            self.crop_turn.is_finite() && (0.0..=2.0).contains(&self.crop_turn),
+            "--crop-turn {}: must be between 0 and 2",
+            self.crop_turn
+        );
         Ok(Preprocess {
             side,
             crop: self.crop.then(|| Crop {
                 margin: self.crop_margin,
+                turn_level: self.crop_turn,
                 ..Crop::default()
             }),
             denoise: self.denoise,

@@ -7,7 +7,9 @@
 //! The crop looks for what stands out from the surface rather than for bright or dark
 //! pixels: the image minus a heavily blurred copy of itself (the lighting), its magnitude
 //! averaged over a few pixels (so periodic texture such as reflected stripes becomes an
-//! even level), then an Otsu threshold of that map. The largest region above it, with a
+//! even level), and, where the surface has a dominant pattern orientation (reflected
+//! stripes), how far the local orientation turns away from it (a fold or distortion shifts
+//! the stripes with hardly any change of grey level); then an Otsu threshold of that map. The largest region above it, with a
 //! margin, is the crop; when no region stands out clearly, or the region covers most of the
 //! frame, the whole image is used.
 
@@ -29,6 +31,11 @@ pub struct Crop {
     /// How far the region's mean must rise above the frame's typical level, in robust
     /// standard deviations of the map, to count as standing out.
     pub min_contrast: f32,
+    /// The local turn of the surface pattern's orientation (1 - cos 2 phi for a coherent
+    /// pattern turned by phi; 0.25 is about 20 degrees) that stands out as much as
+    /// `min_contrast`; 0 disables the pattern channel (older models).
+    #[serde(default)]
+    pub turn_level: f32,
 }
 
 impl Default for Crop {
@@ -37,6 +44,7 @@ impl Default for Crop {
             margin: 0.25,
             min_fraction: 0.2,
             min_contrast: 4.0,
+            turn_level: 0.25,
         }
     }
 }
@@ -131,8 +139,32 @@ fn to_f32(img: &GrayImage) -> GreyF32 {
     GreyF32::from_fn(w, h, |x, y| Luma([img.get_pixel(x, y)[0] as f32 / 255.0]))
 }
 
-/// The "stands out from the surface" map: |image - lighting| averaged locally, 8 bit.
-pub(crate) fn saliency(img: &GreyF32) -> GreyF32 {
+/// The "stands out from the surface" map, in robust standard scores: per pixel the larger of
+/// two channels.
+/// - Intensity: |image - lighting| averaged locally (spots, dents, blobs), scored against
+///   the frame's median and spread.
+/// - Pattern: how far the local gradient orientation turns away from the frame's dominant
+///   one, weighted by how coherent it is (a fold bends or shifts the reflected stripes while
+///   the grey level barely changes), scaled so that `turn_level` scores `min_contrast`. Used
+///   only where the frame has a dominant orientation.
+pub(crate) fn saliency(img: &GreyF32, crop: &Crop) -> GreyF32 {
+    let mut map = standard_scores(spot_saliency(img));
+    if crop.turn_level > 0.0 {
+        // Most of a frame does not turn at all (median and spread 0), so the pattern channel is
+        // put on the same scale by its absolute level instead: turn_level -> min_contrast.
+        if let Some((turn, shift)) = pattern_change(img) {
+            let scale = crop.min_contrast / crop.turn_level;
+            for ((m, t), d) in map.iter_mut().zip(turn.iter()).zip(shift.iter()) {
+                *m = m.max(t.max(*d) * scale);
+            }
+        }
+    }
+    map
+}
+
+/// |image - lighting| averaged locally: the intensity channel of `saliency` (and the map the
+/// rule features measure their region in).
+pub(crate) fn spot_saliency(img: &GreyF32) -> GreyF32 {
     let (w, h) = img.dimensions();
     let big = w.max(h) as f32;
     let lighting = imageproc::filter::gaussian_blur_f32(img, (big / 12.0).max(2.0));
@@ -140,6 +172,145 @@ pub(crate) fn saliency(img: &GreyF32) -> GreyF32 {
         Luma([(img.get_pixel(x, y)[0] - lighting.get_pixel(x, y)[0]).abs()])
     });
     imageproc::filter::gaussian_blur_f32(&diff, (big / 64.0).max(2.0))
+}
+
+/// (v - median) / (1.4826 MAD) per pixel.
+fn standard_scores(mut map: GreyF32) -> GreyF32 {
+    let (med, mad) = median_mad(map.as_raw());
+    let spread = (1.4826 * mad).max(1e-6);
+    for v in map.iter_mut() {
+        *v = (*v - med) / spread;
+    }
+    map
+}
+
+/// Where the frame's dominant pattern (reflected stripes) changes, as two maps in [0, 2]:
+/// - turn: how far the local gradient orientation turns away from the frame's dominant one,
+///   from the smoothed structure tensor (Sobel gradients): (|t| - t . u) / trace, t the
+///   tensor's doubled-angle vector and u the frame's mean direction (1 - cos 2 phi for a
+///   coherent pattern turned by phi);
+/// - shift: how far the stripes' local phase departs from the frame's smooth phase, as
+///   2 |dphi| / pi (0.25: a shift of 1/16 period; the "pixel-shift analysis" of the paper's
+///   Table 1): the image
+///   is demodulated at the stripes' own frequency (found along the dominant direction) and
+///   the phase of the locally averaged result compared with a widely averaged one, weighted
+///   by how strong the stripes are there.
+///
+/// None when the frame has no dominant orientation (coherence of the summed tensor below 0.2).
+fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32)> {
+    let (w, h) = img.dimensions();
+    let big = w.max(h) as f32;
+    let u8img = to_u8(img);
+    let gx = imageproc::gradients::horizontal_sobel(&u8img);
+    let gy = imageproc::gradients::vertical_sobel(&u8img);
+    let blur = |m: &GreyF32, sigma: f32| imageproc::filter::gaussian_blur_f32(m, sigma.max(1.0));
+    let field = |f: &dyn Fn(f32, f32) -> f32| {
+        let m = GreyF32::from_fn(w, h, |x, y| {
+            Luma([f(
+                gx.get_pixel(x, y)[0] as f32,
+                gy.get_pixel(x, y)[0] as f32,
+            )])
+        });
+        blur(&m, (big / 96.0).max(2.5))
+    };
+    let (jc, js, je) = (
+        field(&|a, b| a * a - b * b),
+        field(&|a, b| 2.0 * a * b),
+        field(&|a, b| a * a + b * b),
+    );
+    let (sc, ss, se) = jc
+        .iter()
+        .zip(js.iter())
+        .zip(je.iter())
+        .fold((0.0f64, 0.0f64, 0.0f64), |(c, s, e), ((a, b), t)| {
+            (c + *a as f64, s + *b as f64, e + *t as f64)
+        });
+    let norm = (sc * sc + ss * ss).sqrt();
+    if se <= 0.0 || norm / se < 0.2 {
+        return None;
+    }
+    let (ux, uy) = ((sc / norm) as f32, (ss / norm) as f32);
+    let turn = GreyF32::from_fn(w, h, |x, y| {
+        let (c, s, e) = (
+            jc.get_pixel(x, y)[0],
+            js.get_pixel(x, y)[0],
+            je.get_pixel(x, y)[0],
+        );
+        Luma([((c * c + s * s).sqrt() - (c * ux + s * uy)) / e.max(1e-6)])
+    });
+    let turn = blur(&turn, big / 64.0);
+
+    // The stripes: the residual from the lighting, along the dominant gradient direction.
+    let lighting = blur(img, big / 12.0);
+    let res = GreyF32::from_fn(w, h, |x, y| {
+        Luma([img.get_pixel(x, y)[0] - lighting.get_pixel(x, y)[0]])
+    });
+    let theta = 0.5 * uy.atan2(ux);
+    let (nx, ny) = (theta.cos(), theta.sin());
+    let along = |x: u32, y: u32| x as f32 * nx + y as f32 * ny;
+    // Their frequency: the strongest of a Fourier sum of the residual's profile along that
+    // direction (means over half-pixel bins), on a grid finer than the peak's width (half a
+    // cycle over the frame), then refined in sixteenths of the grid step.
+    let corners = [
+        along(0, 0),
+        along(w - 1, 0),
+        along(0, h - 1),
+        along(w - 1, h - 1),
+    ];
+    let t0 = corners.iter().copied().fold(f32::INFINITY, f32::min);
+    let span = corners.iter().copied().fold(f32::NEG_INFINITY, f32::max) - t0;
+    let bins = (2.0 * span) as usize + 1;
+    let (mut sum, mut count) = (vec![0.0f32; bins], vec![0u32; bins]);
+    for (x, y, v) in res.enumerate_pixels() {
+        let k = (2.0 * (along(x, y) - t0)) as usize;
+        sum[k.min(bins - 1)] += v[0];
+        count[k.min(bins - 1)] += 1;
+    }
+    let profile: Vec<(f32, f32)> = (0..bins)
+        .filter(|&k| count[k] > 0)
+        .map(|k| (k as f32 * 0.5, sum[k] / count[k] as f32))
+        .collect();
+    let strength = |f: f32| {
+        let (re, im) = profile.iter().fold((0.0f32, 0.0f32), |(re, im), &(t, v)| {
+            let a = std::f32::consts::TAU * f * t;
+            (re + v * a.cos(), im - v * a.sin())
+        });
+        re * re + im * im
+    };
+    let strongest = |fs: &mut dyn Iterator<Item = f32>| {
+        fs.map(|f| (strength(f), f))
+            .fold((-1.0f32, 0.25f32), |b, c| if c.0 > b.0 { c } else { b })
+    };
+    let step = 0.5 / span.max(1.0);
+    let (lo, hi) = (1.0 / (big / 4.0).clamp(4.0, 48.0), 0.25f32);
+    let coarse = strongest(&mut (0..=((hi - lo) / step) as usize).map(|i| lo + i as f32 * step));
+    let fine = strongest(&mut (-8..=8).map(|i| coarse.1 + i as f32 * step / 16.0));
+    let best = (fine.0, 1.0 / fine.1);
+    let period = best.1;
+    let f = std::f32::consts::TAU / period;
+    let demod = |part: fn(f32) -> f32| {
+        GreyF32::from_fn(w, h, |x, y| {
+            Luma([res.get_pixel(x, y)[0] * part(f * along(x, y))])
+        })
+    };
+    let (re, im) = (demod(f32::cos), demod(|t| -t.sin()));
+    let (lre, lim) = (blur(&re, 0.75 * period), blur(&im, 0.75 * period));
+    let (wre, wim) = (blur(&re, big / 8.0), blur(&im, big / 8.0));
+    let amp: Vec<f32> = lre
+        .iter()
+        .zip(lim.iter())
+        .map(|(a, b)| a.hypot(*b))
+        .collect();
+    let (med_amp, _) = median_mad(&amp);
+    let shift = GreyF32::from_fn(w, h, |x, y| {
+        let (a, b) = (lre.get_pixel(x, y)[0], lim.get_pixel(x, y)[0]);
+        let (c, d) = (wre.get_pixel(x, y)[0], wim.get_pixel(x, y)[0]);
+        // Phase of local x conj(wide), in half periods, where the stripes are clear.
+        let dphi = (b * c - a * d).atan2(a * c + b * d).abs() / std::f32::consts::PI;
+        let sure = (amp[(y * w + x) as usize] / med_amp.max(1e-9)).min(1.0);
+        Luma([2.0 * dphi * sure])
+    });
+    Some((turn, blur(&shift, big / 64.0)))
 }
 
 /// Median and median absolute deviation of a map's values.
@@ -158,9 +329,9 @@ pub fn find_roi(img: &GreyF32, crop: &Crop) -> Option<Roi> {
     if w < 8 || h < 8 {
         return None;
     }
-    let sal = saliency(img);
-    let (med, mad) = median_mad(sal.as_raw());
-    let spread = (1.4826 * mad).max(1e-6);
+    // In standard scores already: 0 is the surface's typical level, 1 its spread.
+    let sal = saliency(img, crop);
+    let (med, _) = median_mad(sal.as_raw());
     let top = sal.as_raw().iter().copied().fold(0.0f32, f32::max);
     // Scale the map so that the frame's typical level and its peak span the 8-bit range,
     // then let Otsu split region from surface.
@@ -202,7 +373,7 @@ pub fn find_roi(img: &GreyF32, crop: &Crop) -> Option<Roi> {
     let best = (1..=count).max_by(|&a, &b| sum[a].total_cmp(&sum[b]).then(b.cmp(&a)))?;
     let mean = (sum[best] / area[best] as f64) as f32;
     let frame = (w as u64) * (h as u64);
-    if (mean - med) / spread < crop.min_contrast || area[best] * 2 > frame {
+    if mean < crop.min_contrast || area[best] * 2 > frame {
         return None;
     }
     let (x0, y0, x1, y1) = bbox[best];

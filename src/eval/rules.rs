@@ -13,7 +13,7 @@
 use image::{GrayImage, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
 
-use crate::data::preprocess::{find_roi, median_mad, saliency, to_u8, Crop, GreyF32};
+use crate::data::preprocess::{find_roi, median_mad, spot_saliency, to_u8, Crop, GreyF32};
 
 /// Number of features `rule_features` returns.
 pub const RULE_FEATURES: usize = 27;
@@ -75,7 +75,7 @@ pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
     }
 
     // Blobs: regions above the Otsu level of the saliency map.
-    let sal = saliency(&unit);
+    let sal = spot_saliency(&unit);
     let (med, mad) = median_mad(sal.as_raw());
     let top = sal.as_raw().iter().copied().fold(0.0f32, f32::max);
     let span = (top - med).max(1e-6);
