@@ -430,8 +430,13 @@ impl Preprocess {
     pub fn describe(&self) -> String {
         let mut steps = Vec::new();
         if let Some(c) = &self.crop {
+            let pattern = if c.turn_level > 0.0 {
+                format!(", stripe turn/shift {}", c.turn_level)
+            } else {
+                String::new()
+            };
             steps.push(format!(
-                "crop (margin {}, min {})",
+                "crop (margin {}, min {}{pattern})",
                 c.margin, c.min_fraction
             ));
         }
