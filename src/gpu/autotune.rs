@@ -91,8 +91,9 @@ impl Autotune {
     }
 
     /// The variant remembered for `key`, built, or else each of `variants` built once and
-    /// timed by `run` (one warm-up, then the best of three; none if the warm-up alone took 4x
-    /// the best so far) and the fastest kept, built and remembered; a variant that cannot be built or run here (e.g. its scratch exceeds the
+    /// timed by `run` (one warm-up each, then the best of three interleaved rounds; a variant
+    /// whose warm-up took 4x the quickest one is not timed) and the fastest kept, built and
+    /// remembered; a variant that cannot be built or run here (e.g. its scratch exceeds the
     /// adapter's binding limit) is left out, and only when none can is that an error. Without
     /// measuring (switched off) the first variant is the default.
     pub fn pick<T>(
@@ -115,38 +116,35 @@ impl Autotune {
         if let Some(&v) = known.and_then(|k| variants.iter().find(|v| **v == k)) {
             return build(v);
         }
-        let mut best: Option<(f64, &'static str, T)> = None;
+        // Build and warm up every variant, then time them in interleaved rounds, so that a
+        // slow spell of a shared machine does not fall on all runs of one variant.
+        let mut built: Vec<(&'static str, T, f64)> = Vec::new();
         let mut first_error = None;
         for &v in variants {
             let warm = Instant::now();
-            let built = match build(v).and_then(|b| run(&b).map(|()| b)) {
-                Ok(b) => b,
+            match build(v).and_then(|b| run(&b).map(|()| b)) {
+                Ok(b) => built.push((v, b, warm.elapsed().as_secs_f64())),
                 Err(e) => {
                     first_error.get_or_insert(e);
-                    continue;
                 }
-            };
-            // A variant whose warm-up run (building included) takes several times the best
-            // time so far cannot win: not worth three more runs of it.
-            if best
-                .as_ref()
-                .is_some_and(|(b, _, _)| warm.elapsed().as_secs_f64() > 4.0 * b)
-            {
-                continue;
-            }
-            let mut t = f64::INFINITY;
-            for _ in 0..3 {
-                let s = Instant::now();
-                run(&built)?;
-                t = t.min(s.elapsed().as_secs_f64());
-            }
-            if best.as_ref().is_none_or(|(b, _, _)| t < *b) {
-                best = Some((t, v, built));
             }
         }
-        let Some((_, v, built)) = best else {
+        // A variant whose warm-up run (building included) took several times the quickest
+        // warm-up cannot win: not worth timing.
+        let quickest = built.iter().map(|b| b.2).fold(f64::INFINITY, f64::min);
+        built.retain(|b| b.2 <= 4.0 * quickest);
+        let mut times = vec![f64::INFINITY; built.len()];
+        for _ in 0..3 {
+            for ((_, b, _), t) in built.iter().zip(&mut times) {
+                let s = Instant::now();
+                run(b)?;
+                *t = t.min(s.elapsed().as_secs_f64());
+            }
+        }
+        let Some(i) = (0..built.len()).min_by(|&a, &b| times[a].total_cmp(&times[b])) else {
             return Err(first_error.expect("no variants"));
         };
+        let (v, built, _) = built.swap_remove(i);
         self.lock().insert(stored, v.to_string());
         self.save();
         Ok(built)
