@@ -12,8 +12,17 @@ use rand::Rng;
 const RTOL: f32 = 1e-4;
 const ATOL: f32 = 1e-5;
 
-fn conv_shapes() -> Vec<Conv2dShape> {
-    let c = |batch, cin, cout, h, w, k, pad| Conv2dShape {
+/// A conv shape: batch, input channels, output channels, height, width, kernel, padding.
+fn c(
+    batch: usize,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    pad: usize,
+) -> Conv2dShape {
+    Conv2dShape {
         batch,
         cin,
         cout,
@@ -21,7 +30,10 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         w,
         k,
         pad,
-    };
+    }
+}
+
+fn conv_shapes() -> Vec<Conv2dShape> {
     vec![
         c(3, 5, 17, 7, 7, 3, 1),
         c(2, 1, 16, 13, 13, 5, 2),
@@ -439,15 +451,6 @@ fn maxpool2d_kernels_match_reference() {
 
 /// Shapes the fused conv + ReLU + pooling pass takes (Ho even, Wo a multiple of 8).
 fn relu_maxpool_shapes() -> Vec<Conv2dShape> {
-    let c = |batch, cin, cout, h, w, k, pad| Conv2dShape {
-        batch,
-        cin,
-        cout,
-        h,
-        w,
-        k,
-        pad,
-    };
     vec![
         c(2, 1, 16, 12, 16, 5, 2),
         // Two channel blocks, the second partial; several pooled groups per row.
