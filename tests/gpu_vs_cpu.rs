@@ -285,6 +285,10 @@ fn conv_helper_kernels_match_reference() {
         // Rows of many quads (pad2d_v4's unchecked middle), shifts of both signs.
         (2, 9, 30, 2, 32, 5),
         (3, 4, 17, 1, 20, 3),
+        // Widths that are multiples of 4 (pad2d_v4 reads the middle as vec4), every shift.
+        (2, 6, 16, 1, 20, 3),
+        (1, 5, 12, 2, 16, 5),
+        (2, 3, 8, 3, 16, 7),
     ] {
         let inp = random(&mut g, n * h * w);
         let len = copies * n * (h + 2 * pad) * wr;
