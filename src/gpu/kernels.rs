@@ -189,16 +189,27 @@ impl GpuContext {
         bindings: &[&GpuTensor],
         threads: usize,
     ) -> Result<Dispatch> {
-        self.dispatch_grid(name, uniforms, bindings, grid(threads))
+        let (x, y) = grid(threads);
+        self.dispatch_grid(name, uniforms, bindings, (x as usize, y as usize))
     }
 
+    /// A dispatch of `groups` (x, y) workgroups; a grid past the dispatch limit of 65,535 per
+    /// dimension is a clear error naming the kernel, not a wgpu validation panic.
     pub(crate) fn dispatch_grid(
         &self,
         name: &'static str,
         uniforms: &[u32],
         bindings: &[&GpuTensor],
-        groups: (u32, u32),
+        groups: (usize, usize),
     ) -> Result<Dispatch> {
+        if groups.0 > 65_535 || groups.1 > 65_535 {
+            return Err(Error::Gpu(format!(
+                "{name}: a grid of {} x {} workgroups exceeds one dispatch (65,535 per \
+                 dimension): use a smaller batch",
+                groups.0, groups.1
+            )));
+        }
+        let groups = (u(groups.0), u(groups.1));
         let kernel = self.kernel(name)?;
         let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
@@ -389,14 +400,6 @@ fn forward_variant(
             (s.batch * s.ho() * s.wo()).div_ceil(TILE),
             s.cout.div_ceil(TILE),
         );
-        if x > 65_535 || y > 65_535 {
-            return Err(Error::Gpu(format!(
-                "{variant} on {} images of {}x{} exceeds one dispatch: use a smaller batch",
-                s.batch,
-                s.ho(),
-                s.wo()
-            )));
-        }
         let words = [
             s.batch,
             s.cin,
@@ -410,7 +413,7 @@ fn forward_variant(
             s.cin * s.k * s.k,
         ];
         let bind = [out, &xp, weight, bias, &taps];
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (u(x), u(y)))?);
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
         return Ok(d);
     }
     let (grid_x, words, xp, taps) = match variant {
@@ -479,21 +482,13 @@ fn forward_variant(
         other => return Err(Error::Gpu(format!("no conv2d_forward variant {other}"))),
     };
     let x = grid_x.div_ceil(WORKGROUP as usize);
-    if x > 65_535 {
-        return Err(Error::Gpu(format!(
-            "{variant} on {} images of {}x{} exceeds one dispatch: use a smaller batch",
-            s.batch,
-            s.ho(),
-            s.wo()
-        )));
-    }
     let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
     let words: Vec<u32> = words.into_iter().map(u).collect();
     d.push(ctx.dispatch_grid(
         variant,
         &words,
         &[out, &xp, weight, bias, &taps],
-        (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
+        (x, s.cout.div_ceil(CONV_CHANNELS)),
     )?);
     Ok(d)
 }
@@ -657,19 +652,12 @@ pub fn conv2d_forward_relu_maxpool_variant(
             .div_ceil(FUSED_ROW_CHANNELS)
             .div_ceil(WORKGROUP as usize);
         let y = s.batch * s.ho() / 2;
-        if y > 65_535 {
-            return Err(Error::Gpu(format!(
-                "{variant} on {} images of {} rows exceeds one dispatch: use a smaller batch",
-                s.batch,
-                s.ho()
-            )));
-        }
         let words = [s.batch, s.cout, hp, wr4, s.ho() / 2, s.wo() / 8];
         d.push(ctx.dispatch_grid(
             variant,
             &words.map(u),
             &[pooled, codes, &xp, weight, bias],
-            (u(x), u(y)),
+            (x, y),
         )?);
         return Ok(d);
     }
@@ -694,15 +682,6 @@ pub fn conv2d_forward_relu_maxpool_variant(
     )?];
     let groups = pool_code_words(&s) / s.cout;
     let x = groups.div_ceil(WORKGROUP as usize);
-    if x > 65_535 {
-        return Err(Error::Gpu(format!(
-            "conv2d_forward_relu_maxpool on {} images of {}x{} exceeds one dispatch: use a \
-             smaller batch",
-            s.batch,
-            s.ho(),
-            s.wo()
-        )));
-    }
     let taps = ctx.tensor_from(&tap_offsets(s.cin, s.k, hp, wr4, copy), "conv tap offsets")?;
     let words = [
         s.batch,
@@ -718,7 +697,7 @@ pub fn conv2d_forward_relu_maxpool_variant(
         "conv2d_forward_relu_maxpool",
         &words.map(u),
         &[pooled, codes, &xp, weight, bias, &taps],
-        (u(x), u(s.cout.div_ceil(CONV_CHANNELS))),
+        (x, s.cout.div_ceil(CONV_CHANNELS)),
     )?);
     Ok(d)
 }
@@ -882,14 +861,8 @@ pub fn conv2d_backward_weight_variant(
             .div_ceil(WGRAD_ROW_CHANNELS)
             .div_ceil(WORKGROUP as usize);
         let y = s.batch * s.cin;
-        if y > 65_535 {
-            return Err(Error::Gpu(format!(
-                "{variant} on {} images of {} channels exceeds one dispatch",
-                s.batch, s.cin
-            )));
-        }
         let words = [s.batch, s.cin, s.cout, hp, wr4, s.ho(), s.wo() / 4];
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (u(x), u(y)))?);
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (x, y))?);
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
@@ -901,15 +874,9 @@ pub fn conv2d_backward_weight_variant(
         let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
         let ws = s.cin * s.k * s.k;
         let (x, y) = (ws.div_ceil(TILE), s.cout.div_ceil(TILE) * s.batch);
-        if x > 65_535 || y > 65_535 {
-            return Err(Error::Gpu(format!(
-                "{variant} on {} images of {} channels exceeds one dispatch",
-                s.batch, s.cout
-            )));
-        }
         let words = [s.batch, s.cin, s.cout, hp, wp, s.ho(), s.wo(), ws];
         let bind = [partial, dout, &xp, &taps];
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (u(x), u(y)))?);
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
@@ -949,14 +916,8 @@ pub fn conv2d_backward_weight_variant(
         .div_ceil(taps)
         .div_ceil(WORKGROUP as usize);
     let y = groups * s.cout.div_ceil(WGRAD_CHANNELS);
-    if x > 65_535 || y > 65_535 {
-        return Err(Error::Gpu(format!(
-            "{variant} on {} images of {} channels exceeds one dispatch",
-            s.batch, s.cout
-        )));
-    }
     let words: Vec<u32> = words.into_iter().map(u).collect();
-    d.push(ctx.dispatch_grid(variant, &words, &[partial, dout, &xp], (u(x), u(y)))?);
+    d.push(ctx.dispatch_grid(variant, &words, &[partial, dout, &xp], (x, y))?);
     d.push(batch_sum(ctx, dweight, partial, groups, s.weight_len())?);
     Ok(d)
 }
@@ -1114,7 +1075,7 @@ pub fn dense_forward(
         "dense_forward",
         &dense_words(&s),
         &[out, inp, weight, bias],
-        (u(x), u(s.nout.div_ceil(DENSE_OUTPUTS))),
+        (x, s.nout.div_ceil(DENSE_OUTPUTS)),
     )
 }
 
@@ -1339,12 +1300,7 @@ fn product(
     // Rows from the workgroup id, MATMUL_COLUMNS columns per invocation (tools/gen_kernels.py).
     let x = n.div_ceil(MATMUL_COLUMNS).div_ceil(WORKGROUP as usize);
     let y = m.div_ceil(MATMUL_ROWS);
-    if x > 65_535 || y > 65_535 {
-        return Err(Error::Gpu(format!(
-            "{name} {m}x{k}x{n} exceeds one dispatch"
-        )));
-    }
-    ctx.dispatch_grid(name, &[u(m), u(k), u(n / 4)], &[c, a, b], (u(x), u(y)))
+    ctx.dispatch_grid(name, &[u(m), u(k), u(n / 4)], &[c, a, b], (x, y))
 }
 
 /// losses `[T]` and dlogit `[T]` of the Siamese head on pairs `[T, 3]` of x `[N, D]`.
