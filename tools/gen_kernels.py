@@ -99,6 +99,16 @@ def relu_epilogue(o, quads, pix):
     o.append("    }")
 
 
+def step_position(o, j, col, width):
+    """Moves (b, oy, col) on to the next position along the rows (col < width), unless
+    position `first + j` is past the end: the block's positions without a division each."""
+    o.append(f"""    if (first + {j}u < total) {{
+        {col} += 1u;
+        if ({col} == {width}) {{ {col} = 0u; oy += 1u; }}
+        if (oy == p.ho) {{ oy = 0u; b += 1u; }}
+    }}""")
+
+
 def conv2d_forward(quads=4, pix=16, wg=64):
     ch = quads * 4
     o = [HEADER.format(f"conv2d_forward, {ch} channels x {pix} pixels")]
@@ -142,11 +152,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     let cplane = p.cin * plane;""")
     for j in range(pix):
         if j > 0:
-            o.append(f"""    if (first + {j}u < total) {{
-        ox += 1u;
-        if (ox == p.wo) {{ ox = 0u; oy += 1u; }}
-        if (oy == p.ho) {{ oy = 0u; b += 1u; }}
-    }}""")
+            step_position(o, j, "ox", "p.wo")
         o.append(f"    let s{j} = b * cplane + oy * p.wp + ox; let o{j} = (b * p.cout + co0) * hw + oy * p.wo + ox;")
     biased_accumulators(o, quads, pix)
     o.append("""    for (var t = 0u; t < ws; t++) {
@@ -286,11 +292,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     var b = first / (p.wr4 * p.ho);""")
     for g in range(groups):
         if g > 0:
-            o.append(f"""    if (first + {g}u < total) {{
-        gx += 1u;
-        if (gx == p.wr4) {{ gx = 0u; oy += 1u; }}
-        if (oy == p.ho) {{ oy = 0u; b += 1u; }}
-    }}""")
+            step_position(o, g, "gx", "p.wr4")
         o.append(f"    let s{g} = (b * p.cin * p.hp + oy) * p.wr4 + gx; let o{g} = (b * p.cout + co0) * hw + oy * p.wo + gx * 4u; let x{g} = gx * 4u;")
     biased_accumulators(o, quads, pix)
     o.append("""    for (var t = 0u; t < ws; t++) {
