@@ -659,6 +659,20 @@ TILE_NOTE = """// Workgroup-tiled for hardware GPUs: a 16x16 workgroup computes 
 // that needs it). CPU-type adapters prefer the register-blocked variants; autotune chooses."""
 
 
+def tile_entry(staged):
+    """The tiles staged in workgroup memory and the entry point's invocation indices."""
+    return f"""// {staged}.
+var<workgroup> ta: array<array<f32, 64>, 16>;
+var<workgroup> tb: array<array<f32, 64>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let tx = lid.x;
+    let ty = lid.y;
+    let l = ty * 16u + tx;
+    let n0 = wg.x * 64u;"""
+
+
 def tile_compute(o):
     """The 16-step inner product of a staged chunk, into acc<i>_<j>."""
     o.append("        for (var kk = 0u; kk < 16u; kk++) {")
@@ -684,16 +698,7 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> taps: array<u32>;
 
-// [16 taps][64 channels] of weights and [16 taps][64 pixels] of input.
-var<workgroup> ta: array<array<f32, 64>, 16>;
-var<workgroup> tb: array<array<f32, 64>, 16>;
-
-@compute @workgroup_size(16, 16)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
-    let tx = lid.x;
-    let ty = lid.y;
-    let l = ty * 16u + tx;
-    let n0 = wg.x * 64u;
+{tile_entry("[16 taps][64 channels] of weights and [16 taps][64 pixels] of input")}
     let m0 = wg.y * 64u;
     let hw = p.ho * p.wo;
     let npix = p.batch * hw;
@@ -756,16 +761,7 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
 @group(0) @binding(3) var<storage, read> inp: array<f32>;
 @group(0) @binding(4) var<storage, read> taps: array<u32>;
 
-// [16 positions][64 channels] of dout and [16 positions][64 taps] of input.
-var<workgroup> ta: array<array<f32, 64>, 16>;
-var<workgroup> tb: array<array<f32, 64>, 16>;
-
-@compute @workgroup_size(16, 16)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
-    let tx = lid.x;
-    let ty = lid.y;
-    let l = ty * 16u + tx;
-    let n0 = wg.x * 64u;
+{tile_entry("[16 positions][64 channels] of dout and [16 positions][64 taps] of input")}
     let mblocks = (p.cout + 63u) / 64u;
     let m0 = (wg.y % mblocks) * 64u;
     let b = wg.y / mblocks;

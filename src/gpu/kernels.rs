@@ -391,11 +391,7 @@ fn forward_variant(
     // Without a bias, bind the weights in its place: the shaders never read it.
     let bias = bias.unwrap_or(weight);
     if variant == "conv2d_forward_tiled" {
-        let wp = s.w + 2 * s.pad;
-        let dims = (s.batch * s.cin, s.h, s.w, s.pad);
-        let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
-        let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
-        let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
+        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
         let (x, y) = (
             (s.batch * s.ho() * s.wo()).div_ceil(TILE),
             s.cout.div_ceil(TILE),
@@ -502,6 +498,21 @@ fn variants_for(ctx: &GpuContext, all: &[&'static str]) -> Vec<&'static str> {
         .copied()
         .filter(|v| !(cpu_type && v.ends_with("_tiled")))
         .collect()
+}
+
+/// The plain zero-padded input (a pad2d pushed onto `d`, scratch allocated here, once), its
+/// `[Ci K K]` tap-offset table and padded row width: what the `_tiled` variants read.
+fn padded_with_taps(
+    ctx: &GpuContext,
+    d: &mut Vec<Dispatch>,
+    inp: &GpuTensor,
+    s: &Conv2dShape,
+) -> Result<(GpuTensor, GpuTensor, usize)> {
+    let (hp, wp) = (s.h + 2 * s.pad, s.w + 2 * s.pad);
+    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+    let xp = padded(ctx, d, inp, dims, "conv input, padded")?;
+    let taps = ctx.tensor_from(&tap_offsets(s.cin, s.k, hp, wp, 0), "conv tap offsets")?;
+    Ok((xp, taps, wp))
 }
 
 /// Runs a list of dispatches once (what autotune times).
@@ -867,11 +878,7 @@ pub fn conv2d_backward_weight_variant(
         return Ok(d);
     }
     if variant == "conv2d_backward_weight_tiled" {
-        let wp = s.w + 2 * s.pad;
-        let dims = (s.batch * s.cin, s.h, s.w, s.pad);
-        let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
-        let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
-        let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
+        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
         let ws = s.cin * s.k * s.k;
         let (x, y) = (ws.div_ceil(TILE), s.cout.div_ceil(TILE) * s.batch);
         let words = [s.batch, s.cin, s.cout, hp, wp, s.ho(), s.wo(), ws];
