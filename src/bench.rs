@@ -153,15 +153,6 @@ fn conv_layers(batch: usize) -> Vec<Conv2dShape> {
     (0..a.channels.len()).map(|l| a.conv(l, batch)).collect()
 }
 
-fn pool_of(s: &Conv2dShape) -> crate::shapes::PoolShape {
-    crate::shapes::PoolShape {
-        batch: s.batch,
-        c: s.cout,
-        h: s.ho(),
-        w: s.wo(),
-    }
-}
-
 fn shape_str(s: &Conv2dShape) -> String {
     format!(
         "{}x{}x{}x{} k{} -> {}",
@@ -212,7 +203,7 @@ pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
         let mut fused = None;
         if k::relu_maxpool_fits(&s) {
             // What training runs for this layer: conv, ReLU and pooling in one pass.
-            let ps = pool_of(&s);
+            let ps = s.pool();
             let (tp, tc) = (
                 ctx.tensor(ps.out_len(), "pooled")?,
                 ctx.tensor(k::pool_code_words(&s), "codes")?,

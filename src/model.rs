@@ -97,13 +97,7 @@ impl Arch {
 
     /// Pooling shape after conv block `l`.
     pub fn pool(&self, l: usize, batch: usize) -> PoolShape {
-        let c = self.conv(l, batch);
-        PoolShape {
-            batch,
-            c: c.cout,
-            h: c.ho(),
-            w: c.wo(),
-        }
+        self.conv(l, batch).pool()
     }
 
     /// Features entering the dense layer.

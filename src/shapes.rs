@@ -14,6 +14,16 @@ pub struct Conv2dShape {
 }
 
 impl Conv2dShape {
+    /// The 2x2 max pooling of this layer's output.
+    pub fn pool(&self) -> PoolShape {
+        PoolShape {
+            batch: self.batch,
+            c: self.cout,
+            h: self.ho(),
+            w: self.wo(),
+        }
+    }
+
     pub fn ho(&self) -> usize {
         self.h + 2 * self.pad + 1 - self.k
     }

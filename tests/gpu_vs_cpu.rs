@@ -477,15 +477,6 @@ fn relu_conv(inp: &[f32], w: &[f32], b: &[f32], s: Conv2dShape) -> Vec<f32> {
     a
 }
 
-fn pool_of(s: &Conv2dShape) -> PoolShape {
-    PoolShape {
-        batch: s.batch,
-        c: s.cout,
-        h: s.ho(),
-        w: s.wo(),
-    }
-}
-
 #[test]
 fn relu_maxpool_reference_matches_the_unfused_passes() {
     let mut g = rng(41);
@@ -495,7 +486,7 @@ fn relu_maxpool_reference_matches_the_unfused_passes() {
             random(&mut g, s.weight_len()),
             random(&mut g, s.cout),
         );
-        let ps = pool_of(&s);
+        let ps = s.pool();
         let dout = random(&mut g, ps.out_len());
         let a = relu_conv(&inp, &w, &b, s);
         let mut want = vec![0.0; ps.out_len()];
@@ -556,7 +547,7 @@ fn relu_maxpool_kernels_match_reference() {
             random(&mut g, s.weight_len()),
             random(&mut g, s.cout),
         );
-        let ps = pool_of(&s);
+        let ps = s.pool();
         let dout = random(&mut g, ps.out_len());
         let mut want = vec![0.0; ps.out_len()];
         let mut want_codes = vec![0u32; k::pool_code_words(&s)];

@@ -234,12 +234,7 @@ pub fn conv2d_forward_relu_maxpool(
     conv2d_forward(&mut z, inp, weight, bias, s);
     let mut a = vec![0.0; s.out_len()];
     relu_forward(&mut a, &z);
-    let ps = PoolShape {
-        batch: s.batch,
-        c: s.cout,
-        h: s.ho(),
-        w: s.wo(),
-    };
+    let ps = s.pool();
     maxpool2d_forward(pooled, &a, ps);
     codes[..ps.out_len() / 4].fill(0);
     for (o, &m) in pooled[..ps.out_len()].iter().enumerate() {
