@@ -57,7 +57,7 @@ pub struct RecipeArgs {
     triplets_per_batch: Option<usize>,
     #[arg(long)]
     epochs: Option<usize>,
-    /// Steps per epoch (default: one pass over the training images; the paper: 15).
+    /// Steps per epoch (default: one pass over the training images, at least 16; the paper: 15).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
     /// Peak learning rate.
