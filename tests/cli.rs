@@ -679,5 +679,15 @@ fn preprocess_writes_the_processed_set_and_a_contact_sheet() {
         ]),
         "--crop-margin",
     );
+    fails_with(
+        &glassnet(&[
+            "preprocess",
+            "--out",
+            root.join("x").to_str().unwrap(),
+            "--crop-min",
+            "0",
+        ]),
+        "--crop-min",
+    );
     assert!(!root.join("x").exists());
 }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::data::preprocess::Crop;
 use crate::device::DeviceChoice;
 
 #[derive(Parser, Debug)]
@@ -99,12 +100,16 @@ pub struct PreprocessArgs {
     #[arg(long)]
     crop: bool,
     /// Margin around the cropped region, as a fraction of its larger side.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = Crop::default().margin)]
     crop_margin: f32,
+    /// Smallest crop side, as a fraction of the frame's smaller side: bounds how far a small
+    /// region is zoomed in (1: never zoom, only centre).
+    #[arg(long, default_value_t = Crop::default().min_fraction)]
+    crop_min: f32,
     /// Local turn of the surface pattern (stripes) that counts as standing out for the crop,
     /// as 1 - cos(2 angle) for a coherent pattern: 0.25 is about 20 degrees; 0 looks at
     /// grey-level contrast only.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = Crop::default().turn_level)]
     crop_turn: f32,
     /// Denoise after the crop: none, median (3x3) or gaussian (sigma 1).
     #[arg(long, value_enum, default_value_t = crate::data::preprocess::Denoise::None)]
@@ -119,11 +124,16 @@ pub struct PreprocessArgs {
 
 impl PreprocessArgs {
     pub fn build(&self, side: usize) -> anyhow::Result<crate::data::preprocess::Preprocess> {
-        use crate::data::preprocess::{Crop, Preprocess};
+        use crate::data::preprocess::Preprocess;
         anyhow::ensure!(
             self.crop_margin.is_finite() && (0.0..=4.0).contains(&self.crop_margin),
             "--crop-margin {}: must be between 0 and 4",
             self.crop_margin
+        );
+        anyhow::ensure!(
+            self.crop_min.is_finite() && self.crop_min > 0.0 && self.crop_min <= 1.0,
+            "--crop-min {}: must be above 0 and at most 1",
+            self.crop_min
         );
         anyhow::ensure!(
             self.crop_turn.is_finite() && (0.0..=2.0).contains(&self.crop_turn),
@@ -134,6 +144,7 @@ impl PreprocessArgs {
             side,
             crop: self.crop.then(|| Crop {
                 margin: self.crop_margin,
+                min_fraction: self.crop_min,
                 turn_level: self.crop_turn,
                 ..Crop::default()
             }),
