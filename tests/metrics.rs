@@ -67,6 +67,12 @@ fn knn_votes_and_leave_one_out() {
     assert_eq!((r[0].label, r[0].votes, r[0].nearest_label), (0, 3, 0));
     assert!((r[0].distance - 0.16).abs() < 1e-5);
     assert_eq!((r[1].label, r[1].votes), (1, 2));
+    // The nearest (10, class 1) is outvoted by the three of class 0 among the five.
+    let r = knn(&g, &l, &[6.05], 1, 5, false);
+    assert_eq!(
+        (r[0].label, r[0].votes, r[0].nearest_label, r[0].agree),
+        (0, 3, 1, 2)
+    );
     // Leave-one-out: the query never matches itself.
     let loo = knn(&g, &l, &g, 1, 1, true);
     assert!(loo.iter().all(|n| n.distance > 0.0));

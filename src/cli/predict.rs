@@ -1,4 +1,5 @@
-//! `glassnet predict`: class, nearest-neighbour distance and k-NN vote per image.
+//! `glassnet predict`: class, nearest-neighbour distance and how many of the k nearest agree,
+//! per image.
 
 use std::path::PathBuf;
 
@@ -19,9 +20,14 @@ pub struct PredictArgs {
     /// Image files or folders (searched recursively).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Neighbours that vote.
+    /// Neighbours consulted: how many of them agree with the class is printed beside it.
     #[arg(long, default_value_t = 5)]
     k: usize,
+    /// Class by majority of the k nearest (ties to the nearer) instead of the nearest image's
+    /// class. The nearest is the default: it is the rule train validates and picks the best
+    /// epoch by, and a vote lets a large good class outvote a rare defect's few examples.
+    #[arg(long)]
+    vote: bool,
     /// One JSON record per image.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
@@ -42,6 +48,7 @@ struct Record {
     /// Squared Euclidean distance to the nearest gallery image.
     distance: f32,
     nearest_class: String,
+    /// How many of the k nearest have `class`.
     votes: usize,
     k: usize,
 }
@@ -71,10 +78,10 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         .zip(&nn)
         .map(|(&i, n)| Record {
             path: files[i].display().to_string(),
-            class: cls(n.label),
+            class: cls(if a.vote { n.label } else { n.nearest_label }),
             distance: n.distance,
             nearest_class: cls(n.nearest_label),
-            votes: n.votes,
+            votes: if a.vote { n.votes } else { n.agree },
             k: n.k,
         })
         .collect();

@@ -13,6 +13,8 @@ pub struct Neighbour {
     pub distance: f32,
     /// Votes for `label` among the k nearest.
     pub votes: usize,
+    /// Votes for `nearest_label` among the k nearest.
+    pub agree: usize,
     pub k: usize,
 }
 
@@ -64,6 +66,7 @@ pub fn knn_from_distances(
                 nearest_label: labels[order[0]],
                 distance: row[order[0]],
                 votes: best,
+                agree: votes[labels[order[0]] as usize],
                 k: kk,
             }
         })
