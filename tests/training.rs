@@ -204,3 +204,20 @@ fn checkpoint_round_trip_is_exact() {
         .to_string_lossy()
         .contains("aborted.partial")));
 }
+
+#[test]
+fn automatic_epochs_pass_over_the_set_with_a_floor() {
+    use glassnet::train::MIN_STEPS_PER_EPOCH;
+    let c = TrainConfig::preset(Recipe::Robust);
+    assert_eq!(c.steps_per_epoch, 0);
+    // A large set: one pass of 96-image batches, the last one partial.
+    let big = 96 * (MIN_STEPS_PER_EPOCH + 3) + 1;
+    assert_eq!(c.steps_for(big), MIN_STEPS_PER_EPOCH + 4);
+    // A small one still gets the floor.
+    assert_eq!(c.steps_for(640), MIN_STEPS_PER_EPOCH);
+    // The paper's fixed 15 steps (450 triplets) stay as they are.
+    assert_eq!(TrainConfig::preset(Recipe::Paper).steps_for(640), 15);
+    let mut fixed = c.clone();
+    fixed.steps_per_epoch = 3;
+    assert_eq!(fixed.steps_for(big), 3);
+}
