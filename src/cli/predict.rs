@@ -76,13 +76,20 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let records: Vec<Record> = kept
         .iter()
         .zip(&nn)
-        .map(|(&i, n)| Record {
-            path: files[i].display().to_string(),
-            class: cls(if a.vote { n.label } else { n.nearest_label }),
-            distance: n.distance,
-            nearest_class: cls(n.nearest_label),
-            votes: if a.vote { n.votes } else { n.agree },
-            k: n.k,
+        .map(|(&i, n)| {
+            let (label, votes) = if a.vote {
+                (n.label, n.votes)
+            } else {
+                (n.nearest_label, n.agree)
+            };
+            Record {
+                path: files[i].display().to_string(),
+                class: cls(label),
+                distance: n.distance,
+                nearest_class: cls(n.nearest_label),
+                votes,
+                k: n.k,
+            }
         })
         .collect();
     if a.json {
