@@ -235,6 +235,8 @@ fn conv2d_kernels_match_reference() {
                 .is_err());
                 continue;
             }
+            ctx.upload(&partial, &vec![f32::NAN; s.batch * s.weight_len()]);
+            ctx.upload(&dw, &vec![f32::NAN; s.weight_len()]);
             let d = k::conv2d_backward_weight_variant(&ctx, variant, &dw, &td, &ti, &partial, s)
                 .unwrap();
             ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
@@ -655,6 +657,20 @@ fn dense_kernels_match_reference() {
         let mut want = vec![0.0; s.batch * s.nout];
         r::dense_forward(&mut want, &inp, &w, &b, s);
         let out = ctx.tensor(want.len(), "o").unwrap();
+        for &variant in k::DENSE_FORWARD_VARIANTS {
+            // NaN first: a variant that skips an output cannot pass on its predecessor's.
+            ctx.upload(&out, &vec![f32::NAN; want.len()]);
+            let d = k::dense_forward_variant(&ctx, variant, &out, &ti, &tw, &tb, s).unwrap();
+            ctx.run(&[&d]).unwrap();
+            assert_close(
+                &format!("gpu {variant} {tag}"),
+                &ctx.read::<f32>(&out).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
+        // The autotuned entry point (whichever variant it picks).
         ctx.run(&[&k::dense_forward(&ctx, &out, &ti, &tw, &tb, s).unwrap()])
             .unwrap();
         assert_close(

@@ -489,14 +489,15 @@ fn forward_variant(
     Ok(d)
 }
 
-/// The variants worth measuring on this adapter: the `_tiled` ones stage operands through
-/// workgroup memory, which hardware GPUs need and CPU-type adapters (lavapipe) run 10-50x
-/// slower than the register-blocked ones, so they are left out there.
+/// The variants worth measuring on this adapter. The `_tiled` ones stage operands through
+/// workgroup memory and the `_direct` ones give every output its own invocation: what hardware
+/// GPUs need, and what CPU-type adapters (lavapipe) run 10-50x slower than the
+/// register-blocked ones, so they are left out there.
 fn variants_for(ctx: &GpuContext, all: &[&'static str]) -> Vec<&'static str> {
     let cpu_type = ctx.adapter.is_software();
     all.iter()
         .copied()
-        .filter(|v| !(cpu_type && v.ends_with("_tiled")))
+        .filter(|v| !(cpu_type && (v.ends_with("_tiled") || v.ends_with("_direct"))))
         .collect()
 }
 
@@ -819,6 +820,8 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_k5c2", 25),
     // 64 channels x 64 taps per workgroup, staged through workgroup memory (hardware GPUs).
     ("conv2d_backward_weight_tiled", TILE),
+    // One invocation per (image, weight): layers with few weights on hardware GPUs (conv1).
+    ("conv2d_backward_weight_direct", 1),
 ];
 
 /// Output channels per invocation of conv2d_backward_weight_k5c2.
@@ -874,6 +877,24 @@ pub fn conv2d_backward_weight_variant(
         let y = s.batch * s.cin;
         let words = [s.batch, s.cin, s.cout, hp, wr4, s.ho(), s.wo() / 4];
         d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (x, y))?);
+        d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
+        return Ok(d);
+    }
+    if variant == "conv2d_backward_weight_direct" {
+        let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+        let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+        let words = [
+            s.batch,
+            s.cin,
+            s.cout,
+            hp,
+            s.w + 2 * s.pad,
+            s.k,
+            s.ho(),
+            s.wo(),
+        ];
+        let threads = s.batch * s.weight_len();
+        d.push(ctx.dispatch(variant, &words.map(u), &[partial, dout, &xp], threads)?);
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
@@ -1068,6 +1089,36 @@ pub fn maxpool2d_relu_backward_argmax(
     )
 }
 
+/// dense_forward's variants, the default first: register blocks of 16 outputs x 4 images
+/// (CPU-type adapters), one invocation per output (hardware GPUs); autotune picks.
+pub const DENSE_FORWARD_VARIANTS: &[&str] = &["dense_forward", "dense_forward_direct"];
+
+/// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]` with a given variant (tests run
+/// them all).
+pub fn dense_forward_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: DenseShape,
+) -> Result<Dispatch> {
+    let bind = [out, inp, weight, bias];
+    match variant {
+        // DENSE_IMAGES images per invocation, DENSE_OUTPUTS outputs per workgroup (uniform).
+        "dense_forward" => {
+            let x = s.batch.div_ceil(DENSE_IMAGES).div_ceil(WORKGROUP as usize);
+            let y = s.nout.div_ceil(DENSE_OUTPUTS);
+            ctx.dispatch_grid(variant, &dense_words(&s), &bind, (x, y))
+        }
+        "dense_forward_direct" => ctx.dispatch(variant, &dense_words(&s), &bind, s.batch * s.nout),
+        _ => Err(Error::Gpu(format!("no dense_forward variant {variant}"))),
+    }
+}
+
+/// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]` by the variant autotune
+/// measured fastest for this adapter and shape.
 pub fn dense_forward(
     ctx: &GpuContext,
     out: &GpuTensor,
@@ -1076,13 +1127,12 @@ pub fn dense_forward(
     bias: &GpuTensor,
     s: DenseShape,
 ) -> Result<Dispatch> {
-    // DENSE_IMAGES images per invocation, DENSE_OUTPUTS outputs per workgroup (uniform).
-    let x = s.batch.div_ceil(DENSE_IMAGES).div_ceil(WORKGROUP as usize);
-    ctx.dispatch_grid(
-        "dense_forward",
-        &dense_words(&s),
-        &[out, inp, weight, bias],
-        (x, s.nout.div_ceil(DENSE_OUTPUTS)),
+    let key = format!("dense_forward b{} i{} o{}", s.batch, s.nin, s.nout);
+    ctx.tune.pick(
+        &key,
+        &variants_for(ctx, DENSE_FORWARD_VARIANTS),
+        |v| dense_forward_variant(ctx, v, out, inp, weight, bias, s),
+        |d| ctx.run(&[d]),
     )
 }
 
