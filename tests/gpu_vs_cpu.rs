@@ -58,6 +58,8 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         c(2, 1, 7, 9, 12, 5, 0),
         // More than one 64 x 64 tile of channels and of taps (the _tiled variants).
         c(2, 9, 70, 7, 6, 3, 1),
+        // More than 65,535 workgroups (the _split weight gradient's second grid dimension).
+        c(2, 128, 129, 3, 3, 3, 1),
     ]
 }
 
@@ -81,6 +83,8 @@ fn dense_shapes() -> Vec<DenseShape> {
         d(1, 1, 1),
         d(70, 20, 33),
         d(5, 8, 3),
+        // More than 65,535 workgroups of dense_forward_split (one per image and 4 outputs).
+        d(4099, 3, 65),
     ]
 }
 
@@ -225,6 +229,7 @@ fn conv2d_kernels_match_reference() {
         for &(variant, _) in k::WGRAD_VARIANTS {
             let fits = match variant {
                 "conv2d_backward_weight_k5c2" => s.k == 5 && s.wo().is_multiple_of(4),
+                "conv2d_backward_weight_split" => s.k <= 5,
                 v if v.starts_with("conv2d_backward_weight_v4") => s.wo().is_multiple_of(4),
                 _ => true,
             };

@@ -4,8 +4,9 @@
 //! on the shape (how many lanes a block leaves idle), so instead of guessing, the first plan
 //! that needs a choice times every variant on its real buffers and keeps the fastest. Choices
 //! are remembered in memory for the context and on disk per adapter (a JSON file in the user's
-//! cache directory), so later runs start without measuring. Every variant computes the same
-//! sums in the same order, so the choice changes speed, never results.
+//! cache directory), so later runs start without measuring. The variants compute the same sums;
+//! the register-blocked and tiled ones in the same order, the `_split` ones (hardware GPUs
+//! only) in another fixed order, so a choice can move results by rounding, never run to run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

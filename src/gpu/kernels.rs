@@ -76,6 +76,13 @@ impl Dispatch {
     }
 }
 
+/// Grid for `groups` workgroups: x capped at 65,535, y for the rest (kernels rebuild the
+/// linear workgroup index from num_workgroups and bound-check it).
+pub fn groups_grid(groups: usize) -> (usize, usize) {
+    let x = groups.clamp(1, 65_535);
+    (x, groups.div_ceil(x))
+}
+
 /// Grid for `threads` invocations of WORKGROUP: x capped at 65,535 groups, y for the rest
 /// (kernels rebuild the linear index from num_workgroups and bound-check it).
 pub fn grid(threads: usize) -> (u32, u32) {
@@ -490,14 +497,14 @@ fn forward_variant(
 }
 
 /// The variants worth measuring on this adapter. The `_tiled` ones stage operands through
-/// workgroup memory and the `_direct` ones give every output its own invocation: what hardware
-/// GPUs need, and what CPU-type adapters (lavapipe) run 10-50x slower than the
+/// workgroup memory and the `_split` ones split a long sum over a workgroup's lanes: what
+/// hardware GPUs need, and what CPU-type adapters (lavapipe) run 10-50x slower than the
 /// register-blocked ones, so they are left out there.
 fn variants_for(ctx: &GpuContext, all: &[&'static str]) -> Vec<&'static str> {
     let cpu_type = ctx.adapter.is_software();
     all.iter()
         .copied()
-        .filter(|v| !(cpu_type && (v.ends_with("_tiled") || v.ends_with("_direct"))))
+        .filter(|v| !(cpu_type && (v.ends_with("_tiled") || v.ends_with("_split"))))
         .collect()
 }
 
@@ -820,8 +827,9 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_k5c2", 25),
     // 64 channels x 64 taps per workgroup, staged through workgroup memory (hardware GPUs).
     ("conv2d_backward_weight_tiled", TILE),
-    // One invocation per (image, weight): layers with few weights on hardware GPUs (conv1).
-    ("conv2d_backward_weight_direct", 1),
+    // Positions split over a workgroup per (image, channels, kernel row): layers with few
+    // weights and many positions on hardware GPUs (conv1); K <= 5.
+    ("conv2d_backward_weight_split", 5),
 ];
 
 /// Output channels per invocation of conv2d_backward_weight_k5c2.
@@ -880,7 +888,13 @@ pub fn conv2d_backward_weight_variant(
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
-    if variant == "conv2d_backward_weight_direct" {
+    if variant == "conv2d_backward_weight_split" {
+        if s.k > 5 {
+            return Err(Error::Gpu(format!(
+                "{variant} keeps one kernel row in registers: K <= 5, not {}",
+                s.k
+            )));
+        }
         let dims = (s.batch * s.cin, s.h, s.w, s.pad);
         let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
         let words = [
@@ -893,8 +907,8 @@ pub fn conv2d_backward_weight_variant(
             s.ho(),
             s.wo(),
         ];
-        let threads = s.batch * s.weight_len();
-        d.push(ctx.dispatch(variant, &words.map(u), &[partial, dout, &xp], threads)?);
+        let groups = groups_grid(s.batch * s.cout * s.cin * s.k);
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], groups)?);
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
@@ -1090,8 +1104,9 @@ pub fn maxpool2d_relu_backward_argmax(
 }
 
 /// dense_forward's variants, the default first: register blocks of 16 outputs x 4 images
-/// (CPU-type adapters), one invocation per output (hardware GPUs); autotune picks.
-pub const DENSE_FORWARD_VARIANTS: &[&str] = &["dense_forward", "dense_forward_direct"];
+/// (CPU-type adapters), the features split over a workgroup per image and 4 outputs (hardware
+/// GPUs); autotune picks.
+pub const DENSE_FORWARD_VARIANTS: &[&str] = &["dense_forward", "dense_forward_split"];
 
 /// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]` with a given variant (tests run
 /// them all).
@@ -1112,7 +1127,10 @@ pub fn dense_forward_variant(
             let y = s.nout.div_ceil(DENSE_OUTPUTS);
             ctx.dispatch_grid(variant, &dense_words(&s), &bind, (x, y))
         }
-        "dense_forward_direct" => ctx.dispatch(variant, &dense_words(&s), &bind, s.batch * s.nout),
+        "dense_forward_split" => {
+            let groups = groups_grid(s.batch * s.nout.div_ceil(4));
+            ctx.dispatch_grid(variant, &dense_words(&s), &bind, groups)
+        }
         _ => Err(Error::Gpu(format!("no dense_forward variant {variant}"))),
     }
 }
