@@ -659,37 +659,57 @@ TILE_NOTE = """// Workgroup-tiled for hardware GPUs: a 16x16 workgroup computes 
 // that needs it). CPU-type adapters prefer the register-blocked variants; autotune chooses."""
 
 
-def tile_entry(staged):
+def tile_note(tm, tn, rm, rn):
+    if (tm, tn, rm, rn) == (64, 64, 4, 4):
+        return TILE_NOTE
+    return f"""// Workgroup-tiled for hardware GPUs, shaped for layers with few output channels: a
+// {tn // rn}x{tm // rm} workgroup computes a {tm} x {tn} tile (channels x pixels), each invocation
+// {rm} x {rn} outputs strided by the workgroup's sides (neighbouring invocations touch neighbouring
+// addresses); the reduction runs in chunks of 16, staged through workgroup memory. The
+// 64 x 64 tiles of conv2d_forward_tiled leave half or more of each tile empty where Co is 16
+// or 32. CPU-type adapters prefer the register-blocked variants; autotune chooses."""
+
+
+def tile_entry(staged, tm=64, tn=64, rm=4, rn=4):
     """The tiles staged in workgroup memory and the entry point's invocation indices."""
     return f"""// {staged}.
-var<workgroup> ta: array<array<f32, 64>, 16>;
-var<workgroup> tb: array<array<f32, 64>, 16>;
+var<workgroup> ta: array<array<f32, {tm}>, 16>;
+var<workgroup> tb: array<array<f32, {tn}>, 16>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size({tn // rn}, {tm // rm})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
     let tx = lid.x;
     let ty = lid.y;
-    let l = ty * 16u + tx;
-    let n0 = wg.x * 64u;"""
+    let l = ty * {tn // rn}u + tx;
+    let n0 = wg.x * {tn}u;"""
 
 
-def tile_compute(o):
+def tile_compute(o, rm=4, rn=4, sy=16, sx=16):
     """The 16-step inner product of a staged chunk, into acc<i>_<j>."""
     o.append("        for (var kk = 0u; kk < 16u; kk++) {")
-    o.append("            " + " ".join(f"let a{i} = ta[kk][ty + {16 * i}u];" for i in range(4)))
-    o.append("            " + " ".join(f"let b{j} = tb[kk][tx + {16 * j}u];" for j in range(4)))
-    for i in range(4):
-        o.append("            " + " ".join(f"acc{i}_{j} += a{i} * b{j};" for j in range(4)))
+    o.append("            " + " ".join(f"let a{i} = ta[kk][ty + {sy * i}u];" for i in range(rm)))
+    o.append("            " + " ".join(f"let b{j} = tb[kk][tx + {sx * j}u];" for j in range(rn)))
+    for i in range(rm):
+        o.append("            " + " ".join(f"acc{i}_{j} += a{i} * b{j};" for j in range(rn)))
     o.append("        }")
 
 
-def conv2d_forward_tiled():
-    o = [HEADER.format("conv2d_forward_tiled, 64 x 64 tiles")]
+def conv2d_forward_tiled(tm=64, tn=64, rm=4, rn=4):
+    """Implicit-GEMM forward with tm x tn tiles (channels x pixels), rm x rn per invocation."""
+    sx, sy = tn // rn, tm // rm  # workgroup sides: the stride between an invocation's outputs
+    threads = sx * sy
+    assert threads % 16 == 0 and threads % tn == 0 or tn % threads == 0
+    ea = 16 * tm // threads  # weights staged per invocation per chunk
+    eb = 16 * tn // threads  # input values staged per invocation per chunk
+    rows_a = threads // 16  # weight rows (channels) one staging round covers
+    rows_b = max(threads // tn, 1)  # tap rows one staging round covers
+    name = "conv2d_forward_tiled" if (tm, tn) == (64, 64) else f"conv2d_forward_tiled{tm}"
+    o = [HEADER.format(f"{name}, {tm} x {tn} tiles")]
     o.append(f"""// out [B, Co, Ho, Wo] = conv(inp, weight [Co, Ci, K, K]) + bias [Co] as an implicit GEMM
 // (m = Co, k = Ci K K, n = B Ho Wo) on the zero-padded input [B, Ci, Hp, Wp] (pad2d) and the
 // tap-offset table of conv2d_forward. Sums in the reference's order (bias, then ci, ky, kx);
 // has_bias = 0 starts at zero (conv2d_backward_input); relu = 1 stores max(sum, 0).
-{TILE_NOTE}
+{tile_note(tm, tn, rm, rn)}
 struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, has_bias: u32, relu: u32, ws: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -698,49 +718,51 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> taps: array<u32>;
 
-{tile_entry("[16 taps][64 channels] of weights and [16 taps][64 pixels] of input")}
-    let m0 = wg.y * 64u;
+{tile_entry(f"[16 taps][{tm} channels] of weights and [16 taps][{tn} pixels] of input", tm, tn, rm, rn)}
+    let m0 = wg.y * {tm}u;
     let hw = p.ho * p.wo;
     let npix = p.batch * hw;
-    // This invocation stages weights of channel rows l / 16 + 16 e at tap column l % 16, and
-    // the input of pixel column l % 64 at tap rows l / 64 + 4 e.
+    // This invocation stages weights of channel rows l / 16 + {rows_a} e at tap column l % 16, and
+    // the input of pixel column l % {tn} at tap rows l / {tn} + {rows_b} e.
     let ka = l % 16u;
-    let nb = l % 64u;
-    let kb = l / 64u;
+    let nb = l % {tn}u;
+    let kb = l / {tn}u;
     let pix = min(n0 + nb, npix - 1u);
     let pb = pix / hw;
     let prem = pix % hw;
     let base = pb * p.cin * p.hp * p.wp + (prem / p.wo) * p.wp + prem % p.wo;
     let pix_ok = n0 + nb < npix;""")
-    for i in range(4):
-        o.append(f"    let ch{i} = min(m0 + ty + {16 * i}u, p.cout - 1u);")
+    for i in range(rm):
+        o.append(f"    let ch{i} = min(m0 + ty + {sy * i}u, p.cout - 1u);")
         o.append(f"    let bias{i} = select(0.0, bias[ch{i}], p.has_bias != 0u);")
-    for i in range(4):
-        o.append("    " + " ".join(f"var acc{i}_{j} = bias{i};" for j in range(4)))
+    for i in range(rm):
+        o.append("    " + " ".join(f"var acc{i}_{j} = bias{i};" for j in range(rn)))
     o.append("""    for (var k0 = 0u; k0 < p.ws; k0 += 16u) {""")
-    for e in range(4):
-        o.append(f"""        {{
-            let m = m0 + l / 16u + {16 * e}u;
+    for e in range(max(ea, eb)):
+        o.append("        {")
+        if e < ea:
+            o.append(f"""            let m = m0 + l / 16u + {rows_a * e}u;
             let k = k0 + ka;
-            ta[ka][l / 16u + {16 * e}u] = select(0.0, weight[min(m, p.cout - 1u) * p.ws + min(k, p.ws - 1u)], m < p.cout && k < p.ws);
-            let kt = k0 + kb + {4 * e}u;
-            tb[kb + {4 * e}u][nb] = select(0.0, inp[base + taps[min(kt, p.ws - 1u)]], pix_ok && kt < p.ws);
-        }}""")
+            ta[ka][l / 16u + {rows_a * e}u] = select(0.0, weight[min(m, p.cout - 1u) * p.ws + min(k, p.ws - 1u)], m < p.cout && k < p.ws);""")
+        if e < eb:
+            o.append(f"""            let kt = k0 + kb + {rows_b * e}u;
+            tb[kb + {rows_b * e}u][nb] = select(0.0, inp[base + taps[min(kt, p.ws - 1u)]], pix_ok && kt < p.ws);""")
+        o.append("        }")
     o.append("        workgroupBarrier();")
-    tile_compute(o)
+    tile_compute(o, rm, rn, sy, sx)
     o.append("        workgroupBarrier();")
     o.append("    }")
     o.append("""    if (p.relu != 0u) {""")
-    for i in range(4):
-        o.append("        " + " ".join(f"acc{i}_{j} = max(acc{i}_{j}, 0.0);" for j in range(4)))
+    for i in range(rm):
+        o.append("        " + " ".join(f"acc{i}_{j} = max(acc{i}_{j}, 0.0);" for j in range(rn)))
     o.append("    }")
-    for j in range(4):
+    for j in range(rn):
         o.append(f"""    {{
-        let n = n0 + tx + {16 * j}u;
+        let n = n0 + tx + {sx * j}u;
         if (n < npix) {{
             let o = (n / hw) * p.cout * hw + n % hw;""")
-        for i in range(4):
-            o.append(f"            if (m0 + ty + {16 * i}u < p.cout) {{ out[o + (m0 + ty + {16 * i}u) * hw] = acc{i}_{j}; }}")
+        for i in range(rm):
+            o.append(f"            if (m0 + ty + {sy * i}u < p.cout) {{ out[o + (m0 + ty + {sy * i}u) * hw] = acc{i}_{j}; }}")
         o.append("        }\n    }")
     o.append("}")
     return "\n".join(o) + "\n"
@@ -811,6 +833,8 @@ KERNELS = {
     "conv2d_forward_v4": conv2d_forward_v4,
     "conv2d_forward_v4s": lambda: conv2d_forward_v4(store4=True),
     "conv2d_forward_tiled": conv2d_forward_tiled,
+    "conv2d_forward_tiled32": lambda: conv2d_forward_tiled(tm=32, tn=128, rm=4, rn=8),
+    "conv2d_forward_tiled16": lambda: conv2d_forward_tiled(tm=16, tn=128, rm=2, rn=8),
     "conv2d_forward_relu_maxpool": conv2d_forward_relu_maxpool,
     "conv2d_forward_relu_maxpool_k5c2": conv2d_forward_relu_maxpool_rows,
     "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),

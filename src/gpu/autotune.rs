@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use crate::Result;
 
-/// `GLASSNET_AUTOTUNE=off` skips measuring and takes each kernel's default variant.
+/// `GLASSNET_AUTOTUNE=off` skips measuring and takes each kernel's default variant;
+/// `GLASSNET_AUTOTUNE=verbose` measures as usual and prints every variant's time to stderr.
 const ENV_SWITCH: &str = "GLASSNET_AUTOTUNE";
 
 pub struct Autotune {
@@ -26,6 +27,7 @@ pub struct Autotune {
     /// Keys this context has asked for (what `choices` reports), as (key, stored key).
     used: Mutex<BTreeSet<(String, String)>>,
     enabled: bool,
+    verbose: bool,
 }
 
 fn cache_dir() -> Option<PathBuf> {
@@ -69,11 +71,11 @@ impl Autotune {
     /// The remembered choices for `adapter` (name, backend and driver version: a driver
     /// update re-measures).
     pub fn load(adapter: &str) -> Autotune {
-        let enabled = !matches!(
-            std::env::var(ENV_SWITCH).as_deref(),
-            Ok("off") | Ok("0") | Ok("false")
-        );
-        Autotune::at(cache_dir().map(|d| d.join(file_name(adapter))), enabled)
+        let switch = std::env::var(ENV_SWITCH);
+        let enabled = !matches!(switch.as_deref(), Ok("off") | Ok("0") | Ok("false"));
+        let mut tune = Autotune::at(cache_dir().map(|d| d.join(file_name(adapter))), enabled);
+        tune.verbose = switch.as_deref() == Ok("verbose");
+        tune
     }
 
     /// Choices remembered in the file `path` (none: in memory only).
@@ -88,6 +90,7 @@ impl Autotune {
             table: Mutex::new(table),
             used: Mutex::default(),
             enabled,
+            verbose: false,
         }
     }
 
@@ -133,6 +136,12 @@ impl Autotune {
         // A variant whose warm-up run (building included) took several times the quickest
         // warm-up cannot win: not worth timing.
         let quickest = built.iter().map(|b| b.2).fold(f64::INFINITY, f64::min);
+        let mut report: Vec<String> = Vec::new();
+        if self.verbose {
+            for b in built.iter().filter(|b| b.2 > 4.0 * quickest) {
+                report.push(format!("{} warm-up {:.3} ms, not timed", b.0, b.2 * 1e3));
+            }
+        }
         built.retain(|b| b.2 <= 4.0 * quickest);
         let mut times = vec![f64::INFINITY; built.len()];
         for _ in 0..3 {
@@ -145,6 +154,12 @@ impl Autotune {
         let Some(i) = (0..built.len()).min_by(|&a, &b| times[a].total_cmp(&times[b])) else {
             return Err(first_error.expect("no variants"));
         };
+        if self.verbose {
+            for ((v, _, _), t) in built.iter().zip(&times) {
+                report.push(format!("{v} {:.3} ms", t * 1e3));
+            }
+            eprintln!("autotune {key}: {} -> {}", report.join(", "), built[i].0);
+        }
         let (v, built, _) = built.swap_remove(i);
         self.lock().insert(stored, v.to_string());
         self.save();

@@ -347,17 +347,31 @@ pub fn conv2d_flip_weight(
 /// shape. conv2d_forward reads a padded input with scalar loads; conv2d_forward_v4 reads K
 /// shifted copies of it with vec4 loads (K times the memory, fewer loads); conv2d_forward_v4s
 /// also stores vec4 (only where Wo is a multiple of 4); conv2d_forward_tiled computes 64 x 64
-/// tiles staged through workgroup memory (for hardware GPUs).
+/// tiles staged through workgroup memory (for hardware GPUs), conv2d_forward_tiled32 and _16
+/// 32 or 16 channels x 128 pixels (layers with few output channels).
 pub const FORWARD_VARIANTS: &[&str] = &[
     "conv2d_forward",
     "conv2d_forward_v4",
     "conv2d_forward_v4s",
     "conv2d_forward_tiled",
+    "conv2d_forward_tiled32",
+    "conv2d_forward_tiled16",
 ];
 
 /// Output tile side (channels and pixels, or channels and taps) of the `_tiled` variants,
 /// which stage operands through workgroup memory for hardware GPUs.
 const TILE: usize = 64;
+
+/// (channels, pixels) of the output tile of a `conv2d_forward_tiled*` variant: 64 x 64, or
+/// 32 and 16 channels x 128 pixels for layers with few output channels.
+fn forward_tile(variant: &str) -> Option<(usize, usize)> {
+    match variant {
+        "conv2d_forward_tiled" => Some((TILE, TILE)),
+        "conv2d_forward_tiled32" => Some((32, 128)),
+        "conv2d_forward_tiled16" => Some((16, 128)),
+        _ => None,
+    }
+}
 
 /// `[Ci K K]` offsets of each tap (ci, ky, kx) from an output pixel's first element: for
 /// conv2d_forward in a padded input of `hp` x `wp` planes; for conv2d_forward_v4, in vec4, in
@@ -397,11 +411,11 @@ fn forward_variant(
     let has_bias = bias.is_some() as usize;
     // Without a bias, bind the weights in its place: the shaders never read it.
     let bias = bias.unwrap_or(weight);
-    if variant == "conv2d_forward_tiled" {
+    if let Some((tm, tn)) = forward_tile(variant) {
         let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
         let (x, y) = (
-            (s.batch * s.ho() * s.wo()).div_ceil(TILE),
-            s.cout.div_ceil(TILE),
+            (s.batch * s.ho() * s.wo()).div_ceil(tn),
+            s.cout.div_ceil(tm),
         );
         let words = [
             s.batch,
@@ -504,7 +518,7 @@ fn variants_for(ctx: &GpuContext, all: &[&'static str]) -> Vec<&'static str> {
     let cpu_type = ctx.adapter.is_software();
     all.iter()
         .copied()
-        .filter(|v| !(cpu_type && (v.ends_with("_tiled") || v.ends_with("_split"))))
+        .filter(|v| !(cpu_type && (v.contains("_tiled") || v.ends_with("_split"))))
         .collect()
 }
 

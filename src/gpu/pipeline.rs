@@ -34,6 +34,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("conv2d_flip_weight"),
     shader!("conv2d_forward"),
     shader!("conv2d_forward_tiled"),
+    shader!("conv2d_forward_tiled16"),
+    shader!("conv2d_forward_tiled32"),
     shader!("conv2d_forward_relu_maxpool"),
     shader!("conv2d_forward_relu_maxpool_k5c2"),
     shader!("conv2d_forward_v4"),
