@@ -768,6 +768,104 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
     return "\n".join(o) + "\n"
 
 
+def conv2d_forward_relu_maxpool_tiled(tm=32, rm=4):
+    """conv2d_forward_relu_maxpool on tm channels x 16 quads (2 rows x 8 pixels each) tiles."""
+    ty_n = tm // rm  # workgroup rows (channel groups); 16 columns, one quad each
+    threads = 16 * ty_n
+    assert threads == 128
+    name = f"conv2d_forward_relu_maxpool_tiled{tm}"
+    o = [HEADER.format(f"{name}, {tm} channels x 16 quads of 2 x 8 pixels")]
+    o.append(f"""// pooled [B, Co, Ho/2, Wo/2] and codes [B, Co, Ho/2, Wo/8] as conv2d_forward_relu_maxpool
+// (same outputs, same sums in the same order: bias, then ci, ky, kx), workgroup-tiled for
+// hardware GPUs as conv2d_forward_tiled: a 16x{ty_n} workgroup computes {tm} channels x 16 quads,
+// a quad being 2 rows x 8 pixels (4 pooled outputs, one code word); each invocation owns one
+// quad and {rm} channels (strided by {ty_n}), so it pools its own sums. The reduction runs in
+// chunks of 16 taps staged through workgroup memory, the input through the tap-offset table
+// of conv2d_forward on the zero-padded input [B, Ci, Hp, Wp] (pad2d). Ho even, Wo a multiple
+// of 8. Staged pixel column 16 j + q is pixel j (row j / 8, column j % 8) of the tile's quad
+// q, so the reads of the inner loop are conflict-free.
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho2: u32, wo8: u32, ws: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> pooled: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> codes: array<u32>;
+@group(0) @binding(3) var<storage, read> inp: array<f32>;
+@group(0) @binding(4) var<storage, read> weight: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read> taps: array<u32>;
+
+// [16 taps][{tm} channels] of weights and [16 taps][256 pixels] of input.
+var<workgroup> ta: array<array<f32, {tm}>, 16>;
+var<workgroup> tb: array<array<f32, 256>, 16>;
+
+@compute @workgroup_size(16, {ty_n})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let tx = lid.x;
+    let ty = lid.y;
+    let l = ty * 16u + tx;
+    let m0 = wg.y * {tm}u;
+    let per_image = p.ho2 * p.wo8;
+    let nquads = p.batch * per_image;
+    // This invocation stages weights of channel rows l / 16 + 8 e at tap column l % 16, and
+    // pixels l / 16 (row 0) and l / 16 + 8 (row 1) of quad l % 16 at every tap row.
+    let ka = l % 16u;
+    let sq = min(wg.x * 16u + tx, nquads - 1u);
+    let sq_ok = wg.x * 16u + tx < nquads;
+    let sb = sq / per_image;
+    let sr = sq % per_image;
+    let base0 = sb * p.cin * p.hp * p.wp + (2u * (sr / p.wo8)) * p.wp + 8u * (sr % p.wo8) + ty;
+    let base1 = base0 + p.wp;""")
+    for i in range(rm):
+        o.append(f"    let bias{i} = bias[min(m0 + ty + {ty_n * i}u, p.cout - 1u)];")
+    for i in range(rm):
+        o.append("    " + " ".join(f"var acc{i}_{j} = bias{i};" for j in range(16)))
+    o.append("    for (var k0 = 0u; k0 < p.ws; k0 += 16u) {")
+    for e in range(tm * 16 // threads):
+        o.append(f"""        {{
+            let m = m0 + l / 16u + {8 * e}u;
+            let k = k0 + ka;
+            ta[ka][l / 16u + {8 * e}u] = select(0.0, weight[min(m, p.cout - 1u) * p.ws + min(k, p.ws - 1u)], m < p.cout && k < p.ws);
+        }}""")
+    o.append("""        for (var kk = 0u; kk < 16u; kk++) {
+            let k = k0 + kk;
+            let ok = sq_ok && k < p.ws;
+            let t = taps[min(k, p.ws - 1u)];
+            tb[kk][l] = select(0.0, inp[base0 + t], ok);
+            tb[kk][l + 128u] = select(0.0, inp[base1 + t], ok);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < 16u; kk++) {""")
+    o.append("            " + " ".join(f"let a{i} = ta[kk][ty + {ty_n * i}u];" for i in range(rm)))
+    for j in range(16):
+        o.append(f"            let b{j} = tb[kk][tx + {16 * j}u];")
+    for i in range(rm):
+        o.append("            " + " ".join(f"acc{i}_{j} += a{i} * b{j};" for j in range(16)))
+    o.append("""        }
+        workgroupBarrier();
+    }
+    let q = wg.x * 16u + tx;
+    if (q >= nquads) { return; }
+    let qb = q / per_image;
+    let qr = q % per_image;
+    let plane = per_image;""")
+    for i in range(rm):
+        o.append(f"""    {{
+        let co = m0 + ty + {ty_n * i}u;
+        if (co < p.cout) {{""")
+        for pp in range(4):
+            w = [2 * pp, 2 * pp + 1, 8 + 2 * pp, 9 + 2 * pp]
+            o.append(f"            var mx{pp} = max(acc{i}_{w[0]}, 0.0); var c{pp} = 0u;")
+            for code, j in enumerate(w[1:], start=1):
+                o.append(f"            {{ let r = max(acc{i}_{j}, 0.0); if (r > mx{pp}) {{ mx{pp} = r; c{pp} = {code}u; }} }}")
+            o.append(f"            if (mx{pp} <= 0.0) {{ c{pp} = 4u; }}")
+        o.append("""            let o = (qb * p.cout + co) * plane + qr;
+            pooled[o] = vec4<f32>(mx0, mx1, mx2, mx3);
+            codes[o] = c0 | (c1 << 8u) | (c2 << 16u) | (c3 << 24u);
+        }
+    }""")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 def conv2d_backward_weight_tiled():
     o = [HEADER.format("conv2d_backward_weight_tiled, 64 x 64 tiles")]
     o.append(f"""// partial [B, Co, Ci K K]: each image's contribution to dweight, as a GEMM per image
@@ -837,6 +935,8 @@ KERNELS = {
     "conv2d_forward_tiled16": lambda: conv2d_forward_tiled(tm=16, tn=128, rm=2, rn=8),
     "conv2d_forward_relu_maxpool": conv2d_forward_relu_maxpool,
     "conv2d_forward_relu_maxpool_k5c2": conv2d_forward_relu_maxpool_rows,
+    "conv2d_forward_relu_maxpool_tiled32": lambda: conv2d_forward_relu_maxpool_tiled(32, 4),
+    "conv2d_forward_relu_maxpool_tiled16": lambda: conv2d_forward_relu_maxpool_tiled(16, 2),
     "conv2d_backward_weight_t4": lambda: conv2d_backward_weight(taps=4),
     "conv2d_backward_weight_t16": lambda: conv2d_backward_weight(taps=16),
     "conv2d_backward_weight_t18": lambda: conv2d_backward_weight(taps=18),

@@ -630,7 +630,7 @@ pub fn conv2d_forward_relu_maxpool(
 ) -> Result<Vec<Dispatch>> {
     ctx.tune.pick(
         &shape_key("conv2d_forward_relu_maxpool", &s),
-        RELU_MAXPOOL_VARIANTS,
+        &variants_for(ctx, RELU_MAXPOOL_VARIANTS),
         |v| conv2d_forward_relu_maxpool_variant(ctx, v, pooled, codes, inp, weight, bias, s),
         |d| run_all(ctx, d),
     )
@@ -639,10 +639,13 @@ pub fn conv2d_forward_relu_maxpool(
 /// conv2d_forward_relu_maxpool's variants, the default first: 16 channels from the workgroup
 /// x 16 pixels per lane (any input channels and kernel size), and `_k5c2` for one input
 /// channel and a 5x5 kernel (the first layer), with the input shared by the workgroup and 2
-/// channels per lane. Same outputs, same sums in the same order.
+/// channels per lane; `_tiled32` and `_tiled16` stage 32 or 16 channels x 256 pixels through
+/// workgroup memory (hardware GPUs). Same outputs, same sums in the same order.
 pub const RELU_MAXPOOL_VARIANTS: &[&str] = &[
     "conv2d_forward_relu_maxpool",
     "conv2d_forward_relu_maxpool_k5c2",
+    "conv2d_forward_relu_maxpool_tiled32",
+    "conv2d_forward_relu_maxpool_tiled16",
 ];
 
 /// Output channels per invocation of conv2d_forward_relu_maxpool_k5c2.
@@ -692,6 +695,31 @@ pub fn conv2d_forward_relu_maxpool_variant(
             &[pooled, codes, &xp, weight, bias],
             (x, y),
         )?);
+        return Ok(d);
+    }
+    let tiled = match variant {
+        "conv2d_forward_relu_maxpool_tiled32" => Some(32),
+        "conv2d_forward_relu_maxpool_tiled16" => Some(16),
+        _ => None,
+    };
+    if let Some(tm) = tiled {
+        // One workgroup per 16 quads (2 rows x 8 pixels, one code word) and tm channels.
+        let mut d = Vec::new();
+        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
+        let quads = pool_code_words(&s) / s.cout;
+        let words = [
+            s.batch,
+            s.cin,
+            s.cout,
+            hp,
+            wp,
+            s.ho() / 2,
+            s.wo() / 8,
+            s.cin * s.k * s.k,
+        ];
+        let bind = [pooled, codes, &xp, weight, bias, &taps];
+        let grid = (quads.div_ceil(16), s.cout.div_ceil(tm));
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, grid)?);
         return Ok(d);
     }
     if variant != "conv2d_forward_relu_maxpool" {

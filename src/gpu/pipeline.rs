@@ -38,6 +38,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("conv2d_forward_tiled32"),
     shader!("conv2d_forward_relu_maxpool"),
     shader!("conv2d_forward_relu_maxpool_k5c2"),
+    shader!("conv2d_forward_relu_maxpool_tiled16"),
+    shader!("conv2d_forward_relu_maxpool_tiled32"),
     shader!("conv2d_forward_v4"),
     shader!("conv2d_forward_v4s"),
     shader!("dense_backward_bias"),
