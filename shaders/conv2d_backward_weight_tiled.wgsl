@@ -31,6 +31,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let m0 = (wg.y % mblocks) * 64u;
     let b = wg.y / mblocks;
     let hw = p.ho * p.wo;
+    let q0 = 0u;
+    let q1 = hw;
     // This invocation stages dout of channel rows l / 16 + 16 e at position column l % 16, and
     // the input of tap column l % 64 at position rows l / 64 + 4 e.
     let ka = l % 16u;
@@ -43,34 +45,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0;
     var acc2_0 = 0.0; var acc2_1 = 0.0; var acc2_2 = 0.0; var acc2_3 = 0.0;
     var acc3_0 = 0.0; var acc3_1 = 0.0; var acc3_2 = 0.0; var acc3_3 = 0.0;
-    for (var k0 = 0u; k0 < hw; k0 += 16u) {
+    for (var k0 = q0; k0 < q1; k0 += 16u) {
         {
             let m = m0 + l / 16u + 0u;
             let q = k0 + ka;
-            ta[ka][l / 16u + 0u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < hw);
+            ta[ka][l / 16u + 0u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 0u, hw - 1u);
-            tb[kb + 0u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 0u < hw);
+            tb[kb + 0u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 0u < q1);
         }
         {
             let m = m0 + l / 16u + 16u;
             let q = k0 + ka;
-            ta[ka][l / 16u + 16u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < hw);
+            ta[ka][l / 16u + 16u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 4u, hw - 1u);
-            tb[kb + 4u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 4u < hw);
+            tb[kb + 4u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 4u < q1);
         }
         {
             let m = m0 + l / 16u + 32u;
             let q = k0 + ka;
-            ta[ka][l / 16u + 32u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < hw);
+            ta[ka][l / 16u + 32u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 8u, hw - 1u);
-            tb[kb + 8u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 8u < hw);
+            tb[kb + 8u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 8u < q1);
         }
         {
             let m = m0 + l / 16u + 48u;
             let q = k0 + ka;
-            ta[ka][l / 16u + 48u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < hw);
+            ta[ka][l / 16u + 48u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 12u, hw - 1u);
-            tb[kb + 12u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 12u < hw);
+            tb[kb + 12u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 12u < q1);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {

@@ -225,7 +225,8 @@ fn conv2d_kernels_match_reference() {
         let mut want = vec![0.0; s.weight_len()];
         r::conv2d_backward_weight(&mut want, &dout, &inp, s);
         let dw = ctx.tensor(s.weight_len(), "dw").unwrap();
-        let partial = ctx.tensor(s.batch * s.weight_len(), "partial").unwrap();
+        // Room for 4 partial rows per image: the _tiled_split variant cuts positions into parts.
+        let partial = ctx.tensor(4 * s.batch * s.weight_len(), "partial").unwrap();
         for &(variant, _) in k::WGRAD_VARIANTS {
             let fits = match variant {
                 "conv2d_backward_weight_k5c2" => s.k == 5 && s.wo().is_multiple_of(4),
@@ -240,7 +241,7 @@ fn conv2d_kernels_match_reference() {
                 .is_err());
                 continue;
             }
-            ctx.upload(&partial, &vec![f32::NAN; s.batch * s.weight_len()]);
+            ctx.upload(&partial, &vec![f32::NAN; 4 * s.batch * s.weight_len()]);
             ctx.upload(&dw, &vec![f32::NAN; s.weight_len()]);
             let d = k::conv2d_backward_weight_variant(&ctx, variant, &dw, &td, &ti, &partial, s)
                 .unwrap();

@@ -866,15 +866,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     return "\n".join(o) + "\n"
 
 
-def conv2d_backward_weight_tiled():
-    o = [HEADER.format("conv2d_backward_weight_tiled, 64 x 64 tiles")]
-    o.append(f"""// partial [B, Co, Ci K K]: each image's contribution to dweight, as a GEMM per image
+def conv2d_backward_weight_tiled(split=False):
+    """Per-image weight-gradient GEMM on 64 x 64 tiles; split: each image's positions in parts."""
+    name = "conv2d_backward_weight_tiled_split" if split else "conv2d_backward_weight_tiled"
+    o = [HEADER.format(f"{name}, 64 x 64 tiles")]
+    if split:
+        o.append("""// partial [B parts, Co, Ci K K]: as conv2d_backward_weight_tiled, but each image's positions
+// are cut into `parts` contiguous runs of `per` positions, each run its own partial row
+// (image b, part j at row b parts + j): the per-image GEMM has a long reduction (conv2: 3,136
+// positions) and few tiles (conv2: 3 per image), so one workgroup per (image, tile) leaves a
+// GPU mostly idle. batch_sum adds the rows in order; the sum's order differs from the
+// reference's, so results agree to rounding. Workgroup y is (image, part, channel block).""")
+    else:
+        o.append("""// partial [B, Co, Ci K K]: each image's contribution to dweight, as a GEMM per image
 // (m = Co, n = Ci K K, k = Ho Wo): dout [B, Co, Ho, Wo] times the im2col of the zero-padded
 // input [B, Ci, Hp, Wp] (pad2d) through the tap-offset table of conv2d_forward. Workgroup y
 // is (image, channel block). Positions are added in the reference's order (oy, ox); batch_sum adds the
-// images.
-{TILE_NOTE}
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32 }}
+// images.""")
+    extra = ", parts: u32, per: u32" if split else ""
+    o.append(f"""{TILE_NOTE}
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32{extra} }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -884,8 +895,10 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
 {tile_entry("[16 positions][64 channels] of dout and [16 positions][64 taps] of input")}
     let mblocks = (p.cout + 63u) / 64u;
     let m0 = (wg.y % mblocks) * 64u;
-    let b = wg.y / mblocks;
+{"    let row = wg.y / mblocks;" + chr(10) + "    let b = row / p.parts;" if split else "    let b = wg.y / mblocks;"}
     let hw = p.ho * p.wo;
+{"    let q0 = (row % p.parts) * p.per;" if split else "    let q0 = 0u;"}
+{"    let q1 = min(q0 + p.per, hw);" if split else "    let q1 = hw;"}
     // This invocation stages dout of channel rows l / 16 + 16 e at position column l % 16, and
     // the input of tap column l % 64 at position rows l / 64 + 4 e.
     let ka = l % 16u;
@@ -896,14 +909,14 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
     let drow = b * p.cout * hw;""")
     for i in range(4):
         o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(4)))
-    o.append("""    for (var k0 = 0u; k0 < hw; k0 += 16u) {""")
+    o.append("""    for (var k0 = q0; k0 < q1; k0 += 16u) {""")
     for e in range(4):
         o.append(f"""        {{
             let m = m0 + l / 16u + {16 * e}u;
             let q = k0 + ka;
-            ta[ka][l / 16u + {16 * e}u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < hw);
+            ta[ka][l / 16u + {16 * e}u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + {4 * e}u, hw - 1u);
-            tb[kb + {4 * e}u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + {4 * e}u < hw);
+            tb[kb + {4 * e}u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + {4 * e}u < q1);
         }}""")
     o.append("        workgroupBarrier();")
     tile_compute(o)
@@ -914,7 +927,8 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
         let t = n0 + tx + {16 * j}u;
         if (t < p.ws) {{""")
         for i in range(4):
-            o.append(f"            if (m0 + ty + {16 * i}u < p.cout) {{ partial[(b * p.cout + m0 + ty + {16 * i}u) * p.ws + t] = acc{i}_{j}; }}")
+            prow = "row" if split else "b"
+            o.append(f"            if (m0 + ty + {16 * i}u < p.cout) {{ partial[({prow} * p.cout + m0 + ty + {16 * i}u) * p.ws + t] = acc{i}_{j}; }}")
         o.append("        }\n    }")
     o.append("}")
     return "\n".join(o) + "\n"
@@ -944,6 +958,7 @@ KERNELS = {
     "conv2d_backward_weight_v4t16": lambda: conv2d_backward_weight_v4(taps=16),
     "conv2d_backward_weight_k5c2": conv2d_backward_weight_rows,
     "conv2d_backward_weight_tiled": conv2d_backward_weight_tiled,
+    "conv2d_backward_weight_tiled_split": lambda: conv2d_backward_weight_tiled(split=True),
 }
 
 if __name__ == "__main__":

@@ -869,10 +869,18 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_k5c2", 25),
     // 64 channels x 64 taps per workgroup, staged through workgroup memory (hardware GPUs).
     ("conv2d_backward_weight_tiled", TILE),
+    // The same with each image's positions cut into parts, as many as `partial` has room
+    // for (up to WGRAD_PARTS): more workgroups where a layer has few tiles (hardware GPUs).
+    ("conv2d_backward_weight_tiled_split", TILE),
     // Positions split over a workgroup per (image, channels, kernel row): layers with few
     // weights and many positions on hardware GPUs (conv1); K <= 5.
     ("conv2d_backward_weight_split", 5),
 ];
+
+/// Most parts conv2d_backward_weight_tiled_split cuts an image's positions into (at least 64
+/// positions each): batch_sum then adds B x parts rows per weight, one invocation per weight
+/// in row order, so more parts make that pass long.
+const WGRAD_PARTS: usize = 4;
 
 /// Output channels per invocation of conv2d_backward_weight_k5c2.
 const WGRAD_ROW_CHANNELS: usize = 2;
@@ -952,6 +960,32 @@ pub fn conv2d_backward_weight_variant(
         let groups = groups_grid(s.batch * s.cout * s.cin * s.k);
         d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], groups)?);
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
+        return Ok(d);
+    }
+    if variant == "conv2d_backward_weight_tiled_split" {
+        let hw = s.ho() * s.wo();
+        let room = partial.len / (s.batch * s.weight_len()).max(1);
+        let parts = WGRAD_PARTS.min(room).min(hw.div_ceil(64)).max(1);
+        let per = hw.div_ceil(parts);
+        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
+        let ws = s.cin * s.k * s.k;
+        let (x, y) = (ws.div_ceil(TILE), s.cout.div_ceil(TILE) * s.batch * parts);
+        let words = [
+            s.batch,
+            s.cin,
+            s.cout,
+            hp,
+            wp,
+            s.ho(),
+            s.wo(),
+            ws,
+            parts,
+            per,
+        ];
+        let bind = [partial, dout, &xp, &taps];
+        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
+        let rows = s.batch * parts;
+        d.push(batch_sum(ctx, dweight, partial, rows, s.weight_len())?);
         return Ok(d);
     }
     if variant == "conv2d_backward_weight_tiled" {

@@ -26,6 +26,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("conv2d_backward_weight_k5c2"),
     shader!("conv2d_backward_weight_split"),
     shader!("conv2d_backward_weight_tiled"),
+    shader!("conv2d_backward_weight_tiled_split"),
     shader!("conv2d_backward_weight_t16"),
     shader!("conv2d_backward_weight_t18"),
     shader!("conv2d_backward_weight_t4"),
