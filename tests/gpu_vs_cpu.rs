@@ -267,6 +267,20 @@ fn conv2d_kernels_match_reference() {
         let mut want = vec![0.0; s.cout];
         r::conv2d_backward_bias(&mut want, &dout, s);
         let db = ctx.tensor(s.cout, "db").unwrap();
+        for &variant in k::BIAS_VARIANTS {
+            ctx.upload(&partial, &vec![f32::NAN; 4 * s.batch * s.weight_len()]);
+            ctx.upload(&db, &vec![f32::NAN; s.cout]);
+            let d = k::conv2d_backward_bias_variant(&ctx, variant, &db, &td, &partial, s).unwrap();
+            ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            assert_close(
+                &format!("gpu {variant} {tag}"),
+                &ctx.read::<f32>(&db).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
+        // The autotuned entry point (whichever variant it picks).
         let d = k::conv2d_backward_bias(&ctx, &db, &td, &partial, s).unwrap();
         ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
         assert_close(

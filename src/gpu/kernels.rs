@@ -1062,7 +1062,38 @@ pub fn conv2d_backward_weight(
     )
 }
 
-/// dbias `[Co]`: per-image sums into `partial` `[B, Co]`, then batch_sum.
+/// conv2d_backward_bias's variants, the default first: one invocation per (image, channel)
+/// plane, or `_split`: a workgroup per plane, positions over its lanes (hardware GPUs).
+pub const BIAS_VARIANTS: &[&str] = &["conv2d_backward_bias", "conv2d_backward_bias_split"];
+
+/// dbias `[Co]` with a given variant (tests run them all): per-image sums into `partial`
+/// `[B, Co]`, then batch_sum.
+pub fn conv2d_backward_bias_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    dbias: &GpuTensor,
+    dout: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let words = [s.batch, s.cout, s.ho() * s.wo()].map(u);
+    let planes = s.batch * s.cout;
+    let sums = match variant {
+        "conv2d_backward_bias" => ctx.dispatch(variant, &words, &[partial, dout], planes)?,
+        "conv2d_backward_bias_split" => {
+            ctx.dispatch_grid(variant, &words, &[partial, dout], groups_grid(planes))?
+        }
+        _ => {
+            return Err(Error::Gpu(format!(
+                "no conv2d_backward_bias variant {variant}"
+            )))
+        }
+    };
+    Ok(vec![sums, batch_sum(ctx, dbias, partial, s.batch, s.cout)?])
+}
+
+/// dbias `[Co]`: per-image sums into `partial` `[B, Co]` by the variant autotune measured
+/// fastest for this adapter and shape, then batch_sum.
 pub fn conv2d_backward_bias(
     ctx: &GpuContext,
     dbias: &GpuTensor,
@@ -1070,16 +1101,12 @@ pub fn conv2d_backward_bias(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let words = [s.batch, s.cout, s.ho() * s.wo()].map(u);
-    Ok(vec![
-        ctx.dispatch(
-            "conv2d_backward_bias",
-            &words,
-            &[partial, dout],
-            s.batch * s.cout,
-        )?,
-        batch_sum(ctx, dbias, partial, s.batch, s.cout)?,
-    ])
+    ctx.tune.pick(
+        &shape_key("conv2d_backward_bias", &s),
+        &variants_for(ctx, BIAS_VARIANTS),
+        |v| conv2d_backward_bias_variant(ctx, v, dbias, dout, partial, s),
+        |d| run_all(ctx, d),
+    )
 }
 
 /// out `[len]` = sum over rows of inp `[rows, len]`.

@@ -23,6 +23,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("adam_update"),
     shader!("batch_sum"),
     shader!("conv2d_backward_bias"),
+    shader!("conv2d_backward_bias_split"),
     shader!("conv2d_backward_weight_k5c2"),
     shader!("conv2d_backward_weight_split"),
     shader!("conv2d_backward_weight_tiled"),
