@@ -1324,57 +1324,6 @@ fn siamese_kernels_match_reference() {
     }
 }
 
-/// A small batch on a many-core machine splits each image's product over channel blocks:
-/// checked in pools of 8 and 16 threads whatever this machine has, against the reference and
-/// bit for bit against one thread (results must not depend on the core count).
-#[test]
-fn fast_conv_split_over_channels_matches_reference() {
-    let c = |batch, cin, cout, h, w, k, pad| Conv2dShape {
-        batch,
-        cin,
-        cout,
-        h,
-        w,
-        k,
-        pad,
-    };
-    let mut g = rng(24);
-    for s in [
-        c(1, 3, 17, 9, 11, 3, 1),
-        c(2, 1, 16, 12, 16, 5, 2),
-        c(1, 8, 128, 7, 7, 3, 1),
-    ] {
-        let (inp, w, b) = (
-            random(&mut g, s.in_len()),
-            random(&mut g, s.weight_len()),
-            random(&mut g, s.cout),
-        );
-        let mut want = vec![0.0; s.out_len()];
-        r::conv2d_forward(&mut want, &inp, &w, &b, s);
-        let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let mut got = vec![f32::NAN; s.out_len()];
-            pool.install(|| fast::conv2d_forward(&mut got, &inp, &w, &b, s));
-            got
-        };
-        let one = run(1);
-        for threads in [8, 16] {
-            let got = run(threads);
-            let tag = format!("fast conv2d_forward {threads} threads {s:?}");
-            assert_close(&tag, &got, &want, ATOL, RTOL);
-            assert!(
-                got.iter()
-                    .zip(&one)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{tag}"
-            );
-        }
-    }
-}
-
 #[test]
 fn fast_pairwise_distance_matches_reference() {
     let mut g = rng(22);

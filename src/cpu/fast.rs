@@ -9,22 +9,8 @@ use crate::shapes::{Conv2dShape, DenseShape};
 
 /// Chunks a batch reduction is split into, whatever the thread count (keeps results bitwise
 /// reproducible across machines). 16 keeps a 16-core workstation busy in the weight gradients
-/// (8 left half of it idle there: training 0.94x PyTorch's on 16 cores).
+/// (with 8, half of it idled there: 805-816 -> 884-965 training images/s on 16 cores).
 const REDUCE_CHUNKS: usize = 16;
-
-/// Output channels per task when a layer's product is split over channel blocks.
-const MIN_SPLIT_CHANNELS: usize = 4;
-
-/// Channel blocks for one image's product when the batch cannot keep the pool busy: only where
-/// there are at least 4 threads per image (a 2-core machine never splits: rayon's hand-off cost
-/// more than it saved there, see docs/PERFORMANCE.md).
-fn channel_split(batch: usize, cout: usize) -> Option<usize> {
-    let threads = rayon::current_num_threads();
-    if batch * 4 > threads || cout < 2 * MIN_SPLIT_CHANNELS {
-        return None;
-    }
-    Some(cout.div_ceil(threads / batch).max(MIN_SPLIT_CHANNELS))
-}
 
 thread_local! {
     /// Each thread's im2col buffer, reused across calls (a fresh one per call cost a
@@ -138,8 +124,9 @@ fn col2im(img: &mut [f32], col: &[f32], s: &Conv2dShape) {
 }
 
 /// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
-/// Parallel over images; a small batch on a many-core machine (batch-1 latency) splits each
-/// image's product over blocks of output channels instead.
+/// Parallel over images. (Splitting a small batch's products over blocks of output channels
+/// made batch-1 latency worse on 2 cores, 1.86 -> 2.1 ms, and on 16, 1.7-1.9 -> 2.9 ms; see
+/// docs/PERFORMANCE.md.)
 pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: Conv2dShape) {
     let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
     let img_len = s.cin * s.h * s.w;
@@ -162,17 +149,6 @@ pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32]
             (hw, 1),
         );
     };
-    if let Some(per) = channel_split(s.batch, s.cout) {
-        let mut col = vec![0.0f32; ckk * hw];
-        for (b, out_b) in out[..s.out_len()].chunks_mut(s.cout * hw).enumerate() {
-            im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
-            out_b
-                .par_chunks_mut(per * hw)
-                .enumerate()
-                .for_each(|(i, rows)| product(&col, i * per, rows));
-        }
-        return;
-    }
     out[..s.out_len()]
         .par_chunks_mut(s.cout * hw)
         .enumerate()
