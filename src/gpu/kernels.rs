@@ -549,6 +549,23 @@ fn shape_key(kernel: &str, s: &Conv2dShape) -> String {
     )
 }
 
+/// The dispatches of the variant of `kernel` that autotune measured fastest for this adapter
+/// and shape, among `variants` worth trying here; `build` makes a given one.
+fn tuned_conv(
+    ctx: &GpuContext,
+    kernel: &str,
+    s: &Conv2dShape,
+    variants: &[&'static str],
+    build: impl FnMut(&'static str) -> Result<Vec<Dispatch>>,
+) -> Result<Vec<Dispatch>> {
+    ctx.tune.pick(
+        &shape_key(kernel, s),
+        &variants_for(ctx, variants),
+        build,
+        |d| run_all(ctx, d),
+    )
+}
+
 /// conv2d_forward with a given variant (tests run them all).
 pub fn conv2d_forward_variant(
     ctx: &GpuContext,
@@ -628,11 +645,12 @@ pub fn conv2d_forward_relu_maxpool(
     bias: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    ctx.tune.pick(
-        &shape_key("conv2d_forward_relu_maxpool", &s),
-        &variants_for(ctx, RELU_MAXPOOL_VARIANTS),
+    tuned_conv(
+        ctx,
+        "conv2d_forward_relu_maxpool",
+        &s,
+        RELU_MAXPOOL_VARIANTS,
         |v| conv2d_forward_relu_maxpool_variant(ctx, v, pooled, codes, inp, weight, bias, s),
-        |d| run_all(ctx, d),
     )
 }
 
@@ -774,12 +792,9 @@ fn conv_forward_tuned(
     relu: bool,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    ctx.tune.pick(
-        &shape_key("conv2d_forward", &s),
-        &variants_for(ctx, FORWARD_VARIANTS),
-        |v| forward_variant(ctx, v, out, inp, weight, Some(bias), relu, s),
-        |d| run_all(ctx, d),
-    )
+    tuned_conv(ctx, "conv2d_forward", &s, FORWARD_VARIANTS, |v| {
+        forward_variant(ctx, v, out, inp, weight, Some(bias), relu, s)
+    })
 }
 
 /// The input gradient as a forward convolution: shape of dout padded by K - 1 - pad.
@@ -837,12 +852,9 @@ pub fn conv2d_backward_input(
     weight: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    ctx.tune.pick(
-        &shape_key("conv2d_backward_input", &s),
-        &variants_for(ctx, FORWARD_VARIANTS),
-        |v| conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s),
-        |d| run_all(ctx, d),
-    )
+    tuned_conv(ctx, "conv2d_backward_input", &s, FORWARD_VARIANTS, |v| {
+        conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s)
+    })
 }
 
 /// Images per dense_forward invocation and outputs per workgroup (tools/gen_kernels.py).
@@ -1051,15 +1063,10 @@ pub fn conv2d_backward_weight(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let key = shape_key("conv2d_backward_weight", &s);
     let names: Vec<&'static str> = WGRAD_VARIANTS.iter().map(|v| v.0).collect();
-    let names = variants_for(ctx, &names);
-    ctx.tune.pick(
-        &key,
-        &names,
-        |v| conv2d_backward_weight_variant(ctx, v, dweight, dout, inp, partial, s),
-        |d| run_all(ctx, d),
-    )
+    tuned_conv(ctx, "conv2d_backward_weight", &s, &names, |v| {
+        conv2d_backward_weight_variant(ctx, v, dweight, dout, inp, partial, s)
+    })
 }
 
 /// conv2d_backward_bias's variants, the default first: one invocation per (image, channel)
@@ -1101,12 +1108,9 @@ pub fn conv2d_backward_bias(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    ctx.tune.pick(
-        &shape_key("conv2d_backward_bias", &s),
-        &variants_for(ctx, BIAS_VARIANTS),
-        |v| conv2d_backward_bias_variant(ctx, v, dbias, dout, partial, s),
-        |d| run_all(ctx, d),
-    )
+    tuned_conv(ctx, "conv2d_backward_bias", &s, BIAS_VARIANTS, |v| {
+        conv2d_backward_bias_variant(ctx, v, dbias, dout, partial, s)
+    })
 }
 
 /// out `[len]` = sum over rows of inp `[rows, len]`.
