@@ -149,6 +149,13 @@ fn to_f32(img: &GrayImage) -> GreyF32 {
 ///   only where the frame has a dominant orientation.
 pub(crate) fn saliency(img: &GreyF32, crop: &Crop) -> GreyF32 {
     let mut map = standard_scores(spot_saliency(img));
+    // The same at a fixed fine scale: a defect of a few tens of pixels in a large frame is
+    // averaged away at the frame-relative scale, and broad stripes left in its residual
+    // drown it; against an 8-pixel lighting it stands out.
+    let fine = standard_scores(spot_at(img, FINE_LIGHTING, FINE_AVERAGE));
+    for (m, f) in map.iter_mut().zip(fine.iter()) {
+        *m = m.max(*f);
+    }
     if crop.turn_level > 0.0 {
         // Most of a frame does not turn at all (median and spread 0), so the pattern channel is
         // put on the same scale by its absolute level instead: turn_level -> min_contrast.
@@ -165,13 +172,22 @@ pub(crate) fn saliency(img: &GreyF32, crop: &Crop) -> GreyF32 {
 /// |image - lighting| averaged locally: the intensity channel of `saliency` (and the map the
 /// rule features measure their region in).
 pub(crate) fn spot_saliency(img: &GreyF32) -> GreyF32 {
+    let big = img.width().max(img.height()) as f32;
+    spot_at(img, (big / 12.0).max(2.0), (big / 64.0).max(2.0))
+}
+
+/// Lighting and averaging scales (sigma, pixels) of the fine, frame-independent channel.
+const FINE_LIGHTING: f32 = 8.0;
+const FINE_AVERAGE: f32 = 2.0;
+
+/// |image - its blur at `lighting`| blurred at `average`.
+fn spot_at(img: &GreyF32, lighting: f32, average: f32) -> GreyF32 {
     let (w, h) = img.dimensions();
-    let big = w.max(h) as f32;
-    let lighting = imageproc::filter::gaussian_blur_f32(img, (big / 12.0).max(2.0));
+    let lighting = imageproc::filter::gaussian_blur_f32(img, lighting);
     let diff = GreyF32::from_fn(w, h, |x, y| {
         Luma([(img.get_pixel(x, y)[0] - lighting.get_pixel(x, y)[0]).abs()])
     });
-    imageproc::filter::gaussian_blur_f32(&diff, (big / 64.0).max(2.0))
+    imageproc::filter::gaussian_blur_f32(&diff, average)
 }
 
 /// (v - median) / (1.4826 MAD) per pixel.
