@@ -689,5 +689,15 @@ fn preprocess_writes_the_processed_set_and_a_contact_sheet() {
         ]),
         "--crop-min",
     );
+    fails_with(
+        &glassnet(&[
+            "preprocess",
+            "--out",
+            root.join("x").to_str().unwrap(),
+            "--crop-fine",
+            "1",
+        ]),
+        "--crop-fine",
+    );
     assert!(!root.join("x").exists());
 }

@@ -111,6 +111,10 @@ pub struct PreprocessArgs {
     /// grey-level contrast only.
     #[arg(long, default_value_t = Crop::default().turn_level)]
     crop_turn: f32,
+    /// Scale (pixels) of the crop's fixed fine channel beside its frame-relative one, which
+    /// finds defects of a few tens of pixels in large frames; 0 turns it off.
+    #[arg(long, default_value_t = Crop::default().fine_scale)]
+    crop_fine: f32,
     /// Denoise after the crop: none, median (3x3) or gaussian (sigma 1).
     #[arg(long, value_enum, default_value_t = crate::data::preprocess::Denoise::None)]
     denoise: crate::data::preprocess::Denoise,
@@ -140,12 +144,18 @@ impl PreprocessArgs {
             "--crop-turn {}: must be between 0 and 2",
             self.crop_turn
         );
+        anyhow::ensure!(
+            self.crop_fine == 0.0 || (2.0..=64.0).contains(&self.crop_fine),
+            "--crop-fine {}: must be 0 (off) or between 2 and 64 pixels",
+            self.crop_fine
+        );
         Ok(Preprocess {
             side,
             crop: self.crop.then(|| Crop {
                 margin: self.crop_margin,
                 min_fraction: self.crop_min,
                 turn_level: self.crop_turn,
+                fine_scale: self.crop_fine,
                 ..Crop::default()
             }),
             denoise: self.denoise,

@@ -36,6 +36,11 @@ pub struct Crop {
     /// `min_contrast`; 0 disables the pattern channel (older models).
     #[serde(default)]
     pub turn_level: f32,
+    /// Lighting scale (Gaussian sigma, pixels) of the fixed fine channel that finds small
+    /// defects in large frames, beside the frame-relative one; 0 disables it (models saved
+    /// before it existed).
+    #[serde(default)]
+    pub fine_scale: f32,
 }
 
 impl Default for Crop {
@@ -45,6 +50,7 @@ impl Default for Crop {
             min_fraction: 0.2,
             min_contrast: 4.0,
             turn_level: 0.25,
+            fine_scale: 8.0,
         }
     }
 }
@@ -152,9 +158,11 @@ pub(crate) fn saliency(img: &GreyF32, crop: &Crop) -> GreyF32 {
     // The same at a fixed fine scale: a defect of a few tens of pixels in a large frame is
     // averaged away at the frame-relative scale, and broad stripes left in its residual
     // drown it; against an 8-pixel lighting it stands out.
-    let fine = standard_scores(spot_at(img, FINE_LIGHTING, FINE_AVERAGE));
-    for (m, f) in map.iter_mut().zip(fine.iter()) {
-        *m = m.max(*f);
+    if crop.fine_scale > 0.0 {
+        let fine = standard_scores(spot_at(img, crop.fine_scale, crop.fine_scale / 4.0));
+        for (m, f) in map.iter_mut().zip(fine.iter()) {
+            *m = m.max(*f);
+        }
     }
     if crop.turn_level > 0.0 {
         // Most of a frame does not turn at all (median and spread 0), so the pattern channel is
@@ -175,10 +183,6 @@ pub(crate) fn spot_saliency(img: &GreyF32) -> GreyF32 {
     let big = img.width().max(img.height()) as f32;
     spot_at(img, (big / 12.0).max(2.0), (big / 64.0).max(2.0))
 }
-
-/// Lighting and averaging scales (sigma, pixels) of the fine, frame-independent channel.
-const FINE_LIGHTING: f32 = 8.0;
-const FINE_AVERAGE: f32 = 2.0;
 
 /// |image - its blur at `lighting`| blurred at `average`.
 fn spot_at(img: &GreyF32, lighting: f32, average: f32) -> GreyF32 {
@@ -446,11 +450,14 @@ impl Preprocess {
     pub fn describe(&self) -> String {
         let mut steps = Vec::new();
         if let Some(c) = &self.crop {
-            let pattern = if c.turn_level > 0.0 {
+            let mut pattern = if c.turn_level > 0.0 {
                 format!(", stripe turn/shift {}", c.turn_level)
             } else {
                 String::new()
             };
+            if c.fine_scale > 0.0 {
+                pattern += &format!(", fine scale {} px", c.fine_scale);
+            }
             steps.push(format!(
                 "crop (margin {}, min {}{pattern})",
                 c.margin, c.min_fraction
