@@ -166,7 +166,12 @@ pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut out = Vec::new();
     let run = |d: &[Dispatch]| ctx.run(&d.iter().collect::<Vec<_>>());
-    for (l, s) in conv_layers(batch).into_iter().enumerate() {
+    // Partial gradients sized as a training step sizes them (for the largest layer), so the
+    // weight gradient may cut positions into parts as it does in training.
+    let layers = conv_layers(batch);
+    let partial_len = layers.iter().map(|s| s.batch * s.weight_len()).max();
+    let partial = ctx.tensor(partial_len.unwrap_or(1), "partial")?;
+    for (l, s) in layers.into_iter().enumerate() {
         let (inp, w, b, dout) = (
             random(&mut rng, s.in_len()),
             random(&mut rng, s.weight_len()),
@@ -184,7 +189,6 @@ pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
             ctx.tensor(s.in_len(), "di")?,
             ctx.tensor(s.weight_len(), "dw")?,
         );
-        let partial = ctx.tensor(s.batch * s.weight_len(), "partial")?;
         let f = k::conv2d_forward(ctx, &to, &ti, &tw, &tb, s)?;
         let bi = k::conv2d_backward_input(ctx, &tdi, &td, &tw, s)?;
         let bw = k::conv2d_backward_weight(ctx, &tdw, &td, &ti, &partial, s)?;
@@ -200,6 +204,12 @@ pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
         fast::conv2d_backward_weight(&mut want, &dout, &inp, s);
         run(&bw)?;
         check("conv2d_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
+        let tdb = ctx.tensor(s.cout, "db")?;
+        let bb = k::conv2d_backward_bias(ctx, &tdb, &td, &partial, s)?;
+        let mut want = vec![0.0; s.cout];
+        r::conv2d_backward_bias(&mut want, &dout, s);
+        run(&bb)?;
+        check("conv2d_backward_bias", &ctx.read::<f32>(&tdb)?, &want)?;
         let mut fused = None;
         if k::relu_maxpool_fits(&s) {
             // What training runs for this layer: conv, ReLU and pooling in one pass.
@@ -242,6 +252,13 @@ pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
                 dispatches: d,
             });
         }
+        out.push(GpuCase {
+            name: "conv2d_backward_bias".into(),
+            shape: shape_str(&s),
+            flops: 0.0,
+            floats: s.out_len() + s.cout,
+            dispatches: bb,
+        });
     }
     Ok(out)
 }
