@@ -7,7 +7,8 @@
 //! The crop looks for what stands out from the surface rather than for bright or dark
 //! pixels: the image minus a heavily blurred copy of itself (the lighting), its magnitude
 //! averaged over a few pixels (so periodic texture such as reflected stripes becomes an
-//! even level), and, where the surface has a dominant pattern orientation (reflected
+//! even level), at frame-relative scales and at a fixed fine one (small defects in large
+//! frames), and, where the surface has a dominant pattern orientation (reflected
 //! stripes), how far the local orientation turns away from it (a fold or distortion shifts
 //! the stripes with hardly any change of grey level); then an Otsu threshold of that map. The largest region above it, with a
 //! margin, is the crop; when no region stands out clearly, or the region covers most of the
