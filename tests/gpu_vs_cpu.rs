@@ -226,7 +226,8 @@ fn conv2d_kernels_match_reference() {
         r::conv2d_backward_weight(&mut want, &dout, &inp, s);
         let dw = ctx.tensor(s.weight_len(), "dw").unwrap();
         // Room for 4 partial rows per image: the _tiled_split variant cuts positions into parts.
-        let partial = ctx.tensor(4 * s.batch * s.weight_len(), "partial").unwrap();
+        let partial_len = 4 * s.batch * s.weight_len();
+        let partial = ctx.tensor(partial_len, "partial").unwrap();
         for &(variant, _) in k::WGRAD_VARIANTS {
             let fits = match variant {
                 "conv2d_backward_weight_k5c2" => s.k == 5 && s.wo().is_multiple_of(4),
@@ -241,7 +242,7 @@ fn conv2d_kernels_match_reference() {
                 .is_err());
                 continue;
             }
-            ctx.upload(&partial, &vec![f32::NAN; 4 * s.batch * s.weight_len()]);
+            ctx.upload(&partial, &vec![f32::NAN; partial_len]);
             ctx.upload(&dw, &vec![f32::NAN; s.weight_len()]);
             let d = k::conv2d_backward_weight_variant(&ctx, variant, &dw, &td, &ti, &partial, s)
                 .unwrap();
@@ -268,7 +269,7 @@ fn conv2d_kernels_match_reference() {
         r::conv2d_backward_bias(&mut want, &dout, s);
         let db = ctx.tensor(s.cout, "db").unwrap();
         for &variant in k::BIAS_VARIANTS {
-            ctx.upload(&partial, &vec![f32::NAN; 4 * s.batch * s.weight_len()]);
+            ctx.upload(&partial, &vec![f32::NAN; partial_len]);
             ctx.upload(&db, &vec![f32::NAN; s.cout]);
             let d = k::conv2d_backward_bias_variant(&ctx, variant, &db, &td, &partial, s).unwrap();
             ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();

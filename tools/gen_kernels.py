@@ -698,11 +698,12 @@ def conv2d_forward_tiled(tm=64, tn=64, rm=4, rn=4):
     """Implicit-GEMM forward with tm x tn tiles (channels x pixels), rm x rn per invocation."""
     sx, sy = tn // rn, tm // rm  # workgroup sides: the stride between an invocation's outputs
     threads = sx * sy
-    assert threads % 16 == 0 and threads % tn == 0 or tn % threads == 0
+    # Each staging round covers whole rows of both tiles.
+    assert threads % 16 == 0 and threads % tn == 0, (tm, tn, rm, rn)
     ea = 16 * tm // threads  # weights staged per invocation per chunk
     eb = 16 * tn // threads  # input values staged per invocation per chunk
     rows_a = threads // 16  # weight rows (channels) one staging round covers
-    rows_b = max(threads // tn, 1)  # tap rows one staging round covers
+    rows_b = threads // tn  # tap rows one staging round covers
     name = "conv2d_forward_tiled" if (tm, tn) == (64, 64) else f"conv2d_forward_tiled{tm}"
     o = [HEADER.format(f"{name}, {tm} x {tn} tiles")]
     o.append(f"""// out [B, Co, Ho, Wo] = conv(inp, weight [Co, Ci, K, K]) + bias [Co] as an implicit GEMM
