@@ -51,7 +51,12 @@ fn add_defect(img: &mut GreyF32, g: &mut rand_chacha::ChaCha8Rng) -> Rect {
 #[test]
 fn crop_contains_a_defect_placed_anywhere_in_frames_of_any_size() {
     let mut g = rng(40);
-    let crop = Crop::default();
+    // No pixel floor, so the crop is smaller than even the smallest frame; the floor below.
+    let crop = Crop {
+        min_pixels: 0,
+        ..Crop::default()
+    };
+    let floored = Crop::default();
     let mut tried = 0;
     for (w, h) in [
         (160, 120),
@@ -85,6 +90,17 @@ fn crop_contains_a_defect_placed_anywhere_in_frames_of_any_size() {
                 rect.w < w.min(h),
                 "{w}x{h}: the crop {rect:?} is the whole frame"
             );
+            // With the default floor (the network's input side) the crop is never enlarged:
+            // at least 112 px, or the frame's smaller side, and it still holds the defect.
+            let at_scale = crop_rect(&roi.region, (w, h), &floored);
+            assert_eq!(at_scale.w, at_scale.h);
+            assert!(at_scale.w >= rect.w && at_scale.w >= 112.min(w.min(h)));
+            assert!(at_scale.w == w.min(h) || at_scale.w == rect.w.max(112));
+            assert!(
+                at_scale.contains(&core),
+                "{w}x{h}: {at_scale:?} misses {defect:?}"
+            );
+            assert!(at_scale.x + at_scale.w <= w && at_scale.y + at_scale.h <= h);
             tried += 1;
         }
     }
@@ -173,7 +189,10 @@ fn shifted_stripes(w: u32, h: u32, g: &mut rand_chacha::ChaCha8Rng) -> (GreyF32,
 #[test]
 fn crop_finds_shifted_stripes() {
     let mut g = rng(44);
-    let crop = Crop::default();
+    let crop = Crop {
+        min_pixels: 0,
+        ..Crop::default()
+    };
     for (w, h) in [(160, 120), (300, 300), (97, 211)] {
         for _ in 0..4 {
             let (img, patch) = shifted_stripes(w, h, &mut g);

@@ -85,7 +85,7 @@ pub struct DataArgs {
     /// Seed of the built-in synthetic set.
     #[arg(long, default_value_t = 0)]
     synth_seed: u64,
-    /// Built-in set only: line-camera frames (side 160-352 px, the defect a small part of
+    /// Built-in set only: line-camera frames (side 224-640 px, the defect a small part of
     /// the frame) instead of 112 px close-ups, so --crop has work to do.
     #[arg(long, conflicts_with = "data")]
     line_camera: bool,
@@ -106,6 +106,10 @@ pub struct PreprocessArgs {
     /// region is zoomed in (1: never zoom, only centre).
     #[arg(long, default_value_t = Crop::default().min_fraction)]
     crop_min: f32,
+    /// Smallest crop side in pixels; by default the network's input side (--size), so a crop
+    /// is never enlarged and defects keep the frame's pixel scale. 0: no floor.
+    #[arg(long)]
+    crop_min_px: Option<u32>,
     /// Local turn of the surface pattern (stripes) that counts as standing out for the crop,
     /// as 1 - cos(2 angle) for a coherent pattern: 0.25 is about 20 degrees; 0 looks at
     /// grey-level contrast only.
@@ -156,6 +160,7 @@ impl PreprocessArgs {
                 min_fraction: self.crop_min,
                 turn_level: self.crop_turn,
                 fine_scale: self.crop_fine,
+                min_pixels: self.crop_min_px.unwrap_or(side as u32),
                 ..Crop::default()
             }),
             denoise: self.denoise,

@@ -90,7 +90,8 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         gap + data.classes.len() as u32 * (a.size as u32 + gap),
         Luma([0]),
     );
-    let mut cropped = 0usize;
+    // Per class: how many images the crop found a region in.
+    let mut cropped = vec![0usize; data.classes.len()];
     for i in 0..data.len() {
         let c = data.labels[i] as usize;
         let k = seen[c];
@@ -111,7 +112,7 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         }
         let orig = original(&a, &data.paths, i, &frames, c, k, &pre)?;
         let (_, rect) = pre.process(&orig);
-        cropped += rect.is_some() as usize;
+        cropped[c] += rect.is_some() as usize;
         if !on_sheet {
             continue;
         }
@@ -149,7 +150,19 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         .context("writing contact_sheet.png")?;
     let dir = stage.commit()?;
     if pre.crop.is_some() {
-        eprintln!("crop found a region in {cropped} image(s); the others are used whole");
+        let per_class: Vec<String> = data
+            .classes
+            .iter()
+            .zip(&cropped)
+            .zip(&seen)
+            .map(|((name, n), total)| format!("{name} {n}/{total}"))
+            .collect();
+        eprintln!(
+            "crop found a region in {} of {} image(s) ({}); the others are used whole",
+            cropped.iter().sum::<usize>(),
+            data.len(),
+            per_class.join(", ")
+        );
     }
     println!(
         "wrote {} processed images to {} and {}/contact_sheet.png",
