@@ -481,7 +481,7 @@ fn synth_grey(seed: u64, class: usize, index: usize, side: usize) -> Vec<u8> {
 }
 
 /// Line-camera frames: the smallest and largest side (square frames, side drawn per image).
-pub const FRAME_SIDES: (usize, usize) = (160, 352);
+pub const FRAME_SIDES: (usize, usize) = (224, 640);
 
 /// A line-camera frame of class c, index i: a wider field of view than the 112 px images at
 /// the same pixel scale, so the defect (same size in pixels) is a small part of a frame whose
