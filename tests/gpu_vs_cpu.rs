@@ -56,6 +56,9 @@ fn conv_shapes() -> Vec<Conv2dShape> {
         // One output channel (the input gradient is a one-channel forward conv); padding 0.
         c(2, 3, 1, 9, 12, 5, 2),
         c(2, 1, 7, 9, 12, 5, 0),
+        // One input channel, 5x5, an odd output height and a width of 8 n + 4 (the k5c2
+        // forward's half group and missing second row).
+        c(3, 1, 5, 11, 20, 5, 2),
         // More than one 64 x 64 tile of channels and of taps (the _tiled variants).
         c(2, 9, 70, 7, 6, 3, 1),
         // More than 65,535 workgroups (the _split weight gradient's second grid dimension).
@@ -88,10 +91,12 @@ fn dense_shapes() -> Vec<DenseShape> {
     ]
 }
 
-/// Whether a forward variant takes a conv of output width `wo` (the others must refuse it).
-fn forward_fits(variant: &str, wo: usize) -> bool {
+/// Whether a forward variant takes a conv of `cin` input channels, a `k` x `k` kernel and
+/// output width `wo` (the others must refuse it).
+fn forward_fits(variant: &str, cin: usize, k: usize, wo: usize) -> bool {
     match variant {
         "conv2d_forward_v4s" => wo.is_multiple_of(4),
+        "conv2d_forward_k5c2" => cin == 1 && k == 5 && wo.is_multiple_of(4),
         _ => true,
     }
 }
@@ -118,7 +123,7 @@ fn conv2d_kernels_match_reference() {
         );
         let out = ctx.tensor(s.out_len(), "o").unwrap();
         for &variant in k::FORWARD_VARIANTS {
-            if !forward_fits(variant, s.wo()) {
+            if !forward_fits(variant, s.cin, s.k, s.wo()) {
                 assert!(k::conv2d_forward_variant(&ctx, variant, &out, &ti, &tw, &tb, s).is_err());
                 continue;
             }
@@ -157,7 +162,7 @@ fn conv2d_kernels_match_reference() {
         );
         // Each variant's ReLU epilogue, not only the one autotune picked.
         for &variant in k::FORWARD_VARIANTS {
-            if !forward_fits(variant, s.wo()) {
+            if !forward_fits(variant, s.cin, s.k, s.wo()) {
                 continue;
             }
             let d = k::conv2d_forward_relu_variant(&ctx, variant, &out, &ti, &tw, &tb, s).unwrap();
@@ -187,7 +192,7 @@ fn conv2d_kernels_match_reference() {
         let din = ctx.tensor(s.in_len(), "dinp").unwrap();
         for &variant in k::FORWARD_VARIANTS {
             // The input gradient is a forward conv with Ci and Co swapped, output width W.
-            if !forward_fits(variant, s.w) {
+            if !forward_fits(variant, s.cout, s.k, s.w) {
                 assert!(
                     k::conv2d_backward_input_variant(&ctx, variant, &din, &td, &tw, s).is_err()
                 );

@@ -652,6 +652,79 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+
+def conv2d_forward_rows(k=5, cpl=2, wg=64):
+    name = f"conv2d_forward_k{k}c{cpl}"
+    nv = (k + 10) // 4  # vec4 per input row covering 8 pixels and their k taps
+    o = [HEADER.format(f"{name}, {cpl} channels x 2 rows of 8 pixels per step")]
+    o.append(f"""// conv2d_forward (optionally with the ReLU) for one input channel and a {k}x{k} kernel,
+// organised as conv2d_forward_relu_maxpool_k{k}c{cpl}: the input is the workgroup's shared
+// operand (uniform loads) and output channels go to the lanes ({cpl} per invocation, their
+// {k * k} weights held in registers). It serves the first layer where the fused block cannot (an
+// output width that is not a multiple of 8, or an odd height). A workgroup takes one image's
+// output rows 2 ry and 2 ry + 1; each step computes 2 rows x 8 pixels from {k + 1} input rows
+// x {nv} aligned vec4: {(k + 1) * nv} uniform loads for {cpl * 16 * k * k} multiply-adds per lane, and
+// {cpl * 4} vec4 stores. out [B, Co, Ho, Wo], Wo a multiple of 4 (the last group of 8 may hold 4);
+// inp is the zero-padded input [B, 1, Hp, Wr] (pad2d) plus one spare row, Wr = 4 wr4 >=
+// 8 wo8 + {4 * nv - 8}. Sums in the reference's order (bias, ky, kx).
+struct Params {{ batch: u32, cout: u32, ho: u32, wo4: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32, has_bias: u32, relu: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> inp: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+fn act(v: vec4<f32>) -> vec4<f32> {{
+    return select(v, max(v, vec4<f32>(0.0)), p.relu != 0u);
+}}
+
+@compute @workgroup_size({wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let co0 = gid.x * {cpl}u;
+    if (co0 >= p.cout) {{ return; }}
+    let ry = wg.y % p.ho2;
+    let b = wg.y / p.ho2;
+    let plane = (b * p.hp + 2u * ry) * p.wr4;
+    // The second row exists unless Ho is odd and this is the last pair.
+    let second = 2u * ry + 1u < p.ho;""")
+    kk = k * k
+    for c in range(cpl):
+        o.append(f"    let ch{c} = min(co0 + {c}u, p.cout - 1u); let bias{c} = select(0.0, bias[ch{c}], p.has_bias != 0u);")
+        for ky in range(k):
+            o.append("    " + " ".join(f"let w{c}_{ky}_{kx} = weight[ch{c} * {kk}u + {ky * k + kx}u];" for kx in range(k)))
+    o.append("""    let plane_out = p.ho * p.wo4;
+    for (var gx = 0u; gx < p.wo8; gx++) {""")
+    for row in range(k + 1):
+        o.append(f"        let r{row} = plane + {row}u * p.wr4 + 2u * gx;")
+        o.append("        " + " ".join(f"let x{row}_{v} = inp[r{row} + {v}u];" for v in range(nv)))
+    def xval(row, col):
+        return f"x{row}_{col // 4}.{'xyzw'[col % 4]}"
+    for c in range(cpl):
+        for r in range(2):
+            for j in range(8):
+                terms = " + ".join(
+                    f"w{c}_{ky}_{kx} * {xval(r + ky, j + kx)}" for ky in range(k) for kx in range(k))
+                o.append(f"        let a{c}_{r}_{j} = bias{c} + {terms};")
+    o.append("""        // The group's second vec4 is past the row where Wo is 4 more than a multiple of 8.
+        let full = 2u * gx + 1u < p.wo4;
+        let o = (b * p.cout + co0) * plane_out + 2u * ry * p.wo4 + 2u * gx;""")
+    for c in range(cpl):
+        body = []
+        for r in range(2):
+            for h in range(2):
+                vals = ", ".join(f"a{c}_{r}_{4 * h + q}" for q in range(4))
+                idx = f"o + {c}u * plane_out + {r}u * p.wo4 + {h}u"
+                conds = [x for x in (("second" if r else ""), ("full" if h else "")) if x]
+                store = f"out[{idx}] = act(vec4<f32>({vals}));"
+                body.append(f"if ({' && '.join(conds)}) {{ {store} }}" if conds else store)
+        o.append(f"        if (co0 + {c}u < p.cout) {{")
+        for line in body:
+            o.append(f"            {line}")
+        o.append("        }")
+    o.append("    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
 TILE_NOTE = """// Workgroup-tiled for hardware GPUs: a 16x16 workgroup computes a 64 x 64 output tile, each
 // invocation 4 x 4 outputs strided by 16 (so neighbouring invocations touch neighbouring
 // addresses); the reduction runs in chunks of 16, staged through workgroup memory (every
@@ -948,6 +1021,7 @@ KERNELS = {
     "conv2d_forward_tiled": conv2d_forward_tiled,
     "conv2d_forward_tiled32": lambda: conv2d_forward_tiled(tm=32, tn=128, rm=4, rn=8),
     "conv2d_forward_tiled16": lambda: conv2d_forward_tiled(tm=16, tn=128, rm=2, rn=8),
+    "conv2d_forward_k5c2": conv2d_forward_rows,
     "conv2d_forward_relu_maxpool": conv2d_forward_relu_maxpool,
     "conv2d_forward_relu_maxpool_k5c2": conv2d_forward_relu_maxpool_rows,
     "conv2d_forward_relu_maxpool_tiled32": lambda: conv2d_forward_relu_maxpool_tiled(32, 4),

@@ -348,11 +348,14 @@ pub fn conv2d_flip_weight(
 /// shifted copies of it with vec4 loads (K times the memory, fewer loads); conv2d_forward_v4s
 /// also stores vec4 (only where Wo is a multiple of 4); conv2d_forward_tiled computes 64 x 64
 /// tiles staged through workgroup memory (for hardware GPUs), conv2d_forward_tiled32 and _16
-/// 32 or 16 channels x 128 pixels (layers with few output channels).
+/// 32 or 16 channels x 128 pixels (layers with few output channels); conv2d_forward_k5c2 is
+/// for one input channel and a 5x5 kernel (the first layer where the fused block cannot run),
+/// the input shared by the workgroup and 2 channels per lane, Wo a multiple of 4.
 pub const FORWARD_VARIANTS: &[&str] = &[
     "conv2d_forward",
     "conv2d_forward_v4",
     "conv2d_forward_v4s",
+    "conv2d_forward_k5c2",
     "conv2d_forward_tiled",
     "conv2d_forward_tiled32",
     "conv2d_forward_tiled16",
@@ -431,6 +434,47 @@ fn forward_variant(
         ];
         let bind = [out, &xp, weight, bias, &taps];
         d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
+        return Ok(d);
+    }
+    if variant == "conv2d_forward_k5c2" {
+        if s.cin != 1 || s.k != 5 || !s.wo().is_multiple_of(4) {
+            return Err(Error::Gpu(format!(
+                "{variant} needs one input channel, a 5x5 kernel and an output width that is a \
+                 multiple of 4, not {}, {}x{} and {}",
+                s.cin,
+                s.k,
+                s.k,
+                s.wo()
+            )));
+        }
+        // Rows of the padded input reach 3 vec4 past each group of 8 pixels; with Ho odd the
+        // last pair's second row reads one row past the batch (a spare row, never stored).
+        let (wo8, ho2) = (s.wo().div_ceil(8), s.ho().div_ceil(2));
+        let wr4 = 2 * wo8 + 1;
+        let xp = ctx.tensor((s.batch * hp + 1) * wr4 * 4, "conv input, padded")?;
+        d.push(pad2d(ctx, &xp, inp, s.batch, s.h, s.w, s.pad, wr4 * 4, 1)?);
+        let words = [
+            s.batch,
+            s.cout,
+            s.ho(),
+            s.wo() / 4,
+            hp,
+            wr4,
+            ho2,
+            wo8,
+            has_bias,
+            relu as usize,
+        ];
+        let x = s
+            .cout
+            .div_ceil(FUSED_ROW_CHANNELS)
+            .div_ceil(WORKGROUP as usize);
+        d.push(ctx.dispatch_grid(
+            variant,
+            &words.map(u),
+            &[out, &xp, weight, bias],
+            (x, s.batch * ho2),
+        )?);
         return Ok(d);
     }
     let (grid_x, words, xp, taps) = match variant {
@@ -666,7 +710,7 @@ pub const RELU_MAXPOOL_VARIANTS: &[&str] = &[
     "conv2d_forward_relu_maxpool_tiled16",
 ];
 
-/// Output channels per invocation of conv2d_forward_relu_maxpool_k5c2.
+/// Output channels per invocation of conv2d_forward_relu_maxpool_k5c2 and conv2d_forward_k5c2.
 const FUSED_ROW_CHANNELS: usize = 2;
 
 /// conv2d_forward_relu_maxpool with a given variant (tests run them all).

@@ -35,6 +35,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("conv2d_backward_weight_v4t4"),
     shader!("conv2d_flip_weight"),
     shader!("conv2d_forward"),
+    shader!("conv2d_forward_k5c2"),
     shader!("conv2d_forward_tiled"),
     shader!("conv2d_forward_tiled16"),
     shader!("conv2d_forward_tiled32"),
