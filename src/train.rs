@@ -246,17 +246,23 @@ fn collapse_check(rec: &EpochRecord, cfg: &TrainConfig, d: usize, siamese: bool)
             (rec.loss - cfg.margin as f64).abs() < 0.02 * cfg.margin as f64 && rec.active > 0.95
         };
     let tiny = rec.spread < 1e-4 * scale;
+    // Suggest the robust recipe only to a run that does not already use it.
+    let robust = cfg.recipe == Recipe::Robust;
     (stuck || tiny).then(|| {
         format!(
             "training has collapsed at epoch {}: loss {:.4} against margin {} with {:.0}% of triplets active, embedding spread {:.2e}. \
-All images map to (nearly) the same point, so distances carry no class information. Try: --recipe robust \
-(L2-normalised embedding, margin 0.2, all triplets of class-balanced batches), a lower --lr, a smaller --margin, \
+All images map to (nearly) the same point, so distances carry no class information. Try: {}a lower --lr, a smaller --margin, \
 or more epochs (an early collapse can recover).",
             rec.epoch,
             rec.loss,
             cfg.margin,
             rec.active * 100.0,
-            rec.spread
+            rec.spread,
+            if robust {
+                ""
+            } else {
+                "--recipe robust (L2-normalised embedding, margin 0.2, all triplets of class-balanced batches), "
+            }
         )
     })
 }
@@ -427,4 +433,42 @@ pub fn train(
         stopped_early,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loss stuck at the margin with every triplet active is a collapse; the advice names
+    /// the robust recipe only to a run that does not use it already.
+    #[test]
+    fn collapse_advice_fits_the_recipe() {
+        for recipe in [Recipe::Robust, Recipe::Paper] {
+            let cfg = TrainConfig::preset(recipe);
+            let rec = EpochRecord {
+                epoch: 3,
+                steps: 21,
+                loss: cfg.margin as f64,
+                loss_all: cfg.margin as f64,
+                active: 1.0,
+                lr: 1e-3,
+                spread: 0.02,
+                val: None,
+                seconds: 1.0,
+                images_per_s: 100.0,
+            };
+            let msg = collapse_check(&rec, &cfg, 64, false).expect("a stuck loss is a collapse");
+            assert_eq!(
+                msg.contains("--recipe robust"),
+                recipe == Recipe::Paper,
+                "{msg}"
+            );
+            let moving = EpochRecord {
+                loss: cfg.margin as f64 * 0.5,
+                active: 0.4,
+                ..rec
+            };
+            assert!(collapse_check(&moving, &cfg, 64, false).is_none());
+        }
+    }
 }

@@ -652,6 +652,12 @@ fn preprocess_writes_the_processed_set_and_a_contact_sheet() {
         "32",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    // What the crop found, per class.
+    assert!(
+        text(&o).contains("crop found a region in") && text(&o).contains("spot "),
+        "{}",
+        text(&o)
+    );
     let sheet = image::open(out.join("contact_sheet.png")).unwrap();
     assert!(sheet.width() > 4 * 64 && sheet.height() > 2 * 32);
     for class in ["spot", "bar"] {
@@ -700,4 +706,38 @@ fn preprocess_writes_the_processed_set_and_a_contact_sheet() {
         "--crop-fine",
     );
     assert!(!root.join("x").exists());
+
+    // The built-in line-camera frames as a folder dataset: sizes vary within 224-640 px.
+    let frames = root.join("frames");
+    let o = glassnet(&[
+        "synth",
+        "--line-camera",
+        "--counts",
+        "3,1,1,1",
+        "--out",
+        frames.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut sides = std::collections::BTreeSet::new();
+    for class in ["control", "dent", "fold", "mold"] {
+        for f in std::fs::read_dir(frames.join(class)).unwrap() {
+            let img = image::open(f.unwrap().path()).unwrap();
+            assert_eq!(img.width(), img.height());
+            assert!((224..=640).contains(&img.width()), "{}", img.width());
+            sides.insert(img.width());
+        }
+    }
+    assert!(sides.len() > 2, "frame sides {sides:?}");
+    fails_with(
+        &glassnet(&[
+            "synth",
+            "--line-camera",
+            "--size",
+            "64",
+            "--out",
+            root.join("y").to_str().unwrap(),
+        ]),
+        "--size",
+    );
+    assert!(!root.join("y").exists());
 }

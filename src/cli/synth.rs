@@ -17,15 +17,20 @@ pub struct SynthArgs {
     /// Images per class: control, dent, fold, mold (comma-separated).
     #[arg(long, value_delimiter = ',')]
     counts: Option<Vec<usize>>,
-    /// Image side in pixels.
+    /// Image side in pixels (close-ups; line-camera frames draw their own).
     #[arg(long, default_value_t = 112)]
     size: usize,
+    /// Line-camera frames (224-640 px, the defect a small part of the frame, the size drawn
+    /// per image) instead of close-ups: a folder dataset of varying image sizes for --crop.
+    #[arg(long, conflicts_with = "size")]
+    line_camera: bool,
 }
 
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
     let mut cfg = SynthConfig {
         seed: a.seed,
         side: a.size,
+        line_camera: a.line_camera,
         ..Default::default()
     };
     anyhow::ensure!(a.size >= 16, "--size {}: at least 16 pixels", a.size);
