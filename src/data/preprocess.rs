@@ -159,8 +159,9 @@ fn to_f32(img: &GrayImage) -> GreyF32 {
 ///   the frame's median and spread.
 /// - Pattern: how far the local gradient orientation turns away from the frame's dominant
 ///   one, weighted by how coherent it is (a fold bends or shifts the reflected stripes while
-///   the grey level barely changes), scaled so that `turn_level` scores `min_contrast`. Used
-///   only where the frame has a dominant orientation.
+///   the grey level barely changes), scaled so that `turn_level` scores `min_contrast`; and
+///   the intensity channel again with the stripes smoothed out. Used only where the frame
+///   has a dominant orientation.
 pub(crate) fn saliency(img: &GreyF32, crop: &Crop) -> GreyF32 {
     let mut map = standard_scores(spot_saliency(img));
     // The same at a fixed fine scale: a defect of a few tens of pixels in a large frame is
@@ -175,12 +176,39 @@ pub(crate) fn saliency(img: &GreyF32, crop: &Crop) -> GreyF32 {
     if crop.turn_level > 0.0 {
         // Most of a frame does not turn at all (median and spread 0), so the pattern channel is
         // put on the same scale by its absolute level instead: turn_level -> min_contrast.
-        if let Some((turn, shift)) = pattern_change(img) {
+        if let Some((turn, shift, period)) = pattern_change(img) {
             let scale = crop.min_contrast / crop.turn_level;
             for ((m, t), d) in map.iter_mut().zip(turn.iter()).zip(shift.iter()) {
                 *m = m.max(t.max(*d) * scale);
             }
+            let calm = calm_saliency(img, period, crop.min_contrast);
+            for (m, c) in map.iter_mut().zip(calm.iter()) {
+                *m = m.max(*c);
+            }
         }
+    }
+    map
+}
+
+/// The intensity channel with the stripes smoothed out (a blur of half their period leaves
+/// under 1% of them): a broad, faint mark under bright stripes, such as a fold's crease, is
+/// lost in the stripes' own residual at full resolution. With the stripes gone the map's
+/// spread can be tiny, so a mark must also differ by a grey level (1/255, averaged) to reach
+/// `min_contrast`; along the edges, where the blur cannot average the stripes out, it is
+/// left at the typical level.
+fn calm_saliency(img: &GreyF32, period: f32, min_contrast: f32) -> GreyF32 {
+    let (w, h) = img.dimensions();
+    let big = w.max(h) as f32;
+    let average = (big / 64.0).max(2.0);
+    let calm = smooth(img, 0.5 * period);
+    let mut map = spot_at(&calm, (big / 12.0).max(2.0), average);
+    let (med, mad) = median_mad(map.as_raw());
+    let spread = (1.4826 * mad).max(1.0 / 255.0 / min_contrast);
+    let band = period + 2.0 * average;
+    for (x, y, v) in map.enumerate_pixels_mut() {
+        let (x, y) = (x as f32, y as f32);
+        let inside = x.min(y).min(w as f32 - 1.0 - x).min(h as f32 - 1.0 - y) >= band;
+        v[0] = if inside { (v[0] - med) / spread } else { 0.0 };
     }
     map
 }
@@ -273,8 +301,9 @@ fn standard_scores(mut map: GreyF32) -> GreyF32 {
 ///   the phase of the locally averaged result compared with a widely averaged one, weighted
 ///   by how strong the stripes are there.
 ///
-/// None when the frame has no dominant orientation (coherence of the summed tensor below 0.2).
-fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32)> {
+/// Also the stripes' period (pixels). None when the frame has no dominant orientation
+/// (coherence of the summed tensor below 0.2).
+fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32, f32)> {
     let (w, h) = img.dimensions();
     let big = w.max(h) as f32;
     let u8img = to_u8(img);
@@ -387,7 +416,7 @@ fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32)> {
         let sure = (amp[(y * w + x) as usize] / med_amp.max(1e-9)).min(1.0);
         Luma([2.0 * dphi * sure])
     });
-    Some((turn, blur(&shift, big / 64.0)))
+    Some((turn, blur(&shift, big / 64.0), period))
 }
 
 /// Median and median absolute deviation of a map's values.
