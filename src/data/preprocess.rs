@@ -48,6 +48,11 @@ pub struct Crop {
     /// pixel scale unless the region needs a larger window.
     #[serde(default)]
     pub min_pixels: u32,
+    /// With the pattern channels (`turn_level` > 0): the grey-level channel again on the
+    /// image with the stripes blurred out (faint creases under bright stripes); false for
+    /// models saved before it existed, so they replay the crop they were trained with.
+    #[serde(default)]
+    pub stripe_free: bool,
 }
 
 impl Default for Crop {
@@ -59,6 +64,7 @@ impl Default for Crop {
             turn_level: 0.25,
             fine_scale: 8.0,
             min_pixels: 112,
+            stripe_free: true,
         }
     }
 }
@@ -181,9 +187,11 @@ pub(crate) fn saliency(img: &GreyF32, crop: &Crop) -> GreyF32 {
             for ((m, t), d) in map.iter_mut().zip(turn.iter()).zip(shift.iter()) {
                 *m = m.max(t.max(*d) * scale);
             }
-            let calm = calm_saliency(img, period, crop.min_contrast);
-            for (m, c) in map.iter_mut().zip(calm.iter()) {
-                *m = m.max(*c);
+            if crop.stripe_free {
+                let calm = calm_saliency(img, period, crop.min_contrast);
+                for (m, c) in map.iter_mut().zip(calm.iter()) {
+                    *m = m.max(*c);
+                }
             }
         }
     }
@@ -543,6 +551,9 @@ impl Preprocess {
             } else {
                 String::new()
             };
+            if c.turn_level > 0.0 && c.stripe_free {
+                pattern += ", stripe-free grey level";
+            }
             if c.fine_scale > 0.0 {
                 pattern += &format!(", fine scale {} px", c.fine_scale);
             }
@@ -647,6 +658,22 @@ impl Preprocess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A crop recorded before the fine scale, the pixel floor and the stripe-free channel
+    /// existed replays without them, as it was trained.
+    #[test]
+    fn an_old_models_crop_keeps_its_steps() {
+        let old: Crop = serde_json::from_str(
+            r#"{"margin": 0.25, "min_fraction": 0.2, "min_contrast": 4.0, "turn_level": 0.25}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (old.fine_scale, old.min_pixels, old.stripe_free),
+            (0.0, 0, false)
+        );
+        let new = Crop::default();
+        assert!(new.fine_scale > 0.0 && new.min_pixels == 112 && new.stripe_free);
+    }
 
     /// The shrunk wide blur stays within 1e-3 of the direct one everywhere, edges included,
     /// on a lit, striped, noisy surface of odd size (grey range about 0.2).
