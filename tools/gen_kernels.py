@@ -580,6 +580,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     return "\n".join(o) + "\n"
 
 
+def rows_weights(o, k, cpl, bias):
+    """The `cpl` channels' bias (`bias` formats the load from `ch{c}`) and k x k weights,
+    held in registers by the input-shared `_k{k}c{cpl}` forward kernels."""
+    kk = k * k
+    for c in range(cpl):
+        o.append(f"    let ch{c} = min(co0 + {c}u, p.cout - 1u); let bias{c} = {bias.format(c=c)};")
+        for ky in range(k):
+            o.append("    " + " ".join(f"let w{c}_{ky}_{kx} = weight[ch{c} * {kk}u + {ky * k + kx}u];" for kx in range(k)))
+
+
+def rows_sums(o, k, cpl, nv):
+    """One step of the `_k{k}c{cpl}` forward kernels: k + 1 input rows x nv aligned vec4
+    (uniform loads), then 2 rows x 8 pixels of sums per channel, a{c}_{row}_{pixel}."""
+    for row in range(k + 1):
+        o.append(f"        let r{row} = plane + {row}u * p.wr4 + 2u * gx;")
+        o.append("        " + " ".join(f"let x{row}_{v} = inp[r{row} + {v}u];" for v in range(nv)))
+    def xval(row, col):
+        return f"x{row}_{col // 4}.{'xyzw'[col % 4]}"
+    for c in range(cpl):
+        for r in range(2):
+            for j in range(8):
+                terms = " + ".join(
+                    f"w{c}_{ky}_{kx} * {xval(r + ky, j + kx)}" for ky in range(k) for kx in range(k))
+                # Written as one left-to-right sum: bias first, then taps in (ky, kx) order.
+                o.append(f"        let a{c}_{r}_{j} = bias{c} + {terms};")
+
+
 def conv2d_forward_relu_maxpool_rows(k=5, cpl=2, wg=64):
     name = f"conv2d_forward_relu_maxpool_k{k}c{cpl}"
     nv = (k + 10) // 4  # vec4 per input row covering 8 pixels and their k taps
@@ -620,25 +647,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     let py = wg.y % p.ho2;
     let b = wg.y / p.ho2;
     let plane = (b * p.hp + 2u * py) * p.wr4;""")
-    kk = k * k
-    for c in range(cpl):
-        o.append(f"    let ch{c} = min(co0 + {c}u, p.cout - 1u); let bias{c} = bias[ch{c}];")
-        for ky in range(k):
-            o.append("    " + " ".join(f"let w{c}_{ky}_{kx} = weight[ch{c} * {kk}u + {ky * k + kx}u];" for kx in range(k)))
+    rows_weights(o, k, cpl, "bias[ch{c}]")
     o.append("""    let plane_out = p.ho2 * p.wo8;
     for (var gx = 0u; gx < p.wo8; gx++) {""")
-    for row in range(k + 1):
-        o.append(f"        let r{row} = plane + {row}u * p.wr4 + 2u * gx;")
-        o.append("        " + " ".join(f"let x{row}_{v} = inp[r{row} + {v}u];" for v in range(nv)))
-    def xval(row, col):
-        return f"x{row}_{col // 4}.{'xyzw'[col % 4]}"
-    for c in range(cpl):
-        for r in range(2):
-            for j in range(8):
-                terms = " + ".join(
-                    f"w{c}_{ky}_{kx} * {xval(r + ky, j + kx)}" for ky in range(k) for kx in range(k))
-                # Written as one left-to-right sum: bias first, then taps in (ky, kx) order.
-                o.append(f"        let a{c}_{r}_{j} = bias{c} + {terms};")
+    rows_sums(o, k, cpl, nv)
     for c in range(cpl):
         for kp in range(4):
             o.append(f"        let m{c}_{kp} = pool4(a{c}_0_{2*kp}, a{c}_0_{2*kp+1}, a{c}_1_{2*kp}, a{c}_1_{2*kp+1});")
@@ -687,24 +699,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     let plane = (b * p.hp + 2u * ry) * p.wr4;
     // The second row exists unless Ho is odd and this is the last pair.
     let second = 2u * ry + 1u < p.ho;""")
-    kk = k * k
-    for c in range(cpl):
-        o.append(f"    let ch{c} = min(co0 + {c}u, p.cout - 1u); let bias{c} = select(0.0, bias[ch{c}], p.has_bias != 0u);")
-        for ky in range(k):
-            o.append("    " + " ".join(f"let w{c}_{ky}_{kx} = weight[ch{c} * {kk}u + {ky * k + kx}u];" for kx in range(k)))
+    rows_weights(o, k, cpl, "select(0.0, bias[ch{c}], p.has_bias != 0u)")
     o.append("""    let plane_out = p.ho * p.wo4;
     for (var gx = 0u; gx < p.wo8; gx++) {""")
-    for row in range(k + 1):
-        o.append(f"        let r{row} = plane + {row}u * p.wr4 + 2u * gx;")
-        o.append("        " + " ".join(f"let x{row}_{v} = inp[r{row} + {v}u];" for v in range(nv)))
-    def xval(row, col):
-        return f"x{row}_{col // 4}.{'xyzw'[col % 4]}"
-    for c in range(cpl):
-        for r in range(2):
-            for j in range(8):
-                terms = " + ".join(
-                    f"w{c}_{ky}_{kx} * {xval(r + ky, j + kx)}" for ky in range(k) for kx in range(k))
-                o.append(f"        let a{c}_{r}_{j} = bias{c} + {terms};")
+    rows_sums(o, k, cpl, nv)
     o.append("""        // The group's second vec4 is past the row where Wo is 4 more than a multiple of 8.
         let full = 2u * gx + 1u < p.wo4;
         let o = (b * p.cout + co0) * plane_out + 2u * ry * p.wo4 + 2u * gx;""")
