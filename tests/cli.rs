@@ -633,6 +633,49 @@ fn preprocessing_is_recorded_and_replayed_by_predict() {
     m["preprocess"]["crop"] = serde_json::Value::Null;
     std::fs::write(edited.join("metadata.json"), m.to_string()).unwrap();
     assert!(nearest(&edited).iter().any(|&v| v > 1e-4));
+
+    // --crop-views: the whole frames join the crops in training; predict still replays the
+    // crop, and every image finds its own cropped view.
+    let views = root.join("views");
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        views.to_str().unwrap(),
+        "--crop",
+        "--crop-views",
+        "--val-fraction",
+        "0",
+    ];
+    args.extend_from_slice(TINY);
+    let o = glassnet(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(views.join("metadata.json")).unwrap())
+            .unwrap();
+    assert!(
+        meta["data"]
+            .as_str()
+            .unwrap()
+            .contains("crop and whole frame"),
+        "{}",
+        meta["data"]
+    );
+    let d = nearest(&views);
+    assert!(d.iter().all(|&v| v < 1e-6), "replayed steps differ: {d:?}");
+    let nocrop = root.join("nocrop");
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        nocrop.to_str().unwrap(),
+        "--crop-views",
+    ];
+    args.extend_from_slice(TINY);
+    fails_with(&glassnet(&args), "--crop-views");
+    assert!(!nocrop.exists());
 }
 
 #[test]

@@ -113,6 +113,34 @@ fn trainability_checks_name_the_problem() {
     assert!(err.contains("'single' has 1 image"), "{err}");
 }
 
+/// Two views of the same images joined: images, labels and paths in order, one after the
+/// other.
+#[test]
+fn joined_sets_keep_images_labels_and_paths_in_order() {
+    let d = tmpdir("joined");
+    for (c, v) in [("a", 30u8), ("b", 200)] {
+        std::fs::create_dir_all(d.join(c)).unwrap();
+        for i in 0..2u8 {
+            image::GrayImage::from_fn(8, 8, |x, y| image::Luma([v + i * 7 + (x * y) as u8]))
+                .save(d.join(c).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let (one, _) = load_folder(&d, &Preprocess::resize_only(8), false).unwrap();
+    let (two, _) = load_folder(&d, &Preprocess::resize_only(4), false).unwrap();
+    assert!(
+        std::panic::catch_unwind(|| one.joined(&two)).is_err(),
+        "sides differ"
+    );
+    let first = one.subset(&[3, 0]);
+    let both = first.joined(&one);
+    assert_eq!(both.len(), 6);
+    assert_eq!(both.labels, [&first.labels[..], &one.labels[..]].concat());
+    assert_eq!(both.image(1), one.image(0));
+    assert_eq!(both.image(5), one.image(3));
+    assert_eq!(both.paths[2], one.paths[0]);
+}
+
 #[test]
 fn stratified_split_keeps_every_class_on_both_sides() {
     let labels: Vec<u32> = (0..100)

@@ -144,7 +144,10 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     );
     let pre = a.pre.build(arch.side)?;
     let (data, source) = load_dataset(&a.data, &pre)?;
-    let whole_frame = if cv.methods.contains(&Method::TripletWholeFrame) && pre.crop.is_some() {
+    let needs_whole = [Method::TripletWholeFrame, Method::TripletViews]
+        .iter()
+        .any(|m| cv.methods.contains(m));
+    let whole_frame = if needs_whole && pre.crop.is_some() {
         let whole = crate::data::preprocess::Preprocess {
             crop: None,
             ..pre.clone()

@@ -30,6 +30,10 @@ pub struct TrainArgs {
     val_fraction: f64,
     #[command(flatten)]
     pre: super::PreprocessArgs,
+    /// With --crop: train on the whole frame of each training image too, not only its crop,
+    /// so a defect the crop misses (and predict then sees whole) has been seen whole.
+    #[arg(long)]
+    crop_views: bool,
     #[command(flatten)]
     pub recipe: RecipeArgs,
 }
@@ -175,6 +179,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.val_fraction
     );
     let pre = args.pre.build(arch.side)?;
+    anyhow::ensure!(
+        !args.crop_views || pre.crop.is_some(),
+        "--crop-views: only with --crop"
+    );
     let out = args.out.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -191,7 +199,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.val_fraction,
         cfg.seed,
     );
-    let (train_set, val_set) = (data.subset(&train_idx), data.subset(&val_idx));
+    let (mut train_set, val_set) = (data.subset(&train_idx), data.subset(&val_idx));
+    let mut source = source;
+    if args.crop_views {
+        let whole = crate::data::preprocess::Preprocess {
+            crop: None,
+            ..pre.clone()
+        };
+        let (frames, _) = load_dataset(&args.data, &whole)?;
+        train_set = train_set.joined(&frames.subset(&train_idx));
+        source += " (training images as crop and whole frame)";
+    }
     let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
     let (mut engine, note) = open_engine(args.device.choice(), &arch, &params)?;
     if let Some(n) = note {

@@ -67,6 +67,24 @@ impl Dataset {
         }
     }
 
+    /// This set followed by `other` (same side and classes), e.g. a second view of the same
+    /// images.
+    pub fn joined(&self, other: &Dataset) -> Dataset {
+        assert!(self.side == other.side && self.classes == other.classes);
+        let paths = if self.paths.is_empty() || other.paths.is_empty() {
+            Vec::new()
+        } else {
+            self.paths.iter().chain(&other.paths).cloned().collect()
+        };
+        Dataset {
+            side: self.side,
+            images: [self.images.as_slice(), &other.images].concat(),
+            labels: [self.labels.as_slice(), &other.labels].concat(),
+            classes: self.classes.clone(),
+            paths,
+        }
+    }
+
     /// Checks the set can train a triplet network; the message says what is missing.
     pub fn check_trainable(&self, source: &str) -> crate::Result<()> {
         let counts = self.class_counts();

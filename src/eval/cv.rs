@@ -38,6 +38,10 @@ pub enum Method {
     /// The triplet network on the whole frame, preprocessed without the crop (to measure
     /// what --crop gives; the same as triplet when --crop is off).
     TripletWholeFrame,
+    /// The triplet network trained on both views of each training image, the crop and the
+    /// whole frame (so a defect the crop misses has been seen whole, not only the clean
+    /// frames), and tested through the crop as `predict` runs it.
+    TripletViews,
 }
 
 impl Method {
@@ -65,12 +69,19 @@ impl Method {
                 "triplet whole-frame 5-NN",
                 "triplet whole-frame centroid",
             ],
+            Method::TripletViews => &[
+                "triplet both views 1-NN",
+                "triplet both views 5-NN",
+                "triplet both views centroid",
+            ],
         }
     }
 
     fn objective(self) -> Option<Objective> {
         match self {
-            Method::Triplet | Method::TripletWholeFrame => Some(Objective::Triplet),
+            Method::Triplet | Method::TripletWholeFrame | Method::TripletViews => {
+                Some(Objective::Triplet)
+            }
             Method::Siamese => Some(Objective::Siamese),
             _ => None,
         }
@@ -85,6 +96,7 @@ impl Method {
             Method::Nb => "nb",
             Method::Rules => "rules",
             Method::TripletWholeFrame => "triplet-whole-frame",
+            Method::TripletViews => "triplet-views",
         }
     }
 }
@@ -190,7 +202,8 @@ pub trait CvObserver {
 
 /// Runs the folds of `cfg` not already in `done` (a resumed run's finished folds) and returns
 /// all of them in fold order.
-/// `whole_frame`: the same images preprocessed without the crop, for TripletWholeFrame.
+/// `whole_frame`: the same images preprocessed without the crop, for TripletWholeFrame and
+/// TripletViews.
 pub fn cross_validate(
     data: &Dataset,
     whole_frame: Option<&Dataset>,
@@ -220,10 +233,14 @@ pub fn cross_validate(
         let test_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] == f).collect();
         let train_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] != f).collect();
         let (tr, te) = (data.subset(&train_idx), data.subset(&test_idx));
-        // The uncropped images of the same split, only when a whole-frame row asks for them.
+        // The uncropped images of the same split, only when a row asks for them.
         let whole = whole_frame
-            .filter(|_| has(Method::TripletWholeFrame))
+            .filter(|_| has(Method::TripletWholeFrame) || has(Method::TripletViews))
             .map(|w| (w.subset(&train_idx), w.subset(&test_idx)));
+        let views = whole
+            .as_ref()
+            .filter(|_| has(Method::TripletViews))
+            .map(|(wt, _)| tr.joined(wt));
         let mut rows = Vec::new();
         let mut networks = Vec::new();
         let mut push = |row: &str, pred: &[u32], train_s: f64, infer_s: f64| {
@@ -236,9 +253,13 @@ pub fn cross_validate(
         };
         for &method in &cfg.methods {
             match method {
-                Method::Triplet | Method::Siamese | Method::TripletWholeFrame => {
-                    let (tr, te) = match (method, &whole) {
-                        (Method::TripletWholeFrame, Some((wt, we))) => (wt, we),
+                Method::Triplet
+                | Method::Siamese
+                | Method::TripletWholeFrame
+                | Method::TripletViews => {
+                    let (tr, te) = match (method, &whole, &views) {
+                        (Method::TripletWholeFrame, Some((wt, we)), _) => (wt, we),
+                        (Method::TripletViews, _, Some(both)) => (both, &te),
                         _ => (&tr, &te),
                     };
                     let arch = Arch {
