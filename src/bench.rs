@@ -66,6 +66,9 @@ pub struct BenchReport {
     pub train_images_per_s: f64,
     pub infer_images_per_s: f64,
     pub latency_ms: f64,
+    /// A training step's dispatches as (kernel, median GPU ms), in order; empty where the
+    /// device has no timestamp queries.
+    pub step_profile: Vec<(String, f64)>,
 }
 
 fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
@@ -570,8 +573,21 @@ pub fn cpu_gemm_gflops() -> f64 {
     2.0 * (n * n * n) as f64 / t / 1e9
 }
 
-/// Training images/s (batch-all, 96 images), inference images/s at 64 and batch-1 latency.
-pub fn end_to_end(engine: &mut dyn Engine, steps: usize) -> Result<(f64, f64, f64)> {
+/// What `end_to_end` measures.
+pub struct EndToEnd {
+    /// Training images/s (batch-all, 96 images per step).
+    pub train: f64,
+    /// Inference images/s at batch 64.
+    pub infer: f64,
+    /// Batch-1 latency, ms.
+    pub latency_ms: f64,
+    /// The training step's dispatches as (kernel, median ms), where the device can time them.
+    pub step_profile: Vec<(String, f64)>,
+}
+
+/// Training images/s (batch-all, 96 images), inference images/s at 64 and batch-1 latency,
+/// and where the device allows, each dispatch's GPU time in a training step.
+pub fn end_to_end(engine: &mut dyn Engine, steps: usize) -> Result<EndToEnd> {
     let arch = engine.arch().clone();
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let n = 96;
@@ -589,13 +605,37 @@ pub fn end_to_end(engine: &mut dyn Engine, steps: usize) -> Result<(f64, f64, f6
         t += 1;
         engine.train_step(&batch, Some(opt.at_step(t))).map(|_| ())
     })?;
+    // Timestamps between dispatches: per dispatch, the median over the profiled steps.
+    let mut runs: Vec<Vec<(String, f64)>> = Vec::new();
+    for _ in 0..steps.max(3) {
+        t += 1;
+        match engine.profile_step(&batch, Some(opt.at_step(t)))? {
+            Some(p) => runs.push(p),
+            None => break,
+        }
+    }
+    let step_profile = match runs.first() {
+        Some(first) => (0..first.len())
+            .map(|i| {
+                let mut ms: Vec<f64> = runs.iter().map(|r| r[i].1).collect();
+                ms.sort_by(f64::total_cmp);
+                (first[i].0.clone(), ms[ms.len() / 2])
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let inf = time(steps, || {
         engine.embed(&images[..64 * arch.image_len()]).map(|_| ())
     })?;
     let one = time(steps * 3, || {
         engine.embed(&images[..arch.image_len()]).map(|_| ())
     })?;
-    Ok((n as f64 / train, 64.0 / inf, one * 1e3))
+    Ok(EndToEnd {
+        train: n as f64 / train,
+        infer: 64.0 / inf,
+        latency_ms: one * 1e3,
+        step_profile,
+    })
 }
 
 /// The reference network with fresh weights, for end-to-end timing.

@@ -60,7 +60,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     } else {
         cpu_gemm_gflops()
     };
-    let (train, infer, latency) = end_to_end(engine.as_mut(), a.reps)?;
+    let e2e = end_to_end(engine.as_mut(), a.reps)?;
     let report = BenchReport {
         device,
         commit: option_env!("GLASSNET_COMMIT").unwrap_or("unknown").into(),
@@ -68,9 +68,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         gemm,
         kernels,
         autotune,
-        train_images_per_s: train,
-        infer_images_per_s: infer,
-        latency_ms: latency,
+        train_images_per_s: e2e.train,
+        infer_images_per_s: e2e.infer,
+        latency_ms: e2e.latency_ms,
+        step_profile: e2e.step_profile,
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -113,5 +114,41 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         "inference: {:.1} images/s at batch 64, {:.2} ms at batch 1",
         report.infer_images_per_s, report.latency_ms
     );
+    print_profile(&report);
     Ok(())
+}
+
+/// The step profile: each dispatch's GPU time, then the totals by kernel.
+fn print_profile(report: &BenchReport) {
+    let p = &report.step_profile;
+    if p.is_empty() {
+        return;
+    }
+    let total: f64 = p.iter().map(|(_, ms)| ms).sum();
+    let wall = 96.0 / report.train_images_per_s * 1e3;
+    println!(
+        "training step by dispatch (GPU timestamps, median): {} dispatches, {total:.3} ms on the GPU of a {wall:.3} ms step",
+        p.len()
+    );
+    for (i, (name, ms)) in p.iter().enumerate() {
+        println!("  {:>2} {name:<40} {ms:>8.3} ms", i + 1);
+    }
+    let mut by: Vec<(String, f64, usize)> = Vec::new();
+    for (name, ms) in p {
+        match by.iter_mut().find(|(n, _, _)| n == name) {
+            Some(e) => {
+                e.1 += ms;
+                e.2 += 1;
+            }
+            None => by.push((name.clone(), *ms, 1)),
+        }
+    }
+    by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("by kernel:");
+    for (name, ms, n) in by {
+        println!(
+            "  {name:<40} {ms:>8.3} ms ({n}x, {:.0}%)",
+            100.0 * ms / total.max(1e-12)
+        );
+    }
 }

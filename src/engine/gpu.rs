@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
 use crate::gpu::kernels as k;
-use crate::gpu::{Dispatch, GpuContext, GpuTensor};
+use crate::gpu::{Dispatch, DispatchTimer, GpuContext, GpuTensor};
 use crate::model::{Arch, Head, ParamLayout};
 use crate::optim::StepParams;
 use crate::shapes::MineMode;
@@ -166,6 +166,86 @@ impl GpuEngine {
 
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
+    }
+
+    /// One training step in one submission; `timed` writes a timestamp after each dispatch
+    /// and also returns each dispatch's GPU time.
+    #[allow(clippy::type_complexity)]
+    fn step(
+        &mut self,
+        batch: &Batch,
+        update: Option<StepParams>,
+        timed: bool,
+    ) -> Result<(StepStats, Option<Vec<(String, f64)>>)> {
+        check_batch(&self.arch, batch)?;
+        let key = TrainKey {
+            n: batch.len(),
+            t: batch.triplet_count(),
+            pairs: matches!(batch.triplets, Triplets::Pairs(_)),
+            mine: match batch.triplets {
+                Triplets::Mine(m) => Some(m),
+                Triplets::Given(_) | Triplets::Pairs(_) => None,
+            },
+            margin: batch.margin.to_bits(),
+        };
+        if self.train.as_ref().map(|p| p.key) != Some(key) {
+            self.train = None; // free the old plan's buffers before allocating
+            self.train = Some(self.build_train(key)?);
+        }
+        if let Some(s) = &update {
+            self.prepare_update(s)?;
+        }
+        let update = match update {
+            Some(StepParams::Adam(_)) => self.adam.as_ref(),
+            Some(StepParams::Sgd(_)) => self.sgd.as_ref(),
+            None => None,
+        };
+        let ctx = &*self.ctx;
+        let plan = self.train.as_ref().unwrap();
+        ctx.upload(&plan.fwd.images, batch.images);
+        ctx.upload(&plan.labels, batch.labels);
+        if let Triplets::Given(t) | Triplets::Pairs(t) = batch.triplets {
+            ctx.upload(&plan.triplets, &flatten_triplets(t));
+        }
+        let all: Vec<&Dispatch> = plan
+            .fwd
+            .dispatches
+            .iter()
+            .chain(&plan.dispatches)
+            .chain(update)
+            .collect();
+        let timer = if timed {
+            Some(DispatchTimer::new(ctx, all.len())?)
+        } else {
+            None
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            if let Some(t) = &timer {
+                t.mark(&mut pass, 0);
+            }
+            for (i, d) in all.iter().enumerate() {
+                d.record(&mut pass);
+                if let Some(t) = &timer {
+                    t.mark(&mut pass, i + 1);
+                }
+            }
+        }
+        if let Some(t) = &timer {
+            t.resolve(&mut enc);
+        }
+        enc.copy_buffer_to_buffer(&plan.stats.buffer, 0, &plan.staging, 0, 16);
+        ctx.queue.submit([enc.finish()]);
+        let raw: Vec<f32> = ctx.map_read(&plan.staging)?;
+        let times = match &timer {
+            Some(t) => {
+                let ms = t.read(ctx)?;
+                Some(all.iter().map(|d| d.name().to_string()).zip(ms).collect())
+            }
+            None => None,
+        };
+        Ok((StepStats::from_raw(&raw), times))
     }
 
     fn build_train(&self, key: TrainKey) -> Result<TrainPlan> {
@@ -457,49 +537,17 @@ impl Engine for GpuEngine {
     }
 
     fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats> {
-        check_batch(&self.arch, batch)?;
-        let key = TrainKey {
-            n: batch.len(),
-            t: batch.triplet_count(),
-            pairs: matches!(batch.triplets, Triplets::Pairs(_)),
-            mine: match batch.triplets {
-                Triplets::Mine(m) => Some(m),
-                Triplets::Given(_) | Triplets::Pairs(_) => None,
-            },
-            margin: batch.margin.to_bits(),
-        };
-        if self.train.as_ref().map(|p| p.key) != Some(key) {
-            self.train = None; // free the old plan's buffers before allocating
-            self.train = Some(self.build_train(key)?);
+        Ok(self.step(batch, update, false)?.0)
+    }
+
+    fn profile_step(
+        &mut self,
+        batch: &Batch,
+        update: Option<StepParams>,
+    ) -> Result<Option<Vec<(String, f64)>>> {
+        if !self.ctx.can_time_dispatches() {
+            return Ok(None);
         }
-        if let Some(s) = &update {
-            self.prepare_update(s)?;
-        }
-        let update = match update {
-            Some(StepParams::Adam(_)) => self.adam.as_ref(),
-            Some(StepParams::Sgd(_)) => self.sgd.as_ref(),
-            None => None,
-        };
-        let ctx = &*self.ctx;
-        let plan = self.train.as_ref().unwrap();
-        ctx.upload(&plan.fwd.images, batch.images);
-        ctx.upload(&plan.labels, batch.labels);
-        if let Triplets::Given(t) | Triplets::Pairs(t) = batch.triplets {
-            ctx.upload(&plan.triplets, &flatten_triplets(t));
-        }
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for d in plan.fwd.dispatches.iter().chain(&plan.dispatches) {
-                d.record(&mut pass);
-            }
-            if let Some(d) = update {
-                d.record(&mut pass);
-            }
-        }
-        enc.copy_buffer_to_buffer(&plan.stats.buffer, 0, &plan.staging, 0, 16);
-        ctx.queue.submit([enc.finish()]);
-        let raw: Vec<f32> = ctx.map_read(&plan.staging)?;
-        Ok(StepStats::from_raw(&raw))
+        Ok(self.step(batch, update, true)?.1)
     }
 }

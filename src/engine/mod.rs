@@ -84,6 +84,15 @@ pub trait Engine {
     fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>>;
     /// Forward, loss and backward on a batch, then the update when `update` is given.
     fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats>;
+    /// GPU time of each dispatch of one training step as (kernel, ms) in recording order,
+    /// where the device can time passes (timestamp queries); None elsewhere.
+    fn profile_step(
+        &mut self,
+        _batch: &Batch,
+        _update: Option<StepParams>,
+    ) -> Result<Option<Vec<(String, f64)>>> {
+        Ok(None)
+    }
     /// Squared distances `[n, m]` between rows of x `[n, d]` and y `[m, d]` (the pixel
     /// baselines' Gram matrix). The CPU computes it with one SGEMM; the GPU overrides it.
     fn distances(&mut self, x: &[f32], y: &[f32], d: usize) -> Result<Vec<f32>> {

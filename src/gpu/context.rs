@@ -102,6 +102,23 @@ pub struct GpuContext {
     pub(crate) pipelines: crate::gpu::pipeline::PipelineCache,
     /// Measured choices between kernel variants for this adapter.
     pub tune: crate::gpu::autotune::Autotune,
+    /// Whether naga adds its runtime checks to our shaders (`GLASSNET_SHADER_CHECKS`).
+    pub shader_checks: bool,
+}
+
+/// `GLASSNET_SHADER_CHECKS=on` compiles the shaders with naga's runtime checks (index clamps,
+/// loop counters, division guards); off by default, see `pipeline::compile`.
+/// What `DispatchTimer` needs.
+const TIMING: wgpu::Features =
+    wgpu::Features::TIMESTAMP_QUERY.union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+
+const CHECKS_SWITCH: &str = "GLASSNET_SHADER_CHECKS";
+
+fn shader_checks_wanted() -> bool {
+    matches!(
+        std::env::var(CHECKS_SWITCH).as_deref(),
+        Ok("on") | Ok("1") | Ok("true")
+    )
 }
 
 impl GpuContext {
@@ -125,7 +142,8 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("glassnet"),
-            required_features: wgpu::Features::empty(),
+            // Timestamps between dispatches, for `bench`'s step profile, where the adapter has them.
+            required_features: adapter.features() & TIMING,
             // The defaults cap storage bindings at 128 MiB; ask for what the adapter has.
             required_limits: report.limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
@@ -144,9 +162,14 @@ impl GpuContext {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             s.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {msg}"));
         });
+        let shader_checks = shader_checks_wanted();
+        // Checked shaders are other code: their choices are measured and kept apart.
         let tune = crate::gpu::autotune::Autotune::load(&format!(
-            "{} {:?} {}",
-            report.info.name, report.info.backend, report.info.driver_info
+            "{} {:?} {}{}",
+            report.info.name,
+            report.info.backend,
+            report.info.driver_info,
+            if shader_checks { " checked" } else { "" }
         ));
         Ok(GpuContext {
             device,
@@ -155,6 +178,7 @@ impl GpuContext {
             error,
             pipelines: Default::default(),
             tune,
+            shader_checks,
         })
     }
 
@@ -173,6 +197,11 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
         self.check()
+    }
+
+    /// Whether timestamps can be written between the dispatches of a pass.
+    pub fn can_time_dispatches(&self) -> bool {
+        self.device.features().contains(TIMING)
     }
 
     /// Largest buffer a kernel may bind, in bytes.

@@ -108,12 +108,26 @@ impl GpuContext {
         }
         let src = source(name).ok_or_else(|| Error::Gpu(format!("no shader named {name}")))?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        };
+        let module = if self.shader_checks {
+            self.device.create_shader_module(desc)
+        } else {
+            // SAFETY: the shaders are ours, not user input. Every index is bounded by
+            // construction (the tiled kernels clamp their loads and guard their stores), no
+            // loop is unbounded and no divisor is zero (shapes are validated on the host), and
+            // tests/gpu_vs_cpu.rs runs every kernel and variant on odd shapes against the CPU
+            // reference. Buffer accesses stay inside their bindings through the driver's robust
+            // buffer access, which wgpu enables. naga's own checks (a clamp on every workgroup
+            // array index, a counter in every loop, a guard on every division) cost the tiled
+            // kernels' inner loops instructions that the compiler cannot remove.
+            unsafe {
+                self.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        };
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -121,7 +135,12 @@ impl GpuContext {
                 layout: None,
                 module: &module,
                 entry_point: Some("main"),
-                compilation_options: Default::default(),
+                // Every kernel writes its workgroup arrays before reading them; naga's zeroing
+                // pass (a loop and a barrier per workgroup) only runs with the checks on.
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    zero_initialize_workgroup_memory: self.shader_checks,
+                    ..Default::default()
+                },
                 cache: None,
             });
         if let Some(e) = pollster::block_on(scope.pop()) {
