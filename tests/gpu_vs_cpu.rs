@@ -322,19 +322,22 @@ fn conv_helper_kernels_match_reference() {
         let len = copies * n * (h + 2 * pad) * wr;
         let mut want = vec![f32::NAN; len];
         r::pad2d(&mut want, &inp, n, h, w, pad, wr, copies);
-        let (ti, to) = (
-            ctx.tensor_from(&inp, "i").unwrap(),
-            ctx.tensor_from(&vec![f32::NAN; len], "o").unwrap(),
-        );
-        ctx.run(&[&k::pad2d(&ctx, &to, &ti, n, h, w, pad, wr, copies).unwrap()])
-            .unwrap();
-        assert_close(
-            &format!("pad2d {n}x{h}x{w} pad {pad} rows {wr} copies {copies}"),
-            &ctx.read::<f32>(&to).unwrap(),
-            &want,
-            0.0,
-            0.0,
-        );
+        let ti = ctx.tensor_from(&inp, "i").unwrap();
+        for &v in k::PAD_VARIANTS {
+            if v == "pad2d_v4" && !wr.is_multiple_of(4) {
+                continue;
+            }
+            let to = ctx.tensor_from(&vec![f32::NAN; len], "o").unwrap();
+            ctx.run(&[&k::pad2d_variant(&ctx, v, &to, &ti, n, h, w, pad, wr, copies).unwrap()])
+                .unwrap();
+            assert_close(
+                &format!("{v} {n}x{h}x{w} pad {pad} rows {wr} copies {copies}"),
+                &ctx.read::<f32>(&to).unwrap(),
+                &want,
+                0.0,
+                0.0,
+            );
+        }
     }
     for (co, ci, kk) in [(17, 5, 3), (1, 16, 5), (4, 3, 1)] {
         let w = random(&mut g, co * ci * kk * kk);

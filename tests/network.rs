@@ -239,3 +239,54 @@ fn training_steps_agree_between_gpu_and_cpu() {
         1e-3,
     );
 }
+
+#[test]
+fn a_profiled_step_times_every_dispatch_and_trains_as_a_plain_one() {
+    let Some(ctx) = gpu() else { return };
+    let arch = Arch {
+        side: 16,
+        channels: vec![4, 8],
+        kernels: vec![3, 3],
+        embed_dim: 8,
+        head: Head::L2,
+        objective: Default::default(),
+    };
+    let params = init_params(&arch, &ParamLayout::new(&arch), 6);
+    let (images, labels) = batch_data(&arch, 10, 33);
+    let batch = Batch {
+        images: &images,
+        labels: &labels,
+        triplets: Triplets::Mine(MineMode::BatchAll),
+        margin: 0.4,
+    };
+    let opt = OptimConfig::default();
+    // Plain steps (the second one submits commands encoded during the first) against a
+    // profiled first step and a plain second one.
+    let mut plain = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+    let mut timed = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+    let a1 = plain.train_step(&batch, Some(opt.at_step(1))).unwrap();
+    let a2 = plain.train_step(&batch, Some(opt.at_step(2))).unwrap();
+    let profile = timed.profile_step(&batch, Some(opt.at_step(1))).unwrap();
+    let b2 = timed.train_step(&batch, Some(opt.at_step(2))).unwrap();
+    assert_eq!(a2, b2, "the step after a profiled one differs");
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&plain.params().unwrap()),
+        bits(&timed.params().unwrap()),
+        "a profiled step trained differently"
+    );
+    assert_eq!(
+        profile.is_some(),
+        ctx.can_time_dispatches(),
+        "a profile exactly where the adapter has timestamps inside passes"
+    );
+    if let Some(p) = profile {
+        // Forward (2 blocks, dense, head), loss, backward and the update: dozens of passes.
+        assert!(p.len() > 20, "only {} dispatches timed", p.len());
+        assert!(p.iter().any(|(n, _)| n.starts_with("conv2d_forward")));
+        assert_eq!(p.last().unwrap().0, "adam_update");
+        assert!(p.iter().all(|(_, ms)| ms.is_finite() && *ms >= 0.0));
+        assert!(p.iter().map(|(_, ms)| ms).sum::<f64>() > 0.0);
+    }
+    assert!(a1.loss.is_finite());
+}

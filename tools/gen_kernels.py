@@ -1006,6 +1006,83 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
     return "\n".join(o) + "\n"
 
 
+def conv2d_backward_weight_tiled_mn(tm, tn, rm, rn):
+    """conv2d_backward_weight_tiled_split on tm x tn tiles (channels x taps), rm x rn per
+    invocation: tiles shaped to the layer (conv2: 32 channels x 144 taps in one tile)."""
+    sx, sy = tn // rn, tm // rm  # workgroup sides: the stride between an invocation's outputs
+    threads = sx * sy
+    assert tn % rn == 0 and tm % rm == 0 and threads % 32 == 0, (tm, tn, rm, rn)
+    assert (16 * tm) % threads == 0 and (16 * tn) % threads == 0, (tm, tn, rm, rn)
+    ea = 16 * tm // threads  # dout values staged per invocation per chunk
+    eb = 16 * tn // threads  # input values staged per invocation per chunk
+    name = f"conv2d_backward_weight_tiled{tm}x{tn}"
+    o = [HEADER.format(f"{name}, {tm} x {tn} tiles")]
+    o.append(f"""// partial [B parts, Co, Ci K K] as conv2d_backward_weight_tiled_split (image b, part j of its
+// positions at row b parts + j; batch_sum adds the rows), on {tm} x {tn} tiles (channels x taps)
+// that fit the layer's GEMM instead of 64 x 64 (conv2's 32 x 144 is one tile here, three
+// half-empty ones there): a {sx}x{sy} workgroup, each invocation {rm} x {rn} outputs strided by the
+// workgroup's sides. Chunks of 16 positions are staged through workgroup memory, each staged
+// row padded by one so that the staging stores (16 positions of one channel or tap) fall in
+// distinct banks; the input is staged position-major, so neighbouring invocations load
+// neighbouring pixels. Hardware GPUs; autotune chooses.
+struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<f32>;
+@group(0) @binding(3) var<storage, read> inp: array<f32>;
+@group(0) @binding(4) var<storage, read> taps: array<u32>;
+
+// [16 positions][{tm} channels] of dout and [16 positions][{tn} taps] of input (+1 padding).
+var<workgroup> ta: array<array<f32, {tm + 1}>, 16>;
+var<workgroup> tb: array<array<f32, {tn + 1}>, 16>;
+
+@compute @workgroup_size({sx}, {sy})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let tx = lid.x;
+    let ty = lid.y;
+    let l = ty * {sx}u + tx;
+    let n0 = wg.x * {tn}u;
+    let mblocks = (p.cout + {tm - 1}u) / {tm}u;
+    let m0 = (wg.y % mblocks) * {tm}u;
+    let row = wg.y / mblocks;
+    let b = row / p.parts;
+    let hw = p.ho * p.wo;
+    let q0 = (row % p.parts) * p.per;
+    let q1 = min(q0 + p.per, hw);
+    let xb = b * p.cin * p.hp * p.wp;
+    let drow = b * p.cout * hw;
+    // Staged element l + {threads} e: position (l + {threads} e) % 16 of channel / tap (l + {threads} e) / 16.
+    let kq = l % 16u;""")
+    for e in range(max(ea, eb)):
+        o.append(f"    let r{e} = l / 16u + {threads // 16 * e}u;")
+    for e in range(eb):
+        o.append(f"    let tap{e} = taps[min(n0 + r{e}, p.ws - 1u)] + xb;")
+    for i in range(rm):
+        o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(rn)))
+    o.append("    for (var k0 = q0; k0 < q1; k0 += 16u) {")
+    o.append("        let q = k0 + kq;")
+    o.append("        let q_ok = q < q1;")
+    o.append("        let qc = min(q, hw - 1u);")
+    o.append("        let qoff = (qc / p.wo) * p.wp + qc % p.wo;")
+    for e in range(ea):
+        o.append(f"        ta[kq][r{e}] = select(0.0, dout[drow + min(m0 + r{e}, p.cout - 1u) * hw + qc], q_ok && m0 + r{e} < p.cout);")
+    for e in range(eb):
+        o.append(f"        tb[kq][r{e}] = select(0.0, inp[tap{e} + qoff], q_ok && n0 + r{e} < p.ws);")
+    o.append("        workgroupBarrier();")
+    tile_compute(o, rm, rn, sy, sx)
+    o.append("        workgroupBarrier();")
+    o.append("    }")
+    for j in range(rn):
+        o.append(f"""    {{
+        let t = n0 + tx + {sx * j}u;
+        if (t < p.ws) {{""")
+        for i in range(rm):
+            o.append(f"            if (m0 + ty + {sy * i}u < p.cout) {{ partial[(row * p.cout + m0 + ty + {sy * i}u) * p.ws + t] = acc{i}_{j}; }}")
+        o.append("        }\n    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
 # File name -> source. conv2d_backward_weight has one variant per number of taps an invocation
 # computes: how many lanes that leaves idle depends on Ci K K and the adapter's SIMD width,
 # so src/gpu/autotune.rs picks one per adapter and shape by timing them.
@@ -1032,6 +1109,8 @@ KERNELS = {
     "conv2d_backward_weight_k5c2": conv2d_backward_weight_rows,
     "conv2d_backward_weight_tiled": conv2d_backward_weight_tiled,
     "conv2d_backward_weight_tiled_split": lambda: conv2d_backward_weight_tiled(split=True),
+    "conv2d_backward_weight_tiled32x144": lambda: conv2d_backward_weight_tiled_mn(32, 144, 4, 9),
+    "conv2d_backward_weight_tiled16x32": lambda: conv2d_backward_weight_tiled_mn(16, 32, 2, 4),
 }
 
 if __name__ == "__main__":

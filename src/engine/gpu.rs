@@ -77,6 +77,37 @@ pub struct GpuEngine {
     train: Option<TrainPlan>,
     /// Forward plans by batch size: INFER_BATCH and the remainders seen so far.
     infer: Vec<Forward>,
+    /// The next training step's commands, encoded while the GPU ran the last one, with the
+    /// optimizer they end in (0 none, 1 Adam, 2 SGD); for the current train plan only.
+    next_step: Option<(u8, wgpu::CommandBuffer)>,
+}
+
+/// One training step's commands: every dispatch in one pass (a timestamp after each when
+/// timed), then the loss statistics copied to the readback buffer.
+fn encode_step(
+    ctx: &GpuContext,
+    plan: &TrainPlan,
+    all: &[&Dispatch],
+    timer: Option<&DispatchTimer>,
+) -> wgpu::CommandBuffer {
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        if let Some(t) = timer {
+            t.mark(&mut pass, 0);
+        }
+        for (i, d) in all.iter().enumerate() {
+            d.record(&mut pass);
+            if let Some(t) = timer {
+                t.mark(&mut pass, i + 1);
+            }
+        }
+    }
+    if let Some(t) = timer {
+        t.resolve(&mut enc);
+    }
+    enc.copy_buffer_to_buffer(&plan.stats.buffer, 0, &plan.staging, 0, 16);
+    enc.finish()
 }
 
 fn tensor_view(t: &GpuTensor, info: &crate::model::TensorInfo) -> GpuTensor {
@@ -158,6 +189,7 @@ impl GpuEngine {
             adam: None,
             sgd: None,
             train: None,
+            next_step: None,
             infer: Vec::new(),
         };
         e.set_params(params)?;
@@ -189,16 +221,23 @@ impl GpuEngine {
             margin: batch.margin.to_bits(),
         };
         if self.train.as_ref().map(|p| p.key) != Some(key) {
+            self.next_step = None;
             self.train = None; // free the old plan's buffers before allocating
             self.train = Some(self.build_train(key)?);
         }
         if let Some(s) = &update {
             self.prepare_update(s)?;
         }
-        let update = match update {
-            Some(StepParams::Adam(_)) => self.adam.as_ref(),
-            Some(StepParams::Sgd(_)) => self.sgd.as_ref(),
-            None => None,
+        // Which optimizer dispatch ends the step: part of what a pre-encoded step matches.
+        let tag = match update {
+            Some(StepParams::Adam(_)) => 1u8,
+            Some(StepParams::Sgd(_)) => 2,
+            None => 0,
+        };
+        let update = match tag {
+            1 => self.adam.as_ref(),
+            2 => self.sgd.as_ref(),
+            _ => None,
         };
         let ctx = &*self.ctx;
         let plan = self.train.as_ref().unwrap();
@@ -219,24 +258,15 @@ impl GpuEngine {
         } else {
             None
         };
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            if let Some(t) = &timer {
-                t.mark(&mut pass, 0);
-            }
-            for (i, d) in all.iter().enumerate() {
-                d.record(&mut pass);
-                if let Some(t) = &timer {
-                    t.mark(&mut pass, i + 1);
-                }
-            }
-        }
-        if let Some(t) = &timer {
-            t.resolve(&mut enc);
-        }
-        enc.copy_buffer_to_buffer(&plan.stats.buffer, 0, &plan.staging, 0, 16);
-        ctx.queue.submit([enc.finish()]);
+        let cmd = match self.next_step.take() {
+            Some((t, cmd)) if !timed && t == tag => cmd,
+            _ => encode_step(ctx, plan, &all, timer.as_ref()),
+        };
+        ctx.queue.submit([cmd]);
+        // While the GPU runs this step, encode the next one for the same plan and optimizer
+        // (the uploads and uniforms it reads are queue writes, ordered before its submission):
+        // the host's encoding leaves the step's critical path.
+        let next = (!timed).then(|| encode_step(ctx, plan, &all, None));
         let raw: Vec<f32> = ctx.map_read(&plan.staging)?;
         let times = match &timer {
             Some(t) => {
@@ -245,6 +275,7 @@ impl GpuEngine {
             }
             None => None,
         };
+        self.next_step = next.map(|c| (tag, c));
         Ok((StepStats::from_raw(&raw), times))
     }
 

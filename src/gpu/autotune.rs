@@ -125,16 +125,25 @@ impl Autotune {
         let mut built: Vec<(&'static str, T, f64)> = Vec::new();
         let mut first_error = None;
         for &v in variants {
-            let warm = Instant::now();
+            // The first run compiles the pipeline (on some drivers seconds); the second is
+            // the warm-up that decides whether the variant is worth timing.
             match build(v).and_then(|b| run(&b).map(|()| b)) {
-                Ok(b) => built.push((v, b, warm.elapsed().as_secs_f64())),
+                Ok(b) => {
+                    let warm = Instant::now();
+                    match run(&b) {
+                        Ok(()) => built.push((v, b, warm.elapsed().as_secs_f64())),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
             }
         }
-        // A variant whose warm-up run (building included) took several times the quickest
-        // warm-up cannot win: not worth timing.
+        // A variant whose warm-up run took several times the quickest warm-up cannot win:
+        // not worth timing.
         let quickest = built.iter().map(|b| b.2).fold(f64::INFINITY, f64::min);
         let mut report: Vec<String> = Vec::new();
         if self.verbose {

@@ -280,8 +280,14 @@ fn dense_words(s: &DenseShape) -> [u32; 3] {
     [s.batch, s.nin, s.nout].map(u)
 }
 
+/// pad2d's variants: one invocation per row (vec4 stores where the row width allows) for
+/// CPU-type adapters, one per element (coalesced stores) for hardware GPUs. The first one
+/// allowed for a shape is the default (`GLASSNET_AUTOTUNE=off`).
+pub const PAD_VARIANTS: &[&str] = &["pad2d_v4", "pad2d", "pad2d_elem"];
+
 /// out `[copies, N, H + 2 pad, wr]`: copies of inp `[N, H, W]` in a zero border, copy c
-/// shifted left by c columns (one copy with `wr = W + 2 pad` is plain padding).
+/// shifted left by c columns (one copy with `wr = W + 2 pad` is plain padding), by the
+/// variant autotune measured fastest for this adapter and shape.
 #[allow(clippy::too_many_arguments)]
 pub fn pad2d(
     ctx: &GpuContext,
@@ -294,17 +300,46 @@ pub fn pad2d(
     wr: usize,
     copies: usize,
 ) -> Result<Dispatch> {
-    // One invocation per output row; vec4 stores where the row width allows.
+    let variants: Vec<&'static str> = PAD_VARIANTS
+        .iter()
+        .copied()
+        .filter(|v| *v != "pad2d_v4" || wr.is_multiple_of(4))
+        .collect();
+    let key = format!("pad2d n{n} {h}x{w} pad{pad} wr{wr} copies{copies}");
+    ctx.tune.pick(
+        &key,
+        &variants,
+        |v| pad2d_variant(ctx, v, out, inp, n, h, w, pad, wr, copies),
+        |d| ctx.run(&[d]),
+    )
+}
+
+/// pad2d with a given variant (tests run them all); pad2d_v4 needs `wr` a multiple of 4.
+#[allow(clippy::too_many_arguments)]
+pub fn pad2d_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    n: usize,
+    h: usize,
+    w: usize,
+    pad: usize,
+    wr: usize,
+    copies: usize,
+) -> Result<Dispatch> {
     let rows = copies * n * (h + 2 * pad);
+    let threads = match variant {
+        "pad2d" => rows,
+        "pad2d_v4" if wr.is_multiple_of(4) => rows,
+        "pad2d_elem" => rows * wr,
+        _ => return Err(Error::Gpu(format!("{variant} cannot pad rows of {wr}"))),
+    };
     ctx.dispatch(
-        if wr.is_multiple_of(4) {
-            "pad2d_v4"
-        } else {
-            "pad2d"
-        },
+        variant,
         &[n, h, w, pad, wr, copies].map(u),
         &[out, inp],
-        rows,
+        threads,
     )
 }
 
@@ -931,7 +966,24 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     // Positions split over a workgroup per (image, channels, kernel row): layers with few
     // weights and many positions on hardware GPUs (conv1); K <= 5.
     ("conv2d_backward_weight_split", 5),
+    // tiled_split on tiles shaped to small layers (channels x taps): conv2's 32 x 144 GEMM
+    // (and conv3's, conv4's in 4 and 16 of them) in whole tiles; conv1's 16 x 25 in one.
+    ("conv2d_backward_weight_tiled32x144", 144),
+    ("conv2d_backward_weight_tiled16x32", 32),
 ];
+
+/// (channels, taps) of each split-tiled weight-gradient variant's tile.
+fn wgrad_tile(variant: &str) -> Option<(usize, usize)> {
+    match variant {
+        "conv2d_backward_weight_tiled_split" => Some((TILE, TILE)),
+        "conv2d_backward_weight_tiled32x144" => Some((32, 144)),
+        "conv2d_backward_weight_tiled16x32" => Some((16, 32)),
+        _ => None,
+    }
+}
+
+/// Workgroups the shaped split-tiled variants aim for: a few per compute unit of a large GPU.
+const WGRAD_GROUPS: usize = 512;
 
 /// Most parts conv2d_backward_weight_tiled_split cuts an image's positions into (at least 64
 /// positions each): batch_sum then adds B x parts rows per weight, one invocation per weight
@@ -1018,14 +1070,21 @@ pub fn conv2d_backward_weight_variant(
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
-    if variant == "conv2d_backward_weight_tiled_split" {
+    if let Some((tm, tn)) = wgrad_tile(variant) {
         let hw = s.ho() * s.wo();
+        let ws = s.cin * s.k * s.k;
+        let tiles = ws.div_ceil(tn) * s.cout.div_ceil(tm);
+        // 64 x 64 tiles: WGRAD_PARTS; shaped tiles: enough parts for WGRAD_GROUPS workgroups.
+        let want = if tm == TILE {
+            WGRAD_PARTS
+        } else {
+            WGRAD_GROUPS.div_ceil(tiles * s.batch).min(4 * WGRAD_PARTS)
+        };
         let room = partial.len / (s.batch * s.weight_len()).max(1);
-        let parts = WGRAD_PARTS.min(room).min(hw.div_ceil(64)).max(1);
+        let parts = want.min(room).min(hw.div_ceil(64)).max(1);
         let per = hw.div_ceil(parts);
         let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
-        let ws = s.cin * s.k * s.k;
-        let (x, y) = (ws.div_ceil(TILE), s.cout.div_ceil(TILE) * s.batch * parts);
+        let (x, y) = (ws.div_ceil(tn), s.cout.div_ceil(tm) * s.batch * parts);
         let words = [
             s.batch,
             s.cin,
