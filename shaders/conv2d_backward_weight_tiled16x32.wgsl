@@ -8,7 +8,7 @@
 // row padded by one so that the staging stores (16 positions of one channel or tap) fall in
 // distinct banks; the input is staged position-major, so neighbouring invocations load
 // neighbouring pixels. Hardware GPUs; autotune chooses.
-struct Params { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32 }
+struct Params { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -32,7 +32,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let hw = p.ho * p.wo;
     let q0 = (row % p.parts) * p.per;
     let q1 = min(q0 + p.per, hw);
-    let xb = b * p.cin * p.hp * p.wp;
+    // Window corner offsets in the unpadded input, less the padding (wrapping below zero:
+    // read only where a tap lands inside the image).
+    let xb = b * p.cin * p.h * p.w - p.pad * p.w - p.pad;
     let drow = b * p.cout * hw;
     // Staged element l + 64 e: position (l + 64 e) % 16 of channel / tap (l + 64 e) / 16.
     let kq = l % 16u;
@@ -44,33 +46,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let r5 = l / 16u + 20u;
     let r6 = l / 16u + 24u;
     let r7 = l / 16u + 28u;
-    let tap0 = taps[min(n0 + r0, p.ws - 1u)] + xb;
-    let tap1 = taps[min(n0 + r1, p.ws - 1u)] + xb;
-    let tap2 = taps[min(n0 + r2, p.ws - 1u)] + xb;
-    let tap3 = taps[min(n0 + r3, p.ws - 1u)] + xb;
-    let tap4 = taps[min(n0 + r4, p.ws - 1u)] + xb;
-    let tap5 = taps[min(n0 + r5, p.ws - 1u)] + xb;
-    let tap6 = taps[min(n0 + r6, p.ws - 1u)] + xb;
-    let tap7 = taps[min(n0 + r7, p.ws - 1u)] + xb;
+    let tap0 = taps[2u * min(n0 + r0, p.ws - 1u)] + xb;
+    let yx0 = taps[2u * min(n0 + r0, p.ws - 1u) + 1u];
+    let tap1 = taps[2u * min(n0 + r1, p.ws - 1u)] + xb;
+    let yx1 = taps[2u * min(n0 + r1, p.ws - 1u) + 1u];
+    let tap2 = taps[2u * min(n0 + r2, p.ws - 1u)] + xb;
+    let yx2 = taps[2u * min(n0 + r2, p.ws - 1u) + 1u];
+    let tap3 = taps[2u * min(n0 + r3, p.ws - 1u)] + xb;
+    let yx3 = taps[2u * min(n0 + r3, p.ws - 1u) + 1u];
+    let tap4 = taps[2u * min(n0 + r4, p.ws - 1u)] + xb;
+    let yx4 = taps[2u * min(n0 + r4, p.ws - 1u) + 1u];
+    let tap5 = taps[2u * min(n0 + r5, p.ws - 1u)] + xb;
+    let yx5 = taps[2u * min(n0 + r5, p.ws - 1u) + 1u];
+    let tap6 = taps[2u * min(n0 + r6, p.ws - 1u)] + xb;
+    let yx6 = taps[2u * min(n0 + r6, p.ws - 1u) + 1u];
+    let tap7 = taps[2u * min(n0 + r7, p.ws - 1u)] + xb;
+    let yx7 = taps[2u * min(n0 + r7, p.ws - 1u) + 1u];
     var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0;
     var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0;
     for (var k0 = q0; k0 < q1; k0 += 16u) {
         let q = k0 + kq;
         let q_ok = q < q1;
         let qc = min(q, hw - 1u);
-        let qoff = (qc / p.wo) * p.wp + qc % p.wo;
+        let qy = qc / p.wo;
+        let qx = qc % p.wo;
+        let qoff = qy * p.w + qx;
         ta[kq][r0] = select(0.0, dout[drow + min(m0 + r0, p.cout - 1u) * hw + qc], q_ok && m0 + r0 < p.cout);
         ta[kq][r1] = select(0.0, dout[drow + min(m0 + r1, p.cout - 1u) * hw + qc], q_ok && m0 + r1 < p.cout);
         ta[kq][r2] = select(0.0, dout[drow + min(m0 + r2, p.cout - 1u) * hw + qc], q_ok && m0 + r2 < p.cout);
         ta[kq][r3] = select(0.0, dout[drow + min(m0 + r3, p.cout - 1u) * hw + qc], q_ok && m0 + r3 < p.cout);
-        tb[kq][r0] = select(0.0, inp[tap0 + qoff], q_ok && n0 + r0 < p.ws);
-        tb[kq][r1] = select(0.0, inp[tap1 + qoff], q_ok && n0 + r1 < p.ws);
-        tb[kq][r2] = select(0.0, inp[tap2 + qoff], q_ok && n0 + r2 < p.ws);
-        tb[kq][r3] = select(0.0, inp[tap3 + qoff], q_ok && n0 + r3 < p.ws);
-        tb[kq][r4] = select(0.0, inp[tap4 + qoff], q_ok && n0 + r4 < p.ws);
-        tb[kq][r5] = select(0.0, inp[tap5 + qoff], q_ok && n0 + r5 < p.ws);
-        tb[kq][r6] = select(0.0, inp[tap6 + qoff], q_ok && n0 + r6 < p.ws);
-        tb[kq][r7] = select(0.0, inp[tap7 + qoff], q_ok && n0 + r7 < p.ws);
+        { let iy = qy + (yx0 >> 16u) - p.pad; let ix = qx + (yx0 & 0xffffu) - p.pad; let ok = q_ok && n0 + r0 < p.ws && iy < p.h && ix < p.w; tb[kq][r0] = select(0.0, inp[select(0u, tap0 + qoff, ok)], ok); }
+        { let iy = qy + (yx1 >> 16u) - p.pad; let ix = qx + (yx1 & 0xffffu) - p.pad; let ok = q_ok && n0 + r1 < p.ws && iy < p.h && ix < p.w; tb[kq][r1] = select(0.0, inp[select(0u, tap1 + qoff, ok)], ok); }
+        { let iy = qy + (yx2 >> 16u) - p.pad; let ix = qx + (yx2 & 0xffffu) - p.pad; let ok = q_ok && n0 + r2 < p.ws && iy < p.h && ix < p.w; tb[kq][r2] = select(0.0, inp[select(0u, tap2 + qoff, ok)], ok); }
+        { let iy = qy + (yx3 >> 16u) - p.pad; let ix = qx + (yx3 & 0xffffu) - p.pad; let ok = q_ok && n0 + r3 < p.ws && iy < p.h && ix < p.w; tb[kq][r3] = select(0.0, inp[select(0u, tap3 + qoff, ok)], ok); }
+        { let iy = qy + (yx4 >> 16u) - p.pad; let ix = qx + (yx4 & 0xffffu) - p.pad; let ok = q_ok && n0 + r4 < p.ws && iy < p.h && ix < p.w; tb[kq][r4] = select(0.0, inp[select(0u, tap4 + qoff, ok)], ok); }
+        { let iy = qy + (yx5 >> 16u) - p.pad; let ix = qx + (yx5 & 0xffffu) - p.pad; let ok = q_ok && n0 + r5 < p.ws && iy < p.h && ix < p.w; tb[kq][r5] = select(0.0, inp[select(0u, tap5 + qoff, ok)], ok); }
+        { let iy = qy + (yx6 >> 16u) - p.pad; let ix = qx + (yx6 & 0xffffu) - p.pad; let ok = q_ok && n0 + r6 < p.ws && iy < p.h && ix < p.w; tb[kq][r6] = select(0.0, inp[select(0u, tap6 + qoff, ok)], ok); }
+        { let iy = qy + (yx7 >> 16u) - p.pad; let ix = qx + (yx7 & 0xffffu) - p.pad; let ok = q_ok && n0 + r7 < p.ws && iy < p.h && ix < p.w; tb[kq][r7] = select(0.0, inp[select(0u, tap7 + qoff, ok)], ok); }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {
             let a0 = ta[kk][ty + 0u]; let a1 = ta[kk][ty + 8u];

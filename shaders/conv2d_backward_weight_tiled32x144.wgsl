@@ -8,7 +8,7 @@
 // row padded by one so that the staging stores (16 positions of one channel or tap) fall in
 // distinct banks; the input is staged position-major, so neighbouring invocations load
 // neighbouring pixels. Hardware GPUs; autotune chooses.
-struct Params { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32 }
+struct Params { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -32,7 +32,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let hw = p.ho * p.wo;
     let q0 = (row % p.parts) * p.per;
     let q1 = min(q0 + p.per, hw);
-    let xb = b * p.cin * p.hp * p.wp;
+    // Window corner offsets in the unpadded input, less the padding (wrapping below zero:
+    // read only where a tap lands inside the image).
+    let xb = b * p.cin * p.h * p.w - p.pad * p.w - p.pad;
     let drow = b * p.cout * hw;
     // Staged element l + 128 e: position (l + 128 e) % 16 of channel / tap (l + 128 e) / 16.
     let kq = l % 16u;
@@ -54,24 +56,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let r15 = l / 16u + 120u;
     let r16 = l / 16u + 128u;
     let r17 = l / 16u + 136u;
-    let tap0 = taps[min(n0 + r0, p.ws - 1u)] + xb;
-    let tap1 = taps[min(n0 + r1, p.ws - 1u)] + xb;
-    let tap2 = taps[min(n0 + r2, p.ws - 1u)] + xb;
-    let tap3 = taps[min(n0 + r3, p.ws - 1u)] + xb;
-    let tap4 = taps[min(n0 + r4, p.ws - 1u)] + xb;
-    let tap5 = taps[min(n0 + r5, p.ws - 1u)] + xb;
-    let tap6 = taps[min(n0 + r6, p.ws - 1u)] + xb;
-    let tap7 = taps[min(n0 + r7, p.ws - 1u)] + xb;
-    let tap8 = taps[min(n0 + r8, p.ws - 1u)] + xb;
-    let tap9 = taps[min(n0 + r9, p.ws - 1u)] + xb;
-    let tap10 = taps[min(n0 + r10, p.ws - 1u)] + xb;
-    let tap11 = taps[min(n0 + r11, p.ws - 1u)] + xb;
-    let tap12 = taps[min(n0 + r12, p.ws - 1u)] + xb;
-    let tap13 = taps[min(n0 + r13, p.ws - 1u)] + xb;
-    let tap14 = taps[min(n0 + r14, p.ws - 1u)] + xb;
-    let tap15 = taps[min(n0 + r15, p.ws - 1u)] + xb;
-    let tap16 = taps[min(n0 + r16, p.ws - 1u)] + xb;
-    let tap17 = taps[min(n0 + r17, p.ws - 1u)] + xb;
+    let tap0 = taps[2u * min(n0 + r0, p.ws - 1u)] + xb;
+    let yx0 = taps[2u * min(n0 + r0, p.ws - 1u) + 1u];
+    let tap1 = taps[2u * min(n0 + r1, p.ws - 1u)] + xb;
+    let yx1 = taps[2u * min(n0 + r1, p.ws - 1u) + 1u];
+    let tap2 = taps[2u * min(n0 + r2, p.ws - 1u)] + xb;
+    let yx2 = taps[2u * min(n0 + r2, p.ws - 1u) + 1u];
+    let tap3 = taps[2u * min(n0 + r3, p.ws - 1u)] + xb;
+    let yx3 = taps[2u * min(n0 + r3, p.ws - 1u) + 1u];
+    let tap4 = taps[2u * min(n0 + r4, p.ws - 1u)] + xb;
+    let yx4 = taps[2u * min(n0 + r4, p.ws - 1u) + 1u];
+    let tap5 = taps[2u * min(n0 + r5, p.ws - 1u)] + xb;
+    let yx5 = taps[2u * min(n0 + r5, p.ws - 1u) + 1u];
+    let tap6 = taps[2u * min(n0 + r6, p.ws - 1u)] + xb;
+    let yx6 = taps[2u * min(n0 + r6, p.ws - 1u) + 1u];
+    let tap7 = taps[2u * min(n0 + r7, p.ws - 1u)] + xb;
+    let yx7 = taps[2u * min(n0 + r7, p.ws - 1u) + 1u];
+    let tap8 = taps[2u * min(n0 + r8, p.ws - 1u)] + xb;
+    let yx8 = taps[2u * min(n0 + r8, p.ws - 1u) + 1u];
+    let tap9 = taps[2u * min(n0 + r9, p.ws - 1u)] + xb;
+    let yx9 = taps[2u * min(n0 + r9, p.ws - 1u) + 1u];
+    let tap10 = taps[2u * min(n0 + r10, p.ws - 1u)] + xb;
+    let yx10 = taps[2u * min(n0 + r10, p.ws - 1u) + 1u];
+    let tap11 = taps[2u * min(n0 + r11, p.ws - 1u)] + xb;
+    let yx11 = taps[2u * min(n0 + r11, p.ws - 1u) + 1u];
+    let tap12 = taps[2u * min(n0 + r12, p.ws - 1u)] + xb;
+    let yx12 = taps[2u * min(n0 + r12, p.ws - 1u) + 1u];
+    let tap13 = taps[2u * min(n0 + r13, p.ws - 1u)] + xb;
+    let yx13 = taps[2u * min(n0 + r13, p.ws - 1u) + 1u];
+    let tap14 = taps[2u * min(n0 + r14, p.ws - 1u)] + xb;
+    let yx14 = taps[2u * min(n0 + r14, p.ws - 1u) + 1u];
+    let tap15 = taps[2u * min(n0 + r15, p.ws - 1u)] + xb;
+    let yx15 = taps[2u * min(n0 + r15, p.ws - 1u) + 1u];
+    let tap16 = taps[2u * min(n0 + r16, p.ws - 1u)] + xb;
+    let yx16 = taps[2u * min(n0 + r16, p.ws - 1u) + 1u];
+    let tap17 = taps[2u * min(n0 + r17, p.ws - 1u)] + xb;
+    let yx17 = taps[2u * min(n0 + r17, p.ws - 1u) + 1u];
     var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0; var acc0_4 = 0.0; var acc0_5 = 0.0; var acc0_6 = 0.0; var acc0_7 = 0.0; var acc0_8 = 0.0;
     var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0; var acc1_4 = 0.0; var acc1_5 = 0.0; var acc1_6 = 0.0; var acc1_7 = 0.0; var acc1_8 = 0.0;
     var acc2_0 = 0.0; var acc2_1 = 0.0; var acc2_2 = 0.0; var acc2_3 = 0.0; var acc2_4 = 0.0; var acc2_5 = 0.0; var acc2_6 = 0.0; var acc2_7 = 0.0; var acc2_8 = 0.0;
@@ -80,29 +100,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         let q = k0 + kq;
         let q_ok = q < q1;
         let qc = min(q, hw - 1u);
-        let qoff = (qc / p.wo) * p.wp + qc % p.wo;
+        let qy = qc / p.wo;
+        let qx = qc % p.wo;
+        let qoff = qy * p.w + qx;
         ta[kq][r0] = select(0.0, dout[drow + min(m0 + r0, p.cout - 1u) * hw + qc], q_ok && m0 + r0 < p.cout);
         ta[kq][r1] = select(0.0, dout[drow + min(m0 + r1, p.cout - 1u) * hw + qc], q_ok && m0 + r1 < p.cout);
         ta[kq][r2] = select(0.0, dout[drow + min(m0 + r2, p.cout - 1u) * hw + qc], q_ok && m0 + r2 < p.cout);
         ta[kq][r3] = select(0.0, dout[drow + min(m0 + r3, p.cout - 1u) * hw + qc], q_ok && m0 + r3 < p.cout);
-        tb[kq][r0] = select(0.0, inp[tap0 + qoff], q_ok && n0 + r0 < p.ws);
-        tb[kq][r1] = select(0.0, inp[tap1 + qoff], q_ok && n0 + r1 < p.ws);
-        tb[kq][r2] = select(0.0, inp[tap2 + qoff], q_ok && n0 + r2 < p.ws);
-        tb[kq][r3] = select(0.0, inp[tap3 + qoff], q_ok && n0 + r3 < p.ws);
-        tb[kq][r4] = select(0.0, inp[tap4 + qoff], q_ok && n0 + r4 < p.ws);
-        tb[kq][r5] = select(0.0, inp[tap5 + qoff], q_ok && n0 + r5 < p.ws);
-        tb[kq][r6] = select(0.0, inp[tap6 + qoff], q_ok && n0 + r6 < p.ws);
-        tb[kq][r7] = select(0.0, inp[tap7 + qoff], q_ok && n0 + r7 < p.ws);
-        tb[kq][r8] = select(0.0, inp[tap8 + qoff], q_ok && n0 + r8 < p.ws);
-        tb[kq][r9] = select(0.0, inp[tap9 + qoff], q_ok && n0 + r9 < p.ws);
-        tb[kq][r10] = select(0.0, inp[tap10 + qoff], q_ok && n0 + r10 < p.ws);
-        tb[kq][r11] = select(0.0, inp[tap11 + qoff], q_ok && n0 + r11 < p.ws);
-        tb[kq][r12] = select(0.0, inp[tap12 + qoff], q_ok && n0 + r12 < p.ws);
-        tb[kq][r13] = select(0.0, inp[tap13 + qoff], q_ok && n0 + r13 < p.ws);
-        tb[kq][r14] = select(0.0, inp[tap14 + qoff], q_ok && n0 + r14 < p.ws);
-        tb[kq][r15] = select(0.0, inp[tap15 + qoff], q_ok && n0 + r15 < p.ws);
-        tb[kq][r16] = select(0.0, inp[tap16 + qoff], q_ok && n0 + r16 < p.ws);
-        tb[kq][r17] = select(0.0, inp[tap17 + qoff], q_ok && n0 + r17 < p.ws);
+        { let iy = qy + (yx0 >> 16u) - p.pad; let ix = qx + (yx0 & 0xffffu) - p.pad; let ok = q_ok && n0 + r0 < p.ws && iy < p.h && ix < p.w; tb[kq][r0] = select(0.0, inp[select(0u, tap0 + qoff, ok)], ok); }
+        { let iy = qy + (yx1 >> 16u) - p.pad; let ix = qx + (yx1 & 0xffffu) - p.pad; let ok = q_ok && n0 + r1 < p.ws && iy < p.h && ix < p.w; tb[kq][r1] = select(0.0, inp[select(0u, tap1 + qoff, ok)], ok); }
+        { let iy = qy + (yx2 >> 16u) - p.pad; let ix = qx + (yx2 & 0xffffu) - p.pad; let ok = q_ok && n0 + r2 < p.ws && iy < p.h && ix < p.w; tb[kq][r2] = select(0.0, inp[select(0u, tap2 + qoff, ok)], ok); }
+        { let iy = qy + (yx3 >> 16u) - p.pad; let ix = qx + (yx3 & 0xffffu) - p.pad; let ok = q_ok && n0 + r3 < p.ws && iy < p.h && ix < p.w; tb[kq][r3] = select(0.0, inp[select(0u, tap3 + qoff, ok)], ok); }
+        { let iy = qy + (yx4 >> 16u) - p.pad; let ix = qx + (yx4 & 0xffffu) - p.pad; let ok = q_ok && n0 + r4 < p.ws && iy < p.h && ix < p.w; tb[kq][r4] = select(0.0, inp[select(0u, tap4 + qoff, ok)], ok); }
+        { let iy = qy + (yx5 >> 16u) - p.pad; let ix = qx + (yx5 & 0xffffu) - p.pad; let ok = q_ok && n0 + r5 < p.ws && iy < p.h && ix < p.w; tb[kq][r5] = select(0.0, inp[select(0u, tap5 + qoff, ok)], ok); }
+        { let iy = qy + (yx6 >> 16u) - p.pad; let ix = qx + (yx6 & 0xffffu) - p.pad; let ok = q_ok && n0 + r6 < p.ws && iy < p.h && ix < p.w; tb[kq][r6] = select(0.0, inp[select(0u, tap6 + qoff, ok)], ok); }
+        { let iy = qy + (yx7 >> 16u) - p.pad; let ix = qx + (yx7 & 0xffffu) - p.pad; let ok = q_ok && n0 + r7 < p.ws && iy < p.h && ix < p.w; tb[kq][r7] = select(0.0, inp[select(0u, tap7 + qoff, ok)], ok); }
+        { let iy = qy + (yx8 >> 16u) - p.pad; let ix = qx + (yx8 & 0xffffu) - p.pad; let ok = q_ok && n0 + r8 < p.ws && iy < p.h && ix < p.w; tb[kq][r8] = select(0.0, inp[select(0u, tap8 + qoff, ok)], ok); }
+        { let iy = qy + (yx9 >> 16u) - p.pad; let ix = qx + (yx9 & 0xffffu) - p.pad; let ok = q_ok && n0 + r9 < p.ws && iy < p.h && ix < p.w; tb[kq][r9] = select(0.0, inp[select(0u, tap9 + qoff, ok)], ok); }
+        { let iy = qy + (yx10 >> 16u) - p.pad; let ix = qx + (yx10 & 0xffffu) - p.pad; let ok = q_ok && n0 + r10 < p.ws && iy < p.h && ix < p.w; tb[kq][r10] = select(0.0, inp[select(0u, tap10 + qoff, ok)], ok); }
+        { let iy = qy + (yx11 >> 16u) - p.pad; let ix = qx + (yx11 & 0xffffu) - p.pad; let ok = q_ok && n0 + r11 < p.ws && iy < p.h && ix < p.w; tb[kq][r11] = select(0.0, inp[select(0u, tap11 + qoff, ok)], ok); }
+        { let iy = qy + (yx12 >> 16u) - p.pad; let ix = qx + (yx12 & 0xffffu) - p.pad; let ok = q_ok && n0 + r12 < p.ws && iy < p.h && ix < p.w; tb[kq][r12] = select(0.0, inp[select(0u, tap12 + qoff, ok)], ok); }
+        { let iy = qy + (yx13 >> 16u) - p.pad; let ix = qx + (yx13 & 0xffffu) - p.pad; let ok = q_ok && n0 + r13 < p.ws && iy < p.h && ix < p.w; tb[kq][r13] = select(0.0, inp[select(0u, tap13 + qoff, ok)], ok); }
+        { let iy = qy + (yx14 >> 16u) - p.pad; let ix = qx + (yx14 & 0xffffu) - p.pad; let ok = q_ok && n0 + r14 < p.ws && iy < p.h && ix < p.w; tb[kq][r14] = select(0.0, inp[select(0u, tap14 + qoff, ok)], ok); }
+        { let iy = qy + (yx15 >> 16u) - p.pad; let ix = qx + (yx15 & 0xffffu) - p.pad; let ok = q_ok && n0 + r15 < p.ws && iy < p.h && ix < p.w; tb[kq][r15] = select(0.0, inp[select(0u, tap15 + qoff, ok)], ok); }
+        { let iy = qy + (yx16 >> 16u) - p.pad; let ix = qx + (yx16 & 0xffffu) - p.pad; let ok = q_ok && n0 + r16 < p.ws && iy < p.h && ix < p.w; tb[kq][r16] = select(0.0, inp[select(0u, tap16 + qoff, ok)], ok); }
+        { let iy = qy + (yx17 >> 16u) - p.pad; let ix = qx + (yx17 & 0xffffu) - p.pad; let ok = q_ok && n0 + r17 < p.ws && iy < p.h && ix < p.w; tb[kq][r17] = select(0.0, inp[select(0u, tap17 + qoff, ok)], ok); }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {
             let a0 = ta[kk][ty + 0u]; let a1 = ta[kk][ty + 8u]; let a2 = ta[kk][ty + 16u]; let a3 = ta[kk][ty + 24u];

@@ -11,7 +11,7 @@
 // addresses); the reduction runs in chunks of 16, staged through workgroup memory (every
 // operand value is loaded from global memory once per tile instead of once per invocation
 // that needs it). CPU-type adapters prefer the register-blocked variants; autotune chooses.
-struct Params { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32 }
+struct Params { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -41,7 +41,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let nb = l % 64u;
     let kb = l / 64u;
     let tap_ok = n0 + nb < p.ws;
-    let tap = taps[min(n0 + nb, p.ws - 1u)] + b * p.cin * p.hp * p.wp;
+    let tk = min(n0 + nb, p.ws - 1u);
+    // The tap's offset from a position's window corner in the unpadded input, less the
+    // padding (wraps below zero: read only where the tap lands inside the image).
+    let tap = taps[2u * tk] + b * p.cin * p.h * p.w - p.pad * p.w - p.pad;
+    let dy = taps[2u * tk + 1u] >> 16u;
+    let dx = taps[2u * tk + 1u] & 0xffffu;
     let drow = b * p.cout * hw;
     var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0;
     var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0;
@@ -53,28 +58,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let q = k0 + ka;
             ta[ka][l / 16u + 0u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 0u, hw - 1u);
-            tb[kb + 0u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 0u < q1);
+            let qy = qb / p.wo;
+            let qx = qb % p.wo;
+            let iy = qy + dy - p.pad;
+            let ix = qx + dx - p.pad;
+            let ok = tap_ok && k0 + kb + 0u < q1 && iy < p.h && ix < p.w;
+            tb[kb + 0u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
         }
         {
             let m = m0 + l / 16u + 16u;
             let q = k0 + ka;
             ta[ka][l / 16u + 16u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 4u, hw - 1u);
-            tb[kb + 4u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 4u < q1);
+            let qy = qb / p.wo;
+            let qx = qb % p.wo;
+            let iy = qy + dy - p.pad;
+            let ix = qx + dx - p.pad;
+            let ok = tap_ok && k0 + kb + 4u < q1 && iy < p.h && ix < p.w;
+            tb[kb + 4u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
         }
         {
             let m = m0 + l / 16u + 32u;
             let q = k0 + ka;
             ta[ka][l / 16u + 32u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 8u, hw - 1u);
-            tb[kb + 8u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 8u < q1);
+            let qy = qb / p.wo;
+            let qx = qb % p.wo;
+            let iy = qy + dy - p.pad;
+            let ix = qx + dx - p.pad;
+            let ok = tap_ok && k0 + kb + 8u < q1 && iy < p.h && ix < p.w;
+            tb[kb + 8u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
         }
         {
             let m = m0 + l / 16u + 48u;
             let q = k0 + ka;
             ta[ka][l / 16u + 48u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + 12u, hw - 1u);
-            tb[kb + 12u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + 12u < q1);
+            let qy = qb / p.wo;
+            let qx = qb % p.wo;
+            let iy = qy + dy - p.pad;
+            let ix = qx + dx - p.pad;
+            let ok = tap_ok && k0 + kb + 12u < q1 && iy < p.h && ix < p.w;
+            tb[kb + 12u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {

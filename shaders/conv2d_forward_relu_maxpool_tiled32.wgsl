@@ -5,11 +5,11 @@
 // hardware GPUs as conv2d_forward_tiled: a 16x8 workgroup computes 32 channels x 16 quads,
 // a quad being 2 rows x 8 pixels (4 pooled outputs, one code word); each invocation owns one
 // quad and 4 channels (strided by 8), so it pools its own sums. The reduction runs in
-// chunks of 16 taps staged through workgroup memory, the input through the tap-offset table
-// of conv2d_forward on the zero-padded input [B, Ci, Hp, Wp] (pad2d). Ho even, Wo a multiple
+// chunks of 16 taps staged through workgroup memory, the unpadded input [B, Ci, H, W] through
+// the tap table of conv2d_forward_tiled (no pad2d pass). Ho even, Wo a multiple
 // of 8. Staged pixel column 16 j + q is pixel j (row j / 8, column j % 8) of the tile's quad
 // q, so the reads of the inner loop are conflict-free.
-struct Params { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho2: u32, wo8: u32, ws: u32 }
+struct Params { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho2: u32, wo8: u32, ws: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> pooled: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> codes: array<u32>;
@@ -37,8 +37,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let sq_ok = wg.x * 16u + tx < nquads;
     let sb = sq / per_image;
     let sr = sq % per_image;
-    let base0 = sb * p.cin * p.hp * p.wp + (2u * (sr / p.wo8)) * p.wp + 8u * (sr % p.wo8) + ty;
-    let base1 = base0 + p.wp;
+    let oy0 = 2u * (sr / p.wo8);
+    let ox0 = 8u * (sr % p.wo8) + ty;
+    // Window corners of the two staged pixels in the unpadded input (wrapping below zero:
+    // read only where a tap lands inside the image).
+    let base0 = sb * p.cin * p.h * p.w + oy0 * p.w + ox0 - p.pad * p.w - p.pad;
+    let base1 = base0 + p.w;
     let bias0 = bias[min(m0 + ty + 0u, p.cout - 1u)];
     let bias1 = bias[min(m0 + ty + 8u, p.cout - 1u)];
     let bias2 = bias[min(m0 + ty + 16u, p.cout - 1u)];
@@ -71,9 +75,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         for (var kk = 0u; kk < 16u; kk++) {
             let k = k0 + kk;
             let ok = sq_ok && k < p.ws;
-            let t = taps[min(k, p.ws - 1u)];
-            tb[kk][l] = select(0.0, inp[base0 + t], ok);
-            tb[kk][l + 128u] = select(0.0, inp[base1 + t], ok);
+            let tk = min(k, p.ws - 1u);
+            let t = taps[2u * tk];
+            let yx = taps[2u * tk + 1u];
+            let ix = ox0 + (yx & 0xffffu) - p.pad;
+            let iy = oy0 + (yx >> 16u) - p.pad;
+            let ok0 = ok && ix < p.w && iy < p.h;
+            let ok1 = ok && ix < p.w && iy + 1u < p.h;
+            tb[kk][l] = select(0.0, inp[select(0u, base0 + t, ok0)], ok0);
+            tb[kk][l + 128u] = select(0.0, inp[select(0u, base1 + t, ok1)], ok1);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {

@@ -368,16 +368,18 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let arch = Arch::reference(crate::model::Head::L2);
     let mut out = Vec::new();
-    let mut push = |name: &str, shape: String, d: Dispatch, flops: f64, floats: usize| {
-        out.push(GpuCase {
-            name: name.into(),
-            shape,
-            flops,
-            floats,
-            dispatches: vec![d],
-        })
-    };
+    let mut push =
+        |name: &str, shape: String, dispatches: Vec<Dispatch>, flops: f64, floats: usize| {
+            out.push(GpuCase {
+                name: name.into(),
+                shape,
+                flops,
+                floats,
+                dispatches,
+            })
+        };
     let one = |d: &Dispatch| ctx.run(&[d]);
+    let all = |d: &[Dispatch]| ctx.run(&d.iter().collect::<Vec<_>>());
 
     // Pooling and ReLU on conv1's output.
     let ps = arch.pool(0, batch);
@@ -399,7 +401,7 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     push(
         "maxpool2d_forward",
         shape.clone(),
-        d,
+        vec![d],
         0.0,
         ps.in_len() + ps.out_len(),
     );
@@ -411,7 +413,7 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     push(
         "maxpool2d_backward",
         shape.clone(),
-        d,
+        vec![d],
         0.0,
         2 * ps.in_len() + ps.out_len(),
     );
@@ -436,7 +438,7 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
         push(
             "maxpool2d_relu_backward_argmax",
             shape.clone(),
-            d,
+            vec![d],
             0.0,
             ps.in_len() + ps.out_len() + codes.len(),
         );
@@ -446,7 +448,7 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut want = vec![0.0; ps.in_len()];
     r::relu_forward(&mut want, &x);
     check("relu_forward", &ctx.read::<f32>(&tdx)?, &want)?;
-    push("relu_forward", shape, d, 0.0, 2 * ps.in_len());
+    push("relu_forward", shape, vec![d], 0.0, 2 * ps.in_len());
 
     // The dense layer.
     let ds = arch.dense(batch);
@@ -475,15 +477,15 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut want = vec![0.0; ds.batch * ds.nout];
     r::dense_forward(&mut want, &x, &w, &b, ds);
     check("dense_forward", &ctx.read::<f32>(&ty)?, &want)?;
-    push("dense_forward", shape.clone(), d, flops, floats);
+    push("dense_forward", shape.clone(), vec![d], flops, floats);
     let d = k::dense_backward_input(ctx, &tdx, &tg, &tw, ds)?;
-    one(&d)?;
+    all(&d)?;
     let mut want = vec![0.0; ds.batch * ds.nin];
     r::dense_backward_input(&mut want, &g, &w, ds);
     check("dense_backward_input", &ctx.read::<f32>(&tdx)?, &want)?;
     push("dense_backward_input", shape.clone(), d, flops, floats);
     let d = k::dense_backward_weight(ctx, &tdw, &tg, &tx, ds)?;
-    one(&d)?;
+    all(&d)?;
     let mut want = vec![0.0; ds.nout * ds.nin];
     r::dense_backward_weight(&mut want, &g, &x, ds);
     check("dense_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
@@ -501,7 +503,7 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     push(
         "pairwise_distance",
         format!("{n}x{n}x{e}"),
-        d,
+        vec![d],
         3.0 * (n * n * e) as f64,
         2 * n * e + n * n,
     );
@@ -532,7 +534,13 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let (mut wp, mut wm, mut wv) = (p0.clone(), m0.clone(), v0.clone());
     r::adam_update(&mut wp, &g, &mut wm, &mut wv, &h);
     check("adam_update", &ctx.read::<f32>(&tp)?, &wp)?;
-    push("adam_update", format!("{np} parameters"), d, 0.0, 7 * np);
+    push(
+        "adam_update",
+        format!("{np} parameters"),
+        vec![d],
+        0.0,
+        7 * np,
+    );
     Ok(out)
 }
 

@@ -664,6 +664,28 @@ fn maxpool_ties_route_to_the_first_maximum() {
     assert_eq!(ctx.read::<f32>(&din).unwrap(), want);
 }
 
+/// Every way the dense backward passes can run: the register-blocked product, the plain
+/// kernel, and each conv2d_forward variant as a 1x1 convolution of one image.
+fn dense_backward_variants(blocked: &'static str, plain: &'static str) -> Vec<&'static str> {
+    let mut v = vec![blocked, plain];
+    v.extend_from_slice(k::FORWARD_VARIANTS);
+    v
+}
+
+/// The variants a dense backward pass of `nin` inputs may refuse: vec4 products need a
+/// multiple of 4, conv2d_forward_k5c2 a 5x5 kernel.
+fn may_refuse(variant: &str, nin: usize) -> bool {
+    match variant {
+        "matmul" | "matmul_tn" | "conv2d_forward_v4s" => !nin.is_multiple_of(4),
+        "conv2d_forward_k5c2" => true,
+        _ => false,
+    }
+}
+
+fn run_list(ctx: &glassnet::gpu::GpuContext, d: &[glassnet::gpu::Dispatch]) {
+    ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+}
+
 #[test]
 fn dense_kernels_match_reference() {
     let Some(ctx) = gpu() else { return };
@@ -722,8 +744,27 @@ fn dense_kernels_match_reference() {
         let mut want = vec![0.0; s.batch * s.nin];
         r::dense_backward_input(&mut want, &dout, &w, s);
         let din = ctx.tensor(want.len(), "di").unwrap();
-        ctx.run(&[&k::dense_backward_input(&ctx, &din, &td, &tw, s).unwrap()])
-            .unwrap();
+        for variant in dense_backward_variants("matmul", "dense_backward_input") {
+            ctx.upload(&din, &vec![f32::NAN; want.len()]);
+            match k::dense_backward_input_variant(&ctx, variant, &din, &td, &tw, s) {
+                Ok(d) => run_list(&ctx, &d),
+                Err(_) => {
+                    assert!(may_refuse(variant, s.nin), "{variant} refused {tag}");
+                    continue;
+                }
+            }
+            assert_close(
+                &format!("gpu {variant} as dense_backward_input {tag}"),
+                &ctx.read::<f32>(&din).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
+        run_list(
+            &ctx,
+            &k::dense_backward_input(&ctx, &din, &td, &tw, s).unwrap(),
+        );
         assert_close(
             &format!("gpu dense_backward_input {tag}"),
             &ctx.read::<f32>(&din).unwrap(),
@@ -744,8 +785,27 @@ fn dense_kernels_match_reference() {
         let mut want = vec![0.0; s.nout * s.nin];
         r::dense_backward_weight(&mut want, &dout, &inp, s);
         let dw = ctx.tensor(want.len(), "dw").unwrap();
-        ctx.run(&[&k::dense_backward_weight(&ctx, &dw, &td, &ti, s).unwrap()])
-            .unwrap();
+        for variant in dense_backward_variants("matmul_tn", "dense_backward_weight") {
+            ctx.upload(&dw, &vec![f32::NAN; want.len()]);
+            match k::dense_backward_weight_variant(&ctx, variant, &dw, &td, &ti, s) {
+                Ok(d) => run_list(&ctx, &d),
+                Err(_) => {
+                    assert!(may_refuse(variant, s.nin), "{variant} refused {tag}");
+                    continue;
+                }
+            }
+            assert_close(
+                &format!("gpu {variant} as dense_backward_weight {tag}"),
+                &ctx.read::<f32>(&dw).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
+        run_list(
+            &ctx,
+            &k::dense_backward_weight(&ctx, &dw, &td, &ti, s).unwrap(),
+        );
         assert_close(
             &format!("gpu dense_backward_weight {tag}"),
             &ctx.read::<f32>(&dw).unwrap(),

@@ -778,11 +778,12 @@ def conv2d_forward_tiled(tm=64, tn=64, rm=4, rn=4):
     name = "conv2d_forward_tiled" if (tm, tn) == (64, 64) else f"conv2d_forward_tiled{tm}"
     o = [HEADER.format(f"{name}, {tm} x {tn} tiles")]
     o.append(f"""// out [B, Co, Ho, Wo] = conv(inp, weight [Co, Ci, K, K]) + bias [Co] as an implicit GEMM
-// (m = Co, k = Ci K K, n = B Ho Wo) on the zero-padded input [B, Ci, Hp, Wp] (pad2d) and the
-// tap-offset table of conv2d_forward. Sums in the reference's order (bias, then ci, ky, kx);
+// (m = Co, k = Ci K K, n = B Ho Wo) on the unpadded input [B, Ci, H, W] through the tap table
+// (offset, ky << 16 | kx per tap): taps that land in the zero border read nothing, so no
+// pad2d pass runs first. Sums in the reference's order (bias, then ci, ky, kx);
 // has_bias = 0 starts at zero (conv2d_backward_input); relu = 1 stores max(sum, 0).
 {tile_note(tm, tn, rm, rn)}
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, has_bias: u32, relu: u32, ws: u32 }}
+struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, has_bias: u32, relu: u32, ws: u32, pad: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
@@ -802,7 +803,11 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
     let pix = min(n0 + nb, npix - 1u);
     let pb = pix / hw;
     let prem = pix % hw;
-    let base = pb * p.cin * p.hp * p.wp + (prem / p.wo) * p.wp + prem % p.wo;
+    let oy = prem / p.wo;
+    let ox = prem % p.wo;
+    // The pixel's window corner in the unpadded input (wraps below zero: read only where a
+    // tap lands inside the image).
+    let base = pb * p.cin * p.h * p.w + oy * p.w + ox - p.pad * p.w - p.pad;
     let pix_ok = n0 + nb < npix;""")
     for i in range(rm):
         o.append(f"    let ch{i} = min(m0 + ty + {sy * i}u, p.cout - 1u);")
@@ -818,7 +823,12 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
             ta[ka][l / 16u + {rows_a * e}u] = select(0.0, weight[min(m, p.cout - 1u) * p.ws + min(k, p.ws - 1u)], m < p.cout && k < p.ws);""")
         if e < eb:
             o.append(f"""            let kt = k0 + kb + {rows_b * e}u;
-            tb[kb + {rows_b * e}u][nb] = select(0.0, inp[base + taps[min(kt, p.ws - 1u)]], pix_ok && kt < p.ws);""")
+            let tk = min(kt, p.ws - 1u);
+            let yx = taps[2u * tk + 1u];
+            let iy = oy + (yx >> 16u) - p.pad;
+            let ix = ox + (yx & 0xffffu) - p.pad;
+            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
+            tb[kb + {rows_b * e}u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);""")
         o.append("        }")
     o.append("        workgroupBarrier();")
     tile_compute(o, rm, rn, sy, sx)
@@ -852,11 +862,11 @@ def conv2d_forward_relu_maxpool_tiled(tm=32, rm=4):
 // hardware GPUs as conv2d_forward_tiled: a 16x{ty_n} workgroup computes {tm} channels x 16 quads,
 // a quad being 2 rows x 8 pixels (4 pooled outputs, one code word); each invocation owns one
 // quad and {rm} channels (strided by {ty_n}), so it pools its own sums. The reduction runs in
-// chunks of 16 taps staged through workgroup memory, the input through the tap-offset table
-// of conv2d_forward on the zero-padded input [B, Ci, Hp, Wp] (pad2d). Ho even, Wo a multiple
+// chunks of 16 taps staged through workgroup memory, the unpadded input [B, Ci, H, W] through
+// the tap table of conv2d_forward_tiled (no pad2d pass). Ho even, Wo a multiple
 // of 8. Staged pixel column 16 j + q is pixel j (row j / 8, column j % 8) of the tile's quad
 // q, so the reads of the inner loop are conflict-free.
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho2: u32, wo8: u32, ws: u32 }}
+struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho2: u32, wo8: u32, ws: u32, pad: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> pooled: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> codes: array<u32>;
@@ -884,8 +894,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let sq_ok = wg.x * 16u + tx < nquads;
     let sb = sq / per_image;
     let sr = sq % per_image;
-    let base0 = sb * p.cin * p.hp * p.wp + (2u * (sr / p.wo8)) * p.wp + 8u * (sr % p.wo8) + ty;
-    let base1 = base0 + p.wp;""")
+    let oy0 = 2u * (sr / p.wo8);
+    let ox0 = 8u * (sr % p.wo8) + ty;
+    // Window corners of the two staged pixels in the unpadded input (wrapping below zero:
+    // read only where a tap lands inside the image).
+    let base0 = sb * p.cin * p.h * p.w + oy0 * p.w + ox0 - p.pad * p.w - p.pad;
+    let base1 = base0 + p.w;""")
     for i in range(rm):
         o.append(f"    let bias{i} = bias[min(m0 + ty + {ty_n * i}u, p.cout - 1u)];")
     for i in range(rm):
@@ -900,9 +914,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     o.append("""        for (var kk = 0u; kk < 16u; kk++) {
             let k = k0 + kk;
             let ok = sq_ok && k < p.ws;
-            let t = taps[min(k, p.ws - 1u)];
-            tb[kk][l] = select(0.0, inp[base0 + t], ok);
-            tb[kk][l + 128u] = select(0.0, inp[base1 + t], ok);
+            let tk = min(k, p.ws - 1u);
+            let t = taps[2u * tk];
+            let yx = taps[2u * tk + 1u];
+            let ix = ox0 + (yx & 0xffffu) - p.pad;
+            let iy = oy0 + (yx >> 16u) - p.pad;
+            let ok0 = ok && ix < p.w && iy < p.h;
+            let ok1 = ok && ix < p.w && iy + 1u < p.h;
+            tb[kk][l] = select(0.0, inp[select(0u, base0 + t, ok0)], ok0);
+            tb[kk][l + 128u] = select(0.0, inp[select(0u, base1 + t, ok1)], ok1);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {""")
@@ -951,13 +971,13 @@ def conv2d_backward_weight_tiled(split=False):
 // reference's, so results agree to rounding. Workgroup y is (image, part, channel block).""")
     else:
         o.append("""// partial [B, Co, Ci K K]: each image's contribution to dweight, as a GEMM per image
-// (m = Co, n = Ci K K, k = Ho Wo): dout [B, Co, Ho, Wo] times the im2col of the zero-padded
-// input [B, Ci, Hp, Wp] (pad2d) through the tap-offset table of conv2d_forward. Workgroup y
+// (m = Co, n = Ci K K, k = Ho Wo): dout [B, Co, Ho, Wo] times the im2col of the unpadded input
+// [B, Ci, H, W] through the tap table of conv2d_forward_tiled (no pad2d pass). Workgroup y
 // is (image, channel block). Positions are added in the reference's order (oy, ox); batch_sum adds the
 // images.""")
     extra = ", parts: u32, per: u32" if split else ""
     o.append(f"""{TILE_NOTE}
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32{extra} }}
+struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32{extra}, pad: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -977,7 +997,12 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
     let nb = l % 64u;
     let kb = l / 64u;
     let tap_ok = n0 + nb < p.ws;
-    let tap = taps[min(n0 + nb, p.ws - 1u)] + b * p.cin * p.hp * p.wp;
+    let tk = min(n0 + nb, p.ws - 1u);
+    // The tap's offset from a position's window corner in the unpadded input, less the
+    // padding (wraps below zero: read only where the tap lands inside the image).
+    let tap = taps[2u * tk] + b * p.cin * p.h * p.w - p.pad * p.w - p.pad;
+    let dy = taps[2u * tk + 1u] >> 16u;
+    let dx = taps[2u * tk + 1u] & 0xffffu;
     let drow = b * p.cout * hw;""")
     for i in range(4):
         o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(4)))
@@ -988,7 +1013,12 @@ struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo:
             let q = k0 + ka;
             ta[ka][l / 16u + {16 * e}u] = select(0.0, dout[drow + min(m, p.cout - 1u) * hw + min(q, hw - 1u)], m < p.cout && q < q1);
             let qb = min(k0 + kb + {4 * e}u, hw - 1u);
-            tb[kb + {4 * e}u][nb] = select(0.0, inp[tap + (qb / p.wo) * p.wp + qb % p.wo], tap_ok && k0 + kb + {4 * e}u < q1);
+            let qy = qb / p.wo;
+            let qx = qb % p.wo;
+            let iy = qy + dy - p.pad;
+            let ix = qx + dx - p.pad;
+            let ok = tap_ok && k0 + kb + {4 * e}u < q1 && iy < p.h && ix < p.w;
+            tb[kb + {4 * e}u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
         }}""")
     o.append("        workgroupBarrier();")
     tile_compute(o)
@@ -1025,7 +1055,7 @@ def conv2d_backward_weight_tiled_mn(tm, tn, rm, rn):
 // row padded by one so that the staging stores (16 positions of one channel or tap) fall in
 // distinct banks; the input is staged position-major, so neighbouring invocations load
 // neighbouring pixels. Hardware GPUs; autotune chooses.
-struct Params {{ batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32 }}
+struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32 }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -1049,25 +1079,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let hw = p.ho * p.wo;
     let q0 = (row % p.parts) * p.per;
     let q1 = min(q0 + p.per, hw);
-    let xb = b * p.cin * p.hp * p.wp;
+    // Window corner offsets in the unpadded input, less the padding (wrapping below zero:
+    // read only where a tap lands inside the image).
+    let xb = b * p.cin * p.h * p.w - p.pad * p.w - p.pad;
     let drow = b * p.cout * hw;
     // Staged element l + {threads} e: position (l + {threads} e) % 16 of channel / tap (l + {threads} e) / 16.
     let kq = l % 16u;""")
     for e in range(max(ea, eb)):
         o.append(f"    let r{e} = l / 16u + {threads // 16 * e}u;")
     for e in range(eb):
-        o.append(f"    let tap{e} = taps[min(n0 + r{e}, p.ws - 1u)] + xb;")
+        o.append(f"    let tap{e} = taps[2u * min(n0 + r{e}, p.ws - 1u)] + xb;")
+        o.append(f"    let yx{e} = taps[2u * min(n0 + r{e}, p.ws - 1u) + 1u];")
     for i in range(rm):
         o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(rn)))
     o.append("    for (var k0 = q0; k0 < q1; k0 += 16u) {")
     o.append("        let q = k0 + kq;")
     o.append("        let q_ok = q < q1;")
     o.append("        let qc = min(q, hw - 1u);")
-    o.append("        let qoff = (qc / p.wo) * p.wp + qc % p.wo;")
+    o.append("        let qy = qc / p.wo;")
+    o.append("        let qx = qc % p.wo;")
+    o.append("        let qoff = qy * p.w + qx;")
     for e in range(ea):
         o.append(f"        ta[kq][r{e}] = select(0.0, dout[drow + min(m0 + r{e}, p.cout - 1u) * hw + qc], q_ok && m0 + r{e} < p.cout);")
     for e in range(eb):
-        o.append(f"        tb[kq][r{e}] = select(0.0, inp[tap{e} + qoff], q_ok && n0 + r{e} < p.ws);")
+        o.append(f"        {{ let iy = qy + (yx{e} >> 16u) - p.pad; let ix = qx + (yx{e} & 0xffffu) - p.pad; "
+                 f"let ok = q_ok && n0 + r{e} < p.ws && iy < p.h && ix < p.w; "
+                 f"tb[kq][r{e}] = select(0.0, inp[select(0u, tap{e} + qoff, ok)], ok); }}")
     o.append("        workgroupBarrier();")
     tile_compute(o, rm, rn, sy, sx)
     o.append("        workgroupBarrier();")
@@ -1079,6 +1116,110 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         for i in range(rm):
             o.append(f"            if (m0 + ty + {sy * i}u < p.cout) {{ partial[(row * p.cout + m0 + ty + {sy * i}u) * p.ws + t] = acc{i}_{j}; }}")
         o.append("        }\n    }")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def conv2d_forward_tiled8x8(tm=64, tn=128, threads_per_col=1):
+    """conv2d_forward_tiled with 8 x 8 outputs per invocation read from workgroup memory as
+    vec4: 4 reads per 64 multiply-adds instead of 8 per 16 (the 4 x 4 strided tiles)."""
+    sx, sy = tn // 8, tm // 8  # workgroup sides: 4 + 4 pixels, 4 + 4 channels per invocation
+    threads = sx * sy
+    assert tn % threads == 0 and (16 * tm) % threads == 0 and threads % 32 == 0, (tm, tn)
+    cols = tn // threads  # pixel columns each invocation stages
+    ea = 16 * tm // threads  # weights staged per invocation per chunk
+    name = f"conv2d_forward_tiled8x8_{tm}x{tn}"
+    o = [HEADER.format(f"{name}, {tm} x {tn} tiles, 8 x 8 per invocation")]
+    o.append(f"""// out [B, Co, Ho, Wo] = conv(inp, weight [Co, Ci, K, K]) + bias [Co] as conv2d_forward_tiled
+// (the same sums in the same order, the unpadded input through the same tap table), on
+// {tm} x {tn} tiles (channels x pixels) with 8 x 8 outputs per invocation: channels 4 ty .. 4 ty + 3
+// and {tm // 2} + 4 ty .., pixels 4 tx .. 4 tx + 3 and {tn // 2} + 4 tx .., so each step of the inner
+// product reads two vec4 of weights and two of pixels from workgroup memory for 64
+// multiply-adds (the 4 x 4 strided tiles read 8 scalars for 16): on hardware GPUs the
+// workgroup-memory reads, not the arithmetic, bound those. A {sx}x{sy} workgroup; autotune chooses.
+struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, has_bias: u32, relu: u32, ws: u32, pad: u32 }}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> taps: array<u32>;
+
+// [16 taps][{tm} channels] of weights and [16 taps][{tn} pixels] of input, as vec4.
+var<workgroup> ta: array<array<vec4<f32>, {tm // 4}>, 16>;
+var<workgroup> tb: array<array<vec4<f32>, {tn // 4}>, 16>;
+
+@compute @workgroup_size({sx}, {sy})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
+    let tx = lid.x;
+    let ty = lid.y;
+    let l = ty * {sx}u + tx;
+    let n0 = wg.x * {tn}u;
+    let m0 = wg.y * {tm}u;
+    let hw = p.ho * p.wo;
+    let npix = p.batch * hw;
+    // This invocation stages weights of channel rows l / 16 + {threads // 16} e at tap column l % 16,
+    // and the input of pixel column{"s" if cols > 1 else ""} {" and ".join(f"l + {threads * c}" if c else "l" for c in range(cols))} at every tap row; the
+    // pixel's window corner in the unpadded input wraps below zero (read only where a tap
+    // lands inside the image).
+    let ka = l % 16u;""")
+    for c in range(cols):
+        o.append(f"""    let pix{c} = min(n0 + l + {threads * c}u, npix - 1u);
+    let oy{c} = (pix{c} % hw) / p.wo;
+    let ox{c} = (pix{c} % hw) % p.wo;
+    let base{c} = (pix{c} / hw) * p.cin * p.h * p.w + oy{c} * p.w + ox{c} - p.pad * p.w - p.pad;
+    let ok{c} = n0 + l + {threads * c}u < npix;""")
+    chans = [f"4u * ty + {c}u" for c in range(4)] + [f"{tm // 2}u + 4u * ty + {c}u" for c in range(4)]
+    for i, ch in enumerate(chans):
+        o.append(f"    let bias{i} = select(0.0, bias[min(m0 + {ch}, p.cout - 1u)], p.has_bias != 0u);")
+    for i in range(8):
+        o.append(f"    var acc{i}_0 = vec4<f32>(bias{i}); var acc{i}_1 = vec4<f32>(bias{i});")
+    o.append("    for (var k0 = 0u; k0 < p.ws; k0 += 16u) {")
+    for e in range(ea):
+        o.append(f"""        {{
+            let m = l / 16u + {threads // 16 * e}u;
+            let k = k0 + ka;
+            ta[ka][m / 4u][m % 4u] = select(0.0, weight[min(m0 + m, p.cout - 1u) * p.ws + min(k, p.ws - 1u)], m0 + m < p.cout && k < p.ws);
+        }}""")
+    o.append("""        for (var kk = 0u; kk < 16u; kk++) {
+            let kt = k0 + kk;
+            let tk = min(kt, p.ws - 1u);
+            let t = taps[2u * tk];
+            let dy = taps[2u * tk + 1u] >> 16u;
+            let dx = taps[2u * tk + 1u] & 0xffffu;""")
+    for c in range(cols):
+        col = f"l + {threads * c}u" if c else "l"
+        o.append(f"""            {{
+                let iy = oy{c} + dy - p.pad;
+                let ix = ox{c} + dx - p.pad;
+                let ok = ok{c} && kt < p.ws && iy < p.h && ix < p.w;
+                tb[kk][({col}) / 4u][({col}) % 4u] = select(0.0, inp[select(0u, base{c} + t, ok)], ok);
+            }}""")
+    o.append("""        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < 16u; kk++) {""")
+    o.append(f"            let a0 = ta[kk][ty]; let a1 = ta[kk][{tm // 8}u + ty];")
+    o.append(f"            let b0 = tb[kk][tx]; let b1 = tb[kk][{tn // 8}u + tx];")
+    for i in range(8):
+        a = f"a{i // 4}[{i % 4}]"
+        o.append(f"            acc{i}_0 += {a} * b0; acc{i}_1 += {a} * b1;")
+    o.append("""        }
+        workgroupBarrier();
+    }""")
+    o.append("""    if (p.relu != 0u) {""")
+    for i in range(8):
+        o.append(f"        acc{i}_0 = max(acc{i}_0, vec4<f32>(0.0)); acc{i}_1 = max(acc{i}_1, vec4<f32>(0.0));")
+    o.append("    }")
+    for j in range(2):
+        for c in range(4):
+            col = f"{tn // 2 * j}u + 4u * tx + {c}u"
+            o.append(f"""    {{
+        let n = n0 + {col};
+        if (n < npix) {{
+            let o = (n / hw) * p.cout * hw + n % hw;""")
+            for i, ch in enumerate(chans):
+                o.append(f"            if (m0 + {ch} < p.cout) {{ out[o + (m0 + {ch}) * hw] = acc{i}_{j}[{c}]; }}")
+            o.append("        }\n    }")
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -1096,6 +1237,10 @@ KERNELS = {
     "conv2d_forward_tiled": conv2d_forward_tiled,
     "conv2d_forward_tiled32": lambda: conv2d_forward_tiled(tm=32, tn=128, rm=4, rn=8),
     "conv2d_forward_tiled16": lambda: conv2d_forward_tiled(tm=16, tn=128, rm=2, rn=8),
+    "conv2d_forward_tiled8x8_64x128": lambda: conv2d_forward_tiled8x8(64, 128),
+    "conv2d_forward_tiled8x8_64x64": lambda: conv2d_forward_tiled8x8(64, 64),
+    "conv2d_forward_tiled8x8_32x128": lambda: conv2d_forward_tiled8x8(32, 128),
+    "conv2d_forward_tiled8x8_16x256": lambda: conv2d_forward_tiled8x8(16, 256),
     "conv2d_forward_k5c2": conv2d_forward_rows,
     "conv2d_forward_relu_maxpool": conv2d_forward_relu_maxpool,
     "conv2d_forward_relu_maxpool_k5c2": conv2d_forward_relu_maxpool_rows,

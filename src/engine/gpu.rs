@@ -355,7 +355,7 @@ impl GpuEngine {
         let nl = self.arch.channels.len();
         let (w, b) = self.layout.dense();
         let (gw, gb) = (tensor_view(&self.grads, w), tensor_view(&self.grads, b));
-        d.push(k::dense_backward_weight(
+        d.extend(k::dense_backward_weight(
             ctx,
             &gw,
             &dpre,
@@ -364,7 +364,7 @@ impl GpuEngine {
         )?);
         d.push(k::dense_backward_bias(ctx, &gb, &dpre, ds)?);
         let mut dp = ctx.tensor(n * ds.nin, "d flat")?;
-        d.push(k::dense_backward_input(
+        d.extend(k::dense_backward_input(
             ctx,
             &dp,
             &dpre,

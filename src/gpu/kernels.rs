@@ -383,7 +383,9 @@ pub fn conv2d_flip_weight(
 /// shifted copies of it with vec4 loads (K times the memory, fewer loads); conv2d_forward_v4s
 /// also stores vec4 (only where Wo is a multiple of 4); conv2d_forward_tiled computes 64 x 64
 /// tiles staged through workgroup memory (for hardware GPUs), conv2d_forward_tiled32 and _16
-/// 32 or 16 channels x 128 pixels (layers with few output channels); conv2d_forward_k5c2 is
+/// 32 or 16 channels x 128 pixels (layers with few output channels), the `_tiled8x8` ones
+/// 8 x 8 outputs per invocation read as vec4 (channels x pixels 64 x 128, 64 x 64, 32 x 128,
+/// 16 x 256); conv2d_forward_k5c2 is
 /// for one input channel and a 5x5 kernel (the first layer where the fused block cannot run),
 /// the input shared by the workgroup and 2 channels per lane, Wo a multiple of 4.
 pub const FORWARD_VARIANTS: &[&str] = &[
@@ -394,6 +396,10 @@ pub const FORWARD_VARIANTS: &[&str] = &[
     "conv2d_forward_tiled",
     "conv2d_forward_tiled32",
     "conv2d_forward_tiled16",
+    "conv2d_forward_tiled8x8_64x128",
+    "conv2d_forward_tiled8x8_64x64",
+    "conv2d_forward_tiled8x8_32x128",
+    "conv2d_forward_tiled8x8_16x256",
 ];
 
 /// Output tile side (channels and pixels, or channels and taps) of the `_tiled` variants,
@@ -401,12 +407,17 @@ pub const FORWARD_VARIANTS: &[&str] = &[
 const TILE: usize = 64;
 
 /// (channels, pixels) of the output tile of a `conv2d_forward_tiled*` variant: 64 x 64, or
-/// 32 and 16 channels x 128 pixels for layers with few output channels.
+/// 32 and 16 channels x 128 pixels for layers with few output channels; the `8x8` ones
+/// compute 8 x 8 outputs per invocation (64 x 128, 64 x 64, 32 x 128, 16 x 256).
 fn forward_tile(variant: &str) -> Option<(usize, usize)> {
     match variant {
         "conv2d_forward_tiled" => Some((TILE, TILE)),
         "conv2d_forward_tiled32" => Some((32, 128)),
         "conv2d_forward_tiled16" => Some((16, 128)),
+        "conv2d_forward_tiled8x8_64x128" => Some((TILE, 128)),
+        "conv2d_forward_tiled8x8_64x64" => Some((TILE, TILE)),
+        "conv2d_forward_tiled8x8_32x128" => Some((32, 128)),
+        "conv2d_forward_tiled8x8_16x256" => Some((16, 256)),
         _ => None,
     }
 }
@@ -450,7 +461,7 @@ fn forward_variant(
     // Without a bias, bind the weights in its place: the shaders never read it.
     let bias = bias.unwrap_or(weight);
     if let Some((tm, tn)) = forward_tile(variant) {
-        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
+        let taps = unpadded_taps(ctx, &s)?;
         let (x, y) = (
             (s.batch * s.ho() * s.wo()).div_ceil(tn),
             s.cout.div_ceil(tm),
@@ -459,15 +470,16 @@ fn forward_variant(
             s.batch,
             s.cin,
             s.cout,
-            hp,
-            wp,
+            s.h,
+            s.w,
             s.ho(),
             s.wo(),
             has_bias,
             relu as usize,
             s.cin * s.k * s.k,
+            s.pad,
         ];
-        let bind = [out, &xp, weight, bias, &taps];
+        let bind = [out, inp, weight, bias, &taps];
         d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
         return Ok(d);
     }
@@ -601,19 +613,21 @@ fn variants_for(ctx: &GpuContext, all: &[&'static str]) -> Vec<&'static str> {
         .collect()
 }
 
-/// The plain zero-padded input (a pad2d pushed onto `d`, scratch allocated here, once), its
-/// `[Ci K K]` tap-offset table and padded row width: what the `_tiled` variants read.
-fn padded_with_taps(
-    ctx: &GpuContext,
-    d: &mut Vec<Dispatch>,
-    inp: &GpuTensor,
-    s: &Conv2dShape,
-) -> Result<(GpuTensor, GpuTensor, usize)> {
-    let (hp, wp) = (s.h + 2 * s.pad, s.w + 2 * s.pad);
-    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
-    let xp = padded(ctx, d, inp, dims, "conv input, padded")?;
-    let taps = ctx.tensor_from(&tap_offsets(s.cin, s.k, hp, wp, 0), "conv tap offsets")?;
-    Ok((xp, taps, wp))
+/// What the `_tiled` variants read the unpadded input through, allocated here, once:
+/// `[Ci K K, 2]` u32, per tap (ci, ky, kx) its offset `ci H W + ky W + kx` from a pixel's
+/// window corner and `ky << 16 | kx`, from which the shader tells the taps that land in
+/// the zero border (they read nothing, so no pad2d pass runs before these kernels).
+fn unpadded_taps(ctx: &GpuContext, s: &Conv2dShape) -> Result<GpuTensor> {
+    let mut t = Vec::with_capacity(2 * s.cin * s.k * s.k);
+    for ci in 0..s.cin {
+        for ky in 0..s.k {
+            for kx in 0..s.k {
+                t.push(u(ci * s.h * s.w + ky * s.w + kx));
+                t.push(u(ky << 16 | kx));
+            }
+        }
+    }
+    ctx.tensor_from(&t, "conv tap table")
 }
 
 /// Runs a list of dispatches once (what autotune times).
@@ -801,23 +815,27 @@ pub fn conv2d_forward_relu_maxpool_variant(
     };
     if let Some(tm) = tiled {
         // One workgroup per 16 quads (2 rows x 8 pixels, one code word) and tm channels.
-        let mut d = Vec::new();
-        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
+        let taps = unpadded_taps(ctx, &s)?;
         let quads = pool_code_words(&s) / s.cout;
         let words = [
             s.batch,
             s.cin,
             s.cout,
-            hp,
-            wp,
+            s.h,
+            s.w,
             s.ho() / 2,
             s.wo() / 8,
             s.cin * s.k * s.k,
+            s.pad,
         ];
-        let bind = [pooled, codes, &xp, weight, bias, &taps];
+        let bind = [pooled, codes, inp, weight, bias, &taps];
         let grid = (quads.div_ceil(16), s.cout.div_ceil(tm));
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, grid)?);
-        return Ok(d);
+        return Ok(vec![ctx.dispatch_grid(
+            variant,
+            &words.map(u),
+            &bind,
+            grid,
+        )?]);
     }
     if variant != "conv2d_forward_relu_maxpool" {
         return Err(Error::Gpu(format!(
@@ -1083,32 +1101,33 @@ pub fn conv2d_backward_weight_variant(
         let room = partial.len / (s.batch * s.weight_len()).max(1);
         let parts = want.min(room).min(hw.div_ceil(64)).max(1);
         let per = hw.div_ceil(parts);
-        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
+        let taps = unpadded_taps(ctx, &s)?;
         let (x, y) = (ws.div_ceil(tn), s.cout.div_ceil(tm) * s.batch * parts);
         let words = [
             s.batch,
             s.cin,
             s.cout,
-            hp,
-            wp,
+            s.h,
+            s.w,
             s.ho(),
             s.wo(),
             ws,
             parts,
             per,
+            s.pad,
         ];
-        let bind = [partial, dout, &xp, &taps];
+        let bind = [partial, dout, inp, &taps];
         d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
         let rows = s.batch * parts;
         d.push(batch_sum(ctx, dweight, partial, rows, s.weight_len())?);
         return Ok(d);
     }
     if variant == "conv2d_backward_weight_tiled" {
-        let (xp, taps, wp) = padded_with_taps(ctx, &mut d, inp, &s)?;
+        let taps = unpadded_taps(ctx, &s)?;
         let ws = s.cin * s.k * s.k;
         let (x, y) = (ws.div_ceil(TILE), s.cout.div_ceil(TILE) * s.batch);
-        let words = [s.batch, s.cin, s.cout, hp, wp, s.ho(), s.wo(), ws];
-        let bind = [partial, dout, &xp, &taps];
+        let words = [s.batch, s.cin, s.cout, s.h, s.w, s.ho(), s.wo(), ws, s.pad];
+        let bind = [partial, dout, inp, &taps];
         d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
@@ -1364,42 +1383,139 @@ pub fn dense_forward(
     )
 }
 
+/// dinp `[B, I]` = dout `[B, O]` . weight `[O, I]`, by the variant autotune measured fastest:
+/// the register-blocked `matmul` (where I allows vec4), or the product as a 1x1 convolution
+/// of one image (I pixels in O channels) through a conv2d_forward variant: the tiled ones fill
+/// a hardware GPU where matmul's blocks give dense's few rows a handful of workgroups.
 pub fn dense_backward_input(
     ctx: &GpuContext,
     dinp: &GpuTensor,
     dout: &GpuTensor,
     weight: &GpuTensor,
     s: DenseShape,
-) -> Result<Dispatch> {
-    // A plain product, dout [B, O] . weight [O, I]: the tuned matmul where I allows vec4.
-    if s.nin.is_multiple_of(4) {
-        return matmul(ctx, dinp, dout, weight, s.batch, s.nout, s.nin);
-    }
-    ctx.dispatch(
-        "dense_backward_input",
-        &dense_words(&s),
-        &[dinp, dout, weight],
-        s.batch * s.nin,
+) -> Result<Vec<Dispatch>> {
+    let key = format!("dense_backward_input b{} i{} o{}", s.batch, s.nin, s.nout);
+    ctx.tune.pick(
+        &key,
+        &product_variants(ctx, "matmul", s.nin),
+        |v| dense_backward_input_variant(ctx, v, dinp, dout, weight, s),
+        |d| run_all(ctx, d),
     )
 }
 
+/// dense_backward_input with a given variant (tests run them all).
+pub fn dense_backward_input_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    dinp: &GpuTensor,
+    dout: &GpuTensor,
+    weight: &GpuTensor,
+    s: DenseShape,
+) -> Result<Vec<Dispatch>> {
+    match variant {
+        "matmul" if s.nin.is_multiple_of(4) => Ok(vec![matmul(
+            ctx, dinp, dout, weight, s.batch, s.nout, s.nin,
+        )?]),
+        "dense_backward_input" => Ok(vec![ctx.dispatch(
+            "dense_backward_input",
+            &dense_words(&s),
+            &[dinp, dout, weight],
+            s.batch * s.nin,
+        )?]),
+        v if FORWARD_VARIANTS.contains(&v) => {
+            let c = product_shape(s.batch, s.nout, s.nin);
+            forward_variant(ctx, v, dinp, weight, dout, None, false, c)
+        }
+        _ => Err(Error::Gpu(format!(
+            "no dense_backward_input variant {variant}"
+        ))),
+    }
+}
+
+/// dweight `[O, I]` = dout `[B, O]`^T . inp `[B, I]`, by the variant autotune measured fastest:
+/// `matmul_tn` (where I allows vec4), or dout transposed (conv2d_flip_weight of a 1x1 kernel)
+/// and the product as a 1x1 convolution of one image through a conv2d_forward variant.
 pub fn dense_backward_weight(
     ctx: &GpuContext,
     dweight: &GpuTensor,
     dout: &GpuTensor,
     inp: &GpuTensor,
     s: DenseShape,
-) -> Result<Dispatch> {
-    // dout [B, O]^T . inp [B, I]: the tuned matmul_tn where I allows vec4.
-    if s.nin.is_multiple_of(4) {
-        return matmul_tn(ctx, dweight, dout, inp, s.nout, s.batch, s.nin);
-    }
-    ctx.dispatch(
-        "dense_backward_weight",
-        &dense_words(&s),
-        &[dweight, dout, inp],
-        s.nout * s.nin,
+) -> Result<Vec<Dispatch>> {
+    let key = format!("dense_backward_weight b{} i{} o{}", s.batch, s.nin, s.nout);
+    ctx.tune.pick(
+        &key,
+        &product_variants(ctx, "matmul_tn", s.nin),
+        |v| dense_backward_weight_variant(ctx, v, dweight, dout, inp, s),
+        |d| run_all(ctx, d),
     )
+}
+
+/// dense_backward_weight with a given variant (tests run them all).
+pub fn dense_backward_weight_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    dweight: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    s: DenseShape,
+) -> Result<Vec<Dispatch>> {
+    match variant {
+        "matmul_tn" if s.nin.is_multiple_of(4) => Ok(vec![matmul_tn(
+            ctx, dweight, dout, inp, s.nout, s.batch, s.nin,
+        )?]),
+        "dense_backward_weight" => Ok(vec![ctx.dispatch(
+            "dense_backward_weight",
+            &dense_words(&s),
+            &[dweight, dout, inp],
+            s.nout * s.nin,
+        )?]),
+        v if FORWARD_VARIANTS.contains(&v) => {
+            // doutᵀ [O, B] (allocated here, once) as the weights of a 1x1 convolution.
+            let dt = ctx.tensor(s.batch * s.nout, "d dense out, transposed")?;
+            let mut d = vec![conv2d_flip_weight(ctx, &dt, dout, s.batch, s.nout, 1)?];
+            let c = product_shape(s.nout, s.batch, s.nin);
+            d.extend(forward_variant(ctx, v, dweight, inp, &dt, None, false, c)?);
+            Ok(d)
+        }
+        _ => Err(Error::Gpu(format!(
+            "no dense_backward_weight variant {variant}"
+        ))),
+    }
+}
+
+/// c `[m, n]` = a `[m, k]` . b `[k, n]` as the shape of a 1x1 convolution of one image: b is
+/// its input (k channels of n pixels), a its weights, c its output (m channels).
+fn product_shape(m: usize, k: usize, n: usize) -> Conv2dShape {
+    Conv2dShape {
+        batch: 1,
+        cin: k,
+        cout: m,
+        h: 1,
+        w: n,
+        k: 1,
+        pad: 0,
+    }
+}
+
+/// The dense backward passes' variants: the plain kernel (any shape), the register-blocked
+/// product `blocked` (n a multiple of 4), then the conv2d_forward variants worth trying here.
+fn product_variants(ctx: &GpuContext, blocked: &'static str, n: usize) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if n.is_multiple_of(4) {
+        v.push(blocked);
+    }
+    v.push(if blocked == "matmul" {
+        "dense_backward_input"
+    } else {
+        "dense_backward_weight"
+    });
+    v.extend(
+        variants_for(ctx, FORWARD_VARIANTS)
+            .into_iter()
+            .filter(|f| !matches!(*f, "conv2d_forward_k5c2" | "conv2d_forward_v4s")),
+    );
+    v
 }
 
 pub fn dense_backward_bias(
