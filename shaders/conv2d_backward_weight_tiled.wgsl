@@ -43,8 +43,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     // The tap's offset from a position's window corner in the unpadded input, less the
     // padding (wraps below zero: read only where the tap lands inside the image).
     let tap = taps[2u * tk] + b * p.cin * p.h * p.w - p.pad * p.w - p.pad;
-    let dy = taps[2u * tk + 1u] >> 16u;
-    let dx = taps[2u * tk + 1u] & 0xffffu;
+    // The tap's (ky, kx) less the padding (wrapping), 2^31 where the tap is past Ci K K.
+    let dy = select(0x80000000u, (taps[2u * tk + 1u] >> 16u) - p.pad, tap_ok);
+    let dx = (taps[2u * tk + 1u] & 0xffffu) - p.pad;
     let drow = b * p.cout * hw;
     var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0;
     var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0;
@@ -58,10 +59,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let qb = min(k0 + kb + 0u, hw - 1u);
             let qy = qb / p.wo;
             let qx = qb % p.wo;
-            let iy = qy + dy - p.pad;
-            let ix = qx + dx - p.pad;
-            let ok = tap_ok && k0 + kb + 0u < q1 && iy < p.h && ix < p.w;
-            tb[kb + 0u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
+            let ok = k0 + kb + 0u < q1 && qy + dy < p.h && qx + dx < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[tap + qy * p.w + qx]; }
+            tb[kb + 0u][nb] = v;
         }
         {
             let m = m0 + l / 16u + 16u;
@@ -70,10 +71,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let qb = min(k0 + kb + 4u, hw - 1u);
             let qy = qb / p.wo;
             let qx = qb % p.wo;
-            let iy = qy + dy - p.pad;
-            let ix = qx + dx - p.pad;
-            let ok = tap_ok && k0 + kb + 4u < q1 && iy < p.h && ix < p.w;
-            tb[kb + 4u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
+            let ok = k0 + kb + 4u < q1 && qy + dy < p.h && qx + dx < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[tap + qy * p.w + qx]; }
+            tb[kb + 4u][nb] = v;
         }
         {
             let m = m0 + l / 16u + 32u;
@@ -82,10 +83,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let qb = min(k0 + kb + 8u, hw - 1u);
             let qy = qb / p.wo;
             let qx = qb % p.wo;
-            let iy = qy + dy - p.pad;
-            let ix = qx + dx - p.pad;
-            let ok = tap_ok && k0 + kb + 8u < q1 && iy < p.h && ix < p.w;
-            tb[kb + 8u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
+            let ok = k0 + kb + 8u < q1 && qy + dy < p.h && qx + dx < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[tap + qy * p.w + qx]; }
+            tb[kb + 8u][nb] = v;
         }
         {
             let m = m0 + l / 16u + 48u;
@@ -94,10 +95,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let qb = min(k0 + kb + 12u, hw - 1u);
             let qy = qb / p.wo;
             let qx = qb % p.wo;
-            let iy = qy + dy - p.pad;
-            let ix = qx + dx - p.pad;
-            let ok = tap_ok && k0 + kb + 12u < q1 && iy < p.h && ix < p.w;
-            tb[kb + 12u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
+            let ok = k0 + kb + 12u < q1 && qy + dy < p.h && qx + dx < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[tap + qy * p.w + qx]; }
+            tb[kb + 12u][nb] = v;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {

@@ -48,20 +48,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let r7 = l / 16u + 28u;
     let tap0 = taps[2u * min(n0 + r0, p.ws - 1u)] + xb;
     let yx0 = taps[2u * min(n0 + r0, p.ws - 1u) + 1u];
+    let dy0 = select(0x80000000u, (yx0 >> 16u) - p.pad, n0 + r0 < p.ws);
+    let dx0 = (yx0 & 0xffffu) - p.pad;
     let tap1 = taps[2u * min(n0 + r1, p.ws - 1u)] + xb;
     let yx1 = taps[2u * min(n0 + r1, p.ws - 1u) + 1u];
+    let dy1 = select(0x80000000u, (yx1 >> 16u) - p.pad, n0 + r1 < p.ws);
+    let dx1 = (yx1 & 0xffffu) - p.pad;
     let tap2 = taps[2u * min(n0 + r2, p.ws - 1u)] + xb;
     let yx2 = taps[2u * min(n0 + r2, p.ws - 1u) + 1u];
+    let dy2 = select(0x80000000u, (yx2 >> 16u) - p.pad, n0 + r2 < p.ws);
+    let dx2 = (yx2 & 0xffffu) - p.pad;
     let tap3 = taps[2u * min(n0 + r3, p.ws - 1u)] + xb;
     let yx3 = taps[2u * min(n0 + r3, p.ws - 1u) + 1u];
+    let dy3 = select(0x80000000u, (yx3 >> 16u) - p.pad, n0 + r3 < p.ws);
+    let dx3 = (yx3 & 0xffffu) - p.pad;
     let tap4 = taps[2u * min(n0 + r4, p.ws - 1u)] + xb;
     let yx4 = taps[2u * min(n0 + r4, p.ws - 1u) + 1u];
+    let dy4 = select(0x80000000u, (yx4 >> 16u) - p.pad, n0 + r4 < p.ws);
+    let dx4 = (yx4 & 0xffffu) - p.pad;
     let tap5 = taps[2u * min(n0 + r5, p.ws - 1u)] + xb;
     let yx5 = taps[2u * min(n0 + r5, p.ws - 1u) + 1u];
+    let dy5 = select(0x80000000u, (yx5 >> 16u) - p.pad, n0 + r5 < p.ws);
+    let dx5 = (yx5 & 0xffffu) - p.pad;
     let tap6 = taps[2u * min(n0 + r6, p.ws - 1u)] + xb;
     let yx6 = taps[2u * min(n0 + r6, p.ws - 1u) + 1u];
+    let dy6 = select(0x80000000u, (yx6 >> 16u) - p.pad, n0 + r6 < p.ws);
+    let dx6 = (yx6 & 0xffffu) - p.pad;
     let tap7 = taps[2u * min(n0 + r7, p.ws - 1u)] + xb;
     let yx7 = taps[2u * min(n0 + r7, p.ws - 1u) + 1u];
+    let dy7 = select(0x80000000u, (yx7 >> 16u) - p.pad, n0 + r7 < p.ws);
+    let dx7 = (yx7 & 0xffffu) - p.pad;
     var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0;
     var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0;
     for (var k0 = q0; k0 < q1; k0 += 16u) {
@@ -75,14 +91,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         ta[kq][r1] = select(0.0, dout[drow + min(m0 + r1, p.cout - 1u) * hw + qc], q_ok && m0 + r1 < p.cout);
         ta[kq][r2] = select(0.0, dout[drow + min(m0 + r2, p.cout - 1u) * hw + qc], q_ok && m0 + r2 < p.cout);
         ta[kq][r3] = select(0.0, dout[drow + min(m0 + r3, p.cout - 1u) * hw + qc], q_ok && m0 + r3 < p.cout);
-        { let iy = qy + (yx0 >> 16u) - p.pad; let ix = qx + (yx0 & 0xffffu) - p.pad; let ok = q_ok && n0 + r0 < p.ws && iy < p.h && ix < p.w; tb[kq][r0] = select(0.0, inp[select(0u, tap0 + qoff, ok)], ok); }
-        { let iy = qy + (yx1 >> 16u) - p.pad; let ix = qx + (yx1 & 0xffffu) - p.pad; let ok = q_ok && n0 + r1 < p.ws && iy < p.h && ix < p.w; tb[kq][r1] = select(0.0, inp[select(0u, tap1 + qoff, ok)], ok); }
-        { let iy = qy + (yx2 >> 16u) - p.pad; let ix = qx + (yx2 & 0xffffu) - p.pad; let ok = q_ok && n0 + r2 < p.ws && iy < p.h && ix < p.w; tb[kq][r2] = select(0.0, inp[select(0u, tap2 + qoff, ok)], ok); }
-        { let iy = qy + (yx3 >> 16u) - p.pad; let ix = qx + (yx3 & 0xffffu) - p.pad; let ok = q_ok && n0 + r3 < p.ws && iy < p.h && ix < p.w; tb[kq][r3] = select(0.0, inp[select(0u, tap3 + qoff, ok)], ok); }
-        { let iy = qy + (yx4 >> 16u) - p.pad; let ix = qx + (yx4 & 0xffffu) - p.pad; let ok = q_ok && n0 + r4 < p.ws && iy < p.h && ix < p.w; tb[kq][r4] = select(0.0, inp[select(0u, tap4 + qoff, ok)], ok); }
-        { let iy = qy + (yx5 >> 16u) - p.pad; let ix = qx + (yx5 & 0xffffu) - p.pad; let ok = q_ok && n0 + r5 < p.ws && iy < p.h && ix < p.w; tb[kq][r5] = select(0.0, inp[select(0u, tap5 + qoff, ok)], ok); }
-        { let iy = qy + (yx6 >> 16u) - p.pad; let ix = qx + (yx6 & 0xffffu) - p.pad; let ok = q_ok && n0 + r6 < p.ws && iy < p.h && ix < p.w; tb[kq][r6] = select(0.0, inp[select(0u, tap6 + qoff, ok)], ok); }
-        { let iy = qy + (yx7 >> 16u) - p.pad; let ix = qx + (yx7 & 0xffffu) - p.pad; let ok = q_ok && n0 + r7 < p.ws && iy < p.h && ix < p.w; tb[kq][r7] = select(0.0, inp[select(0u, tap7 + qoff, ok)], ok); }
+        { var v = 0.0; if (q_ok && qy + dy0 < p.h && qx + dx0 < p.w) { v = inp[tap0 + qoff]; } tb[kq][r0] = v; }
+        { var v = 0.0; if (q_ok && qy + dy1 < p.h && qx + dx1 < p.w) { v = inp[tap1 + qoff]; } tb[kq][r1] = v; }
+        { var v = 0.0; if (q_ok && qy + dy2 < p.h && qx + dx2 < p.w) { v = inp[tap2 + qoff]; } tb[kq][r2] = v; }
+        { var v = 0.0; if (q_ok && qy + dy3 < p.h && qx + dx3 < p.w) { v = inp[tap3 + qoff]; } tb[kq][r3] = v; }
+        { var v = 0.0; if (q_ok && qy + dy4 < p.h && qx + dx4 < p.w) { v = inp[tap4 + qoff]; } tb[kq][r4] = v; }
+        { var v = 0.0; if (q_ok && qy + dy5 < p.h && qx + dx5 < p.w) { v = inp[tap5 + qoff]; } tb[kq][r5] = v; }
+        { var v = 0.0; if (q_ok && qy + dy6 < p.h && qx + dx6 < p.w) { v = inp[tap6 + qoff]; } tb[kq][r6] = v; }
+        { var v = 0.0; if (q_ok && qy + dy7 < p.h && qx + dx7 < p.w) { v = inp[tap7 + qoff]; } tb[kq][r7] = v; }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {
             let a0 = ta[kk][ty + 0u]; let a1 = ta[kk][ty + 8u];

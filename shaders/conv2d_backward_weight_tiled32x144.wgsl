@@ -58,40 +58,76 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let r17 = l / 16u + 136u;
     let tap0 = taps[2u * min(n0 + r0, p.ws - 1u)] + xb;
     let yx0 = taps[2u * min(n0 + r0, p.ws - 1u) + 1u];
+    let dy0 = select(0x80000000u, (yx0 >> 16u) - p.pad, n0 + r0 < p.ws);
+    let dx0 = (yx0 & 0xffffu) - p.pad;
     let tap1 = taps[2u * min(n0 + r1, p.ws - 1u)] + xb;
     let yx1 = taps[2u * min(n0 + r1, p.ws - 1u) + 1u];
+    let dy1 = select(0x80000000u, (yx1 >> 16u) - p.pad, n0 + r1 < p.ws);
+    let dx1 = (yx1 & 0xffffu) - p.pad;
     let tap2 = taps[2u * min(n0 + r2, p.ws - 1u)] + xb;
     let yx2 = taps[2u * min(n0 + r2, p.ws - 1u) + 1u];
+    let dy2 = select(0x80000000u, (yx2 >> 16u) - p.pad, n0 + r2 < p.ws);
+    let dx2 = (yx2 & 0xffffu) - p.pad;
     let tap3 = taps[2u * min(n0 + r3, p.ws - 1u)] + xb;
     let yx3 = taps[2u * min(n0 + r3, p.ws - 1u) + 1u];
+    let dy3 = select(0x80000000u, (yx3 >> 16u) - p.pad, n0 + r3 < p.ws);
+    let dx3 = (yx3 & 0xffffu) - p.pad;
     let tap4 = taps[2u * min(n0 + r4, p.ws - 1u)] + xb;
     let yx4 = taps[2u * min(n0 + r4, p.ws - 1u) + 1u];
+    let dy4 = select(0x80000000u, (yx4 >> 16u) - p.pad, n0 + r4 < p.ws);
+    let dx4 = (yx4 & 0xffffu) - p.pad;
     let tap5 = taps[2u * min(n0 + r5, p.ws - 1u)] + xb;
     let yx5 = taps[2u * min(n0 + r5, p.ws - 1u) + 1u];
+    let dy5 = select(0x80000000u, (yx5 >> 16u) - p.pad, n0 + r5 < p.ws);
+    let dx5 = (yx5 & 0xffffu) - p.pad;
     let tap6 = taps[2u * min(n0 + r6, p.ws - 1u)] + xb;
     let yx6 = taps[2u * min(n0 + r6, p.ws - 1u) + 1u];
+    let dy6 = select(0x80000000u, (yx6 >> 16u) - p.pad, n0 + r6 < p.ws);
+    let dx6 = (yx6 & 0xffffu) - p.pad;
     let tap7 = taps[2u * min(n0 + r7, p.ws - 1u)] + xb;
     let yx7 = taps[2u * min(n0 + r7, p.ws - 1u) + 1u];
+    let dy7 = select(0x80000000u, (yx7 >> 16u) - p.pad, n0 + r7 < p.ws);
+    let dx7 = (yx7 & 0xffffu) - p.pad;
     let tap8 = taps[2u * min(n0 + r8, p.ws - 1u)] + xb;
     let yx8 = taps[2u * min(n0 + r8, p.ws - 1u) + 1u];
+    let dy8 = select(0x80000000u, (yx8 >> 16u) - p.pad, n0 + r8 < p.ws);
+    let dx8 = (yx8 & 0xffffu) - p.pad;
     let tap9 = taps[2u * min(n0 + r9, p.ws - 1u)] + xb;
     let yx9 = taps[2u * min(n0 + r9, p.ws - 1u) + 1u];
+    let dy9 = select(0x80000000u, (yx9 >> 16u) - p.pad, n0 + r9 < p.ws);
+    let dx9 = (yx9 & 0xffffu) - p.pad;
     let tap10 = taps[2u * min(n0 + r10, p.ws - 1u)] + xb;
     let yx10 = taps[2u * min(n0 + r10, p.ws - 1u) + 1u];
+    let dy10 = select(0x80000000u, (yx10 >> 16u) - p.pad, n0 + r10 < p.ws);
+    let dx10 = (yx10 & 0xffffu) - p.pad;
     let tap11 = taps[2u * min(n0 + r11, p.ws - 1u)] + xb;
     let yx11 = taps[2u * min(n0 + r11, p.ws - 1u) + 1u];
+    let dy11 = select(0x80000000u, (yx11 >> 16u) - p.pad, n0 + r11 < p.ws);
+    let dx11 = (yx11 & 0xffffu) - p.pad;
     let tap12 = taps[2u * min(n0 + r12, p.ws - 1u)] + xb;
     let yx12 = taps[2u * min(n0 + r12, p.ws - 1u) + 1u];
+    let dy12 = select(0x80000000u, (yx12 >> 16u) - p.pad, n0 + r12 < p.ws);
+    let dx12 = (yx12 & 0xffffu) - p.pad;
     let tap13 = taps[2u * min(n0 + r13, p.ws - 1u)] + xb;
     let yx13 = taps[2u * min(n0 + r13, p.ws - 1u) + 1u];
+    let dy13 = select(0x80000000u, (yx13 >> 16u) - p.pad, n0 + r13 < p.ws);
+    let dx13 = (yx13 & 0xffffu) - p.pad;
     let tap14 = taps[2u * min(n0 + r14, p.ws - 1u)] + xb;
     let yx14 = taps[2u * min(n0 + r14, p.ws - 1u) + 1u];
+    let dy14 = select(0x80000000u, (yx14 >> 16u) - p.pad, n0 + r14 < p.ws);
+    let dx14 = (yx14 & 0xffffu) - p.pad;
     let tap15 = taps[2u * min(n0 + r15, p.ws - 1u)] + xb;
     let yx15 = taps[2u * min(n0 + r15, p.ws - 1u) + 1u];
+    let dy15 = select(0x80000000u, (yx15 >> 16u) - p.pad, n0 + r15 < p.ws);
+    let dx15 = (yx15 & 0xffffu) - p.pad;
     let tap16 = taps[2u * min(n0 + r16, p.ws - 1u)] + xb;
     let yx16 = taps[2u * min(n0 + r16, p.ws - 1u) + 1u];
+    let dy16 = select(0x80000000u, (yx16 >> 16u) - p.pad, n0 + r16 < p.ws);
+    let dx16 = (yx16 & 0xffffu) - p.pad;
     let tap17 = taps[2u * min(n0 + r17, p.ws - 1u)] + xb;
     let yx17 = taps[2u * min(n0 + r17, p.ws - 1u) + 1u];
+    let dy17 = select(0x80000000u, (yx17 >> 16u) - p.pad, n0 + r17 < p.ws);
+    let dx17 = (yx17 & 0xffffu) - p.pad;
     var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0; var acc0_4 = 0.0; var acc0_5 = 0.0; var acc0_6 = 0.0; var acc0_7 = 0.0; var acc0_8 = 0.0;
     var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0; var acc1_4 = 0.0; var acc1_5 = 0.0; var acc1_6 = 0.0; var acc1_7 = 0.0; var acc1_8 = 0.0;
     var acc2_0 = 0.0; var acc2_1 = 0.0; var acc2_2 = 0.0; var acc2_3 = 0.0; var acc2_4 = 0.0; var acc2_5 = 0.0; var acc2_6 = 0.0; var acc2_7 = 0.0; var acc2_8 = 0.0;
@@ -107,24 +143,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         ta[kq][r1] = select(0.0, dout[drow + min(m0 + r1, p.cout - 1u) * hw + qc], q_ok && m0 + r1 < p.cout);
         ta[kq][r2] = select(0.0, dout[drow + min(m0 + r2, p.cout - 1u) * hw + qc], q_ok && m0 + r2 < p.cout);
         ta[kq][r3] = select(0.0, dout[drow + min(m0 + r3, p.cout - 1u) * hw + qc], q_ok && m0 + r3 < p.cout);
-        { let iy = qy + (yx0 >> 16u) - p.pad; let ix = qx + (yx0 & 0xffffu) - p.pad; let ok = q_ok && n0 + r0 < p.ws && iy < p.h && ix < p.w; tb[kq][r0] = select(0.0, inp[select(0u, tap0 + qoff, ok)], ok); }
-        { let iy = qy + (yx1 >> 16u) - p.pad; let ix = qx + (yx1 & 0xffffu) - p.pad; let ok = q_ok && n0 + r1 < p.ws && iy < p.h && ix < p.w; tb[kq][r1] = select(0.0, inp[select(0u, tap1 + qoff, ok)], ok); }
-        { let iy = qy + (yx2 >> 16u) - p.pad; let ix = qx + (yx2 & 0xffffu) - p.pad; let ok = q_ok && n0 + r2 < p.ws && iy < p.h && ix < p.w; tb[kq][r2] = select(0.0, inp[select(0u, tap2 + qoff, ok)], ok); }
-        { let iy = qy + (yx3 >> 16u) - p.pad; let ix = qx + (yx3 & 0xffffu) - p.pad; let ok = q_ok && n0 + r3 < p.ws && iy < p.h && ix < p.w; tb[kq][r3] = select(0.0, inp[select(0u, tap3 + qoff, ok)], ok); }
-        { let iy = qy + (yx4 >> 16u) - p.pad; let ix = qx + (yx4 & 0xffffu) - p.pad; let ok = q_ok && n0 + r4 < p.ws && iy < p.h && ix < p.w; tb[kq][r4] = select(0.0, inp[select(0u, tap4 + qoff, ok)], ok); }
-        { let iy = qy + (yx5 >> 16u) - p.pad; let ix = qx + (yx5 & 0xffffu) - p.pad; let ok = q_ok && n0 + r5 < p.ws && iy < p.h && ix < p.w; tb[kq][r5] = select(0.0, inp[select(0u, tap5 + qoff, ok)], ok); }
-        { let iy = qy + (yx6 >> 16u) - p.pad; let ix = qx + (yx6 & 0xffffu) - p.pad; let ok = q_ok && n0 + r6 < p.ws && iy < p.h && ix < p.w; tb[kq][r6] = select(0.0, inp[select(0u, tap6 + qoff, ok)], ok); }
-        { let iy = qy + (yx7 >> 16u) - p.pad; let ix = qx + (yx7 & 0xffffu) - p.pad; let ok = q_ok && n0 + r7 < p.ws && iy < p.h && ix < p.w; tb[kq][r7] = select(0.0, inp[select(0u, tap7 + qoff, ok)], ok); }
-        { let iy = qy + (yx8 >> 16u) - p.pad; let ix = qx + (yx8 & 0xffffu) - p.pad; let ok = q_ok && n0 + r8 < p.ws && iy < p.h && ix < p.w; tb[kq][r8] = select(0.0, inp[select(0u, tap8 + qoff, ok)], ok); }
-        { let iy = qy + (yx9 >> 16u) - p.pad; let ix = qx + (yx9 & 0xffffu) - p.pad; let ok = q_ok && n0 + r9 < p.ws && iy < p.h && ix < p.w; tb[kq][r9] = select(0.0, inp[select(0u, tap9 + qoff, ok)], ok); }
-        { let iy = qy + (yx10 >> 16u) - p.pad; let ix = qx + (yx10 & 0xffffu) - p.pad; let ok = q_ok && n0 + r10 < p.ws && iy < p.h && ix < p.w; tb[kq][r10] = select(0.0, inp[select(0u, tap10 + qoff, ok)], ok); }
-        { let iy = qy + (yx11 >> 16u) - p.pad; let ix = qx + (yx11 & 0xffffu) - p.pad; let ok = q_ok && n0 + r11 < p.ws && iy < p.h && ix < p.w; tb[kq][r11] = select(0.0, inp[select(0u, tap11 + qoff, ok)], ok); }
-        { let iy = qy + (yx12 >> 16u) - p.pad; let ix = qx + (yx12 & 0xffffu) - p.pad; let ok = q_ok && n0 + r12 < p.ws && iy < p.h && ix < p.w; tb[kq][r12] = select(0.0, inp[select(0u, tap12 + qoff, ok)], ok); }
-        { let iy = qy + (yx13 >> 16u) - p.pad; let ix = qx + (yx13 & 0xffffu) - p.pad; let ok = q_ok && n0 + r13 < p.ws && iy < p.h && ix < p.w; tb[kq][r13] = select(0.0, inp[select(0u, tap13 + qoff, ok)], ok); }
-        { let iy = qy + (yx14 >> 16u) - p.pad; let ix = qx + (yx14 & 0xffffu) - p.pad; let ok = q_ok && n0 + r14 < p.ws && iy < p.h && ix < p.w; tb[kq][r14] = select(0.0, inp[select(0u, tap14 + qoff, ok)], ok); }
-        { let iy = qy + (yx15 >> 16u) - p.pad; let ix = qx + (yx15 & 0xffffu) - p.pad; let ok = q_ok && n0 + r15 < p.ws && iy < p.h && ix < p.w; tb[kq][r15] = select(0.0, inp[select(0u, tap15 + qoff, ok)], ok); }
-        { let iy = qy + (yx16 >> 16u) - p.pad; let ix = qx + (yx16 & 0xffffu) - p.pad; let ok = q_ok && n0 + r16 < p.ws && iy < p.h && ix < p.w; tb[kq][r16] = select(0.0, inp[select(0u, tap16 + qoff, ok)], ok); }
-        { let iy = qy + (yx17 >> 16u) - p.pad; let ix = qx + (yx17 & 0xffffu) - p.pad; let ok = q_ok && n0 + r17 < p.ws && iy < p.h && ix < p.w; tb[kq][r17] = select(0.0, inp[select(0u, tap17 + qoff, ok)], ok); }
+        { var v = 0.0; if (q_ok && qy + dy0 < p.h && qx + dx0 < p.w) { v = inp[tap0 + qoff]; } tb[kq][r0] = v; }
+        { var v = 0.0; if (q_ok && qy + dy1 < p.h && qx + dx1 < p.w) { v = inp[tap1 + qoff]; } tb[kq][r1] = v; }
+        { var v = 0.0; if (q_ok && qy + dy2 < p.h && qx + dx2 < p.w) { v = inp[tap2 + qoff]; } tb[kq][r2] = v; }
+        { var v = 0.0; if (q_ok && qy + dy3 < p.h && qx + dx3 < p.w) { v = inp[tap3 + qoff]; } tb[kq][r3] = v; }
+        { var v = 0.0; if (q_ok && qy + dy4 < p.h && qx + dx4 < p.w) { v = inp[tap4 + qoff]; } tb[kq][r4] = v; }
+        { var v = 0.0; if (q_ok && qy + dy5 < p.h && qx + dx5 < p.w) { v = inp[tap5 + qoff]; } tb[kq][r5] = v; }
+        { var v = 0.0; if (q_ok && qy + dy6 < p.h && qx + dx6 < p.w) { v = inp[tap6 + qoff]; } tb[kq][r6] = v; }
+        { var v = 0.0; if (q_ok && qy + dy7 < p.h && qx + dx7 < p.w) { v = inp[tap7 + qoff]; } tb[kq][r7] = v; }
+        { var v = 0.0; if (q_ok && qy + dy8 < p.h && qx + dx8 < p.w) { v = inp[tap8 + qoff]; } tb[kq][r8] = v; }
+        { var v = 0.0; if (q_ok && qy + dy9 < p.h && qx + dx9 < p.w) { v = inp[tap9 + qoff]; } tb[kq][r9] = v; }
+        { var v = 0.0; if (q_ok && qy + dy10 < p.h && qx + dx10 < p.w) { v = inp[tap10 + qoff]; } tb[kq][r10] = v; }
+        { var v = 0.0; if (q_ok && qy + dy11 < p.h && qx + dx11 < p.w) { v = inp[tap11 + qoff]; } tb[kq][r11] = v; }
+        { var v = 0.0; if (q_ok && qy + dy12 < p.h && qx + dx12 < p.w) { v = inp[tap12 + qoff]; } tb[kq][r12] = v; }
+        { var v = 0.0; if (q_ok && qy + dy13 < p.h && qx + dx13 < p.w) { v = inp[tap13 + qoff]; } tb[kq][r13] = v; }
+        { var v = 0.0; if (q_ok && qy + dy14 < p.h && qx + dx14 < p.w) { v = inp[tap14 + qoff]; } tb[kq][r14] = v; }
+        { var v = 0.0; if (q_ok && qy + dy15 < p.h && qx + dx15 < p.w) { v = inp[tap15 + qoff]; } tb[kq][r15] = v; }
+        { var v = 0.0; if (q_ok && qy + dy16 < p.h && qx + dx16 < p.w) { v = inp[tap16 + qoff]; } tb[kq][r16] = v; }
+        { var v = 0.0; if (q_ok && qy + dy17 < p.h && qx + dx17 < p.w) { v = inp[tap17 + qoff]; } tb[kq][r17] = v; }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {
             let a0 = ta[kk][ty + 0u]; let a1 = ta[kk][ty + 8u]; let a2 = ta[kk][ty + 16u]; let a3 = ta[kk][ty + 24u];

@@ -37,11 +37,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let sq_ok = wg.x * 16u + tx < nquads;
     let sb = sq / per_image;
     let sr = sq % per_image;
-    let oy0 = 2u * (sr / p.wo8);
-    let ox0 = 8u * (sr % p.wo8) + ty;
     // Window corners of the two staged pixels in the unpadded input (wrapping below zero:
     // read only where a tap lands inside the image).
-    let base0 = sb * p.cin * p.h * p.w + oy0 * p.w + ox0 - p.pad * p.w - p.pad;
+    let oy0 = 2u * (sr / p.wo8) - p.pad;
+    let ox0 = 8u * (sr % p.wo8) + ty - p.pad;
+    let base0 = sb * p.cin * p.h * p.w + oy0 * p.w + ox0;
     let base1 = base0 + p.w;
     let bias0 = bias[min(m0 + ty + 0u, p.cout - 1u)];
     let bias1 = bias[min(m0 + ty + 8u, p.cout - 1u)];
@@ -64,12 +64,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let tk = min(k, p.ws - 1u);
             let t = taps[2u * tk];
             let yx = taps[2u * tk + 1u];
-            let ix = ox0 + (yx & 0xffffu) - p.pad;
-            let iy = oy0 + (yx >> 16u) - p.pad;
+            let ix = ox0 + (yx & 0xffffu);
+            let iy = oy0 + (yx >> 16u);
             let ok0 = ok && ix < p.w && iy < p.h;
             let ok1 = ok && ix < p.w && iy + 1u < p.h;
-            tb[kk][l] = select(0.0, inp[select(0u, base0 + t, ok0)], ok0);
-            tb[kk][l + 128u] = select(0.0, inp[select(0u, base1 + t, ok1)], ok1);
+            var v0 = 0.0;
+            var v1 = 0.0;
+            if (ok0) { v0 = inp[base0 + t]; }
+            if (ok1) { v1 = inp[base1 + t]; }
+            tb[kk][l] = v0;
+            tb[kk][l + 128u] = v1;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {

@@ -39,11 +39,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let pix = min(n0 + nb, npix - 1u);
     let pb = pix / hw;
     let prem = pix % hw;
-    let oy = prem / p.wo;
-    let ox = prem % p.wo;
     // The pixel's window corner in the unpadded input (wraps below zero: read only where a
     // tap lands inside the image).
-    let base = pb * p.cin * p.h * p.w + oy * p.w + ox - p.pad * p.w - p.pad;
+    let oy = prem / p.wo - p.pad;
+    let ox = prem % p.wo - p.pad;
+    let base = pb * p.cin * p.h * p.w + oy * p.w + ox;
     let pix_ok = n0 + nb < npix;
     let ch0 = min(m0 + ty + 0u, p.cout - 1u);
     let bias0 = select(0.0, bias[ch0], p.has_bias != 0u);
@@ -65,10 +65,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let kt = k0 + kb + 0u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 0u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 0u][nb] = v;
         }
         {
             let m = m0 + l / 16u + 16u;
@@ -77,10 +77,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let kt = k0 + kb + 4u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 4u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 4u][nb] = v;
         }
         {
             let m = m0 + l / 16u + 32u;
@@ -89,10 +89,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let kt = k0 + kb + 8u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 8u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 8u][nb] = v;
         }
         {
             let m = m0 + l / 16u + 48u;
@@ -101,10 +101,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let kt = k0 + kb + 12u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 12u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 12u][nb] = v;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {

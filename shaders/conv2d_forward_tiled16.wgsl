@@ -40,11 +40,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let pix = min(n0 + nb, npix - 1u);
     let pb = pix / hw;
     let prem = pix % hw;
-    let oy = prem / p.wo;
-    let ox = prem % p.wo;
     // The pixel's window corner in the unpadded input (wraps below zero: read only where a
     // tap lands inside the image).
-    let base = pb * p.cin * p.h * p.w + oy * p.w + ox - p.pad * p.w - p.pad;
+    let oy = prem / p.wo - p.pad;
+    let ox = prem % p.wo - p.pad;
+    let base = pb * p.cin * p.h * p.w + oy * p.w + ox;
     let pix_ok = n0 + nb < npix;
     let ch0 = min(m0 + ty + 0u, p.cout - 1u);
     let bias0 = select(0.0, bias[ch0], p.has_bias != 0u);
@@ -60,10 +60,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let kt = k0 + kb + 0u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 0u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 0u][nb] = v;
         }
         {
             let m = m0 + l / 16u + 8u;
@@ -72,136 +72,136 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let kt = k0 + kb + 1u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 1u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 1u][nb] = v;
         }
         {
             let kt = k0 + kb + 2u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 2u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 2u][nb] = v;
         }
         {
             let kt = k0 + kb + 3u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 3u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 3u][nb] = v;
         }
         {
             let kt = k0 + kb + 4u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 4u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 4u][nb] = v;
         }
         {
             let kt = k0 + kb + 5u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 5u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 5u][nb] = v;
         }
         {
             let kt = k0 + kb + 6u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 6u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 6u][nb] = v;
         }
         {
             let kt = k0 + kb + 7u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 7u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 7u][nb] = v;
         }
         {
             let kt = k0 + kb + 8u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 8u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 8u][nb] = v;
         }
         {
             let kt = k0 + kb + 9u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 9u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 9u][nb] = v;
         }
         {
             let kt = k0 + kb + 10u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 10u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 10u][nb] = v;
         }
         {
             let kt = k0 + kb + 11u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 11u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 11u][nb] = v;
         }
         {
             let kt = k0 + kb + 12u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 12u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 12u][nb] = v;
         }
         {
             let kt = k0 + kb + 13u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 13u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 13u][nb] = v;
         }
         {
             let kt = k0 + kb + 14u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 14u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 14u][nb] = v;
         }
         {
             let kt = k0 + kb + 15u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + 15u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) { v = inp[base + taps[2u * tk]]; }
+            tb[kb + 15u][nb] = v;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {

@@ -34,24 +34,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     // lands inside the image).
     let ka = l % 16u;
     let pix0 = min(n0 + l + 0u, npix - 1u);
-    let oy0 = (pix0 % hw) / p.wo;
-    let ox0 = (pix0 % hw) % p.wo;
-    let base0 = (pix0 / hw) * p.cin * p.h * p.w + oy0 * p.w + ox0 - p.pad * p.w - p.pad;
+    let oy0 = (pix0 % hw) / p.wo - p.pad;
+    let ox0 = (pix0 % hw) % p.wo - p.pad;
+    let base0 = (pix0 / hw) * p.cin * p.h * p.w + oy0 * p.w + ox0;
     let ok0 = n0 + l + 0u < npix;
     let pix1 = min(n0 + l + 64u, npix - 1u);
-    let oy1 = (pix1 % hw) / p.wo;
-    let ox1 = (pix1 % hw) % p.wo;
-    let base1 = (pix1 / hw) * p.cin * p.h * p.w + oy1 * p.w + ox1 - p.pad * p.w - p.pad;
+    let oy1 = (pix1 % hw) / p.wo - p.pad;
+    let ox1 = (pix1 % hw) % p.wo - p.pad;
+    let base1 = (pix1 / hw) * p.cin * p.h * p.w + oy1 * p.w + ox1;
     let ok1 = n0 + l + 64u < npix;
     let pix2 = min(n0 + l + 128u, npix - 1u);
-    let oy2 = (pix2 % hw) / p.wo;
-    let ox2 = (pix2 % hw) % p.wo;
-    let base2 = (pix2 / hw) * p.cin * p.h * p.w + oy2 * p.w + ox2 - p.pad * p.w - p.pad;
+    let oy2 = (pix2 % hw) / p.wo - p.pad;
+    let ox2 = (pix2 % hw) % p.wo - p.pad;
+    let base2 = (pix2 / hw) * p.cin * p.h * p.w + oy2 * p.w + ox2;
     let ok2 = n0 + l + 128u < npix;
     let pix3 = min(n0 + l + 192u, npix - 1u);
-    let oy3 = (pix3 % hw) / p.wo;
-    let ox3 = (pix3 % hw) % p.wo;
-    let base3 = (pix3 / hw) * p.cin * p.h * p.w + oy3 * p.w + ox3 - p.pad * p.w - p.pad;
+    let oy3 = (pix3 % hw) / p.wo - p.pad;
+    let ox3 = (pix3 % hw) % p.wo - p.pad;
+    let base3 = (pix3 / hw) * p.cin * p.h * p.w + oy3 * p.w + ox3;
     let ok3 = n0 + l + 192u < npix;
     let bias0 = select(0.0, bias[min(m0 + 4u * ty + 0u, p.cout - 1u)], p.has_bias != 0u);
     let bias1 = select(0.0, bias[min(m0 + 4u * ty + 1u, p.cout - 1u)], p.has_bias != 0u);
@@ -97,28 +97,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let dy = taps[2u * tk + 1u] >> 16u;
             let dx = taps[2u * tk + 1u] & 0xffffu;
             {
-                let iy = oy0 + dy - p.pad;
-                let ix = ox0 + dx - p.pad;
-                let ok = ok0 && kt < p.ws && iy < p.h && ix < p.w;
-                tb[kk][(l) / 4u][(l) % 4u] = select(0.0, inp[select(0u, base0 + t, ok)], ok);
+                let ok = ok0 && kt < p.ws && oy0 + dy < p.h && ox0 + dx < p.w;
+                var v = 0.0;
+                if (ok) { v = inp[base0 + t]; }
+                tb[kk][(l) / 4u][(l) % 4u] = v;
             }
             {
-                let iy = oy1 + dy - p.pad;
-                let ix = ox1 + dx - p.pad;
-                let ok = ok1 && kt < p.ws && iy < p.h && ix < p.w;
-                tb[kk][(l + 64u) / 4u][(l + 64u) % 4u] = select(0.0, inp[select(0u, base1 + t, ok)], ok);
+                let ok = ok1 && kt < p.ws && oy1 + dy < p.h && ox1 + dx < p.w;
+                var v = 0.0;
+                if (ok) { v = inp[base1 + t]; }
+                tb[kk][(l + 64u) / 4u][(l + 64u) % 4u] = v;
             }
             {
-                let iy = oy2 + dy - p.pad;
-                let ix = ox2 + dx - p.pad;
-                let ok = ok2 && kt < p.ws && iy < p.h && ix < p.w;
-                tb[kk][(l + 128u) / 4u][(l + 128u) % 4u] = select(0.0, inp[select(0u, base2 + t, ok)], ok);
+                let ok = ok2 && kt < p.ws && oy2 + dy < p.h && ox2 + dx < p.w;
+                var v = 0.0;
+                if (ok) { v = inp[base2 + t]; }
+                tb[kk][(l + 128u) / 4u][(l + 128u) % 4u] = v;
             }
             {
-                let iy = oy3 + dy - p.pad;
-                let ix = ox3 + dx - p.pad;
-                let ok = ok3 && kt < p.ws && iy < p.h && ix < p.w;
-                tb[kk][(l + 192u) / 4u][(l + 192u) % 4u] = select(0.0, inp[select(0u, base3 + t, ok)], ok);
+                let ok = ok3 && kt < p.ws && oy3 + dy < p.h && ox3 + dx < p.w;
+                var v = 0.0;
+                if (ok) { v = inp[base3 + t]; }
+                tb[kk][(l + 192u) / 4u][(l + 192u) % 4u] = v;
             }
         }
         workgroupBarrier();

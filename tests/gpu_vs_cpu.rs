@@ -395,23 +395,24 @@ fn conv2d_flip_weight_reference_is_the_input_gradient() {
 fn batch_sum_matches_reference() {
     let Some(ctx) = gpu() else { return };
     let mut g = rng(2);
-    for (rows, len) in [(1, 1), (3, 65), (96, 400), (5, 7)] {
+    // Rows past 16 lanes and not a multiple of them, columns past one workgroup's 16.
+    for (rows, len) in [(1, 1), (3, 65), (96, 400), (5, 7), (37, 33), (577, 19)] {
         let inp = random(&mut g, rows * len);
         let mut want = vec![0.0; len];
         r::batch_sum(&mut want, &inp, rows, len);
-        let (ti, out) = (
-            ctx.tensor_from(&inp, "i").unwrap(),
-            ctx.tensor(len, "o").unwrap(),
-        );
-        ctx.run(&[&k::batch_sum(&ctx, &out, &ti, rows, len).unwrap()])
-            .unwrap();
-        assert_close(
-            &format!("batch_sum {rows}x{len}"),
-            &ctx.read::<f32>(&out).unwrap(),
-            &want,
-            ATOL,
-            RTOL,
-        );
+        let ti = ctx.tensor_from(&inp, "i").unwrap();
+        for &variant in k::BATCH_SUM_VARIANTS {
+            let out = ctx.tensor_from(&vec![f32::NAN; len], "o").unwrap();
+            ctx.run(&[&k::batch_sum_variant(&ctx, variant, &out, &ti, rows, len).unwrap()])
+                .unwrap();
+            assert_close(
+                &format!("{variant} {rows}x{len}"),
+                &ctx.read::<f32>(&out).unwrap(),
+                &want,
+                ATOL,
+                RTOL,
+            );
+        }
     }
 }
 

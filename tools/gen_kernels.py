@@ -803,11 +803,11 @@ struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u
     let pix = min(n0 + nb, npix - 1u);
     let pb = pix / hw;
     let prem = pix % hw;
-    let oy = prem / p.wo;
-    let ox = prem % p.wo;
     // The pixel's window corner in the unpadded input (wraps below zero: read only where a
     // tap lands inside the image).
-    let base = pb * p.cin * p.h * p.w + oy * p.w + ox - p.pad * p.w - p.pad;
+    let oy = prem / p.wo - p.pad;
+    let ox = prem % p.wo - p.pad;
+    let base = pb * p.cin * p.h * p.w + oy * p.w + ox;
     let pix_ok = n0 + nb < npix;""")
     for i in range(rm):
         o.append(f"    let ch{i} = min(m0 + ty + {sy * i}u, p.cout - 1u);")
@@ -825,10 +825,10 @@ struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u
             o.append(f"""            let kt = k0 + kb + {rows_b * e}u;
             let tk = min(kt, p.ws - 1u);
             let yx = taps[2u * tk + 1u];
-            let iy = oy + (yx >> 16u) - p.pad;
-            let ix = ox + (yx & 0xffffu) - p.pad;
-            let ok = pix_ok && kt < p.ws && iy < p.h && ix < p.w;
-            tb[kb + {rows_b * e}u][nb] = select(0.0, inp[select(0u, base + taps[2u * tk], ok)], ok);""")
+            let ok = pix_ok && kt < p.ws && oy + (yx >> 16u) < p.h && ox + (yx & 0xffffu) < p.w;
+            var v = 0.0;
+            if (ok) {{ v = inp[base + taps[2u * tk]]; }}
+            tb[kb + {rows_b * e}u][nb] = v;""")
         o.append("        }")
     o.append("        workgroupBarrier();")
     tile_compute(o, rm, rn, sy, sx)
@@ -894,11 +894,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let sq_ok = wg.x * 16u + tx < nquads;
     let sb = sq / per_image;
     let sr = sq % per_image;
-    let oy0 = 2u * (sr / p.wo8);
-    let ox0 = 8u * (sr % p.wo8) + ty;
     // Window corners of the two staged pixels in the unpadded input (wrapping below zero:
     // read only where a tap lands inside the image).
-    let base0 = sb * p.cin * p.h * p.w + oy0 * p.w + ox0 - p.pad * p.w - p.pad;
+    let oy0 = 2u * (sr / p.wo8) - p.pad;
+    let ox0 = 8u * (sr % p.wo8) + ty - p.pad;
+    let base0 = sb * p.cin * p.h * p.w + oy0 * p.w + ox0;
     let base1 = base0 + p.w;""")
     for i in range(rm):
         o.append(f"    let bias{i} = bias[min(m0 + ty + {ty_n * i}u, p.cout - 1u)];")
@@ -917,12 +917,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let tk = min(k, p.ws - 1u);
             let t = taps[2u * tk];
             let yx = taps[2u * tk + 1u];
-            let ix = ox0 + (yx & 0xffffu) - p.pad;
-            let iy = oy0 + (yx >> 16u) - p.pad;
+            let ix = ox0 + (yx & 0xffffu);
+            let iy = oy0 + (yx >> 16u);
             let ok0 = ok && ix < p.w && iy < p.h;
             let ok1 = ok && ix < p.w && iy + 1u < p.h;
-            tb[kk][l] = select(0.0, inp[select(0u, base0 + t, ok0)], ok0);
-            tb[kk][l + 128u] = select(0.0, inp[select(0u, base1 + t, ok1)], ok1);
+            var v0 = 0.0;
+            var v1 = 0.0;
+            if (ok0) { v0 = inp[base0 + t]; }
+            if (ok1) { v1 = inp[base1 + t]; }
+            tb[kk][l] = v0;
+            tb[kk][l + 128u] = v1;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {""")
@@ -1001,8 +1005,9 @@ struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u
     // The tap's offset from a position's window corner in the unpadded input, less the
     // padding (wraps below zero: read only where the tap lands inside the image).
     let tap = taps[2u * tk] + b * p.cin * p.h * p.w - p.pad * p.w - p.pad;
-    let dy = taps[2u * tk + 1u] >> 16u;
-    let dx = taps[2u * tk + 1u] & 0xffffu;
+    // The tap's (ky, kx) less the padding (wrapping), 2^31 where the tap is past Ci K K.
+    let dy = select(0x80000000u, (taps[2u * tk + 1u] >> 16u) - p.pad, tap_ok);
+    let dx = (taps[2u * tk + 1u] & 0xffffu) - p.pad;
     let drow = b * p.cout * hw;""")
     for i in range(4):
         o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(4)))
@@ -1015,10 +1020,10 @@ struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u
             let qb = min(k0 + kb + {4 * e}u, hw - 1u);
             let qy = qb / p.wo;
             let qx = qb % p.wo;
-            let iy = qy + dy - p.pad;
-            let ix = qx + dx - p.pad;
-            let ok = tap_ok && k0 + kb + {4 * e}u < q1 && iy < p.h && ix < p.w;
-            tb[kb + {4 * e}u][nb] = select(0.0, inp[select(0u, tap + qy * p.w + qx, ok)], ok);
+            let ok = k0 + kb + {4 * e}u < q1 && qy + dy < p.h && qx + dx < p.w;
+            var v = 0.0;
+            if (ok) {{ v = inp[tap + qy * p.w + qx]; }}
+            tb[kb + {4 * e}u][nb] = v;
         }}""")
     o.append("        workgroupBarrier();")
     tile_compute(o)
@@ -1090,6 +1095,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     for e in range(eb):
         o.append(f"    let tap{e} = taps[2u * min(n0 + r{e}, p.ws - 1u)] + xb;")
         o.append(f"    let yx{e} = taps[2u * min(n0 + r{e}, p.ws - 1u) + 1u];")
+        o.append(f"    let dy{e} = select(0x80000000u, (yx{e} >> 16u) - p.pad, n0 + r{e} < p.ws);")
+        o.append(f"    let dx{e} = (yx{e} & 0xffffu) - p.pad;")
     for i in range(rm):
         o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(rn)))
     o.append("    for (var k0 = q0; k0 < q1; k0 += 16u) {")
@@ -1102,9 +1109,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     for e in range(ea):
         o.append(f"        ta[kq][r{e}] = select(0.0, dout[drow + min(m0 + r{e}, p.cout - 1u) * hw + qc], q_ok && m0 + r{e} < p.cout);")
     for e in range(eb):
-        o.append(f"        {{ let iy = qy + (yx{e} >> 16u) - p.pad; let ix = qx + (yx{e} & 0xffffu) - p.pad; "
-                 f"let ok = q_ok && n0 + r{e} < p.ws && iy < p.h && ix < p.w; "
-                 f"tb[kq][r{e}] = select(0.0, inp[select(0u, tap{e} + qoff, ok)], ok); }}")
+        o.append(f"        {{ var v = 0.0; if (q_ok && qy + dy{e} < p.h && qx + dx{e} < p.w) {{ v = inp[tap{e} + qoff]; }} "
+                 f"tb[kq][r{e}] = v; }}")
     o.append("        workgroupBarrier();")
     tile_compute(o, rm, rn, sy, sx)
     o.append("        workgroupBarrier();")
@@ -1165,9 +1171,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     let ka = l % 16u;""")
     for c in range(cols):
         o.append(f"""    let pix{c} = min(n0 + l + {threads * c}u, npix - 1u);
-    let oy{c} = (pix{c} % hw) / p.wo;
-    let ox{c} = (pix{c} % hw) % p.wo;
-    let base{c} = (pix{c} / hw) * p.cin * p.h * p.w + oy{c} * p.w + ox{c} - p.pad * p.w - p.pad;
+    let oy{c} = (pix{c} % hw) / p.wo - p.pad;
+    let ox{c} = (pix{c} % hw) % p.wo - p.pad;
+    let base{c} = (pix{c} / hw) * p.cin * p.h * p.w + oy{c} * p.w + ox{c};
     let ok{c} = n0 + l + {threads * c}u < npix;""")
     chans = [f"4u * ty + {c}u" for c in range(4)] + [f"{tm // 2}u + 4u * ty + {c}u" for c in range(4)]
     for i, ch in enumerate(chans):
@@ -1190,10 +1196,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
     for c in range(cols):
         col = f"l + {threads * c}u" if c else "l"
         o.append(f"""            {{
-                let iy = oy{c} + dy - p.pad;
-                let ix = ox{c} + dx - p.pad;
-                let ok = ok{c} && kt < p.ws && iy < p.h && ix < p.w;
-                tb[kk][({col}) / 4u][({col}) % 4u] = select(0.0, inp[select(0u, base{c} + t, ok)], ok);
+                let ok = ok{c} && kt < p.ws && oy{c} + dy < p.h && ox{c} + dx < p.w;
+                var v = 0.0;
+                if (ok) {{ v = inp[base{c} + t]; }}
+                tb[kk][({col}) / 4u][({col}) % 4u] = v;
             }}""")
     o.append("""        }
         workgroupBarrier();

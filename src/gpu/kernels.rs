@@ -1235,7 +1235,11 @@ pub fn conv2d_backward_bias(
     })
 }
 
-/// out `[len]` = sum over rows of inp `[rows, len]`.
+/// batch_sum's variants: one invocation per column (CPU-type adapters, long rows), or 16
+/// lanes per column (`_split`, hardware GPUs, deep sums over few columns).
+pub const BATCH_SUM_VARIANTS: &[&str] = &["batch_sum", "batch_sum_split"];
+
+/// out `[len]` = sum over rows of inp `[rows, len]`, by the variant autotune measured fastest.
 pub fn batch_sum(
     ctx: &GpuContext,
     out: &GpuTensor,
@@ -1243,7 +1247,32 @@ pub fn batch_sum(
     rows: usize,
     len: usize,
 ) -> Result<Dispatch> {
-    ctx.dispatch("batch_sum", &[u(rows), u(len)], &[out, inp], len)
+    ctx.tune.pick(
+        &format!("batch_sum r{rows} n{len}"),
+        &variants_for(ctx, BATCH_SUM_VARIANTS),
+        |v| batch_sum_variant(ctx, v, out, inp, rows, len),
+        |d| ctx.run(&[d]),
+    )
+}
+
+/// batch_sum with a given variant (tests run them all).
+pub fn batch_sum_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    out: &GpuTensor,
+    inp: &GpuTensor,
+    rows: usize,
+    len: usize,
+) -> Result<Dispatch> {
+    let words = [u(rows), u(len)];
+    match variant {
+        "batch_sum" => ctx.dispatch(variant, &words, &[out, inp], len),
+        "batch_sum_split" => {
+            let (x, y) = groups_grid(len.div_ceil(16));
+            ctx.dispatch_grid(variant, &words, &[out, inp], (x, y))
+        }
+        _ => Err(Error::Gpu(format!("no batch_sum variant {variant}"))),
+    }
 }
 
 pub fn maxpool2d_forward(

@@ -22,6 +22,7 @@ macro_rules! shader {
 pub const SHADERS: &[(&str, &str)] = &[
     shader!("adam_update"),
     shader!("batch_sum"),
+    shader!("batch_sum_split"),
     shader!("conv2d_backward_bias"),
     shader!("conv2d_backward_bias_split"),
     shader!("conv2d_backward_weight_k5c2"),
