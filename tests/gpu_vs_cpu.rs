@@ -296,6 +296,36 @@ fn conv2d_kernels_match_reference() {
             ATOL,
             RTOL,
         );
+
+        // Both gradients in one: every conv2d_backward_params variant, then the tuned one.
+        let mut want_w = vec![0.0; s.weight_len()];
+        r::conv2d_backward_weight(&mut want_w, &dout, &inp, s);
+        let plen = 4 * s.batch * (s.weight_len() + s.cout);
+        let pp = ctx.tensor(plen, "partial").unwrap();
+        for &variant in k::PARAMS_VARIANTS.iter().chain(&["tuned"]) {
+            ctx.upload(&pp, &vec![f32::NAN; plen]);
+            ctx.upload(&dw, &vec![f32::NAN; s.weight_len()]);
+            ctx.upload(&db, &vec![f32::NAN; s.cout]);
+            let d = if variant == "tuned" {
+                k::conv2d_backward_params(&ctx, &dw, &db, &td, &ti, &pp, s)
+            } else {
+                k::conv2d_backward_params_variant(&ctx, variant, &dw, &db, &td, &ti, &pp, s)
+            }
+            .unwrap();
+            ctx.run(&d.iter().collect::<Vec<_>>()).unwrap();
+            for (what, got, want) in [
+                ("weight", ctx.read::<f32>(&dw).unwrap(), &want_w),
+                ("bias", ctx.read::<f32>(&db).unwrap(), &want),
+            ] {
+                assert_close(
+                    &format!("gpu {variant} {what} {tag}"),
+                    &got,
+                    want,
+                    ATOL,
+                    RTOL,
+                );
+            }
+        }
     }
 }
 

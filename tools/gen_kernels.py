@@ -921,12 +921,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
             let iy = oy0 + (yx >> 16u);
             let ok0 = ok && ix < p.w && iy < p.h;
             let ok1 = ok && ix < p.w && iy + 1u < p.h;
-            var v0 = 0.0;
-            var v1 = 0.0;
-            if (ok0) { v0 = inp[base0 + t]; }
-            if (ok1) { v1 = inp[base1 + t]; }
-            tb[kk][l] = v0;
-            tb[kk][l + 128u] = v1;
+            // Selects, not branches: the predicated loads measured 10-15% slower here (H100).
+            tb[kk][l] = select(0.0, inp[select(0u, base0 + t, ok0)], ok0);
+            tb[kk][l + 128u] = select(0.0, inp[select(0u, base1 + t, ok1)], ok1);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {""")
@@ -1041,17 +1038,29 @@ struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u
     return "\n".join(o) + "\n"
 
 
-def conv2d_backward_weight_tiled_mn(tm, tn, rm, rn):
+def conv2d_backward_weight_tiled_mn(tm, tn, rm, rn, bias=False):
     """conv2d_backward_weight_tiled_split on tm x tn tiles (channels x taps), rm x rn per
-    invocation: tiles shaped to the layer (conv2: 32 channels x 144 taps in one tile)."""
+    invocation: tiles shaped to the layer (conv2: 32 channels x 144 taps in one tile). bias:
+    the workgroups of the first tap tile also sum dout (the bias gradient's partials)."""
     sx, sy = tn // rn, tm // rm  # workgroup sides: the stride between an invocation's outputs
     threads = sx * sy
     assert tn % rn == 0 and tm % rm == 0 and threads % 32 == 0, (tm, tn, rm, rn)
     assert (16 * tm) % threads == 0 and (16 * tn) % threads == 0, (tm, tn, rm, rn)
     ea = 16 * tm // threads  # dout values staged per invocation per chunk
     eb = 16 * tn // threads  # input values staged per invocation per chunk
-    name = f"conv2d_backward_weight_tiled{tm}x{tn}"
+    kind = "params" if bias else "weight"
+    stride_field = ", stride: u32" if bias else ""
+    bias_decl = (f"\n// The lanes' bias sums, [{tm} channels][{sx} lanes].\n"
+                 f"var<workgroup> bred: array<array<f32, {sx}>, {tm}>;") if bias else ""
+    name = f"conv2d_backward_{kind}_tiled{tm}x{tn}"
     o = [HEADER.format(f"{name}, {tm} x {tn} tiles")]
+    if bias:
+        o.append(f"""// partial [B parts, Co Ci K K + Co] (row stride `stride`): conv2d_backward_weight_tiled{tm}x{tn}'s
+// weight partials, and after them in each row the bias gradient's partials, the sum of dout
+// over the part's positions: the workgroups of the first tap tile add the dout values they
+// stage anyway (lane x adds positions x, x + {sx}, .. of each chunk; the lanes' sums are added
+// in lane order at the end), so the separate bias pass and its batch_sum are gone
+// (batch_sum_pair adds both parts of the rows).""")
     o.append(f"""// partial [B parts, Co, Ci K K] as conv2d_backward_weight_tiled_split (image b, part j of its
 // positions at row b parts + j; batch_sum adds the rows), on {tm} x {tn} tiles (channels x taps)
 // that fit the layer's GEMM instead of 64 x 64 (conv2's 32 x 144 is one tile here, three
@@ -1060,7 +1069,7 @@ def conv2d_backward_weight_tiled_mn(tm, tn, rm, rn):
 // row padded by one so that the staging stores (16 positions of one channel or tap) fall in
 // distinct banks; the input is staged position-major, so neighbouring invocations load
 // neighbouring pixels. Hardware GPUs; autotune chooses.
-struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32 }}
+struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32{stride_field} }}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
@@ -1069,7 +1078,7 @@ struct Params {{ batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u
 
 // [16 positions][{tm} channels] of dout and [16 positions][{tn} taps] of input (+1 padding).
 var<workgroup> ta: array<array<f32, {tm + 1}>, 16>;
-var<workgroup> tb: array<array<f32, {tn + 1}>, 16>;
+var<workgroup> tb: array<array<f32, {tn + 1}>, 16>;{bias_decl}
 
 @compute @workgroup_size({sx}, {sy})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {{
@@ -1099,6 +1108,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         o.append(f"    let dx{e} = (yx{e} & 0xffffu) - p.pad;")
     for i in range(rm):
         o.append("    " + " ".join(f"var acc{i}_{j} = 0.0;" for j in range(rn)))
+    if bias:
+        o.append("    " + " ".join(f"var bacc{i} = 0.0;" for i in range(rm)))
     o.append("    for (var k0 = q0; k0 < q1; k0 += 16u) {")
     o.append("        let q = k0 + kq;")
     o.append("        let q_ok = q < q1;")
@@ -1112,16 +1123,40 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg:
         o.append(f"        {{ var v = 0.0; if (q_ok && qy + dy{e} < p.h && qx + dx{e} < p.w) {{ v = inp[tap{e} + qoff]; }} "
                  f"tb[kq][r{e}] = v; }}")
     o.append("        workgroupBarrier();")
+    if bias:
+        o.append(f"""        if (wg.x == 0u) {{
+            for (var kk = tx; kk < 16u; kk += {sx}u) {{""")
+        o.append("                " + " ".join(f"bacc{i} += ta[kk][ty + {sy * i}u];" for i in range(rm)))
+        o.append("""            }
+        }""")
     tile_compute(o, rm, rn, sy, sx)
     o.append("        workgroupBarrier();")
     o.append("    }")
+    row = "row * p.stride + " if bias else ""
     for j in range(rn):
         o.append(f"""    {{
         let t = n0 + tx + {sx * j}u;
         if (t < p.ws) {{""")
         for i in range(rm):
-            o.append(f"            if (m0 + ty + {sy * i}u < p.cout) {{ partial[(row * p.cout + m0 + ty + {sy * i}u) * p.ws + t] = acc{i}_{j}; }}")
+            if bias:
+                o.append(f"            if (m0 + ty + {sy * i}u < p.cout) {{ partial[row * p.stride + (m0 + ty + {sy * i}u) * p.ws + t] = acc{i}_{j}; }}")
+            else:
+                o.append(f"            if (m0 + ty + {sy * i}u < p.cout) {{ partial[(row * p.cout + m0 + ty + {sy * i}u) * p.ws + t] = acc{i}_{j}; }}")
         o.append("        }\n    }")
+    if bias:
+        o.append("""    if (wg.x == 0u) {""")
+        o.append("        " + " ".join(f"bred[ty + {sy * i}u][tx] = bacc{i};" for i in range(rm)))
+        o.append(f"""        workgroupBarrier();
+        if (tx == 0u) {{""")
+        for i in range(rm):
+            o.append(f"""            {{
+                let m = ty + {sy * i}u;
+                var sum = bred[m][0];
+                for (var j = 1u; j < {sx}u; j++) {{ sum += bred[m][j]; }}
+                if (m0 + m < p.cout) {{ partial[row * p.stride + p.cout * p.ws + m0 + m] = sum; }}
+            }}""")
+        o.append("""        }
+    }""")
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -1262,6 +1297,8 @@ KERNELS = {
     "conv2d_backward_weight_tiled_split": lambda: conv2d_backward_weight_tiled(split=True),
     "conv2d_backward_weight_tiled32x144": lambda: conv2d_backward_weight_tiled_mn(32, 144, 4, 9),
     "conv2d_backward_weight_tiled16x32": lambda: conv2d_backward_weight_tiled_mn(16, 32, 2, 4),
+    "conv2d_backward_params_tiled32x144": lambda: conv2d_backward_weight_tiled_mn(32, 144, 4, 9, True),
+    "conv2d_backward_params_tiled16x32": lambda: conv2d_backward_weight_tiled_mn(16, 32, 2, 4, True),
 }
 
 if __name__ == "__main__":

@@ -371,10 +371,10 @@ impl GpuEngine {
             &tensor_view(&self.params, w),
             ds,
         )?);
-        // Scratch for per-image partial gradients, sized for the largest layer.
+        // Scratch for per-image partial gradients (weights and bias), sized for the largest layer.
         let partial_len = (0..nl)
             .map(|l| self.arch.conv(l, n))
-            .map(|s| n * s.weight_len().max(s.cout))
+            .map(|s| n * (s.weight_len() + s.cout))
             .max()
             .unwrap();
         let partial = ctx.tensor(partial_len, "partial gradients")?;
@@ -389,18 +389,12 @@ impl GpuEngine {
             });
             let inp = if l == 0 { &fwd.images } else { &fwd.p[l - 1] };
             let (w, b) = self.layout.conv(l);
-            d.extend(k::conv2d_backward_weight(
+            d.extend(k::conv2d_backward_params(
                 ctx,
                 &tensor_view(&self.grads, w),
-                &dz,
-                inp,
-                &partial,
-                s,
-            )?);
-            d.extend(k::conv2d_backward_bias(
-                ctx,
                 &tensor_view(&self.grads, b),
                 &dz,
+                inp,
                 &partial,
                 s,
             )?);

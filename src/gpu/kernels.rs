@@ -1235,6 +1235,110 @@ pub fn conv2d_backward_bias(
     })
 }
 
+/// conv2d_backward_params' variants: "separate" (conv2d_backward_weight and
+/// conv2d_backward_bias, each autotuned), or a split-tiled weight gradient that also sums the
+/// bias partials, then batch_sum_pair (hardware GPUs: two passes instead of four).
+pub const PARAMS_VARIANTS: &[&str] = &[
+    "separate",
+    "conv2d_backward_params_tiled32x144",
+    "conv2d_backward_params_tiled16x32",
+];
+
+/// dweight `[Co, Ci, K, K]` and dbias `[Co]` of a convolution, by the variant autotune
+/// measured fastest for this adapter and shape; `partial` is scratch for per-image partials.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_params(
+    ctx: &GpuContext,
+    dweight: &GpuTensor,
+    dbias: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    tuned_conv(ctx, "conv2d_backward_params", &s, PARAMS_VARIANTS, |v| {
+        conv2d_backward_params_variant(ctx, v, dweight, dbias, dout, inp, partial, s)
+    })
+}
+
+/// conv2d_backward_params with a given variant (tests run them all).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_params_variant(
+    ctx: &GpuContext,
+    variant: &'static str,
+    dweight: &GpuTensor,
+    dbias: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    if variant == "separate" {
+        let mut d = conv2d_backward_weight(ctx, dweight, dout, inp, partial, s)?;
+        d.extend(conv2d_backward_bias(ctx, dbias, dout, partial, s)?);
+        return Ok(d);
+    }
+    let (tm, tn) = match variant {
+        "conv2d_backward_params_tiled32x144" => (32, 144),
+        "conv2d_backward_params_tiled16x32" => (16, 32),
+        _ => {
+            return Err(Error::Gpu(format!(
+                "no conv2d_backward_params variant {variant}"
+            )))
+        }
+    };
+    let (hw, ws) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    let stride = s.weight_len() + s.cout;
+    let tiles = ws.div_ceil(tn) * s.cout.div_ceil(tm);
+    let room = partial.len / (s.batch * stride).max(1);
+    if room == 0 {
+        return Err(Error::Gpu(format!(
+            "{variant}: partial holds {} values, one row per image needs {stride}",
+            partial.len
+        )));
+    }
+    let want = WGRAD_GROUPS.div_ceil(tiles * s.batch).min(4 * WGRAD_PARTS);
+    let parts = want.min(room).min(hw.div_ceil(64)).max(1);
+    let per = hw.div_ceil(parts);
+    let taps = unpadded_taps(ctx, &s)?;
+    let (x, y) = (ws.div_ceil(tn), s.cout.div_ceil(tm) * s.batch * parts);
+    let words = [
+        s.batch,
+        s.cin,
+        s.cout,
+        s.h,
+        s.w,
+        s.ho(),
+        s.wo(),
+        ws,
+        parts,
+        per,
+        s.pad,
+        stride,
+    ];
+    let bind = [partial, dout, inp, &taps];
+    let rows = s.batch * parts;
+    Ok(vec![
+        ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?,
+        batch_sum_pair(ctx, dweight, dbias, partial, rows, stride)?,
+    ])
+}
+
+/// out_a `[len_a]` and out_b `[len_b]`: the sums over rows of inp `[rows, stride]`'s first
+/// len_a columns and the len_b after them (len_a + len_b = stride).
+pub fn batch_sum_pair(
+    ctx: &GpuContext,
+    out_a: &GpuTensor,
+    out_b: &GpuTensor,
+    inp: &GpuTensor,
+    rows: usize,
+    stride: usize,
+) -> Result<Dispatch> {
+    let words = [rows, out_a.len, out_b.len, stride].map(u);
+    let grid = groups_grid((out_a.len + out_b.len).div_ceil(16));
+    ctx.dispatch_grid("batch_sum_pair", &words, &[out_a, out_b, inp], grid)
+}
+
 /// batch_sum's variants: one invocation per column (CPU-type adapters, long rows), or 16
 /// lanes per column (`_split`, hardware GPUs, deep sums over few columns).
 pub const BATCH_SUM_VARIANTS: &[&str] = &["batch_sum", "batch_sum_split"];

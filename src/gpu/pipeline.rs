@@ -22,9 +22,12 @@ macro_rules! shader {
 pub const SHADERS: &[(&str, &str)] = &[
     shader!("adam_update"),
     shader!("batch_sum"),
+    shader!("batch_sum_pair"),
     shader!("batch_sum_split"),
     shader!("conv2d_backward_bias"),
     shader!("conv2d_backward_bias_split"),
+    shader!("conv2d_backward_params_tiled16x32"),
+    shader!("conv2d_backward_params_tiled32x144"),
     shader!("conv2d_backward_weight_k5c2"),
     shader!("conv2d_backward_weight_split"),
     shader!("conv2d_backward_weight_tiled"),
