@@ -54,5 +54,10 @@ if "fp32_strict" in t:
           f"({g['train_images_per_s'] / f['train_images_per_s']:.2f}x), inference "
           f"{f['infer_b64_images_per_s']:.0f} images/s ({g['infer_images_per_s'] / f['infer_b64_images_per_s']:.2f}x), "
           f"{f['latency_b1_ms']:.2f} ms ({f['latency_b1_ms'] / g['latency_ms']:.2f}x)")
+if "train_sync_images_per_s" in g:
+    gs = g["train_sync_images_per_s"]
+    print(f"{'glassnet one step at a time:':34} training {gs:.0f} images/s "
+          f"({gs / b['train_images_per_s']:.2f}x; the row above submits each step before "
+          "reading the last one's loss, as `glassnet train` does)")
 print("ratio > 1: glassnet is faster (for latency: PyTorch ms / glassnet ms)")
 PY

@@ -316,38 +316,53 @@ pub fn train(
         let t0 = Instant::now();
         let (mut loss_sum, mut loss_all, mut active, mut valid, mut images) =
             (0.0f64, 0.0f64, 0u64, 0u64, 0usize);
-        for _ in 0..steps_per_epoch {
-            step += 1;
-            let (idx, labels, triplets): (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>) =
-                if let Some(r) = &random {
-                    let t = r.sample(&mut rng, cfg.triplets_per_batch);
-                    let idx: Vec<usize> = t.iter().flatten().copied().collect();
-                    let tri = (0..t.len() as u32)
-                        .map(|i| [3 * i, 3 * i + 1, 3 * i + 2])
-                        .collect();
-                    let labels = idx.iter().map(|&i| train.labels[i]).collect();
-                    (idx, labels, Some(tri))
-                } else {
-                    let idx = balanced.as_mut().unwrap().sample(&mut rng);
-                    let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
-                    let pairs = siamese.then(|| sample_pairs(&labels, &mut rng));
-                    (idx, labels, pairs)
+        // Each step is submitted before the last one's statistics are read: the device runs
+        // it while the host reads them and samples and gathers the next batch.
+        let mut unfinished: std::collections::VecDeque<(u64, usize)> = Default::default();
+        for i in 0..=steps_per_epoch {
+            if i < steps_per_epoch {
+                step += 1;
+                let (idx, labels, triplets): (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>) =
+                    if let Some(r) = &random {
+                        let t = r.sample(&mut rng, cfg.triplets_per_batch);
+                        let idx: Vec<usize> = t.iter().flatten().copied().collect();
+                        let tri = (0..t.len() as u32)
+                            .map(|i| [3 * i, 3 * i + 1, 3 * i + 2])
+                            .collect();
+                        let labels = idx.iter().map(|&i| train.labels[i]).collect();
+                        (idx, labels, Some(tri))
+                    } else {
+                        let idx = balanced.as_mut().unwrap().sample(&mut rng);
+                        let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
+                        let pairs = siamese.then(|| sample_pairs(&labels, &mut rng));
+                        (idx, labels, pairs)
+                    };
+                gather(&mut pixels, train, &idx, cfg.augment, &mut rng);
+                let batch = Batch {
+                    images: &pixels,
+                    labels: &labels,
+                    triplets: match &triplets {
+                        Some(t) if siamese => Triplets::Pairs(t),
+                        Some(t) => Triplets::Given(t),
+                        None => Triplets::Mine(mode),
+                    },
+                    margin: cfg.margin,
                 };
-            gather(&mut pixels, train, &idx, cfg.augment, &mut rng);
-            let batch = Batch {
-                images: &pixels,
-                labels: &labels,
-                triplets: match &triplets {
-                    Some(t) if siamese => Triplets::Pairs(t),
-                    Some(t) => Triplets::Given(t),
-                    None => Triplets::Mine(mode),
-                },
-                margin: cfg.margin,
-            };
-            let s = engine.train_step(&batch, Some(optim.at_step(step)))?;
+                engine.submit_step(&batch, Some(optim.at_step(step)))?;
+                unfinished.push_back((step, idx.len()));
+            }
+            if i == 0 {
+                continue;
+            }
+            let (at, n) = unfinished.pop_front().expect("a submitted step");
+            let s = engine.finish_step()?;
             if !s.loss.is_finite() {
+                // Leave the engine with no step in flight.
+                for _ in 0..unfinished.len() {
+                    let _ = engine.finish_step();
+                }
                 return Err(Error::Diverged(format!(
-                    "training diverged: the loss became {} at epoch {epoch}, step {step}; nothing was written. Try a lower --lr (now {}).",
+                    "training diverged: the loss became {} at epoch {epoch}, step {at}; nothing was written. Try a lower --lr (now {}).",
                     s.loss, cfg.optim.lr
                 )));
             }
@@ -359,11 +374,11 @@ pub fn train(
             };
             active += s.active as u64;
             valid += s.valid as u64;
-            images += idx.len();
+            images += n;
             let rate = images as f64 / t0.elapsed().as_secs_f64().max(1e-9);
             progress.step(
                 epoch,
-                step,
+                at,
                 s.loss,
                 s.active as f64 / s.valid.max(1) as f64,
                 rate,

@@ -290,3 +290,52 @@ fn a_profiled_step_times_every_dispatch_and_trains_as_a_plain_one() {
     }
     assert!(a1.loss.is_finite());
 }
+
+#[test]
+fn steps_submitted_one_ahead_train_as_steps_run_one_at_a_time() {
+    let Some(ctx) = gpu() else { return };
+    let arch = Arch {
+        side: 16,
+        channels: vec![4, 8],
+        kernels: vec![3, 3],
+        embed_dim: 8,
+        head: Head::L2,
+        objective: Default::default(),
+    };
+    let params = init_params(&arch, &ParamLayout::new(&arch), 7);
+    let opt = OptimConfig::default();
+    // Three different batches: each step's upload must not reach the step before it.
+    let data: Vec<(Vec<f32>, Vec<u32>)> = (0..3).map(|i| batch_data(&arch, 10, 40 + i)).collect();
+    let batch = |i: usize| Batch {
+        images: &data[i].0,
+        labels: &data[i].1,
+        triplets: Triplets::Mine(MineMode::BatchHard),
+        margin: 0.3,
+    };
+    let mut one = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+    let plain: Vec<_> = (0..3)
+        .map(|i| {
+            one.train_step(&batch(i), Some(opt.at_step(i as u64 + 1)))
+                .unwrap()
+        })
+        .collect();
+    let mut ahead = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+    assert!(ahead.finish_step().is_err(), "nothing was submitted");
+    ahead.submit_step(&batch(0), Some(opt.at_step(1))).unwrap();
+    ahead.submit_step(&batch(1), Some(opt.at_step(2))).unwrap();
+    assert!(
+        ahead.submit_step(&batch(2), Some(opt.at_step(3))).is_err(),
+        "a third unfinished step"
+    );
+    assert!(ahead.train_step(&batch(2), Some(opt.at_step(3))).is_err());
+    let s0 = ahead.finish_step().unwrap();
+    ahead.submit_step(&batch(2), Some(opt.at_step(3))).unwrap();
+    let (s1, s2) = (ahead.finish_step().unwrap(), ahead.finish_step().unwrap());
+    assert_eq!(vec![s0, s1, s2], plain, "statistics, oldest first");
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&one.params().unwrap()),
+        bits(&ahead.params().unwrap()),
+        "parameters after three steps"
+    );
+}

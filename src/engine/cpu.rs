@@ -7,7 +7,7 @@ use crate::optim::StepParams;
 use rayon::prelude::*;
 
 use crate::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape};
-use crate::Result;
+use crate::{Error, Result};
 
 type ConvFwd = fn(&mut [f32], &[f32], &[f32], &[f32], Conv2dShape);
 type ConvBwd = fn(&mut [f32], &[f32], &[f32], Conv2dShape);
@@ -79,6 +79,8 @@ pub struct CpuEngine {
     /// Buffers reused from step to step.
     acts: Acts,
     scratch: Scratch,
+    /// Statistics of submitted steps not yet finished (the CPU runs a step on submission).
+    pending: std::collections::VecDeque<StepStats>,
 }
 
 /// Backward-pass buffers reused across steps.
@@ -105,6 +107,7 @@ impl CpuEngine {
             params: Vec::new(),
             acts: Acts::default(),
             scratch: Scratch::default(),
+            pending: Default::default(),
             layout,
         };
         e.set_params(params)?;
@@ -279,6 +282,23 @@ impl Engine for CpuEngine {
         }
         self.acts = acts;
         Ok(out)
+    }
+
+    fn submit_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<()> {
+        if self.pending.len() >= 2 {
+            return Err(Error::Input(
+                "two training steps are already unfinished".into(),
+            ));
+        }
+        let s = self.train_step(batch, update)?;
+        self.pending.push_back(s);
+        Ok(())
+    }
+
+    fn finish_step(&mut self) -> Result<StepStats> {
+        self.pending
+            .pop_front()
+            .ok_or_else(|| Error::Input("no training step to finish".into()))
     }
 
     fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats> {

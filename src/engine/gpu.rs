@@ -58,7 +58,8 @@ struct TrainPlan {
     triplets: GpuTensor,
     /// `[4]`: mean loss, valid, active, 0
     stats: GpuTensor,
-    staging: wgpu::Buffer,
+    /// Stats readback, one per slot: two steps can be in flight.
+    staging: [wgpu::Buffer; 2],
     /// distances, mining, loss and backward
     dispatches: Vec<Dispatch>,
 }
@@ -78,17 +79,23 @@ pub struct GpuEngine {
     /// Forward plans by batch size: INFER_BATCH and the remainders seen so far.
     infer: Vec<Forward>,
     /// The next training step's commands, encoded while the GPU ran the last one, with the
-    /// optimizer they end in (0 none, 1 Adam, 2 SGD); for the current train plan only.
+    /// optimizer they end in (0 none, 1 Adam, 2 SGD); for the current train plan and
+    /// readback slot `slot` only.
     next_step: Option<(u8, wgpu::CommandBuffer)>,
+    /// Submitted steps not yet finished, oldest first: (readback slot, submission).
+    in_flight: std::collections::VecDeque<(usize, wgpu::SubmissionIndex)>,
+    /// The readback slot of the next step.
+    slot: usize,
 }
 
 /// One training step's commands: every dispatch in one pass (a timestamp after each when
-/// timed), then the loss statistics copied to the readback buffer.
+/// timed), then the loss statistics copied to readback buffer `slot`.
 fn encode_step(
     ctx: &GpuContext,
     plan: &TrainPlan,
     all: &[&Dispatch],
     timer: Option<&DispatchTimer>,
+    slot: usize,
 ) -> wgpu::CommandBuffer {
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     {
@@ -106,7 +113,7 @@ fn encode_step(
     if let Some(t) = timer {
         t.resolve(&mut enc);
     }
-    enc.copy_buffer_to_buffer(&plan.stats.buffer, 0, &plan.staging, 0, 16);
+    enc.copy_buffer_to_buffer(&plan.stats.buffer, 0, &plan.staging[slot], 0, 16);
     enc.finish()
 }
 
@@ -190,6 +197,8 @@ impl GpuEngine {
             sgd: None,
             train: None,
             next_step: None,
+            in_flight: Default::default(),
+            slot: 0,
             infer: Vec::new(),
         };
         e.set_params(params)?;
@@ -200,16 +209,21 @@ impl GpuEngine {
         &self.ctx
     }
 
-    /// One training step in one submission; `timed` writes a timestamp after each dispatch
-    /// and also returns each dispatch's GPU time.
+    /// Uploads a step's batch and submits its commands (one submission); `timed` writes a
+    /// timestamp after each dispatch and returns the timer with the dispatches' names.
     #[allow(clippy::type_complexity)]
-    fn step(
+    fn submit(
         &mut self,
         batch: &Batch,
         update: Option<StepParams>,
         timed: bool,
-    ) -> Result<(StepStats, Option<Vec<(String, f64)>>)> {
+    ) -> Result<Option<(DispatchTimer, Vec<&'static str>)>> {
         check_batch(&self.arch, batch)?;
+        if self.in_flight.len() >= 2 {
+            return Err(Error::Gpu(
+                "two training steps are already unfinished: finish one first".into(),
+            ));
+        }
         let key = TrainKey {
             n: batch.len(),
             t: batch.triplet_count(),
@@ -221,6 +235,11 @@ impl GpuEngine {
             margin: batch.margin.to_bits(),
         };
         if self.train.as_ref().map(|p| p.key) != Some(key) {
+            if !self.in_flight.is_empty() {
+                return Err(Error::Gpu(
+                    "a step of another batch shape is unfinished: finish it first".into(),
+                ));
+            }
             self.next_step = None;
             self.train = None; // free the old plan's buffers before allocating
             self.train = Some(self.build_train(key)?);
@@ -241,6 +260,8 @@ impl GpuEngine {
         };
         let ctx = &*self.ctx;
         let plan = self.train.as_ref().unwrap();
+        // Queue writes: ordered after the steps already submitted (which may still be reading
+        // these buffers) and before this one.
         ctx.upload(&plan.fwd.images, batch.images);
         ctx.upload(&plan.labels, batch.labels);
         if let Triplets::Given(t) | Triplets::Pairs(t) = batch.triplets {
@@ -258,25 +279,21 @@ impl GpuEngine {
         } else {
             None
         };
+        let slot = self.slot;
         let cmd = match self.next_step.take() {
             Some((t, cmd)) if !timed && t == tag => cmd,
-            _ => encode_step(ctx, plan, &all, timer.as_ref()),
+            _ => encode_step(ctx, plan, &all, timer.as_ref(), slot),
         };
-        ctx.queue.submit([cmd]);
+        let index = ctx.queue.submit([cmd]);
         // While the GPU runs this step, encode the next one for the same plan and optimizer
         // (the uploads and uniforms it reads are queue writes, ordered before its submission):
         // the host's encoding leaves the step's critical path.
-        let next = (!timed).then(|| encode_step(ctx, plan, &all, None));
-        let raw: Vec<f32> = ctx.map_read(&plan.staging)?;
-        let times = match &timer {
-            Some(t) => {
-                let ms = t.read(ctx)?;
-                Some(all.iter().map(|d| d.name().to_string()).zip(ms).collect())
-            }
-            None => None,
-        };
+        let next = (!timed).then(|| encode_step(ctx, plan, &all, None, slot ^ 1));
+        let timed = timer.map(|t| (t, all.iter().map(|d| d.name()).collect()));
         self.next_step = next.map(|c| (tag, c));
-        Ok((StepStats::from_raw(&raw), times))
+        self.in_flight.push_back((slot, index));
+        self.slot ^= 1;
+        Ok(timed)
     }
 
     fn build_train(&self, key: TrainKey) -> Result<TrainPlan> {
@@ -409,11 +426,13 @@ impl GpuEngine {
                 )?);
             }
         }
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("stats readback"),
-            size: 16,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        let staging = [0, 1].map(|_| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("stats readback"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         Ok(TrainPlan {
             key,
@@ -561,8 +580,28 @@ impl Engine for GpuEngine {
         Ok(out)
     }
 
+    fn submit_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<()> {
+        self.submit(batch, update, false).map(|_| ())
+    }
+
+    fn finish_step(&mut self) -> Result<StepStats> {
+        let (slot, index) = self
+            .in_flight
+            .pop_front()
+            .ok_or_else(|| Error::Gpu("no training step to finish".into()))?;
+        let plan = self.train.as_ref().expect("a step in flight has its plan");
+        let raw: Vec<f32> = self.ctx.map_read_after(&plan.staging[slot], Some(index))?;
+        Ok(StepStats::from_raw(&raw))
+    }
+
     fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats> {
-        Ok(self.step(batch, update, false)?.0)
+        if !self.in_flight.is_empty() {
+            return Err(Error::Gpu(
+                "train_step with submitted steps unfinished: finish them first".into(),
+            ));
+        }
+        self.submit_step(batch, update)?;
+        self.finish_step()
     }
 
     fn profile_step(
@@ -573,6 +612,16 @@ impl Engine for GpuEngine {
         if !self.ctx.can_time_dispatches() {
             return Ok(None);
         }
-        Ok(self.step(batch, update, true)?.1)
+        if !self.in_flight.is_empty() {
+            return Err(Error::Gpu(
+                "profile_step with submitted steps unfinished: finish them first".into(),
+            ));
+        }
+        let (timer, names) = self
+            .submit(batch, update, true)?
+            .expect("a timed submission");
+        self.finish_step()?;
+        let ms = timer.read(&self.ctx)?;
+        Ok(Some(names.iter().map(|n| n.to_string()).zip(ms).collect()))
     }
 }

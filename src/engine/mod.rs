@@ -84,6 +84,13 @@ pub trait Engine {
     fn embed(&mut self, images: &[f32]) -> Result<Vec<f32>>;
     /// Forward, loss and backward on a batch, then the update when `update` is given.
     fn train_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<StepStats>;
+    /// Starts a training step without waiting for it, so that the host prepares the next
+    /// batch while the device runs this one; `finish_step` returns the statistics of the
+    /// oldest unfinished step. At most two steps may be unfinished; `train_step` needs none.
+    /// The CPU engines run the step here.
+    fn submit_step(&mut self, batch: &Batch, update: Option<StepParams>) -> Result<()>;
+    /// Waits for the oldest submitted step and returns its statistics.
+    fn finish_step(&mut self) -> Result<StepStats>;
     /// GPU time of each dispatch of one training step as (kernel, ms) in recording order,
     /// where the device can time passes (timestamp queries); None elsewhere.
     fn profile_step(

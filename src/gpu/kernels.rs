@@ -168,12 +168,28 @@ impl GpuContext {
 
     /// Maps a MAP_READ buffer after the submitted work finishes and copies it out.
     pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
+        self.map_read_after(staging, None)
+    }
+
+    /// `map_read` once submission `index` is done (all submitted work when None): work
+    /// submitted after it keeps running.
+    pub fn map_read_after<T: bytemuck::Pod>(
+        &self,
+        staging: &wgpu::Buffer,
+        index: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<T>> {
         let slice = staging.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.wait()?;
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: index,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.check()?;
         rx.recv()
             .map_err(|_| Error::Gpu("readback never completed".into()))?
             .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
