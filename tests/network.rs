@@ -18,6 +18,18 @@ fn batch_data(arch: &Arch, n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
     )
 }
 
+/// A small network of two conv blocks (16 x 16 input), for tests of how steps run.
+fn two_blocks() -> Arch {
+    Arch {
+        side: 16,
+        channels: vec![4, 8],
+        kernels: vec![3, 3],
+        embed_dim: 8,
+        head: Head::L2,
+        objective: Default::default(),
+    }
+}
+
 /// Compares two engines' outputs of one step: stats, embeddings and every gradient by name.
 fn compare(tag: &str, a: &mut dyn Engine, b: &mut dyn Engine, batch: &Batch) {
     let sa = a.train_step(batch, None).unwrap();
@@ -243,14 +255,7 @@ fn training_steps_agree_between_gpu_and_cpu() {
 #[test]
 fn a_profiled_step_times_every_dispatch_and_trains_as_a_plain_one() {
     let Some(ctx) = gpu() else { return };
-    let arch = Arch {
-        side: 16,
-        channels: vec![4, 8],
-        kernels: vec![3, 3],
-        embed_dim: 8,
-        head: Head::L2,
-        objective: Default::default(),
-    };
+    let arch = two_blocks();
     let params = init_params(&arch, &ParamLayout::new(&arch), 6);
     let (images, labels) = batch_data(&arch, 10, 33);
     let batch = Batch {
@@ -294,14 +299,7 @@ fn a_profiled_step_times_every_dispatch_and_trains_as_a_plain_one() {
 #[test]
 fn steps_submitted_one_ahead_train_as_steps_run_one_at_a_time() {
     let Some(ctx) = gpu() else { return };
-    let arch = Arch {
-        side: 16,
-        channels: vec![4, 8],
-        kernels: vec![3, 3],
-        embed_dim: 8,
-        head: Head::L2,
-        objective: Default::default(),
-    };
+    let arch = two_blocks();
     let params = init_params(&arch, &ParamLayout::new(&arch), 7);
     let opt = OptimConfig::default();
     // Three different batches: each step's upload must not reach the step before it.
