@@ -241,6 +241,16 @@ pub fn conv2d_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s:
 
 /// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]`.
 pub fn dense_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: DenseShape) {
+    if s.batch <= DENSE_DOT_BATCH {
+        // SGEMM packs all of weight (reference network: 1.6 MB, transposed) on every call,
+        // which at batch 1 took 0.3 ms of a 1.9 ms embedding; row dot products read it once.
+        for (x, row) in inp.chunks(s.nin).zip(out.chunks_mut(s.nout)).take(s.batch) {
+            for ((o, w), b) in row.iter_mut().zip(weight.chunks(s.nin)).zip(bias) {
+                *o = b + dot(x, w);
+            }
+        }
+        return;
+    }
     for row in out[..s.batch * s.nout].chunks_mut(s.nout) {
         row.copy_from_slice(&bias[..s.nout]);
     }
@@ -256,6 +266,27 @@ pub fn dense_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32],
         out,
         (s.nout, 1),
     );
+}
+
+/// Batches up to this size run dense_forward as dot products instead of SGEMM.
+const DENSE_DOT_BATCH: usize = 4;
+
+/// x . y in 8 interleaved partial sums (which the compiler keeps in one vector register).
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f32 = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in xc.zip(yc) {
+        for j in 0..8 {
+            acc[j] += a[j] * b[j];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// dinp `[B, I]` = dout `[B, O]` . weight `[O, I]`.
