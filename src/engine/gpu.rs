@@ -27,6 +27,24 @@ struct Forward {
     pre: GpuTensor,
     emb: GpuTensor,
     dispatches: Vec<Dispatch>,
+    /// Host-readable copy of `emb` (inference reads it back in the same submission).
+    readback: wgpu::Buffer,
+    /// Inference: the next call's commands, encoded while the GPU ran this one.
+    next: Option<wgpu::CommandBuffer>,
+}
+
+/// Inference commands: the forward pass, then the embeddings copied to the readback buffer.
+fn encode_forward(ctx: &GpuContext, fwd: &Forward) -> wgpu::CommandBuffer {
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        for d in &fwd.dispatches {
+            d.record(&mut pass);
+        }
+    }
+    let (offset, bytes) = ((fwd.emb.offset * 4) as u64, (fwd.emb.len * 4) as u64);
+    enc.copy_buffer_to_buffer(&fwd.emb.buffer, offset, &fwd.readback, 0, bytes);
+    enc.finish()
 }
 
 /// What a conv block keeps for its backward pass.
@@ -174,6 +192,13 @@ fn build_forward(
         images,
         a,
         p,
+        readback: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("embeddings readback"),
+            size: (emb.len * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }),
+        next: None,
         pre,
         emb,
         dispatches,
@@ -541,10 +566,15 @@ impl Engine for GpuEngine {
                 let f = build_forward(&self.ctx, &self.arch, &self.layout, &self.params, n)?;
                 self.infer.push(f);
             }
-            let fwd = self.infer.iter().find(|f| f.n == n).unwrap();
-            self.ctx.upload(&fwd.images, chunk);
-            self.ctx.run(&fwd.dispatches.iter().collect::<Vec<_>>())?;
-            let emb: Vec<f32> = self.ctx.read(&fwd.emb)?;
+            let ctx = &*self.ctx;
+            let fwd = self.infer.iter_mut().find(|f| f.n == n).unwrap();
+            ctx.upload(&fwd.images, chunk);
+            // The forward pass and the copy of its embeddings in one submission and one wait;
+            // the next call's commands are encoded while the GPU runs this one.
+            let cmd = fwd.next.take().unwrap_or_else(|| encode_forward(ctx, fwd));
+            ctx.queue.submit([cmd]);
+            fwd.next = Some(encode_forward(ctx, fwd));
+            let emb: Vec<f32> = ctx.map_read(&fwd.readback)?;
             out.extend_from_slice(&emb);
         }
         Ok(out)
