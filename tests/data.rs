@@ -205,3 +205,52 @@ fn orientations_are_the_eight_symmetries() {
     }
     assert_eq!(seen[0], src);
 }
+
+#[test]
+fn views_of_a_folder_or_the_builtin_set_match_separate_loads() {
+    use glassnet::data::builtin::{builtin, builtin_views};
+    use glassnet::data::folder::load_folder_views;
+    use glassnet::data::preprocess::Crop;
+    use glassnet::data::synth::SynthConfig;
+    let d = tmpdir("views");
+    write_good(&d);
+    // A crop and the whole frame, as `--crop-views` loads them; and a plain resize.
+    let cropped = Preprocess {
+        crop: Some(Crop::default()),
+        ..Preprocess::resize_only(16)
+    };
+    let whole = Preprocess::resize_only(16);
+    let (sets, skipped) = load_folder_views(&d, &[&cropped, &whole], false).unwrap();
+    assert!(skipped.is_empty());
+    assert_eq!(sets.len(), 2);
+    for (set, pre) in sets.iter().zip([&cropped, &whole]) {
+        let (alone, _) = load_folder(&d, pre, false).unwrap();
+        assert_eq!(set.images, alone.images);
+        assert_eq!(set.labels, alone.labels);
+        assert_eq!(set.paths, alone.paths);
+        assert_eq!(set.classes, alone.classes);
+    }
+    assert_ne!(sets[0].images, sets[1].images, "the crop changed nothing");
+    for line_camera in [false, true] {
+        // A few images per class: line-camera frames are up to 640 px and crops are slow.
+        let cfg = SynthConfig {
+            seed: 3,
+            side: 32,
+            line_camera,
+            counts: [3, 2, 2, 2],
+        };
+        let pres = [
+            Preprocess {
+                crop: Some(Crop::default()),
+                ..Preprocess::resize_only(32)
+            },
+            Preprocess::resize_only(32),
+        ];
+        let views = builtin_views(&cfg, &[&pres[0], &pres[1]]);
+        for (v, pre) in views.iter().zip(&pres) {
+            let alone = builtin(&cfg, pre);
+            assert_eq!(v.images, alone.images, "line camera {line_camera}");
+            assert_eq!(v.labels, alone.labels);
+        }
+    }
+}

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::progress::Bar;
 use super::train::RecipeArgs;
-use super::{load_dataset, DataArgs, DeviceArgs};
+use super::{load_dataset_views, DataArgs, DeviceArgs};
 use crate::eval::cv::{
     cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult, Method,
 };
@@ -143,19 +143,22 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         out.display()
     );
     let pre = a.pre.build(arch.side)?;
-    let (data, source) = load_dataset(&a.data, &pre)?;
     let needs_whole = [Method::TripletWholeFrame, Method::TripletViews]
         .iter()
         .any(|m| cv.methods.contains(m));
-    let whole_frame = if needs_whole && pre.crop.is_some() {
-        let whole = crate::data::preprocess::Preprocess {
-            crop: None,
-            ..pre.clone()
-        };
-        Some(load_dataset(&a.data, &whole)?.0)
-    } else {
-        None
+    // The whole frames of the same images where a method needs them (each decoded once).
+    let whole = crate::data::preprocess::Preprocess {
+        crop: None,
+        ..pre.clone()
     };
+    let views: Vec<&crate::data::preprocess::Preprocess> = if needs_whole && pre.crop.is_some() {
+        vec![&pre, &whole]
+    } else {
+        vec![&pre]
+    };
+    let (mut sets, source) = load_dataset_views(&a.data, &views)?;
+    let whole_frame = (sets.len() > 1).then(|| sets.pop().expect("two views"));
+    let data = sets.pop().expect("one view");
     data.check_trainable(&source)?;
     let min_class = data.class_counts().into_iter().min().unwrap_or(0);
     anyhow::ensure!(

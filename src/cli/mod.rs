@@ -214,26 +214,36 @@ pub fn load_dataset(
     args: &DataArgs,
     pre: &crate::data::preprocess::Preprocess,
 ) -> anyhow::Result<(crate::data::Dataset, String)> {
+    let (mut sets, source) = load_dataset_views(args, &[pre])?;
+    Ok((sets.swap_remove(0), source))
+}
+
+/// `load_dataset` once per entry of `pres` (e.g. crops and whole frames): the same images in
+/// the same order, each decoded or generated once.
+pub fn load_dataset_views(
+    args: &DataArgs,
+    pres: &[&crate::data::preprocess::Preprocess],
+) -> anyhow::Result<(Vec<crate::data::Dataset>, String)> {
     match &args.data {
         Some(dir) => {
-            let (ds, skipped) = crate::data::folder::load_folder(dir, pre, args.skip_bad)?;
+            let (sets, skipped) = crate::data::folder::load_folder_views(dir, pres, args.skip_bad)?;
             if !skipped.is_empty() {
                 eprintln!("skipped {} unreadable image(s):", skipped.len());
                 for (p, why) in skipped.iter().take(10) {
                     eprintln!("  {}: {why}", p.display());
                 }
             }
-            Ok((ds, dir.display().to_string()))
+            Ok((sets, dir.display().to_string()))
         }
         None => {
             let cfg = crate::data::synth::SynthConfig {
                 seed: args.synth_seed,
-                side: pre.side,
+                side: pres[0].side,
                 line_camera: args.line_camera,
                 ..Default::default()
             };
             Ok((
-                crate::data::builtin::builtin(&cfg, pre),
+                crate::data::builtin::builtin_views(&cfg, pres),
                 format!(
                     "built-in synthetic glass set{} (seed {})",
                     if args.line_camera {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::{load_dataset, progress::Bar, DataArgs, DeviceArgs};
+use super::{load_dataset_views, progress::Bar, DataArgs, DeviceArgs};
 use crate::checkpoint::{write_model, Metadata, Model, Staging, FORMAT, FORMAT_VERSION};
 use crate::data::augment::Augment;
 use crate::data::split::stratified_split;
@@ -191,7 +191,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     });
     // Refuse a bad --out before spending minutes training.
     let stage = Staging::new(&out)?;
-    let (data, source) = load_dataset(&args.data, &pre)?;
+    // With --crop-views, the whole frames of the same images (each decoded once).
+    let whole = crate::data::preprocess::Preprocess {
+        crop: None,
+        ..pre.clone()
+    };
+    let views: Vec<&crate::data::preprocess::Preprocess> = if args.crop_views {
+        vec![&pre, &whole]
+    } else {
+        vec![&pre]
+    };
+    let (mut sets, source) = load_dataset_views(&args.data, &views)?;
+    let frames = (sets.len() > 1).then(|| sets.pop().expect("two views"));
+    let data = sets.pop().expect("one view");
     data.check_trainable(&source)?;
     let (train_idx, val_idx) = stratified_split(
         &data.labels,
@@ -201,12 +213,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     let (mut train_set, val_set) = (data.subset(&train_idx), data.subset(&val_idx));
     let mut source = source;
-    if args.crop_views {
-        let whole = crate::data::preprocess::Preprocess {
-            crop: None,
-            ..pre.clone()
-        };
-        let (frames, _) = load_dataset(&args.data, &whole)?;
+    if let Some(frames) = &frames {
         train_set = train_set.joined(&frames.subset(&train_idx));
         source += " (training images as crop and whole frame)";
     }

@@ -36,33 +36,47 @@ pub fn line_camera_frames(cfg: &SynthConfig) -> Vec<(u32, GreyF32)> {
 /// bits the tests pin); line-camera frames, or any preprocessing beyond resizing, go through
 /// `pre` as loaded files do.
 pub fn builtin(cfg: &SynthConfig, pre: &Preprocess) -> Dataset {
+    builtin_views(cfg, &[pre]).swap_remove(0)
+}
+
+/// `builtin` with one dataset per entry of `pres` (each image or frame made once,
+/// preprocessed each way).
+pub fn builtin_views(cfg: &SynthConfig, pres: &[&Preprocess]) -> Vec<Dataset> {
     let jobs = jobs(cfg);
-    let images: Vec<Vec<f32>> = if cfg.line_camera {
+    // Per image, one preprocessed vector per entry of `pres`.
+    let images: Vec<Vec<Vec<f32>>> = if cfg.line_camera {
         line_camera_frames(cfg)
             .par_iter()
-            .map(|(_, img)| pre.apply(img))
-            .collect()
-    } else if *pre == Preprocess::resize_only(cfg.side) {
-        jobs.par_iter()
-            .map(|&(c, i)| synth_image(cfg.seed, c, i, cfg.side))
+            .map(|(_, img)| pres.iter().map(|pre| pre.apply(img)).collect())
             .collect()
     } else {
         jobs.par_iter()
             .map(|&(c, i)| {
-                let unit: Vec<f32> = synth_image(cfg.seed, c, i, cfg.side)
-                    .iter()
-                    .map(|v| (v + 1.0) * 0.5)
-                    .collect();
-                let s = cfg.side as u32;
-                pre.apply(&GreyF32::from_raw(s, s, unit).expect("side x side"))
+                let img = synth_image(cfg.seed, c, i, cfg.side);
+                pres.iter()
+                    .map(|pre| {
+                        if **pre == Preprocess::resize_only(cfg.side) {
+                            return img.clone();
+                        }
+                        let unit: Vec<f32> = img.iter().map(|v| (v + 1.0) * 0.5).collect();
+                        let s = cfg.side as u32;
+                        pre.apply(&GreyF32::from_raw(s, s, unit).expect("side x side"))
+                    })
+                    .collect()
             })
             .collect()
     };
-    Dataset {
-        side: pre.side,
-        images: images.concat(),
-        labels: jobs.iter().map(|&(c, _)| c as u32).collect(),
-        classes: SYNTH_CLASSES.iter().map(|s| s.to_string()).collect(),
-        paths: Vec::new(),
-    }
+    pres.iter()
+        .enumerate()
+        .map(|(v, pre)| Dataset {
+            side: pre.side,
+            images: images
+                .iter()
+                .flat_map(|views| views[v].iter().copied())
+                .collect(),
+            labels: jobs.iter().map(|&(c, _)| c as u32).collect(),
+            classes: SYNTH_CLASSES.iter().map(|s| s.to_string()).collect(),
+            paths: Vec::new(),
+        })
+        .collect()
 }

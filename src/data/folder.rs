@@ -60,7 +60,27 @@ pub fn load_images(
     pre: &Preprocess,
     skip_bad: bool,
 ) -> Result<(Vec<Vec<f32>>, Vec<usize>, Skipped)> {
-    let decoded: Vec<Result<Vec<f32>>> = paths.par_iter().map(|p| load_image(p, pre)).collect();
+    let (views, kept, skipped) = load_images_views(paths, &[pre], skip_bad)?;
+    let images = views.into_iter().map(|mut v| v.swap_remove(0)).collect();
+    Ok((images, kept, skipped))
+}
+
+/// `load_images` with several preprocessings of each image (e.g. its crop and its whole
+/// frame), each file decoded once: per kept image, one `[side * side]` vector per entry of
+/// `pres`.
+#[allow(clippy::type_complexity)]
+pub fn load_images_views(
+    paths: &[PathBuf],
+    pres: &[&Preprocess],
+    skip_bad: bool,
+) -> Result<(Vec<Vec<Vec<f32>>>, Vec<usize>, Skipped)> {
+    let decoded: Vec<Result<Vec<Vec<f32>>>> = paths
+        .par_iter()
+        .map(|p| {
+            let img = decode_grey(p)?;
+            Ok(pres.iter().map(|pre| pre.apply(&img)).collect())
+        })
+        .collect();
     let (mut images, mut kept, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     for (i, r) in decoded.into_iter().enumerate() {
         match r {
@@ -103,6 +123,17 @@ pub fn collect_images(path: &Path) -> Result<Vec<PathBuf>> {
 
 /// Loads `dir/<class>/<image>` for every class folder, classes in name order.
 pub fn load_folder(dir: &Path, pre: &Preprocess, skip_bad: bool) -> Result<(Dataset, Skipped)> {
+    let (mut sets, skipped) = load_folder_views(dir, &[pre], skip_bad)?;
+    Ok((sets.swap_remove(0), skipped))
+}
+
+/// `load_folder` with one dataset per entry of `pres` (the same images, labels and paths,
+/// preprocessed each way), each file decoded once.
+pub fn load_folder_views(
+    dir: &Path,
+    pres: &[&Preprocess],
+    skip_bad: bool,
+) -> Result<(Vec<Dataset>, Skipped)> {
     if !dir.exists() {
         return Err(Error::Input(format!(
             "--data {}: no such directory",
@@ -144,13 +175,20 @@ pub fn load_folder(dir: &Path, pre: &Preprocess, skip_bad: bool) -> Result<(Data
             IMAGE_EXTENSIONS.join(", ")
         )));
     }
-    let (images, kept, skipped) = load_images(&paths, pre, skip_bad)?;
-    let ds = Dataset {
-        side: pre.side,
-        images: images.concat(),
-        labels: kept.iter().map(|&i| labels[i]).collect(),
-        paths: kept.iter().map(|&i| paths[i].clone()).collect(),
-        classes,
-    };
-    Ok((ds, skipped))
+    let (images, kept, skipped) = load_images_views(&paths, pres, skip_bad)?;
+    let sets = pres
+        .iter()
+        .enumerate()
+        .map(|(v, pre)| Dataset {
+            side: pre.side,
+            images: images
+                .iter()
+                .flat_map(|views| views[v].iter().copied())
+                .collect(),
+            labels: kept.iter().map(|&i| labels[i]).collect(),
+            paths: kept.iter().map(|&i| paths[i].clone()).collect(),
+            classes: classes.clone(),
+        })
+        .collect();
+    Ok((sets, skipped))
 }
