@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::progress::Bar;
 use super::train::RecipeArgs;
-use super::{load_dataset_views, DataArgs, DeviceArgs};
+use super::{load_dataset_and_frames, DataArgs, DeviceArgs};
 use crate::eval::cv::{
     cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult, Method,
 };
@@ -146,19 +146,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     let needs_whole = [Method::TripletWholeFrame, Method::TripletViews]
         .iter()
         .any(|m| cv.methods.contains(m));
-    // The whole frames of the same images where a method needs them (each decoded once).
-    let whole = crate::data::preprocess::Preprocess {
-        crop: None,
-        ..pre.clone()
-    };
-    let views: Vec<&crate::data::preprocess::Preprocess> = if needs_whole && pre.crop.is_some() {
-        vec![&pre, &whole]
-    } else {
-        vec![&pre]
-    };
-    let (mut sets, source) = load_dataset_views(&a.data, &views)?;
-    let whole_frame = (sets.len() > 1).then(|| sets.pop().expect("two views"));
-    let data = sets.pop().expect("one view");
+    let (data, whole_frame, source) = load_dataset_and_frames(&a.data, &pre, needs_whole)?;
     data.check_trainable(&source)?;
     let min_class = data.class_counts().into_iter().min().unwrap_or(0);
     anyhow::ensure!(

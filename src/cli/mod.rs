@@ -218,6 +218,26 @@ pub fn load_dataset(
     Ok((sets.swap_remove(0), source))
 }
 
+/// `load_dataset`, and with `frames` (crops wanted, `pre` crops) the same images' whole frames
+/// too (the preprocessing without its crop), each image decoded or generated once.
+pub fn load_dataset_and_frames(
+    args: &DataArgs,
+    pre: &crate::data::preprocess::Preprocess,
+    frames: bool,
+) -> anyhow::Result<(crate::data::Dataset, Option<crate::data::Dataset>, String)> {
+    if !frames || pre.crop.is_none() {
+        let (data, source) = load_dataset(args, pre)?;
+        return Ok((data, None, source));
+    }
+    let whole = crate::data::preprocess::Preprocess {
+        crop: None,
+        ..pre.clone()
+    };
+    let (mut sets, source) = load_dataset_views(args, &[pre, &whole])?;
+    let whole_frames = sets.pop();
+    Ok((sets.swap_remove(0), whole_frames, source))
+}
+
 /// `load_dataset` once per entry of `pres` (e.g. crops and whole frames): the same images in
 /// the same order, each decoded or generated once.
 pub fn load_dataset_views(

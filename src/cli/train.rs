@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::{load_dataset_views, progress::Bar, DataArgs, DeviceArgs};
+use super::{load_dataset_and_frames, progress::Bar, DataArgs, DeviceArgs};
 use crate::checkpoint::{write_model, Metadata, Model, Staging, FORMAT, FORMAT_VERSION};
 use crate::data::augment::Augment;
 use crate::data::split::stratified_split;
@@ -191,19 +191,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     });
     // Refuse a bad --out before spending minutes training.
     let stage = Staging::new(&out)?;
-    // With --crop-views, the whole frames of the same images (each decoded once).
-    let whole = crate::data::preprocess::Preprocess {
-        crop: None,
-        ..pre.clone()
-    };
-    let views: Vec<&crate::data::preprocess::Preprocess> = if args.crop_views {
-        vec![&pre, &whole]
-    } else {
-        vec![&pre]
-    };
-    let (mut sets, source) = load_dataset_views(&args.data, &views)?;
-    let frames = (sets.len() > 1).then(|| sets.pop().expect("two views"));
-    let data = sets.pop().expect("one view");
+    let (data, frames, source) = load_dataset_and_frames(&args.data, &pre, args.crop_views)?;
     data.check_trainable(&source)?;
     let (train_idx, val_idx) = stratified_split(
         &data.labels,

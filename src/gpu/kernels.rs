@@ -1006,14 +1006,75 @@ pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
     ("conv2d_backward_weight_tiled16x32", 32),
 ];
 
-/// (channels, taps) of each split-tiled weight-gradient variant's tile.
+/// (channels, taps) of each split-tiled weight-gradient variant's tile (the `params` ones
+/// also sum the bias partials).
 fn wgrad_tile(variant: &str) -> Option<(usize, usize)> {
     match variant {
         "conv2d_backward_weight_tiled_split" => Some((TILE, TILE)),
-        "conv2d_backward_weight_tiled32x144" => Some((32, 144)),
-        "conv2d_backward_weight_tiled16x32" => Some((16, 32)),
+        "conv2d_backward_weight_tiled32x144" | "conv2d_backward_params_tiled32x144" => {
+            Some((32, 144))
+        }
+        "conv2d_backward_weight_tiled16x32" | "conv2d_backward_params_tiled16x32" => Some((16, 32)),
         _ => None,
     }
+}
+
+/// The pass of a split-tiled weight-gradient variant on (tm, tn) tiles: per-part partial rows
+/// of `stride` values into `partial` (weights, then with `with_bias` the bias partials), each
+/// image's positions cut into as many parts as `partial` has room for (64 x 64 tiles: up to
+/// WGRAD_PARTS; shaped tiles: enough for WGRAD_GROUPS workgroups). Returns it and the rows.
+#[allow(clippy::too_many_arguments)]
+fn split_wgrad_pass(
+    ctx: &GpuContext,
+    variant: &'static str,
+    (tm, tn): (usize, usize),
+    partial: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    s: &Conv2dShape,
+    with_bias: bool,
+) -> Result<(Dispatch, usize)> {
+    let (hw, ws) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    let stride = s.weight_len() + if with_bias { s.cout } else { 0 };
+    let tiles = ws.div_ceil(tn) * s.cout.div_ceil(tm);
+    let room = partial.len / (s.batch * stride).max(1);
+    if room == 0 {
+        return Err(Error::Gpu(format!(
+            "{variant}: partial holds {} values, one row per image needs {stride}",
+            partial.len
+        )));
+    }
+    let want = if tm == TILE {
+        WGRAD_PARTS
+    } else {
+        WGRAD_GROUPS.div_ceil(tiles * s.batch).min(4 * WGRAD_PARTS)
+    };
+    let parts = want.min(room).min(hw.div_ceil(64)).max(1);
+    let per = hw.div_ceil(parts);
+    let taps = unpadded_taps(ctx, s)?;
+    let grid = (ws.div_ceil(tn), s.cout.div_ceil(tm) * s.batch * parts);
+    let mut words = vec![
+        s.batch,
+        s.cin,
+        s.cout,
+        s.h,
+        s.w,
+        s.ho(),
+        s.wo(),
+        ws,
+        parts,
+        per,
+        s.pad,
+    ];
+    if with_bias {
+        words.push(stride);
+    }
+    let words: Vec<u32> = words.into_iter().map(u).collect();
+    let bind = [partial, dout, inp, &taps];
+    Ok((
+        ctx.dispatch_grid(variant, &words, &bind, grid)?,
+        s.batch * parts,
+    ))
 }
 
 /// Workgroups the shaped split-tiled variants aim for: a few per compute unit of a large GPU.
@@ -1104,37 +1165,9 @@ pub fn conv2d_backward_weight_variant(
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
-    if let Some((tm, tn)) = wgrad_tile(variant) {
-        let hw = s.ho() * s.wo();
-        let ws = s.cin * s.k * s.k;
-        let tiles = ws.div_ceil(tn) * s.cout.div_ceil(tm);
-        // 64 x 64 tiles: WGRAD_PARTS; shaped tiles: enough parts for WGRAD_GROUPS workgroups.
-        let want = if tm == TILE {
-            WGRAD_PARTS
-        } else {
-            WGRAD_GROUPS.div_ceil(tiles * s.batch).min(4 * WGRAD_PARTS)
-        };
-        let room = partial.len / (s.batch * s.weight_len()).max(1);
-        let parts = want.min(room).min(hw.div_ceil(64)).max(1);
-        let per = hw.div_ceil(parts);
-        let taps = unpadded_taps(ctx, &s)?;
-        let (x, y) = (ws.div_ceil(tn), s.cout.div_ceil(tm) * s.batch * parts);
-        let words = [
-            s.batch,
-            s.cin,
-            s.cout,
-            s.h,
-            s.w,
-            s.ho(),
-            s.wo(),
-            ws,
-            parts,
-            per,
-            s.pad,
-        ];
-        let bind = [partial, dout, inp, &taps];
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
-        let rows = s.batch * parts;
+    if let Some(tile) = wgrad_tile(variant) {
+        let (pass, rows) = split_wgrad_pass(ctx, variant, tile, partial, dout, inp, &s, false)?;
+        d.push(pass);
         d.push(batch_sum(ctx, dweight, partial, rows, s.weight_len())?);
         return Ok(d);
     }
@@ -1294,48 +1327,13 @@ pub fn conv2d_backward_params_variant(
         d.extend(conv2d_backward_bias(ctx, dbias, dout, partial, s)?);
         return Ok(d);
     }
-    let (tm, tn) = match variant {
-        "conv2d_backward_params_tiled32x144" => (32, 144),
-        "conv2d_backward_params_tiled16x32" => (16, 32),
-        _ => {
-            return Err(Error::Gpu(format!(
-                "no conv2d_backward_params variant {variant}"
-            )))
-        }
-    };
-    let (hw, ws) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    let tile = wgrad_tile(variant)
+        .filter(|_| variant.starts_with("conv2d_backward_params"))
+        .ok_or_else(|| Error::Gpu(format!("no conv2d_backward_params variant {variant}")))?;
+    let (pass, rows) = split_wgrad_pass(ctx, variant, tile, partial, dout, inp, &s, true)?;
     let stride = s.weight_len() + s.cout;
-    let tiles = ws.div_ceil(tn) * s.cout.div_ceil(tm);
-    let room = partial.len / (s.batch * stride).max(1);
-    if room == 0 {
-        return Err(Error::Gpu(format!(
-            "{variant}: partial holds {} values, one row per image needs {stride}",
-            partial.len
-        )));
-    }
-    let want = WGRAD_GROUPS.div_ceil(tiles * s.batch).min(4 * WGRAD_PARTS);
-    let parts = want.min(room).min(hw.div_ceil(64)).max(1);
-    let per = hw.div_ceil(parts);
-    let taps = unpadded_taps(ctx, &s)?;
-    let (x, y) = (ws.div_ceil(tn), s.cout.div_ceil(tm) * s.batch * parts);
-    let words = [
-        s.batch,
-        s.cin,
-        s.cout,
-        s.h,
-        s.w,
-        s.ho(),
-        s.wo(),
-        ws,
-        parts,
-        per,
-        s.pad,
-        stride,
-    ];
-    let bind = [partial, dout, inp, &taps];
-    let rows = s.batch * parts;
     Ok(vec![
-        ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?,
+        pass,
         batch_sum_pair(ctx, dweight, dbias, partial, rows, stride)?,
     ])
 }
@@ -1546,7 +1544,7 @@ pub fn dense_backward_input(
     let key = format!("dense_backward_input b{} i{} o{}", s.batch, s.nin, s.nout);
     ctx.tune.pick(
         &key,
-        &product_variants(ctx, "matmul", s.nin),
+        &product_variants(ctx, "matmul", "dense_backward_input", s.nin),
         |v| dense_backward_input_variant(ctx, v, dinp, dout, weight, s),
         |d| run_all(ctx, d),
     )
@@ -1594,7 +1592,7 @@ pub fn dense_backward_weight(
     let key = format!("dense_backward_weight b{} i{} o{}", s.batch, s.nin, s.nout);
     ctx.tune.pick(
         &key,
-        &product_variants(ctx, "matmul_tn", s.nin),
+        &product_variants(ctx, "matmul_tn", "dense_backward_weight", s.nin),
         |v| dense_backward_weight_variant(ctx, v, dweight, dout, inp, s),
         |d| run_all(ctx, d),
     )
@@ -1649,16 +1647,17 @@ fn product_shape(m: usize, k: usize, n: usize) -> Conv2dShape {
 
 /// The dense backward passes' variants: the plain kernel (any shape), the register-blocked
 /// product `blocked` (n a multiple of 4), then the conv2d_forward variants worth trying here.
-fn product_variants(ctx: &GpuContext, blocked: &'static str, n: usize) -> Vec<&'static str> {
+fn product_variants(
+    ctx: &GpuContext,
+    blocked: &'static str,
+    plain: &'static str,
+    n: usize,
+) -> Vec<&'static str> {
     let mut v = Vec::new();
     if n.is_multiple_of(4) {
         v.push(blocked);
     }
-    v.push(if blocked == "matmul" {
-        "dense_backward_input"
-    } else {
-        "dense_backward_weight"
-    });
+    v.push(plain);
     v.extend(
         variants_for(ctx, FORWARD_VARIANTS)
             .into_iter()
