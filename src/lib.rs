@@ -6,17 +6,20 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod classify;
 pub mod cli;
 pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod engine;
 pub mod eval;
+pub mod export;
 pub mod gpu;
 pub mod metric;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod serve;
 pub mod shapes;
 pub mod train;
 

@@ -21,6 +21,11 @@ pub struct EmbedArgs {
     /// FILE.labels.npy as uint32 [n]).
     #[arg(long)]
     out: PathBuf,
+    /// Also write the preprocessed input tensor, float32 [n, 1, side, side] in [-1, 1], as
+    /// .npy: what an exported ONNX model takes, to check another runtime's preprocessing or
+    /// outputs against glassnet's.
+    #[arg(long)]
+    inputs: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -69,6 +74,13 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
         "--out {}: use a .csv or .npy file name",
         a.out.display()
     );
+    if let Some(p) = &a.inputs {
+        anyhow::ensure!(
+            p.extension().and_then(|e| e.to_str()) == Some("npy"),
+            "--inputs {}: use a .npy file name",
+            p.display()
+        );
+    }
     let model = load_model(&a.model)?;
     let (data, _) = load_dataset(&a.data, &model.meta.preprocess)?;
     anyhow::ensure!(!data.is_empty(), "no images to embed");
@@ -108,6 +120,15 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
             "labels written to {} (classes: {})",
             lp.display(),
             data.classes.join(", ")
+        );
+    }
+    if let Some(p) = &a.inputs {
+        let side = data.side as u64;
+        write_npy(p, &data.images, &[data.len() as u64, 1, side, side])?;
+        println!(
+            "input tensor [{}, 1, {side}, {side}] written to {}",
+            data.len(),
+            p.display()
         );
     }
     println!(

@@ -3,10 +3,12 @@
 mod bench;
 mod embed;
 mod evaluate;
+mod export;
 mod info;
 mod predict;
 mod preprocess;
 mod progress;
+mod serve;
 mod synth;
 mod train;
 
@@ -43,6 +45,10 @@ enum Command {
     /// Write a dataset as the network will see it, with a contact sheet (original, crop
     /// box, processed).
     Preprocess(preprocess::PreprocessCmdArgs),
+    /// Write the model's embedder (and gallery distances) as ONNX, checked with tract.
+    Export(export::ExportArgs),
+    /// Serve the model over HTTP (POST /v1/predict), batching concurrent requests.
+    Serve(serve::ServeArgs),
 }
 
 /// `--device` with `--gpu` / `--cpu` shortcuts, shared by every command that computes.
@@ -180,6 +186,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Preprocess(a) => preprocess::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

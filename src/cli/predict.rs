@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::DeviceArgs;
 use crate::checkpoint::load_model;
+use crate::classify::{classify, Prediction};
 use crate::data::folder::{collect_images, load_images};
 use crate::device::open_engine;
-use crate::metric::knn::knn;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -44,13 +44,8 @@ pub struct PredictArgs {
 #[derive(Serialize)]
 struct Record {
     path: String,
-    class: String,
-    /// Squared Euclidean distance to the nearest gallery image.
-    distance: f32,
-    nearest_class: String,
-    /// How many of the k nearest have `class`.
-    votes: usize,
-    k: usize,
+    #[serde(flatten)]
+    p: Prediction,
 }
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
@@ -70,26 +65,12 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         eprintln!("{n}");
     }
     let emb = engine.embed(&images.concat())?;
-    let d = model.meta.arch.embed_dim;
-    let nn = knn(&model.gallery, &model.gallery_labels, &emb, d, a.k, false);
-    let cls = |l: u32| model.meta.classes[l as usize].clone();
     let records: Vec<Record> = kept
         .iter()
-        .zip(&nn)
-        .map(|(&i, n)| {
-            let (label, votes) = if a.vote {
-                (n.label, n.votes)
-            } else {
-                (n.nearest_label, n.agree)
-            };
-            Record {
-                path: files[i].display().to_string(),
-                class: cls(label),
-                distance: n.distance,
-                nearest_class: cls(n.nearest_label),
-                votes,
-                k: n.k,
-            }
+        .zip(classify(&model, &emb, a.k, a.vote))
+        .map(|(&i, p)| Record {
+            path: files[i].display().to_string(),
+            p,
         })
         .collect();
     if a.json {
@@ -106,7 +87,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             };
             println!(
                 "{path},{},{:.6},{},{},{}",
-                r.class, r.distance, r.nearest_class, r.votes, r.k
+                r.p.class, r.p.distance, r.p.nearest_class, r.p.votes, r.p.k
             );
         }
     } else {
@@ -132,10 +113,10 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             println!(
                 "{:<w$}  {:<cw$}  {:>10.4}  {:>5}  {}",
                 r.path,
-                r.class,
-                r.distance,
-                format!("{}/{}", r.votes, r.k),
-                r.nearest_class
+                r.p.class,
+                r.p.distance,
+                format!("{}/{}", r.p.votes, r.p.k),
+                r.p.nearest_class
             );
         }
     }

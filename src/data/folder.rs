@@ -45,6 +45,45 @@ pub fn decode_grey(path: &Path) -> Result<crate::data::preprocess::GreyF32> {
     Ok(img.to_luma32f())
 }
 
+/// Most pixels `decode_grey_bytes` accepts (a 64-megapixel frame), checked from the header
+/// before any pixel is decoded, so a small upload cannot claim a huge image.
+pub const MAX_PIXELS: u64 = 64 << 20;
+
+/// Decodes an image held in memory (png, jpeg, bmp or tiff, recognised by its content) to
+/// grey in [0, 1]; `name` says where it came from in errors.
+pub fn decode_grey_bytes(bytes: &[u8], name: &str) -> Result<crate::data::preprocess::GreyF32> {
+    let bad = |e: &dyn std::fmt::Display| Error::Input(format!("{name}: cannot decode image: {e}"));
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(&e))?;
+    match reader.format() {
+        Some(
+            image::ImageFormat::Png
+            | image::ImageFormat::Jpeg
+            | image::ImageFormat::Bmp
+            | image::ImageFormat::Tiff,
+        ) => {}
+        _ => {
+            return Err(Error::Input(format!(
+                "{name}: not a png, jpeg, bmp or tiff image"
+            )))
+        }
+    }
+    let (w, h) = reader.into_dimensions().map_err(|e| bad(&e))?;
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(Error::Input(format!(
+            "{name}: {w}x{h} pixels, more than the {} megapixels accepted",
+            MAX_PIXELS >> 20
+        )));
+    }
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(&e))?
+        .decode()
+        .map_err(|e| bad(&e))?;
+    Ok(img.to_luma32f())
+}
+
 /// Decodes one image and preprocesses it to `[side * side]`.
 pub fn load_image(path: &Path, pre: &Preprocess) -> Result<Vec<f32>> {
     Ok(pre.apply(&decode_grey(path)?))
