@@ -1,30 +1,55 @@
 //! Gathers concurrent requests into batches for one engine on its own thread.
 //!
-//! Each request's images arrive decoded and preprocessed. The worker takes the first
+//! Each request's images arrive as the bytes its client sent. The worker takes the first
 //! waiting job, then keeps gathering while the batch is below `max_batch`, `max_wait` has not
-//! passed since that first job, and some accepted request is still being read or decoded
+//! passed since that first job, and some accepted request is still being read
 //! (`in_flight` above what is gathered): a lone client is answered at once, a crowd fills
-//! batches the engine runs at its batch-64 rate.
+//! batches the engine runs at its batch-64 rate. The batch's images are then decoded and
+//! preprocessed in parallel on the same rayon pool the CPU engine computes on, right before
+//! the engine call: decoding on other threads while the engine ran preempted its workers,
+//! and a batch waits for its slowest worker (64 clients: 63% of the batch-64 rate, engine
+//! busy 95% of the time but 1.2x slower per image).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use rayon::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::checkpoint::Model;
 use crate::classify::{classify, Prediction};
+use crate::data::folder::decode_grey_bytes;
 use crate::engine::Engine;
 
-/// The answer to one job: a prediction per image, or why the engine failed.
-pub type Reply = std::result::Result<Vec<Prediction>, String>;
+/// Why a job got no predictions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobError {
+    /// One of its images cannot be decoded (the message names it): the client's fault.
+    BadImage(String),
+    /// The engine failed: the server's.
+    Engine(String),
+}
 
-/// Images of one request, `[n, side * side]` preprocessed.
+/// The answer to one job: a prediction per image, or why there is none.
+pub type Reply = std::result::Result<Vec<Prediction>, JobError>;
+
+/// The images of one request, as (name for errors, encoded bytes).
 pub struct Job {
-    pub images: Vec<f32>,
-    pub n: usize,
+    pub parts: Vec<(String, Bytes)>,
     pub reply: oneshot::Sender<Reply>,
+}
+
+impl Job {
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +75,11 @@ pub struct Counters {
     pub images: AtomicU64,
     pub batches: AtomicU64,
     pub requests: AtomicU64,
+    /// Time the engine spent embedding and classifying, in microseconds (against wall time:
+    /// how busy the engine is).
+    pub busy_us: AtomicU64,
+    /// Time batches spent gathering after their first job, in microseconds.
+    pub gather_us: AtomicU64,
 }
 
 /// The handle the HTTP side holds; dropping every clone ends the worker.
@@ -116,7 +146,7 @@ impl Batcher {
     /// Queues a job, or refuses it at once when the queue is full.
     pub fn submit(&self, job: Job) -> std::result::Result<(), Refused> {
         let c = &self.counters;
-        let n = job.n;
+        let n = job.len();
         if c.queued.fetch_add(n, Ordering::SeqCst) + n > self.config.max_queued {
             c.queued.fetch_sub(n, Ordering::SeqCst);
             return Err(Refused::Busy);
@@ -140,23 +170,49 @@ fn run_worker(
     c: &Counters,
 ) {
     while let Ok(first) = rx.recv() {
+        let t0 = Instant::now();
         let jobs = gather(first, cfg, rx, c);
-        let n: usize = jobs.iter().map(|j| j.n).sum();
+        c.gather_us
+            .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let n: usize = jobs.iter().map(Job::len).sum();
         c.queued.fetch_sub(n, Ordering::SeqCst);
-        let images: Vec<f32> = jobs.iter().flat_map(|j| j.images.iter().copied()).collect();
-        let result = engine
-            .embed(&images)
-            .map(|emb| classify(model, &emb, cfg.k, cfg.vote))
-            .map_err(|e| e.to_string());
+        let started = Instant::now();
+        // Per job: its preprocessed images `[len, side * side]`, or the first bad one.
+        let decoded: Vec<std::result::Result<Vec<f32>, JobError>> = jobs
+            .par_iter()
+            .map(|job| {
+                let images: Vec<Vec<f32>> = job
+                    .parts
+                    .par_iter()
+                    .map(|(name, bytes)| {
+                        decode_grey_bytes(bytes, name)
+                            .map(|img| model.meta.preprocess.apply(&img))
+                            .map_err(|e| JobError::BadImage(e.to_string()))
+                    })
+                    .collect::<std::result::Result<_, _>>()?;
+                Ok(images.concat())
+            })
+            .collect();
+        let images: Vec<f32> = decoded.iter().flatten().flatten().copied().collect();
+        let result = if images.is_empty() {
+            Ok(Vec::new())
+        } else {
+            engine
+                .embed(&images)
+                .map(|emb| classify(model, &emb, cfg.k, cfg.vote))
+                .map_err(|e| JobError::Engine(e.to_string()))
+        };
+        c.busy_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         c.batches.fetch_add(1, Ordering::Relaxed);
         c.images.fetch_add(n as u64, Ordering::Relaxed);
         let mut at = 0;
-        for job in jobs {
-            let reply = match &result {
-                Ok(preds) => Ok(preds[at..at + job.n].to_vec()),
-                Err(e) => Err(e.clone()),
-            };
-            at += job.n;
+        for (job, dec) in jobs.into_iter().zip(decoded) {
+            let reply = dec.and_then(|_| {
+                let preds = result.as_ref().map_err(Clone::clone)?;
+                at += job.len();
+                Ok(preds[at - job.len()..at].to_vec())
+            });
             // The client may have gone; its answer is then dropped.
             let _ = job.reply.send(reply);
         }
@@ -166,7 +222,7 @@ fn run_worker(
 /// The batch that starts with `first` (see the module doc for when it stops growing).
 fn gather(first: Job, cfg: &BatchConfig, rx: &Receiver<Job>, c: &Counters) -> Vec<Job> {
     let deadline = Instant::now() + cfg.max_wait;
-    let mut n = first.n;
+    let mut n = first.len();
     let mut jobs = vec![first];
     while n < cfg.max_batch {
         let next = match rx.try_recv() {
@@ -187,9 +243,109 @@ fn gather(first: Job, cfg: &BatchConfig, rx: &Receiver<Job>, c: &Counters) -> Ve
             }
         };
         if let Some(job) = next {
-            n += job.n;
+            n += job.len();
             jobs.push(job);
         }
     }
     jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(n: usize) -> Job {
+        Job {
+            parts: vec![("x".into(), Bytes::new()); n],
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn config(max_batch: usize, wait_ms: u64) -> BatchConfig {
+        BatchConfig {
+            max_batch,
+            max_wait: Duration::from_millis(wait_ms),
+            max_queued: 1000,
+            k: 1,
+            vote: false,
+        }
+    }
+
+    fn sizes(jobs: &[Job]) -> Vec<usize> {
+        jobs.iter().map(Job::len).collect()
+    }
+
+    #[test]
+    fn a_lone_request_runs_at_once() {
+        let (tx, rx) = sync_channel(8);
+        let c = Counters::default();
+        c.in_flight.store(1, Ordering::SeqCst);
+        let t = Instant::now();
+        let jobs = gather(job(1), &config(64, 500), &rx, &c);
+        assert_eq!(sizes(&jobs), [1]);
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
+        drop(tx);
+    }
+
+    #[test]
+    fn requests_still_being_read_are_waited_for_until_the_deadline() {
+        let (tx, rx) = sync_channel(8);
+        let c = Counters::default();
+        c.in_flight.store(4, Ordering::SeqCst);
+        tx.send(job(2)).unwrap();
+        let late = tx.clone();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            late.send(job(3)).unwrap();
+        });
+        let t = Instant::now();
+        // Two jobs arrive; the fourth request in flight never does: the deadline ends it.
+        let jobs = gather(job(1), &config(64, 300), &rx, &c);
+        sender.join().unwrap();
+        assert_eq!(sizes(&jobs), [1, 2, 3]);
+        let waited = t.elapsed();
+        assert!(waited >= Duration::from_millis(290), "{waited:?}");
+        assert!(waited < Duration::from_millis(2000), "{waited:?}");
+    }
+
+    #[test]
+    fn a_full_batch_runs_without_waiting() {
+        let (tx, rx) = sync_channel(8);
+        let c = Counters::default();
+        c.in_flight.store(10, Ordering::SeqCst);
+        for n in [3, 3, 3] {
+            tx.send(job(n)).unwrap();
+        }
+        let t = Instant::now();
+        let jobs = gather(job(2), &config(8, 500), &rx, &c);
+        assert_eq!(sizes(&jobs), [2, 3, 3], "stops once 8 images are reached");
+        assert!(t.elapsed() < Duration::from_millis(100));
+        assert_eq!(
+            rx.try_recv().unwrap().len(),
+            3,
+            "the rest waits for the next batch"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_is_refused_not_blocked() {
+        let cfg = BatchConfig {
+            max_queued: 4,
+            ..config(64, 1)
+        };
+        let (tx, _rx) = sync_channel(4);
+        let b = Batcher {
+            tx,
+            counters: Arc::new(Counters::default()),
+            config: cfg,
+            device: Arc::new("test".into()),
+        };
+        assert!(b.submit(job(3)).is_ok());
+        assert_eq!(b.submit(job(2)).unwrap_err(), Refused::Busy);
+        assert_eq!(b.counters.queued.load(Ordering::SeqCst), 3);
+    }
 }

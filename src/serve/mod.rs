@@ -6,8 +6,8 @@
 //! - `GET /healthz`: liveness and counters (requests, images, batches).
 //! - `GET /v1/model`: classes, architecture, preprocessing, gallery size, device, commit.
 //!
-//! Images are decoded and preprocessed on tokio's blocking pool, then gathered into batches
-//! for one engine (`batcher`). Bad input is a 4xx with a JSON `{"error": ...}` naming what
+//! Request bodies are gathered into batches for one engine (`batcher`), which decodes and
+//! preprocesses them right before embedding. Bad input is a 4xx with a JSON `{"error": ...}` naming what
 //! was wrong; the process never stops for a request. SIGTERM or Ctrl-C stops accepting,
 //! answers every request already accepted, then returns.
 
@@ -27,8 +27,7 @@ use serde_json::json;
 
 use crate::checkpoint::Model;
 use crate::classify::Prediction;
-use crate::data::folder::decode_grey_bytes;
-use batcher::{Batcher, Job, Refused};
+use batcher::{Batcher, Job, JobError, Refused};
 
 /// What the HTTP side shares.
 #[derive(Clone)]
@@ -98,6 +97,8 @@ async fn healthz(State(st): State<AppState>) -> Json<serde_json::Value> {
         "batches": batches,
         "mean_batch": if batches > 0 { images as f64 / batches as f64 } else { 0.0 },
         "in_flight": c.in_flight.load(Ordering::Relaxed),
+        "engine_busy_s": c.busy_us.load(Ordering::Relaxed) as f64 / 1e6,
+        "gathering_s": c.gather_us.load(Ordering::Relaxed) as f64 / 1e6,
     }))
 }
 
@@ -180,34 +181,19 @@ async fn predict(State(st): State<AppState>, req: Request) -> Result<Response, A
         ));
     }
     let names: Vec<String> = parts.iter().map(|(n, _)| n.clone()).collect();
-    let model = st.model.clone();
-    let images = tokio::task::spawn_blocking(move || -> Result<Vec<f32>, String> {
-        let mut out = Vec::new();
-        for (name, bytes) in &parts {
-            let img = decode_grey_bytes(bytes, name).map_err(|e| e.to_string())?;
-            out.extend(model.meta.preprocess.apply(&img));
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(bad_request)?;
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = Job {
-        images,
-        n: names.len(),
-        reply,
-    };
-    st.batcher.submit(job).map_err(|r| match r {
-        Refused::Busy => ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many images waiting; retry shortly".into(),
-        ),
-        Refused::Stopped => ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the engine has stopped".into(),
-        ),
-    })?;
+    st.batcher
+        .submit(Job { parts, reply })
+        .map_err(|r| match r {
+            Refused::Busy => ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many images waiting; retry shortly".into(),
+            ),
+            Refused::Stopped => ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the engine has stopped".into(),
+            ),
+        })?;
     let preds: Vec<Prediction> = answer
         .await
         .map_err(|_| {
@@ -216,7 +202,10 @@ async fn predict(State(st): State<AppState>, req: Request) -> Result<Response, A
                 "the engine dropped the request".into(),
             )
         })?
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        .map_err(|e| match e {
+            JobError::BadImage(m) => bad_request(m),
+            JobError::Engine(m) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, m),
+        })?;
     if !multipart {
         return Ok(Json(&preds[0]).into_response());
     }
