@@ -234,7 +234,6 @@ fn bad_bodies_get_a_4xx_with_the_reason_and_the_server_stays_up() {
                 400,
                 "not a png",
             ),
-            ("50 MB", Some("image/png"), vec![7u8; 50 << 20], 413, ""),
             (
                 "empty multipart",
                 Some("multipart/form-data; boundary=x"),
@@ -258,6 +257,17 @@ fn bad_bodies_get_a_4xx_with_the_reason_and_the_server_stays_up() {
             assert!(text.contains(needle), "{what}: {text}");
             healthy(addr).await;
         }
+        // Over --max-body-mib: the server answers 413 once it has read one byte past the
+        // limit and closes without reading the rest. The client sends exactly that much of
+        // a 50 MiB body (one writing all of it races the close and sees a broken pipe
+        // instead of the answer).
+        let big = vec![7u8; 50 << 20];
+        let s = partial_request(addr, &big, (8 << 20) + 1);
+        let status = tokio::task::spawn_blocking(move || status_of(s))
+            .await
+            .unwrap();
+        assert_eq!(status, Some(413), "50 MiB body");
+        healthy(addr).await;
         let (ct, body) = multipart(&[("good.png", png.clone()), ("bad.png", png[..40].to_vec())]);
         let (status, text) = request(addr, "POST", "/v1/predict", Some(&ct), body)
             .await
