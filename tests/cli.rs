@@ -784,3 +784,48 @@ fn preprocess_writes_the_processed_set_and_a_contact_sheet() {
     );
     assert!(!root.join("y").exists());
 }
+
+/// A class named with a comma and a quote, in a folder with a comma: predict --csv and
+/// embed's CSV quote them, and a CSV reader gets the names back.
+#[test]
+fn csv_output_quotes_class_names_and_paths() {
+    let root = tmpdir("csvquote");
+    let data = root.join("da,ta");
+    tiny_dataset(&data, 6);
+    std::fs::rename(data.join("disk"), data.join("a,b\"c")).unwrap();
+    let model = root.join("model");
+    let o = train_tiny(&data, &model);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = glassnet(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--csv",
+        "--cpu",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut r = csv::Reader::from_reader(&o.stdout[..]);
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|row| row.len() == 6), "{rows:?}");
+    assert!(rows.iter().any(|row| &row[1] == "a,b\"c"), "{rows:?}");
+    assert!(rows[0][0].contains("da,ta"), "{rows:?}");
+    let out = root.join("e.csv");
+    let o = glassnet(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut r = csv::Reader::from_path(&out).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|row| row.len() == 3 + 8));
+    assert_eq!(&rows[0][2], "a,b\"c");
+}

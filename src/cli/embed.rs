@@ -1,6 +1,5 @@
 //! `glassnet embed`: embeddings and labels of a dataset, as CSV or .npy.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -92,23 +91,24 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
     let d = model.meta.arch.embed_dim;
     if ext == "csv" {
         write_atomic(&a.out, |f| {
-            let mut w = std::io::BufWriter::new(f);
-            let cols: Vec<String> = (0..d).map(|k| format!("e{k}")).collect();
-            writeln!(w, "path,label,class,{}", cols.join(","))?;
+            // csv quotes any field that needs it (a class or path with a comma or quote).
+            let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
+            let mut head = vec!["path".to_string(), "label".into(), "class".into()];
+            head.extend((0..d).map(|k| format!("e{k}")));
+            w.write_record(&head)?;
             for (i, row) in emb.chunks(d).enumerate() {
                 let path = data
                     .paths
                     .get(i)
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|| format!("builtin:{i}"));
-                let vals: Vec<String> = row.iter().map(|v| format!("{v:.7}")).collect();
-                writeln!(
-                    w,
-                    "{path},{},{},{}",
-                    data.labels[i],
-                    data.classes[data.labels[i] as usize],
-                    vals.join(",")
-                )?;
+                let mut rec = vec![
+                    path,
+                    data.labels[i].to_string(),
+                    data.classes[data.labels[i] as usize].clone(),
+                ];
+                rec.extend(row.iter().map(|v| format!("{v:.7}")));
+                w.write_record(&rec)?;
             }
             w.flush()
         })?;

@@ -78,18 +78,20 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(r)?);
         }
     } else if a.csv {
-        println!("path,class,distance,nearest_class,votes,k");
+        // csv quotes any field that needs it (a class or path with a comma, quote or newline).
+        let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+        w.write_record(["path", "class", "distance", "nearest_class", "votes", "k"])?;
         for r in &records {
-            let path = if r.path.contains([',', '"']) {
-                format!("\"{}\"", r.path.replace('"', "\"\""))
-            } else {
-                r.path.clone()
-            };
-            println!(
-                "{path},{},{:.6},{},{},{}",
-                r.p.class, r.p.distance, r.p.nearest_class, r.p.votes, r.p.k
-            );
+            w.write_record([
+                r.path.as_str(),
+                &r.p.class,
+                &format!("{:.6}", r.p.distance),
+                &r.p.nearest_class,
+                &r.p.votes.to_string(),
+                &r.p.k.to_string(),
+            ])?;
         }
+        w.flush()?;
     } else {
         let w = records
             .iter()
