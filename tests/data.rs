@@ -80,6 +80,38 @@ fn corrupt_image_is_named_or_skipped() {
     assert_eq!(ds.len(), 5);
 }
 
+/// Links back up the tree (two of them, which used to grow memory without end) and a second
+/// link to the same file: every real image once, in sorted order.
+#[cfg(unix)]
+#[test]
+fn links_are_followed_once_per_real_folder_and_file() {
+    use glassnet::data::folder::collect_images;
+    let d = tmpdir("links");
+    write_good(&d);
+    std::os::unix::fs::symlink(&d, d.join("alpha").join("up")).unwrap();
+    std::os::unix::fs::symlink(".", d.join("beta").join("here")).unwrap();
+    std::os::unix::fs::symlink(d.join("alpha/g8.png"), d.join("beta/same.png")).unwrap();
+    let got = collect_images(&d).unwrap();
+    let names: Vec<String> = got
+        .iter()
+        .map(|p| p.strip_prefix(&d).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "alpha/g8.bmp",
+            "alpha/g8.png",
+            "alpha/g8.tif",
+            "beta/g16.png",
+            "beta/rgb.jpg"
+        ]
+    );
+    // The same through a link to the whole folder.
+    let outside = tmpdir("links-outside");
+    std::os::unix::fs::symlink(&d, outside.join("data")).unwrap();
+    assert_eq!(collect_images(&outside).unwrap().len(), 5);
+}
+
 #[test]
 fn missing_and_empty_directories_are_clear_errors() {
     let pre = Preprocess::default();

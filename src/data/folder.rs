@@ -138,7 +138,9 @@ pub fn load_images_views(
     Ok((images, kept, skipped))
 }
 
-/// Every image file under `path` (a file, or a folder searched recursively), sorted.
+/// Every image file under `path` (a file, or a folder searched recursively), sorted. Links
+/// are followed, but each real folder and each real file is taken once, so a link back up
+/// the tree (`ln -s . loop`) neither repeats images nor recurses forever.
 pub fn collect_images(path: &Path) -> Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -149,15 +151,33 @@ pub fn collect_images(path: &Path) -> Result<Vec<PathBuf>> {
             path.display()
         )));
     }
+    let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for p in sorted_entries(path)? {
+    collect_into(path, &mut seen, &mut out)?;
+    Ok(out)
+}
+
+fn collect_into(
+    dir: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let real = std::fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
+    if !seen.insert(real) {
+        return Ok(());
+    }
+    for p in sorted_entries(dir)? {
         if p.is_dir() {
-            out.extend(collect_images(&p)?);
+            collect_into(&p, seen, out)?;
         } else if is_image(&p) {
-            out.push(p);
+            // A dangling link or an unreadable entry is left to the decoder to report.
+            let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if seen.insert(real) {
+                out.push(p);
+            }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Loads `dir/<class>/<image>` for every class folder, classes in name order.
