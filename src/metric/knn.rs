@@ -1,5 +1,7 @@
 //! Classification in the embedding space: k-nearest neighbours and nearest class centroid.
 
+use rayon::prelude::*;
+
 use crate::cpu::reference::pairwise_distance;
 
 /// One query's answer.
@@ -30,7 +32,10 @@ pub fn knn(
 ) -> Vec<Neighbour> {
     let (g, q) = (labels.len(), queries.len() / d);
     let mut dist = vec![0.0; q * g];
-    pairwise_distance(&mut dist, queries, gallery, q, g, d);
+    // One query row at a time in parallel: the same sums as one call, in any thread count.
+    dist.par_chunks_mut(g.max(1))
+        .zip(queries.par_chunks(d))
+        .for_each(|(row, x)| pairwise_distance(row, x, gallery, 1, g, d));
     knn_from_distances(&dist, labels, k, exclude_self)
 }
 
@@ -45,11 +50,19 @@ pub fn knn_from_distances(
     let q = dist.len() / g.max(1);
     let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
     (0..q)
+        .into_par_iter()
         .map(|i| {
             let row = &dist[i * g..(i + 1) * g];
             let mut order: Vec<usize> = (0..g).filter(|&j| !(exclude_self && j == i)).collect();
-            order.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
             let kk = k.min(order.len()).max(1);
+            // Only the k nearest need an order: select them, then sort those (the order is
+            // total, distance then index, so this is the full sort's first k).
+            let by = |a: &usize, b: &usize| row[*a].total_cmp(&row[*b]).then(a.cmp(b));
+            if kk < order.len() {
+                order.select_nth_unstable_by(kk - 1, by);
+                order.truncate(kk);
+            }
+            order.sort_by(by);
             let mut votes = vec![0usize; classes];
             for &j in &order[..kk] {
                 votes[labels[j] as usize] += 1;
