@@ -209,16 +209,24 @@ async fn predict(State(st): State<AppState>, req: Request) -> Result<Response, A
     if !multipart {
         return Ok(Json(&preds[0]).into_response());
     }
-    let results: Vec<serde_json::Value> = names
+    // Typed, not through serde_json::Value (json!), which would widen distance to f64 and
+    // print other digits than the single-image answer.
+    #[derive(serde::Serialize)]
+    struct Named<'a> {
+        name: &'a str,
+        #[serde(flatten)]
+        prediction: &'a Prediction,
+    }
+    let results: Vec<Named> = names
         .iter()
         .zip(&preds)
-        .map(|(name, p)| {
-            let mut v = serde_json::to_value(p).expect("prediction serialises");
-            v["name"] = json!(name);
-            v
-        })
+        .map(|(name, prediction)| Named { name, prediction })
         .collect();
-    Ok(Json(json!({ "results": results })).into_response())
+    #[derive(serde::Serialize)]
+    struct Results<'a> {
+        results: Vec<Named<'a>>,
+    }
+    Ok(Json(Results { results }).into_response())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
