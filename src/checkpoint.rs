@@ -103,7 +103,12 @@ impl Staging {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        // Errors name the folder the user asked for, not only the staging path beside it.
+        let out_err = |at: &Path, source| Error::Io {
+            path: format!("--out {} (creating {})", dir.display(), at.display()),
+            source,
+        };
+        std::fs::create_dir_all(parent).map_err(|e| out_err(parent, e))?;
         let name = dir.file_name().ok_or_else(|| {
             Error::Input(format!("--out {}: not a directory name", dir.display()))
         })?;
@@ -113,7 +118,7 @@ impl Staging {
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        std::fs::create_dir_all(&tmp).map_err(|e| out_err(&tmp, e))?;
         Ok(Staging {
             tmp,
             dir: dir.to_path_buf(),

@@ -294,6 +294,9 @@ fn bad_flags_and_models_are_named() {
         root.join("o").to_str().unwrap(),
     ]);
     fails_with(&o, "--margin");
+    // A folder that cannot be created is named as the flag gave it, not by its staging path.
+    let o = train_tiny(&data, Path::new("/proc/glassnet-out"));
+    fails_with(&o, "--out /proc/glassnet-out");
     let o = glassnet(&[
         "train",
         "--data",
