@@ -4,15 +4,16 @@
 //! a staging folder and renamed into place, so a failed run leaves no half-written model.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::data::preprocess::Preprocess;
 use crate::eval::metrics::Scores;
+use crate::fsio::Staging;
 use crate::model::{Arch, ParamLayout};
-use crate::train::TrainConfig;
+use crate::train::{TrainConfig, TrainState};
 use crate::{Error, Result};
 
 pub const FORMAT: &str = "glassnet-model";
@@ -77,72 +78,6 @@ fn write_tensors(path: &Path, tensors: &[(String, Vec<usize>, Dtype, &[u8])]) ->
     let meta: HashMap<String, String> = [("format".to_string(), FORMAT.to_string())].into();
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| st_err(path, e))?;
     std::fs::write(path, bytes).map_err(|e| io(path, e))
-}
-
-/// A staging directory beside `dir`, renamed onto it by `commit`.
-pub struct Staging {
-    pub tmp: PathBuf,
-    dir: PathBuf,
-}
-
-impl Staging {
-    /// Refuses a `dir` that exists and is not empty.
-    pub fn new(dir: &Path) -> Result<Staging> {
-        if dir.exists()
-            && std::fs::read_dir(dir)
-                .map_err(|e| io(dir, e))?
-                .next()
-                .is_some()
-        {
-            return Err(Error::Input(format!(
-                "--out {}: directory exists and is not empty; choose another",
-                dir.display()
-            )));
-        }
-        let parent = dir
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        // Errors name the folder the user asked for, not only the staging path beside it.
-        let out_err = |at: &Path, source| Error::Io {
-            path: format!("--out {} (creating {})", dir.display(), at.display()),
-            source,
-        };
-        std::fs::create_dir_all(parent).map_err(|e| out_err(parent, e))?;
-        let name = dir.file_name().ok_or_else(|| {
-            Error::Input(format!("--out {}: not a directory name", dir.display()))
-        })?;
-        let tmp = parent.join(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| out_err(&tmp, e))?;
-        Ok(Staging {
-            tmp,
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    pub fn path(&self, file: &str) -> PathBuf {
-        self.tmp.join(file)
-    }
-
-    pub fn commit(self) -> Result<PathBuf> {
-        if self.dir.exists() {
-            std::fs::remove_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
-        }
-        std::fs::rename(&self.tmp, &self.dir).map_err(|e| io(&self.dir, e))?;
-        Ok(self.dir.clone())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        // Only reached un-renamed on failure: leave nothing behind.
-        let _ = std::fs::remove_dir_all(&self.tmp);
-    }
 }
 
 /// Writes the model files into a staging directory.
@@ -290,4 +225,160 @@ pub fn load_model(dir: &Path) -> Result<Model> {
         gallery,
         gallery_labels,
     })
+}
+
+// ---- training checkpoints: what `train --resume` continues from ----
+
+/// The checkpoint file inside a training run's staging folder.
+pub const TRAIN_CHECKPOINT: &str = "checkpoint.safetensors";
+const TRAIN_CHECKPOINT_FORMAT: &str = "glassnet-train-checkpoint";
+const TRAIN_CHECKPOINT_VERSION: &str = "1";
+
+/// FNV-1a over byte slices: a checksum that finds a damaged checkpoint (safetensors keeps
+/// none), not a cryptographic hash.
+pub fn checksum(parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for p in parts {
+        for &b in *p {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+const STATE_TENSORS: [&str; 4] = ["params", "m", "v", "best_params"];
+
+fn state_tensors(s: &TrainState) -> [&[f32]; 4] {
+    [&s.params, &s.m, &s.v, &s.best_params]
+}
+
+/// Writes a training state atomically (one file: the old checkpoint or the new one, never
+/// a mix). `run` identifies the run (settings and data) so that a resume can refuse another.
+pub fn write_train_checkpoint(
+    path: &Path,
+    state: &TrainState,
+    run: &serde_json::Value,
+) -> Result<()> {
+    let cursor = serde_json::to_string(&state.cursor).expect("the cursor serialises");
+    let run = run.to_string();
+    let tensors = state_tensors(state);
+    let mut parts: Vec<&[u8]> = tensors.iter().map(|t| f32_bytes(t)).collect();
+    parts.extend([cursor.as_bytes(), run.as_bytes()]);
+    let checksum = format!("{:016x}", checksum(&parts));
+    let views: Vec<(String, TensorView)> = STATE_TENSORS
+        .iter()
+        .zip(tensors)
+        .map(|(n, t)| {
+            Ok((
+                n.to_string(),
+                TensorView::new(Dtype::F32, vec![t.len()], f32_bytes(t))
+                    .map_err(|e| st_err(path, e))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let meta: HashMap<String, String> = [
+        ("format", TRAIN_CHECKPOINT_FORMAT.to_string()),
+        ("version", TRAIN_CHECKPOINT_VERSION.to_string()),
+        ("cursor", cursor),
+        ("run", run),
+        ("checksum", checksum),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| st_err(path, e))?;
+    crate::fsio::write_atomic(path, &bytes)
+}
+
+/// Reads a checkpoint and the run identity it was written with; a damaged or foreign file
+/// is an error that names it and what is wrong.
+pub fn read_train_checkpoint(path: &Path) -> Result<(TrainState, serde_json::Value)> {
+    let damaged = |what: String| {
+        Error::Input(format!(
+            "{}: damaged training checkpoint ({what})",
+            path.display()
+        ))
+    };
+    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| damaged(e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let field = |k: &str| {
+        meta.get(k)
+            .cloned()
+            .ok_or_else(|| damaged(format!("no '{k}' in its header")))
+    };
+    if field("format")? != TRAIN_CHECKPOINT_FORMAT {
+        return Err(damaged("not a glassnet training checkpoint".into()));
+    }
+    let version = field("version")?;
+    if version != TRAIN_CHECKPOINT_VERSION {
+        return Err(Error::Input(format!(
+            "{}: checkpoint version {version}, this glassnet reads version {TRAIN_CHECKPOINT_VERSION}",
+            path.display()
+        )));
+    }
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| damaged(e.to_string()))?;
+    let mut tensors: Vec<Vec<f32>> = Vec::new();
+    for name in STATE_TENSORS {
+        let t = st
+            .tensor(name)
+            .map_err(|_| damaged(format!("no tensor '{name}'")))?;
+        if t.dtype() != Dtype::F32 || t.shape().len() != 1 {
+            return Err(damaged(format!("tensor '{name}' is not a flat f32 vector")));
+        }
+        tensors.push(bytemuck::pod_collect_to_vec(t.data()));
+    }
+    let (cursor_text, run_text) = (field("cursor")?, field("run")?);
+    let mut parts: Vec<&[u8]> = tensors.iter().map(|t| f32_bytes(t)).collect();
+    parts.extend([cursor_text.as_bytes(), run_text.as_bytes()]);
+    if format!("{:016x}", checksum(&parts)) != field("checksum")? {
+        return Err(damaged("its checksum does not match its contents".into()));
+    }
+    let cursor = serde_json::from_str(&cursor_text).map_err(|e| damaged(format!("cursor: {e}")))?;
+    let run = serde_json::from_str(&run_text).map_err(|e| damaged(format!("run: {e}")))?;
+    let [params, m, v, best_params]: [Vec<f32>; 4] = tensors.try_into().expect("four tensors");
+    Ok((
+        TrainState {
+            cursor,
+            params,
+            m,
+            v,
+            best_params,
+        },
+        run,
+    ))
+}
+
+/// The fields where two run identities differ, as `path: checkpoint A, this run B` lines.
+pub fn identity_diff(saved: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
+    fn walk(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        use serde_json::Value::Object;
+        match (a, b) {
+            (Object(x), Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let null = serde_json::Value::Null;
+                    let sub = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(
+                        &sub,
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(format!("{at}: checkpoint {a}, this run {b}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", saved, now, &mut out);
+    out
 }

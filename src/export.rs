@@ -9,8 +9,6 @@
 //! initializer), so a consumer classifies with one argmin and the sidecar's labels.
 //! Opset 17 (IR version 8): the Reduce* ops still take `axes` as an attribute there.
 
-use std::path::Path;
-
 use prost::Message;
 use serde::Serialize;
 use tract_onnx::pb;
@@ -378,35 +376,4 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder renamed into place,
-/// so a reader never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Input(format!("{}: not a file name", path.display())))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.partial-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let io = |e| Error::Io {
-        path: path.display().to_string(),
-        source: e,
-    };
-    let result = (|| {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
 }

@@ -14,6 +14,7 @@ pub mod device;
 pub mod engine;
 pub mod eval;
 pub mod export;
+pub mod fsio;
 pub mod gpu;
 pub mod metric;
 pub mod model;

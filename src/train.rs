@@ -267,6 +267,201 @@ or more epochs (an early collapse can recover).",
     })
 }
 
+/// The RNG's position (ChaCha: seed, stream and word), so a resumed run draws the numbers
+/// the interrupted one would have.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RngState {
+    pub seed: [u8; 32],
+    pub stream: u64,
+    /// A u128 in decimal (JSON numbers stop at 64 bits).
+    pub word_pos: String,
+}
+
+impl RngState {
+    pub fn of(rng: &ChaCha8Rng) -> RngState {
+        RngState {
+            seed: rng.get_seed(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    pub fn rng(&self) -> Result<ChaCha8Rng> {
+        let pos: u128 = self
+            .word_pos
+            .parse()
+            .map_err(|_| Error::Input(format!("rng.word_pos {:?}: not a number", self.word_pos)))?;
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(pos);
+        Ok(rng)
+    }
+}
+
+/// Where a run stands after a finished epoch. With the tensors of `TrainState`, all that a
+/// run needs to continue as if it had never stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunCursor {
+    pub epochs_done: usize,
+    pub step: u64,
+    pub rng: RngState,
+    /// The class-balanced sampler mid-cycle (None with the paper's random triplets).
+    pub sampler: Option<BalancedBatches>,
+    pub history: Vec<EpochRecord>,
+    pub best_score: f64,
+    pub best_epoch: usize,
+    pub collapse: Option<String>,
+    pub stopped_early: bool,
+    /// Training time so far.
+    pub seconds: f64,
+}
+
+/// What a checkpoint holds: the cursor, the weights and optimizer state the next step reads,
+/// and the best epoch's weights (what the run will keep).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    pub cursor: RunCursor,
+    /// `[layout.total]` each
+    pub params: Vec<f32>,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub best_params: Vec<f32>,
+}
+
+impl TrainState {
+    /// Refuses a state that cannot belong to a run of `cfg` with `steps_per_epoch` steps
+    /// and `total` parameters, naming the first field that disagrees.
+    pub fn check(&self, cfg: &TrainConfig, steps_per_epoch: usize, total: usize) -> Result<()> {
+        let c = &self.cursor;
+        let bad = |what: String| Err(Error::Input(format!("checkpoint {what}")));
+        if c.epochs_done == 0 || c.epochs_done > cfg.epochs {
+            return bad(format!(
+                "epochs_done {}: the run has {} epochs",
+                c.epochs_done, cfg.epochs
+            ));
+        }
+        if c.step != (c.epochs_done * steps_per_epoch) as u64 {
+            return bad(format!(
+                "step {}: {} epochs of {steps_per_epoch} steps make {}",
+                c.step,
+                c.epochs_done,
+                c.epochs_done * steps_per_epoch
+            ));
+        }
+        if c.history.len() != c.epochs_done
+            || c.history.iter().enumerate().any(|(i, r)| r.epoch != i + 1)
+        {
+            return bad(format!(
+                "history: {} records for {} epochs",
+                c.history.len(),
+                c.epochs_done
+            ));
+        }
+        if c.best_epoch == 0 || c.best_epoch > c.epochs_done || !c.best_score.is_finite() {
+            return bad(format!(
+                "best_epoch {} (score {}) after {} epochs",
+                c.best_epoch, c.best_score, c.epochs_done
+            ));
+        }
+        for (name, t) in [
+            ("params", &self.params),
+            ("m", &self.m),
+            ("v", &self.v),
+            ("best_params", &self.best_params),
+        ] {
+            if t.len() != total {
+                return bad(format!(
+                    "tensor {name}: {} values, the architecture has {total}",
+                    t.len()
+                ));
+            }
+            if let Some(i) = t.iter().position(|v| !v.is_finite()) {
+                return bad(format!("tensor {name}: value {i} is {}", t[i]));
+            }
+        }
+        c.rng.rng().map(|_| ())
+    }
+}
+
+/// The batch samplers of a run: the paper's random triplets, or class-balanced batches
+/// whose triplets are mined on the engine (or, Siamese, whose pairs are drawn here).
+struct Samplers {
+    random: Option<RandomTriplets>,
+    balanced: Option<BalancedBatches>,
+    mode: MineMode,
+    siamese: bool,
+}
+
+/// One batch as dataset indices, their labels and the given triplets or pairs (None: mine).
+type Drawn = (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>);
+
+impl Samplers {
+    fn new(train: &Dataset, cfg: &TrainConfig, siamese: bool) -> Result<Samplers> {
+        let random = match cfg.sampler {
+            SamplerKind::Random if !siamese => {
+                Some(RandomTriplets::new(&train.labels, train.classes.len())?)
+            }
+            _ => None,
+        };
+        let balanced = match random {
+            Some(_) => None,
+            None => Some(BalancedBatches::new(
+                &train.labels,
+                train.classes.len(),
+                cfg.batch_images,
+            )?),
+        };
+        let mode = match cfg.sampler {
+            SamplerKind::SemiHard => MineMode::SemiHard,
+            SamplerKind::BatchAll => MineMode::BatchAll,
+            _ => MineMode::BatchHard,
+        };
+        Ok(Samplers {
+            random,
+            balanced,
+            mode,
+            siamese,
+        })
+    }
+
+    fn draw(&mut self, train: &Dataset, cfg: &TrainConfig, rng: &mut ChaCha8Rng) -> Drawn {
+        if let Some(r) = &self.random {
+            let t = r.sample(rng, cfg.triplets_per_batch);
+            let idx: Vec<usize> = t.iter().flatten().copied().collect();
+            let tri = (0..t.len() as u32)
+                .map(|i| [3 * i, 3 * i + 1, 3 * i + 2])
+                .collect();
+            let labels = idx.iter().map(|&i| train.labels[i]).collect();
+            (idx, labels, Some(tri))
+        } else {
+            let idx = self.balanced.as_mut().expect("a sampler").sample(rng);
+            let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
+            let pairs = self.siamese.then(|| sample_pairs(&labels, rng));
+            (idx, labels, pairs)
+        }
+    }
+
+    /// Whether the loss the optimizer sees is over active triplets only (batch-all mining).
+    fn loss_over_active(&self) -> bool {
+        self.mode == MineMode::BatchAll && self.random.is_none() && !self.siamese
+    }
+}
+
+/// What a run carries from epoch to epoch (the part of `RunCursor` the loop changes).
+struct Run {
+    rng: ChaCha8Rng,
+    samplers: Samplers,
+    optim: OptimConfig,
+    steps_per_epoch: usize,
+    step: u64,
+    history: Vec<EpochRecord>,
+    best: (f64, usize, Vec<f32>),
+    collapse: Option<String>,
+    stopped_early: bool,
+    /// Training time of earlier processes (a resumed run).
+    seconds_before: f64,
+}
+
 /// Trains `engine` in place on `train`, scoring on `val` each epoch when given.
 pub fn train(
     engine: &mut dyn Engine,
@@ -275,9 +470,22 @@ pub fn train(
     cfg: &TrainConfig,
     progress: &mut dyn Progress,
 ) -> Result<TrainOutcome> {
+    train_resumable(engine, train, val, cfg, progress, None, &mut |_| Ok(()))
+}
+
+/// `train`, continuing from `resume` when given, and handing the state after each epoch to
+/// `save` (a failed save is warned about, and training goes on).
+pub fn train_resumable(
+    engine: &mut dyn Engine,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &TrainConfig,
+    progress: &mut dyn Progress,
+    resume: Option<TrainState>,
+    save: &mut dyn FnMut(&TrainState) -> Result<()>,
+) -> Result<TrainOutcome> {
     train.check_trainable("training set")?;
-    let d = engine.arch().embed_dim;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7472_6169_6e00);
+    let siamese = engine.arch().objective == Objective::Siamese;
     let steps_per_epoch = cfg.steps_for(train.len());
     let total = (steps_per_epoch * cfg.epochs) as u64;
     let mut optim = cfg.optim.clone();
@@ -285,169 +493,246 @@ pub fn train(
     if !optim.constant && optim.warmup_steps == 0 {
         optim.warmup_steps = (total / 20).max(1);
     }
-    // The Siamese objective draws its pairs from class-balanced batches whatever the sampler.
-    let siamese = engine.arch().objective == Objective::Siamese;
-    let random = match cfg.sampler {
-        SamplerKind::Random if !siamese => {
-            Some(RandomTriplets::new(&train.labels, train.classes.len())?)
-        }
-        _ => None,
+    let mut run = Run {
+        rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7472_6169_6e00),
+        samplers: Samplers::new(train, cfg, siamese)?,
+        optim,
+        steps_per_epoch,
+        step: 0,
+        history: Vec::new(),
+        best: (f64::NEG_INFINITY, 0, Vec::new()),
+        collapse: None,
+        stopped_early: false,
+        seconds_before: 0.0,
     };
-    let mut balanced = match random {
-        Some(_) => None,
-        None => Some(BalancedBatches::new(
-            &train.labels,
-            train.classes.len(),
-            cfg.batch_images,
-        )?),
-    };
-    let mode = match cfg.sampler {
-        SamplerKind::SemiHard => MineMode::SemiHard,
-        SamplerKind::BatchAll => MineMode::BatchAll,
-        _ => MineMode::BatchHard,
-    };
-
+    if let Some(state) = resume {
+        run.resume(engine, state, cfg)?;
+    }
     progress.start(total);
     let started = Instant::now();
-    let (mut history, mut pixels) = (Vec::new(), Vec::new());
-    let mut best: Option<(f64, usize, Vec<f32>)> = None;
-    let (mut collapse, mut stopped_early, mut step) = (None, false, 0u64);
-    for epoch in 1..=cfg.epochs {
+    let mut pixels = Vec::new();
+    for epoch in run.history.len() + 1..=cfg.epochs {
+        if run.stopped_early {
+            break;
+        }
         let t0 = Instant::now();
-        let (mut loss_sum, mut loss_all, mut active, mut valid, mut images) =
-            (0.0f64, 0.0f64, 0u64, 0u64, 0usize);
-        // Each step is submitted before the last one's statistics are read: the device runs
-        // it while the host reads them and samples and gathers the next batch.
-        let mut unfinished: std::collections::VecDeque<(u64, usize)> = Default::default();
-        for i in 0..=steps_per_epoch {
-            if i < steps_per_epoch {
-                step += 1;
-                let (idx, labels, triplets): (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>) =
-                    if let Some(r) = &random {
-                        let t = r.sample(&mut rng, cfg.triplets_per_batch);
-                        let idx: Vec<usize> = t.iter().flatten().copied().collect();
-                        let tri = (0..t.len() as u32)
-                            .map(|i| [3 * i, 3 * i + 1, 3 * i + 2])
-                            .collect();
-                        let labels = idx.iter().map(|&i| train.labels[i]).collect();
-                        (idx, labels, Some(tri))
-                    } else {
-                        let idx = balanced.as_mut().unwrap().sample(&mut rng);
-                        let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i]).collect();
-                        let pairs = siamese.then(|| sample_pairs(&labels, &mut rng));
-                        (idx, labels, pairs)
-                    };
-                gather(&mut pixels, train, &idx, cfg.augment, &mut rng);
-                let batch = Batch {
-                    images: &pixels,
-                    labels: &labels,
-                    triplets: match &triplets {
-                        Some(t) if siamese => Triplets::Pairs(t),
-                        Some(t) => Triplets::Given(t),
-                        None => Triplets::Mine(mode),
-                    },
-                    margin: cfg.margin,
-                };
-                engine.submit_step(&batch, Some(optim.at_step(step)))?;
-                unfinished.push_back((step, idx.len()));
-            }
-            if i == 0 {
-                continue;
-            }
-            let (at, n) = unfinished.pop_front().expect("a submitted step");
-            let s = engine.finish_step()?;
-            if !s.loss.is_finite() {
-                // Leave the engine with no step in flight.
-                for _ in 0..unfinished.len() {
-                    let _ = engine.finish_step();
-                }
-                return Err(Error::Diverged(format!(
-                    "training diverged: the loss became {} at epoch {epoch}, step {at}; nothing was written. Try a lower --lr (now {}).",
-                    s.loss, cfg.optim.lr
-                )));
-            }
-            loss_sum += s.loss as f64;
-            loss_all += if mode == MineMode::BatchAll && random.is_none() && !siamese {
-                s.loss as f64 * s.active as f64 / s.valid.max(1) as f64
-            } else {
-                s.loss as f64
-            };
-            active += s.active as u64;
-            valid += s.valid as u64;
-            images += n;
-            let rate = images as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-            progress.step(
-                epoch,
-                at,
-                s.loss,
-                s.active as f64 / s.valid.max(1) as f64,
-                rate,
-            );
-        }
-        let train_secs = t0.elapsed().as_secs_f64();
-        let gallery = engine.embed(&train.images)?;
-        // A NaN can hide behind the hinge (NaN > 0 is false), so check what the network outputs.
-        if gallery.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Diverged(format!(
-                "training diverged: the embeddings became NaN or infinite by epoch {epoch}; nothing was written. Try a lower --lr (now {}).",
-                cfg.optim.lr
-            )));
-        }
-        let mut rec = EpochRecord {
-            epoch,
-            steps: step,
-            loss: loss_sum / steps_per_epoch as f64,
-            loss_all: loss_all / steps_per_epoch as f64,
-            active: active as f64 / valid.max(1) as f64,
-            lr: optim.lr_at(step),
-            spread: spread(&gallery, d),
-            val: None,
-            seconds: 0.0,
-            images_per_s: images as f64 / train_secs.max(1e-9),
-        };
-        if let Some(v) = val.filter(|v| !v.is_empty()) {
-            rec.val = Some(knn_scores(engine, &gallery, train, v)?);
-        }
-        rec.seconds = t0.elapsed().as_secs_f64();
-        // Warn when a collapse starts and say when it ends: an early collapse can recover,
-        // and only the state the run ends in is reported as its outcome.
-        match (collapse_check(&rec, cfg, d, siamese), &collapse) {
-            (Some(msg), None) => {
-                progress.warn(&msg);
-                collapse = Some(msg);
-            }
-            (None, Some(_)) => {
-                progress.warn(&format!(
-                    "the collapse has recovered by epoch {epoch} (embedding spread {:.3})",
-                    rec.spread
-                ));
-                collapse = None;
-            }
-            _ => {}
-        }
+        let sums = run_epoch(engine, train, cfg, &mut run, &mut pixels, epoch, progress)?;
+        let rec = end_epoch(engine, train, val, cfg, &mut run, epoch, sums, t0, progress)?;
         progress.epoch(&rec);
         // Best epoch by validation balanced accuracy (ties keep the earlier one); without a
         // validation set, the last epoch.
         let score = rec.val.map_or(epoch as f64, |v| v.balanced_accuracy);
-        if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
-            best = Some((score, epoch, engine.params()?));
+        if score > run.best.0 {
+            run.best = (score, epoch, engine.params()?);
         }
-        history.push(rec);
-        let since_best = epoch - best.as_ref().unwrap().1;
-        if cfg.patience > 0 && val.is_some() && since_best >= cfg.patience {
-            stopped_early = true;
-            break;
+        run.history.push(rec);
+        let since_best = epoch - run.best.1;
+        run.stopped_early = cfg.patience > 0 && val.is_some() && since_best >= cfg.patience;
+        let state = run.state(engine, started.elapsed().as_secs_f64())?;
+        if let Err(e) = save(&state) {
+            progress.warn(&format!(
+                "checkpoint of epoch {epoch} not written ({e}); training goes on, but a run stopped now restarts from the last checkpoint"
+            ));
         }
     }
-    let (_, best_epoch, params) = best.expect("at least one epoch");
+    let (_, best_epoch, params) = run.best;
     Ok(TrainOutcome {
         params,
-        history,
+        history: run.history,
         best_epoch,
-        collapse,
-        stopped_early,
-        seconds: started.elapsed().as_secs_f64(),
+        collapse: run.collapse,
+        stopped_early: run.stopped_early,
+        seconds: run.seconds_before + started.elapsed().as_secs_f64(),
     })
+}
+
+impl Run {
+    /// Continues from a checkpoint: the engine's weights and optimizer state, the RNG, the
+    /// sampler's cycle and the record so far.
+    fn resume(
+        &mut self,
+        engine: &mut dyn Engine,
+        state: TrainState,
+        cfg: &TrainConfig,
+    ) -> Result<()> {
+        state.check(cfg, self.steps_per_epoch, engine.layout().total)?;
+        let c = state.cursor;
+        match (&mut self.samplers.balanced, c.sampler) {
+            (Some(b), Some(saved)) => b.resume(saved)?,
+            (None, None) => {}
+            _ => {
+                return Err(Error::Input(
+                    "checkpoint sampler: made with another --sampler".into(),
+                ))
+            }
+        }
+        engine.restore(&state.params, &state.m, &state.v)?;
+        self.rng = c.rng.rng()?;
+        self.step = c.step;
+        self.history = c.history;
+        self.best = (c.best_score, c.best_epoch, state.best_params);
+        self.collapse = c.collapse;
+        self.stopped_early = c.stopped_early;
+        self.seconds_before = c.seconds;
+        Ok(())
+    }
+
+    fn state(&self, engine: &mut dyn Engine, seconds: f64) -> Result<TrainState> {
+        let (m, v) = engine.optim_state()?;
+        Ok(TrainState {
+            cursor: RunCursor {
+                epochs_done: self.history.len(),
+                step: self.step,
+                rng: RngState::of(&self.rng),
+                sampler: self.samplers.balanced.clone(),
+                history: self.history.clone(),
+                best_score: self.best.0,
+                best_epoch: self.best.1,
+                collapse: self.collapse.clone(),
+                stopped_early: self.stopped_early,
+                seconds: self.seconds_before + seconds,
+            },
+            params: engine.params()?,
+            m,
+            v,
+            best_params: self.best.2.clone(),
+        })
+    }
+}
+
+/// Sums over one epoch's steps.
+#[derive(Default)]
+struct EpochSums {
+    loss: f64,
+    loss_all: f64,
+    active: u64,
+    valid: u64,
+    images: usize,
+}
+
+/// The steps of one epoch. Each step is submitted before the last one's statistics are
+/// read: the device runs it while the host reads them and samples and gathers the next batch.
+fn run_epoch(
+    engine: &mut dyn Engine,
+    train: &Dataset,
+    cfg: &TrainConfig,
+    run: &mut Run,
+    pixels: &mut Vec<f32>,
+    epoch: usize,
+    progress: &mut dyn Progress,
+) -> Result<EpochSums> {
+    let t0 = Instant::now();
+    let mut sums = EpochSums::default();
+    let mut unfinished: std::collections::VecDeque<(u64, usize)> = Default::default();
+    for i in 0..=run.steps_per_epoch {
+        if i < run.steps_per_epoch {
+            run.step += 1;
+            let (idx, labels, triplets) = run.samplers.draw(train, cfg, &mut run.rng);
+            gather(pixels, train, &idx, cfg.augment, &mut run.rng);
+            let batch = Batch {
+                images: pixels,
+                labels: &labels,
+                triplets: match &triplets {
+                    Some(t) if run.samplers.siamese => Triplets::Pairs(t),
+                    Some(t) => Triplets::Given(t),
+                    None => Triplets::Mine(run.samplers.mode),
+                },
+                margin: cfg.margin,
+            };
+            engine.submit_step(&batch, Some(run.optim.at_step(run.step)))?;
+            unfinished.push_back((run.step, idx.len()));
+        }
+        if i == 0 {
+            continue;
+        }
+        let (at, n) = unfinished.pop_front().expect("a submitted step");
+        let s = engine.finish_step()?;
+        if !s.loss.is_finite() {
+            // Leave the engine with no step in flight.
+            for _ in 0..unfinished.len() {
+                let _ = engine.finish_step();
+            }
+            return Err(Error::Diverged(format!(
+                "training diverged: the loss became {} at epoch {epoch}, step {at}; nothing was written. Try a lower --lr (now {}).",
+                s.loss, cfg.optim.lr
+            )));
+        }
+        sums.loss += s.loss as f64;
+        sums.loss_all += if run.samplers.loss_over_active() {
+            s.loss as f64 * s.active as f64 / s.valid.max(1) as f64
+        } else {
+            s.loss as f64
+        };
+        sums.active += s.active as u64;
+        sums.valid += s.valid as u64;
+        sums.images += n;
+        let rate = sums.images as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        let active = s.active as f64 / s.valid.max(1) as f64;
+        progress.step(epoch, at, s.loss, active, rate);
+    }
+    Ok(sums)
+}
+
+/// An epoch's record: the gallery's spread, validation scores, and the collapse watch.
+#[allow(clippy::too_many_arguments)]
+fn end_epoch(
+    engine: &mut dyn Engine,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    cfg: &TrainConfig,
+    run: &mut Run,
+    epoch: usize,
+    sums: EpochSums,
+    t0: Instant,
+    progress: &mut dyn Progress,
+) -> Result<EpochRecord> {
+    let d = engine.arch().embed_dim;
+    let train_secs = t0.elapsed().as_secs_f64();
+    let gallery = engine.embed(&train.images)?;
+    // A NaN can hide behind the hinge (NaN > 0 is false), so check what the network outputs.
+    if gallery.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Diverged(format!(
+            "training diverged: the embeddings became NaN or infinite by epoch {epoch}; nothing was written. Try a lower --lr (now {}).",
+            cfg.optim.lr
+        )));
+    }
+    let steps = run.steps_per_epoch as f64;
+    let mut rec = EpochRecord {
+        epoch,
+        steps: run.step,
+        loss: sums.loss / steps,
+        loss_all: sums.loss_all / steps,
+        active: sums.active as f64 / sums.valid.max(1) as f64,
+        lr: run.optim.lr_at(run.step),
+        spread: spread(&gallery, d),
+        val: None,
+        seconds: 0.0,
+        images_per_s: sums.images as f64 / train_secs.max(1e-9),
+    };
+    if let Some(v) = val.filter(|v| !v.is_empty()) {
+        rec.val = Some(knn_scores(engine, &gallery, train, v)?);
+    }
+    rec.seconds = t0.elapsed().as_secs_f64();
+    // Warn when a collapse starts and say when it ends: an early collapse can recover,
+    // and only the state the run ends in is reported as its outcome.
+    match (
+        collapse_check(&rec, cfg, d, run.samplers.siamese),
+        &run.collapse,
+    ) {
+        (Some(msg), None) => {
+            progress.warn(&msg);
+            run.collapse = Some(msg);
+        }
+        (None, Some(_)) => {
+            progress.warn(&format!(
+                "the collapse has recovered by epoch {epoch} (embedding spread {:.3})",
+                rec.spread
+            ));
+            run.collapse = None;
+        }
+        _ => {}
+    }
+    Ok(rec)
 }
 
 #[cfg(test)]

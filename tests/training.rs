@@ -5,14 +5,16 @@ mod common;
 use std::sync::Arc;
 
 use glassnet::checkpoint::{
-    load_model, write_model, Metadata, Model, Staging, FORMAT, FORMAT_VERSION,
+    load_model, read_train_checkpoint, write_model, write_train_checkpoint, Metadata, Model,
+    FORMAT, FORMAT_VERSION,
 };
 use glassnet::data::Dataset;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::gpu::GpuEngine;
 use glassnet::engine::Engine;
+use glassnet::fsio::Staging;
 use glassnet::model::{init_params, Arch, Head, ParamLayout};
-use glassnet::train::{train, Recipe, TrainConfig};
+use glassnet::train::{train, train_resumable, Recipe, TrainConfig, TrainState};
 use rand::{Rng, SeedableRng};
 
 /// Three classes of 20x20 images with noise: a bright blob, a dark stripe, plain.
@@ -220,4 +222,132 @@ fn automatic_epochs_pass_over_the_set_with_a_floor() {
     let mut fixed = c.clone();
     fixed.steps_per_epoch = 3;
     assert_eq!(fixed.steps_for(big), 3);
+}
+
+/// Trains `cfg.epochs` straight and again resumed from the checkpoint of epoch 2 (on a fresh
+/// engine, as a new process would); returns (straight, resumed) final parameters.
+fn straight_and_resumed(
+    mut engine: impl FnMut() -> Box<dyn Engine>,
+    cfg: &TrainConfig,
+) -> (Vec<f32>, Vec<f32>, usize) {
+    let (tr, val) = (toy(12, 1), toy(4, 2));
+    let mut states = Vec::new();
+    let straight = train_resumable(
+        engine().as_mut(),
+        &tr,
+        Some(&val),
+        cfg,
+        &mut (),
+        None,
+        &mut |s: &TrainState| {
+            states.push(s.clone());
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(states.len(), cfg.epochs, "a checkpoint per epoch");
+    // Through the file, as --resume reads it.
+    let path = std::env::temp_dir().join(format!("glassnet-state-{}", std::process::id()));
+    let run = serde_json::json!({"test": 1});
+    write_train_checkpoint(&path, &states[1], &run).unwrap();
+    let (state, run_back) = read_train_checkpoint(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(state, states[1], "the checkpoint file round-trips exactly");
+    assert_eq!(run_back, run);
+    let resumed = train_resumable(
+        engine().as_mut(),
+        &tr,
+        Some(&val),
+        cfg,
+        &mut (),
+        Some(state),
+        &mut |_| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(resumed.history.len(), straight.history.len());
+    assert_eq!(resumed.best_epoch, straight.best_epoch);
+    (straight.params, resumed.params, straight.best_epoch)
+}
+
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    let a = arch();
+    let p = init_params(&a, &ParamLayout::new(&a), 3);
+    // Adam with the schedule, and SGD (its state is one moment).
+    let mut sgd = config();
+    sgd.optim.kind = glassnet::optim::OptimizerKind::Sgd;
+    for cfg in [config(), sgd] {
+        let cpu =
+            || -> Box<dyn Engine> { Box::new(CpuEngine::new(&a, &p, CpuKind::Fast).unwrap()) };
+        let (straight, resumed, _) = straight_and_resumed(cpu, &cfg);
+        assert!(
+            straight == resumed,
+            "{:?}: CPU weights differ after resuming",
+            cfg.optim.kind
+        );
+    }
+    let Some(ctx) = common::gpu() else { return };
+    let gpu = || -> Box<dyn Engine> { Box::new(GpuEngine::new(Arc::clone(&ctx), &a, &p).unwrap()) };
+    let (straight, resumed, _) = straight_and_resumed(gpu, &config());
+    let diff = straight
+        .iter()
+        .zip(&resumed)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff <= 1e-5, "GPU weights differ by {diff} after resuming");
+}
+
+#[test]
+fn a_state_of_another_run_is_refused() {
+    let a = arch();
+    let p = init_params(&a, &ParamLayout::new(&a), 3);
+    let (tr, cfg) = (toy(12, 1), config());
+    let mut states = Vec::new();
+    let mut engine = CpuEngine::new(&a, &p, CpuKind::Fast).unwrap();
+    train_resumable(
+        &mut engine,
+        &tr,
+        None,
+        &cfg,
+        &mut (),
+        None,
+        &mut |s: &TrainState| {
+            states.push(s.clone());
+            Ok(())
+        },
+    )
+    .unwrap();
+    let good = states[2].clone();
+    let mut cases: Vec<(TrainState, &str)> = Vec::new();
+    let mut s = good.clone();
+    s.cursor.step += 1;
+    cases.push((s, "step"));
+    let mut s = good.clone();
+    s.cursor.epochs_done = cfg.epochs + 1;
+    cases.push((s, "epochs_done"));
+    let mut s = good.clone();
+    s.m.pop();
+    cases.push((s, "tensor m"));
+    let mut s = good.clone();
+    s.params[7] = f32::NAN;
+    cases.push((s, "tensor params"));
+    let mut s = good.clone();
+    s.cursor.history.pop();
+    cases.push((s, "history"));
+    let mut s = good.clone();
+    s.cursor.rng.word_pos = "x".into();
+    cases.push((s, "word_pos"));
+    let mut s = good;
+    s.cursor.sampler.as_mut().unwrap().k += 1;
+    cases.push((s, "sampler"));
+    for (state, field) in cases {
+        let mut e = CpuEngine::new(&a, &p, CpuKind::Fast).unwrap();
+        let err = train_resumable(&mut e, &tr, None, &cfg, &mut (), Some(state), &mut |_| {
+            Ok(())
+        })
+        .err()
+        .unwrap_or_else(|| panic!("a state with a bad {field} was accepted"))
+        .to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
 }

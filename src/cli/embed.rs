@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 
 use super::{load_dataset, DataArgs, DeviceArgs};
 use crate::checkpoint::load_model;
 use crate::device::open_engine;
+use crate::fsio::write_atomic_with;
 
 #[derive(Args, Debug)]
 pub struct EmbedArgs {
@@ -29,27 +29,12 @@ pub struct EmbedArgs {
     device: DeviceArgs,
 }
 
-/// Writes via a temporary file renamed into place: no half-written output.
-fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("partial-{}", std::process::id()));
-    let result =
-        std::fs::File::create(&tmp).and_then(|mut f| write(&mut f).and_then(|_| f.sync_all()));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}
-
 fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
     path: &Path,
     data: &[T],
     shape: &[u64],
 ) -> anyhow::Result<()> {
-    write_atomic(path, |f| {
+    write_atomic_with(path, |f| {
         use npyz::WriterBuilder;
         let mut w = npyz::WriteOptions::new()
             .default_dtype()
@@ -58,7 +43,8 @@ fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
             .begin_nd()?;
         w.extend(data.iter().copied())?;
         w.finish()
-    })
+    })?;
+    Ok(())
 }
 
 pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
@@ -90,7 +76,7 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
     let emb = engine.embed(&data.images)?;
     let d = model.meta.arch.embed_dim;
     if ext == "csv" {
-        write_atomic(&a.out, |f| {
+        write_atomic_with(&a.out, |f| {
             // csv quotes any field that needs it (a class or path with a comma or quote).
             let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
             let mut head = vec!["path".to_string(), "label".into(), "class".into()];

@@ -16,6 +16,7 @@ use crate::eval::cv::{
 };
 use crate::eval::metrics::Scores;
 use crate::eval::tsne::tsne_2d;
+use crate::fsio::write_atomic;
 use crate::plot;
 use crate::train::Progress;
 
@@ -50,13 +51,6 @@ pub struct EvaluateArgs {
     recipe: RecipeArgs,
 }
 
-/// Atomic write: a temporary file renamed over the target, so no half-written file remains.
-fn write_atomic(path: &Path, body: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}
-
 /// What a resumed run must match: the settings and the data it was started on.
 #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
 struct RunIdentity {
@@ -87,7 +81,7 @@ impl CvObserver for Observer<'_> {
     fn fold_done(&mut self, f: &FoldResult) -> crate::Result<()> {
         let path = self.dir.join(format!("fold-{:02}.json", f.fold + 1));
         let body = serde_json::to_vec(f).map_err(|e| crate::Error::Input(e.to_string()))?;
-        write_atomic(&path, &body).map_err(|e| crate::Error::Input(format!("{e:#}")))?;
+        write_atomic(&path, &body)?;
         let parts: Vec<String> = f
             .rows
             .iter()

@@ -10,7 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::checkpoint::load_model;
 use crate::engine::cpu::{CpuEngine, CpuKind};
 use crate::engine::Engine;
-use crate::export::{max_abs_diff, onnx_bytes, run_tract, sidecar, write_atomic};
+use crate::export::{max_abs_diff, onnx_bytes, run_tract, sidecar};
+use crate::fsio::write_atomic;
 use crate::metric::knn::knn;
 
 /// Largest embedding difference the check accepts: far below any distance that decides a

@@ -8,11 +8,11 @@ use clap::Args;
 use image::{GrayImage, Luma};
 
 use super::{load_dataset, DataArgs, PreprocessArgs};
-use crate::checkpoint::Staging;
 use crate::data::builtin::line_camera_frames;
 use crate::data::folder::decode_grey;
 use crate::data::preprocess::{to_u8, GreyF32, Preprocess};
 use crate::data::synth::{synth_image, SynthConfig};
+use crate::fsio::Staging;
 
 #[derive(Args, Debug)]
 pub struct PreprocessCmdArgs {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::checkpoint::Staging;
 use crate::data::synth::{write_synth_dataset, SynthConfig, SYNTH_CLASSES};
+use crate::fsio::Staging;
 
 #[derive(Args, Debug)]
 pub struct SynthArgs {

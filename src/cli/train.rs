@@ -1,20 +1,24 @@
 //! `glassnet train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 
 use super::{load_dataset_and_frames, progress::Bar, DataArgs, DeviceArgs};
-use crate::checkpoint::{write_model, Metadata, Model, Staging, FORMAT, FORMAT_VERSION};
+use crate::checkpoint::{
+    identity_diff, read_train_checkpoint, write_model, write_train_checkpoint, Metadata, Model,
+    FORMAT, FORMAT_VERSION, TRAIN_CHECKPOINT,
+};
 use crate::data::augment::Augment;
 use crate::data::split::stratified_split;
 use crate::device::open_engine;
 use crate::eval::metrics::{Confusion, Scores};
+use crate::fsio::{remove_stale, Staging};
 use crate::metric::knn::knn;
 use crate::model::{init_params, Arch, Head, Objective, ParamLayout};
 use crate::optim::OptimizerKind;
-use crate::train::{train, Recipe, SamplerKind, TrainConfig};
+use crate::train::{train_resumable, Recipe, SamplerKind, TrainConfig, TrainState};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -25,6 +29,13 @@ pub struct TrainArgs {
     /// Output directory (default: runs/train-<unix time>). Must not exist or be empty.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Continue the interrupted run of this output directory from its last checkpoint
+    /// (written after every epoch); give the flags the run was started with.
+    #[arg(long, value_name = "DIR", conflicts_with = "restart")]
+    resume: Option<PathBuf>,
+    /// Discard an interrupted run of --out and start over.
+    #[arg(long)]
+    restart: bool,
     /// Fraction of each class held out for validation.
     #[arg(long, default_value_t = 0.2)]
     val_fraction: f64,
@@ -183,14 +194,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         !args.crop_views || pre.crop.is_some(),
         "--crop-views: only with --crop"
     );
-    let out = args.out.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from(format!("runs/train-{t}"))
-    });
-    // Refuse a bad --out before spending minutes training.
-    let stage = Staging::new(&out)?;
+    let out = output_dir(&args)?;
+    // Refuse a bad --out or a run left unfinished before spending minutes training.
+    let pending = pending_run(&args, &out)?;
     let (data, frames, source) = load_dataset_and_frames(&args.data, &pre, args.crop_views)?;
     data.check_trainable(&source)?;
     let (train_idx, val_idx) = stratified_split(
@@ -205,6 +211,39 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         train_set = train_set.joined(&frames.subset(&train_idx));
         source += " (training images as crop and whole frame)";
     }
+    let identity = serde_json::json!({
+        "training": cfg,
+        "arch": arch,
+        "preprocess": pre,
+        "val_fraction": args.val_fraction,
+        "crop_views": args.crop_views,
+        "data": source,
+        "classes": data.classes,
+        "train_images": fingerprint(&train_set),
+        "val_images": fingerprint(&val_set),
+    });
+    let (stage, resume) = match pending {
+        Pending::Resume(stale, state, saved) => {
+            let diff = identity_diff(&saved, &identity);
+            anyhow::ensure!(
+                diff.is_empty(),
+                "--resume {}: the checkpoint in {} was made with other settings or data:\n  {}\nrerun with the flags and data it was started with, or start over with --out {} --restart",
+                out.display(),
+                stale.display(),
+                diff.join("\n  "),
+                out.display()
+            );
+            eprintln!(
+                "resuming {} after epoch {} of {} (checkpoint in {})",
+                out.display(),
+                state.cursor.epochs_done,
+                cfg.epochs,
+                stale.display()
+            );
+            (Staging::adopt(&out, &stale)?, Some(*state))
+        }
+        Pending::Fresh(stage) => (stage, None),
+    };
     let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
     let (mut engine, note) = open_engine(args.device.choice(), &arch, &params)?;
     if let Some(n) = note {
@@ -236,9 +275,34 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
     let mut bar = Bar::new("");
     let val = (!val_set.is_empty()).then_some(&val_set);
-    let outcome = train(engine.as_mut(), &train_set, val, &cfg, &mut bar);
+    let ckpt = stage.path(TRAIN_CHECKPOINT);
+    let mut save =
+        |state: &crate::train::TrainState| write_train_checkpoint(&ckpt, state, &identity);
+    let outcome = train_resumable(
+        engine.as_mut(),
+        &train_set,
+        val,
+        &cfg,
+        &mut bar,
+        resume,
+        &mut save,
+    );
     bar.finish();
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        // A diverged run has nothing worth keeping; any other failure (a lost GPU, a full
+        // disk) keeps the last good checkpoint for --resume.
+        Err(e @ crate::Error::Diverged(_)) => return Err(e.into()),
+        Err(e) if ckpt.is_file() => {
+            let kept = stage.keep();
+            return Err(anyhow::Error::new(e).context(format!(
+                "training stopped; its last checkpoint is kept in {}: continue with `glassnet train --resume {}` and the same flags",
+                kept.display(),
+                out.display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     engine.set_params(&outcome.params)?;
     let gallery = engine.embed(&train_set.images)?;
     let mut validation = None;
@@ -331,12 +395,121 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let p = stage.path("history.csv");
     std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
-    crate::plot::training_curve(
+    // The model is finished: a plot that cannot be drawn is no reason to lose it.
+    if let Err(e) = crate::plot::training_curve(
         &stage.path("training.png"),
         "glassnet training",
         &outcome.history,
-    )?;
+    ) {
+        eprintln!("warning: training.png not written: {e:#}");
+    }
+    std::fs::remove_file(&ckpt).with_context(|| format!("removing {}", ckpt.display()))?;
     let dir = stage.commit()?;
     println!("model written to {}", dir.display());
     Ok(())
+}
+
+/// `--out`, or `--resume`'s folder, or a fresh name under runs/.
+fn output_dir(args: &TrainArgs) -> anyhow::Result<PathBuf> {
+    match (&args.resume, &args.out) {
+        (Some(r), Some(o)) if r != o => anyhow::bail!(
+            "--resume {} and --out {}: --resume continues the run of its own folder; give one",
+            r.display(),
+            o.display()
+        ),
+        (Some(r), _) => Ok(r.clone()),
+        (None, Some(o)) => Ok(o.clone()),
+        (None, None) => {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Ok(PathBuf::from(format!("runs/train-{t}")))
+        }
+    }
+}
+
+/// Where a run writes: a stale staging folder to resume (with its checkpoint and the
+/// identity of the run that wrote it), or a fresh one.
+enum Pending {
+    Resume(PathBuf, Box<TrainState>, serde_json::Value),
+    Fresh(Staging),
+}
+
+/// Finds what killed runs of `out` left. With --resume: the one checkpoint to continue.
+/// Otherwise a stale folder with a checkpoint is an error that says how to resume or
+/// discard it (--restart), and one without a checkpoint (killed in its first epoch) is
+/// removed with a note.
+fn pending_run(args: &TrainArgs, out: &Path) -> anyhow::Result<Pending> {
+    let stale = Staging::stale(out)?;
+    let (with, without): (Vec<PathBuf>, Vec<PathBuf>) = stale
+        .into_iter()
+        .partition(|p| p.join(TRAIN_CHECKPOINT).is_file());
+    if args.resume.is_some() {
+        anyhow::ensure!(
+            !out.exists(),
+            "--resume {}: the folder exists, so its run finished; nothing to resume",
+            out.display()
+        );
+        return match with.as_slice() {
+            [] => anyhow::bail!(
+                "--resume {}: no interrupted run to continue (no staging folder .{}.partial-* with a checkpoint beside it)",
+                out.display(),
+                out.file_name().map_or("".into(), |n| n.to_string_lossy())
+            ),
+            [one] => {
+                let (state, run) = read_train_checkpoint(&one.join(TRAIN_CHECKPOINT))
+                    .map_err(|e| anyhow::anyhow!("--resume {}: {e}; start over with --out {} --restart", out.display(), out.display()))?;
+                Ok(Pending::Resume(one.clone(), Box::new(state), run))
+            }
+            many => anyhow::bail!(
+                "--resume {}: {} interrupted runs of it: {}; remove all but one",
+                out.display(),
+                many.len(),
+                list(many)
+            ),
+        };
+    }
+    if args.restart {
+        for p in with.iter().chain(&without) {
+            remove_stale(p)?;
+            eprintln!("removed the interrupted run in {}", p.display());
+        }
+        return Ok(Pending::Fresh(Staging::new(out)?));
+    }
+    if !with.is_empty() {
+        anyhow::bail!(
+            "--out {}: an interrupted run of it is kept in {}: continue it with `glassnet train --resume {}` and the flags it was started with, or start over with --restart",
+            out.display(),
+            list(&with),
+            out.display()
+        );
+    }
+    for p in &without {
+        remove_stale(p)?;
+        eprintln!(
+            "removed {}, left by a run stopped before its first checkpoint",
+            p.display()
+        );
+    }
+    Ok(Pending::Fresh(Staging::new(out)?))
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which images, in which order, with which labels: a resumed run must see the same.
+fn fingerprint(d: &crate::data::Dataset) -> String {
+    format!(
+        "{} images, checksum {:016x}",
+        d.len(),
+        crate::checkpoint::checksum(&[
+            bytemuck::cast_slice(&d.labels),
+            bytemuck::cast_slice(&d.images)
+        ])
+    )
 }

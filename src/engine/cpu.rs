@@ -1,7 +1,9 @@
 //! The network on the CPU: the reference loops (oracle) or the fast im2col + SGEMM path.
 
 use crate::cpu::{fast, reference as r};
-use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
+use crate::engine::{
+    check_batch, check_state_len, flatten_triplets, Batch, Engine, StepStats, Triplets,
+};
 use crate::model::{Arch, Head, ParamLayout};
 use crate::optim::StepParams;
 use rayon::prelude::*;
@@ -259,6 +261,18 @@ impl Engine for CpuEngine {
         self.params = params.to_vec();
         self.m.fill(0.0);
         self.v.fill(0.0);
+        Ok(())
+    }
+
+    fn optim_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.m.clone(), self.v.clone()))
+    }
+
+    fn restore(&mut self, params: &[f32], m: &[f32], v: &[f32]) -> Result<()> {
+        self.set_params(params)?;
+        check_state_len(self.layout.total, m, v)?;
+        self.m.copy_from_slice(m);
+        self.v.copy_from_slice(v);
         Ok(())
     }
 

@@ -544,6 +544,18 @@ impl Engine for GpuEngine {
         Ok(())
     }
 
+    fn optim_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.ctx.read(&self.m)?, self.ctx.read(&self.v)?))
+    }
+
+    fn restore(&mut self, params: &[f32], m: &[f32], v: &[f32]) -> Result<()> {
+        self.set_params(params)?;
+        super::check_state_len(self.layout.total, m, v)?;
+        self.ctx.upload(&self.m, m);
+        self.ctx.upload(&self.v, v);
+        Ok(())
+    }
+
     fn gradients(&mut self) -> Result<Vec<f32>> {
         self.ctx.read(&self.grads)
     }

@@ -78,6 +78,12 @@ pub trait Engine {
     fn params(&mut self) -> Result<Vec<f32>>;
     /// Replaces the parameters and resets the optimizer state.
     fn set_params(&mut self, params: &[f32]) -> Result<()>;
+    /// Optimizer state `(m, v)`, `[layout.total]` each: Adam's two moments, or SGD's
+    /// velocity and an unused `v`. With the parameters, what a checkpoint must hold.
+    fn optim_state(&mut self) -> Result<(Vec<f32>, Vec<f32>)>;
+    /// Replaces the parameters and the optimizer state, as `params` and `optim_state` gave
+    /// them (resuming a run).
+    fn restore(&mut self, params: &[f32], m: &[f32], v: &[f32]) -> Result<()>;
     /// Flat gradients `[layout.total]` of the last step.
     fn gradients(&mut self) -> Result<Vec<f32>>;
     /// Embeddings `[n, embed_dim]` of images `[n, 1, side, side]`.
@@ -155,6 +161,18 @@ pub fn check_batch(arch: &Arch, batch: &Batch) -> Result<()> {
         return Err(Error::Input(format!(
             "margin {} must be finite and >= 0",
             batch.margin
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses optimizer state of the wrong length (a checkpoint of another architecture).
+pub fn check_state_len(total: usize, m: &[f32], v: &[f32]) -> Result<()> {
+    if m.len() != total || v.len() != total {
+        return Err(crate::Error::Input(format!(
+            "optimizer state of {} and {} values given, the architecture has {total} parameters",
+            m.len(),
+            v.len()
         )));
     }
     Ok(())

@@ -64,6 +64,7 @@ impl RandomTriplets {
 /// Class-balanced batches for online mining: `p` classes x `k` images. Each class's images
 /// are drawn without replacement from a reshuffled cycle, so every image is seen about
 /// equally often and rare classes are seen as often as common ones.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BalancedBatches {
     by_class: Vec<Vec<usize>>,
     cursor: Vec<usize>,
@@ -98,6 +99,31 @@ impl BalancedBatches {
 
     pub fn batch_len(&self) -> usize {
         self.p * self.k
+    }
+
+    /// Takes over `saved` (a checkpoint's sampler, mid-cycle) after checking that it is this
+    /// sampler's: the same batch shape and, per class, a reordering of the same images with
+    /// its position inside the cycle.
+    pub fn resume(&mut self, saved: BalancedBatches) -> Result<()> {
+        let same_images = saved.by_class.len() == self.by_class.len()
+            && saved.cursor.len() == self.cursor.len()
+            && saved.by_class.iter().zip(&self.by_class).all(|(a, b)| {
+                let mut a = a.clone();
+                a.sort_unstable();
+                a == *b
+            });
+        let cursors_ok = saved
+            .cursor
+            .iter()
+            .zip(&saved.by_class)
+            .all(|(&c, v)| c == usize::MAX || c <= v.len());
+        if (saved.p, saved.k) != (self.p, self.k) || !same_images || !cursors_ok {
+            return Err(Error::Input(
+                "sampler: the checkpoint's batches are not drawn from this training set".into(),
+            ));
+        }
+        *self = saved;
+        Ok(())
     }
 
     /// Dataset indices of one batch, grouped by class.
