@@ -78,6 +78,19 @@ fn corrupt_image_is_named_or_skipped() {
     let (ds, skipped) = load_folder(&d, &pre, true).unwrap();
     assert_eq!(skipped.len(), 1);
     assert_eq!(ds.len(), 5);
+    // A cut JPEG decodes without error (its missing blocks grey): it must be caught too.
+    std::fs::remove_file(&bad).unwrap();
+    let jpeg = encoded(image::ImageFormat::Jpeg);
+    let cut = d.join("beta").join("cut.jpg");
+    std::fs::write(&cut, &jpeg[..jpeg.len() * 3 / 4]).unwrap();
+    let err = load_folder(&d, &pre, false).unwrap_err().to_string();
+    assert!(
+        err.contains("cut.jpg") && err.contains("damaged JPEG"),
+        "{err}"
+    );
+    let (ds, skipped) = load_folder(&d, &pre, true).unwrap();
+    assert_eq!((ds.len(), skipped.len()), (5, 1));
+    assert!(skipped[0].1.contains("damaged JPEG"));
 }
 
 /// Links back up the tree (two of them, which used to grow memory without end) and a second
@@ -283,6 +296,50 @@ fn views_of_a_folder_or_the_builtin_set_match_separate_loads() {
             let alone = builtin(&cfg, pre);
             assert_eq!(v.images, alone.images, "line camera {line_camera}");
             assert_eq!(v.labels, alone.labels);
+        }
+    }
+}
+
+/// A 64x48 grey gradient with texture, encoded as `fmt`.
+fn encoded(fmt: image::ImageFormat) -> Vec<u8> {
+    let img = image::GrayImage::from_fn(64, 48, |x, y| {
+        image::Luma([((x * 5 + y * 3 + (x * y) % 7) % 256) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(img)
+        .to_rgb8()
+        .write_to(&mut out, fmt)
+        .unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn damaged_files_are_refused_never_decoded_grey() {
+    use glassnet::data::folder::decode_grey_bytes;
+    for fmt in [
+        image::ImageFormat::Png,
+        image::ImageFormat::Jpeg,
+        image::ImageFormat::Bmp,
+        image::ImageFormat::Tiff,
+    ] {
+        let good = encoded(fmt);
+        decode_grey_bytes(&good, "good").unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
+        if fmt == image::ImageFormat::Jpeg {
+            // Bytes after the end-of-image marker (some cameras append data) are no damage.
+            let mut trailer = good.clone();
+            trailer.extend_from_slice(b"\xff\xd8appended");
+            decode_grey_bytes(&trailer, "trailer").unwrap();
+        }
+        for keep in [0.3, 0.6, 0.9, 0.99] {
+            let cut = &good[..(good.len() as f64 * keep) as usize];
+            let r = decode_grey_bytes(cut, "cut.img");
+            assert!(
+                r.is_err(),
+                "{fmt:?} truncated to {keep} of {} bytes decoded",
+                good.len()
+            );
+            let e = r.err().unwrap().to_string();
+            assert!(e.contains("cut.img"), "{e}");
         }
     }
 }

@@ -34,15 +34,58 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Decodes one image (8- or 16-bit, grey or colour) to grey in [0, 1].
+/// Decodes one image file (8- or 16-bit, grey or colour) to grey in [0, 1], with the checks
+/// of `decode_grey_bytes`.
 pub fn decode_grey(path: &Path) -> Result<crate::data::preprocess::GreyF32> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| io_err(path, e))?
-        .with_guessed_format()
-        .map_err(|e| io_err(path, e))?
-        .decode()
-        .map_err(|e| Error::Input(format!("{}: cannot decode image: {e}", path.display())))?;
-    Ok(img.to_luma32f())
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    decode_grey_bytes(&bytes, &path.display().to_string())
+}
+
+/// Whether JPEG data runs from its start-of-image to an end-of-image marker: walks the marker
+/// segments by their lengths and each scan's entropy-coded data (where 0xFF is stuffed as
+/// FF 00 and restart markers are FF D0-D7). The JPEG decoder fills a truncated file's missing
+/// blocks with grey and reports no error; this finds it.
+pub fn jpeg_complete(b: &[u8]) -> bool {
+    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2; // at a marker's 0xFF
+    loop {
+        if i >= b.len() || b[i] != 0xFF {
+            return false;
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1; // fill bytes
+        }
+        let Some(&m) = b.get(i) else { return false };
+        i += 1;
+        match m {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = b
+            .get(i..i + 2)
+            .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
+        else {
+            return false;
+        };
+        if len < 2 || i + len > b.len() {
+            return false;
+        }
+        i += len;
+        if m == 0xDA {
+            // Entropy-coded data up to the next marker that is not a stuffed byte or a restart.
+            loop {
+                match (b.get(i), b.get(i + 1)) {
+                    (Some(0xFF), Some(0x00 | 0xD0..=0xD7)) => i += 2,
+                    (Some(0xFF), Some(_)) => break,
+                    (Some(_), _) => i += 1,
+                    (None, _) => return false,
+                }
+            }
+        }
+    }
 }
 
 /// Most pixels `decode_grey_bytes` accepts (a 64-megapixel frame), checked from the header
@@ -68,6 +111,11 @@ pub fn decode_grey_bytes(bytes: &[u8], name: &str) -> Result<crate::data::prepro
                 "{name}: not a png, jpeg, bmp or tiff image"
             )))
         }
+    }
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_complete(bytes) {
+        return Err(Error::Input(format!(
+            "{name}: damaged JPEG: the data ends before its end-of-image marker (a truncated or cut file)"
+        )));
     }
     let (w, h) = reader.into_dimensions().map_err(|e| bad(&e))?;
     if w as u64 * h as u64 > MAX_PIXELS {
