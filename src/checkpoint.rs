@@ -173,6 +173,7 @@ pub fn load_model(dir: &Path) -> Result<Model> {
     }
     let meta: Metadata = serde_json::from_value(probe).map_err(|e| st_err(&mp, e))?;
     meta.arch.validate().map_err(|e| st_err(&mp, e))?;
+    check_metadata(&meta, &mp)?;
     let layout = ParamLayout::new(&meta.arch);
     let wp = dir.join("model.safetensors");
     let bytes = std::fs::read(&wp).map_err(|e| io(&wp, e))?;
@@ -219,12 +220,111 @@ pub fn load_model(dir: &Path) -> Result<Model> {
             meta.classes.len()
         )));
     }
-    Ok(Model {
+    let model = Model {
         meta,
         params,
         gallery,
         gallery_labels,
-    })
+    };
+    check_values(&model, dir)?;
+    Ok(model)
+}
+
+/// Largest weight magnitude a model may hold: trained networks stay many orders below it,
+/// and beyond it the forward pass overflows to infinity (a tampered or damaged file).
+pub const MAX_WEIGHT: f32 = 1e6;
+
+fn bad<T>(p: &Path, what: String) -> Result<T> {
+    Err(Error::Input(format!("{}: {what}", p.display())))
+}
+
+/// Cross-checks metadata fields against each other (read from `mp`), naming the field.
+pub fn check_metadata(m: &Metadata, mp: &Path) -> Result<()> {
+    if m.classes.is_empty() {
+        return bad(mp, "classes: empty".into());
+    }
+    for (i, c) in m.classes.iter().enumerate() {
+        if c.trim().is_empty() {
+            return bad(mp, format!("classes[{i}]: an empty name"));
+        }
+        if m.classes[..i].contains(c) {
+            return bad(mp, format!("classes[{i}]: {c:?} is named twice"));
+        }
+    }
+    if m.preprocess.side != m.arch.side {
+        return bad(
+            mp,
+            format!(
+                "preprocess.side {} but arch.side {}: the network would read images of another size",
+                m.preprocess.side, m.arch.side
+            ),
+        );
+    }
+    if m.training.head != m.arch.head {
+        return bad(
+            mp,
+            format!(
+                "training.head {:?} but arch.head {:?}",
+                m.training.head, m.arch.head
+            ),
+        );
+    }
+    if m.seed != m.training.seed {
+        return bad(
+            mp,
+            format!("seed {} but training.seed {}", m.seed, m.training.seed),
+        );
+    }
+    if m.best_epoch == 0 || m.best_epoch > m.training.epochs {
+        return bad(
+            mp,
+            format!(
+                "best_epoch {} outside the {} epochs of training.epochs",
+                m.best_epoch, m.training.epochs
+            ),
+        );
+    }
+    if let Some(v) = &m.validation {
+        let scores = [v.accuracy, v.balanced_accuracy, v.macro_f1];
+        if scores.iter().any(|s| !(0.0..=1.0).contains(s)) {
+            return bad(mp, format!("validation: scores {scores:?} outside [0, 1]"));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses weights or gallery values that no training produces, naming file and tensor.
+pub fn check_values(model: &Model, dir: &Path) -> Result<()> {
+    let (wp, gp) = (
+        dir.join("model.safetensors"),
+        dir.join("gallery.safetensors"),
+    );
+    let layout = ParamLayout::new(&model.meta.arch);
+    for t in &layout.tensors {
+        let w = &model.params[t.range()];
+        if let Some(i) = w
+            .iter()
+            .position(|v| !v.is_finite() || v.abs() > MAX_WEIGHT)
+        {
+            return bad(
+                &wp,
+                format!(
+                    "tensor '{}' value {i} is {}: not a trained weight (NaN, infinite or beyond {MAX_WEIGHT:e}); the file is damaged",
+                    t.name, w[i]
+                ),
+            );
+        }
+    }
+    if let Some(i) = model.gallery.iter().position(|v| !v.is_finite()) {
+        return bad(
+            &gp,
+            format!(
+                "embeddings value {i} is {}: the file is damaged",
+                model.gallery[i]
+            ),
+        );
+    }
+    Ok(())
 }
 
 // ---- training checkpoints: what `train --resume` continues from ----

@@ -29,6 +29,14 @@ pub enum Objective {
     Siamese,
 }
 
+/// Largest network input side (a 1024 x 1024 input is 4 MiB of f32 per image).
+pub const MAX_SIDE: usize = 1024;
+/// Most channels of a conv block, and the largest embedding.
+pub const MAX_CHANNELS: usize = 4096;
+pub const MAX_KERNEL: usize = 15;
+/// Most parameters (400 MB of f32; the reference network has 0.5 million).
+pub const MAX_PARAMS: usize = 100_000_000;
+
 /// A conv-ReLU-maxpool stack followed by one dense layer and a head (DESIGN.md's network).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arch {
@@ -71,11 +79,44 @@ impl Arch {
         if self.channels.contains(&0) || self.embed_dim == 0 {
             return Err("channel counts and embedding size must be positive".into());
         }
+        // Upper bounds, checked before anything is allocated: beyond them a run would not
+        // fit in memory (or means a typo), and allocating first aborts the process.
+        if self.side > MAX_SIDE {
+            return Err(format!(
+                "input side {} is above the {MAX_SIDE} px accepted",
+                self.side
+            ));
+        }
+        if let Some(c) = self.channels.iter().find(|&&c| c > MAX_CHANNELS) {
+            return Err(format!("{c} channels is above the {MAX_CHANNELS} accepted"));
+        }
+        if self.embed_dim > MAX_CHANNELS {
+            return Err(format!(
+                "embedding size {} is above the {MAX_CHANNELS} accepted",
+                self.embed_dim
+            ));
+        }
+        if let Some(k) = self.kernels.iter().find(|&&k| k > MAX_KERNEL) {
+            return Err(format!(
+                "kernel size {k} is above the {MAX_KERNEL} accepted"
+            ));
+        }
+        if self.channels.len() > 8 {
+            return Err(format!("{} conv blocks: at most 8", self.channels.len()));
+        }
         if self.side >> self.channels.len() == 0 {
             return Err(format!(
                 "input side {} is too small for {} pooling stages",
                 self.side,
                 self.channels.len()
+            ));
+        }
+        let total = ParamLayout::new(self).total;
+        if total > MAX_PARAMS {
+            return Err(format!(
+                "{total} parameters ({} MiB), above the {} million accepted",
+                (total * 4) >> 20,
+                MAX_PARAMS / 1_000_000
             ));
         }
         Ok(())

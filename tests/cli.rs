@@ -832,3 +832,154 @@ fn csv_output_quotes_class_names_and_paths() {
     assert!(rows.iter().all(|row| row.len() == 3 + 8));
     assert_eq!(&rows[0][2], "a,b\"c");
 }
+
+/// Writes `value` as f32 at element `index` of tensor `name` in a safetensors file.
+fn poke_tensor(path: &Path, name: &str, index: usize, value: f32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = header[name]["data_offsets"][0].as_u64().unwrap() as usize;
+    let at = 8 + n + start + 4 * index;
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn damaged_or_inconsistent_models_are_refused_naming_the_field() {
+    let root = tmpdir("models");
+    let data = root.join("data");
+    tiny_dataset(&data, 4);
+    let good = root.join("good");
+    assert!(train_tiny(&data, &good).status.success());
+    let predict = |model: &Path| {
+        glassnet(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ])
+    };
+    assert!(predict(&good).status.success());
+    let copy = |name: &str| {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for (p, b) in files(&good) {
+            std::fs::write(d.join(p.file_name().unwrap()), b).unwrap();
+        }
+        d
+    };
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(good.join("metadata.json")).unwrap())
+            .unwrap();
+    // Metadata fields that disagree with each other.
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit, &str); 7] = [
+        (
+            "dup",
+            |m| m["classes"][1] = m["classes"][0].clone(),
+            "named twice",
+        ),
+        ("blank", |m| m["classes"][0] = " ".into(), "classes[0]"),
+        (
+            "noclass",
+            |m| m["classes"] = serde_json::json!([]),
+            "classes: empty",
+        ),
+        (
+            "side",
+            |m| m["preprocess"]["side"] = 64.into(),
+            "preprocess.side",
+        ),
+        ("seed", |m| m["seed"] = 77.into(), "training.seed"),
+        ("best", |m| m["best_epoch"] = 0.into(), "best_epoch"),
+        (
+            "score",
+            |m| m["validation"]["accuracy"] = 1.5.into(),
+            "validation",
+        ),
+    ];
+    for (name, edit, needle) in edits {
+        let d = copy(name);
+        let mut m = meta.clone();
+        edit(&mut m);
+        std::fs::write(d.join("metadata.json"), m.to_string()).unwrap();
+        let before = files(&d);
+        let o = predict(&d);
+        fails_with(&o, needle);
+        fails_with(&o, "metadata.json");
+        assert_eq!(files(&d), before, "{name}: the model folder changed");
+    }
+    // Weights or gallery values no training produces.
+    let pokes: [(&str, &str, &str, f32, &str); 4] = [
+        ("nan", "model.safetensors", "fc.weight", f32::NAN, "NaN"),
+        ("huge", "model.safetensors", "conv1.weight", 3e38, "beyond"),
+        ("inf", "model.safetensors", "fc.bias", f32::INFINITY, "inf"),
+        (
+            "gallery",
+            "gallery.safetensors",
+            "embeddings",
+            f32::NAN,
+            "embeddings",
+        ),
+    ];
+    for (name, file, tensor, value, needle) in pokes {
+        let d = copy(name);
+        poke_tensor(&d.join(file), tensor, 3, value);
+        let before = files(&d);
+        let o = predict(&d);
+        fails_with(&o, needle);
+        fails_with(&o, file);
+        assert_eq!(files(&d), before, "{name}: the model folder changed");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn sizes_beyond_memory_are_refused_before_allocating() {
+    let root = tmpdir("sizes");
+    let out = root.join("out");
+    let o_str = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["train", "--size", "2048", "--out", o_str], "--size"),
+        (
+            &["train", "--channels", "100000", "--out", o_str],
+            "--channels",
+        ),
+        (
+            &["train", "--embed-dim", "1000000", "--out", o_str],
+            "embedding size",
+        ),
+        (
+            &["train", "--channels", "4096,4096,4096", "--out", o_str],
+            "parameters",
+        ),
+        (
+            &["synth", "--size", "100000", "--out", o_str],
+            "--size 100000",
+        ),
+        (
+            &["preprocess", "--size", "30000", "--out", o_str],
+            "--size 30000",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = glassnet(args);
+        fails_with(&o, needle);
+        assert!(!text(&o).contains("memory allocation"), "{args:?}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -167,9 +167,12 @@ fn checkpoint_round_trip_is_exact() {
             glassnet_version: "test".into(),
             arch: a.clone(),
             classes: vec!["x".into(), "y".into()],
-            preprocess: Default::default(),
+            preprocess: glassnet::data::preprocess::Preprocess::resize_only(a.side),
             normalisation: "test".into(),
-            training: config(),
+            training: TrainConfig {
+                seed: 9,
+                ..config()
+            },
             seed: 9,
             device: "cpu".into(),
             data: "toy".into(),

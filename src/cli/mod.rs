@@ -139,6 +139,11 @@ pub struct PreprocessArgs {
 impl PreprocessArgs {
     pub fn build(&self, side: usize) -> anyhow::Result<crate::data::preprocess::Preprocess> {
         use crate::data::preprocess::Preprocess;
+        use crate::model::MAX_SIDE;
+        anyhow::ensure!(
+            (8..=MAX_SIDE).contains(&side),
+            "--size {side}: between 8 and {MAX_SIDE} pixels"
+        );
         anyhow::ensure!(
             self.crop_margin.is_finite() && (0.0..=4.0).contains(&self.crop_margin),
             "--crop-margin {}: must be between 0 and 4",

@@ -26,6 +26,9 @@ pub struct SynthArgs {
     line_camera: bool,
 }
 
+/// Largest synthetic image (16 megapixels, well inside what the decoders read back).
+const MAX_SYNTH_SIDE: usize = 4096;
+
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
     let mut cfg = SynthConfig {
         seed: a.seed,
@@ -33,7 +36,11 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
         line_camera: a.line_camera,
         ..Default::default()
     };
-    anyhow::ensure!(a.size >= 16, "--size {}: at least 16 pixels", a.size);
+    anyhow::ensure!(
+        (16..=MAX_SYNTH_SIDE).contains(&a.size),
+        "--size {}: between 16 and {MAX_SYNTH_SIDE} pixels",
+        a.size
+    );
     if let Some(c) = &a.counts {
         anyhow::ensure!(
             c.len() == 4,

@@ -282,6 +282,17 @@ pub fn load_folder_views(
             IMAGE_EXTENSIONS.join(", ")
         )));
     }
+    // Decoded views are gathered, then copied into one buffer per view: twice their size.
+    let per_image: u64 = pres.iter().map(|p| (p.side * p.side * 4) as u64).sum();
+    crate::data::check_fits(
+        2 * per_image * paths.len() as u64,
+        &format!(
+            "--data {}: {} images as {} px network inputs",
+            dir.display(),
+            paths.len(),
+            pres[0].side
+        ),
+    )?;
     let (images, kept, skipped) = load_images_views(&paths, pres, skip_bad)?;
     let sets = pres
         .iter()

@@ -10,6 +10,27 @@ pub mod synth;
 
 use std::path::PathBuf;
 
+/// Memory the system can give without swapping (Linux's MemAvailable), when it says.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses, before allocating, what would not fit in memory: `what` names the flag or
+/// folder and how much it holds.
+pub fn check_fits(bytes: u64, what: &str) -> crate::Result<()> {
+    match available_memory() {
+        Some(avail) if bytes > avail => Err(crate::Error::Input(format!(
+            "{what} need {:.1} GiB of memory, and {:.1} GiB is available; use a smaller --size or fewer images",
+            bytes as f64 / (1u64 << 30) as f64,
+            avail as f64 / (1u64 << 30) as f64
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Images `[n, side * side]` in [-1, 1], their labels and where they came from.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
