@@ -22,8 +22,72 @@ fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Input(format!("{}: cannot draw plot: {e}", path.display()))
 }
 
+/// Draws through `draw` into a temporary PNG beside `path`, synced and renamed into place:
+/// a full disk or a failed plot leaves the old file or none, never a truncated PNG.
+fn atomic_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let stem = path
+        .file_stem()
+        .map_or("plot".into(), |s| s.to_string_lossy());
+    // The backend picks the format from the extension: keep .png.
+    let tmp = path.with_file_name(format!(".{stem}.partial-{}.png", std::process::id()));
+    let done = draw(&tmp).and_then(|()| {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+    });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
 /// Training loss (left axis) and validation balanced accuracy (right axis) per epoch.
 pub fn training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Result<()> {
+    atomic_png(path, |p| draw_training_curve(p, title, history))
+}
+
+/// Accuracy and balanced accuracy (mean +- std) per row, as horizontal bars.
+pub fn accuracy_bars(path: &Path, title: &str, rows: &[ScoreBar]) -> Result<()> {
+    atomic_png(path, |p| draw_accuracy_bars(p, title, rows))
+}
+
+/// A confusion matrix as a heat map (rows actual, columns predicted).
+pub fn confusion_heatmap(
+    path: &Path,
+    title: &str,
+    classes: &[String],
+    confusion: &crate::eval::metrics::Confusion,
+) -> Result<()> {
+    atomic_png(path, |p| {
+        draw_confusion_heatmap(p, title, classes, confusion)
+    })
+}
+
+/// A 2-D embedding (t-SNE) coloured by class, misclassified points marked.
+pub fn embedding_scatter(
+    path: &Path,
+    title: &str,
+    classes: &[String],
+    xy: &[f32],
+    actual: &[u32],
+    predicted: &[u32],
+) -> Result<()> {
+    atomic_png(path, |p| {
+        draw_embedding_scatter(p, title, classes, xy, actual, predicted)
+    })
+}
+
+/// One curve per fold (e.g. the loss per epoch).
+pub fn fold_curves(path: &Path, title: &str, y_desc: &str, curves: &[Vec<f64>]) -> Result<()> {
+    atomic_png(path, |p| draw_fold_curves(p, title, y_desc, curves))
+}
+
+/// Training loss (left axis) and validation balanced accuracy (right axis) per epoch.
+fn draw_training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Result<()> {
     fonts();
     let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;
@@ -131,7 +195,7 @@ pub struct ScoreBar {
 
 /// Accuracy and balanced accuracy per method as horizontal bars with +- one standard
 /// deviation over folds as error bars, drawn top to bottom in order.
-pub fn accuracy_bars(path: &Path, title: &str, rows: &[ScoreBar]) -> Result<()> {
+fn draw_accuracy_bars(path: &Path, title: &str, rows: &[ScoreBar]) -> Result<()> {
     fonts();
     let n = rows.len();
     let height = (140 + 56 * n as u32).max(300);
@@ -229,7 +293,7 @@ pub fn accuracy_bars(path: &Path, title: &str, rows: &[ScoreBar]) -> Result<()> 
 
 /// Confusion matrix as a heat map (rows actual, columns predicted), shaded by the row's
 /// fraction so rare classes read as clearly as common ones, with the counts written in.
-pub fn confusion_heatmap(
+fn draw_confusion_heatmap(
     path: &Path,
     title: &str,
     classes: &[String],
@@ -326,7 +390,7 @@ pub fn confusion_heatmap(
 }
 
 /// A 2-D map `[n, 2]` coloured by actual class; misclassified points circled in black.
-pub fn embedding_scatter(
+fn draw_embedding_scatter(
     path: &Path,
     title: &str,
     classes: &[String],
@@ -401,7 +465,7 @@ pub fn embedding_scatter(
 }
 
 /// One training-loss curve per fold.
-pub fn fold_curves(path: &Path, title: &str, y_desc: &str, curves: &[Vec<f64>]) -> Result<()> {
+fn draw_fold_curves(path: &Path, title: &str, y_desc: &str, curves: &[Vec<f64>]) -> Result<()> {
     fonts();
     let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;
@@ -443,4 +507,30 @@ pub fn fold_curves(path: &Path, title: &str, y_desc: &str, curves: &[Vec<f64>]) 
         .draw()
         .map_err(|e| err(path, e))?;
     root.present().map_err(|e| err(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plots_appear_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("glassnet-plot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let curves = vec![vec![0.5, 0.3, 0.2], vec![0.6, 0.4, 0.1]];
+        let p = dir.join("loss.png");
+        fold_curves(&p, "t", "loss", &curves).unwrap();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["loss.png"], "no temporary left beside it");
+        image::open(&p).expect("a whole PNG");
+        // A failed draw (here: a folder that is not there) leaves nothing.
+        let missing = dir.join("nope").join("loss.png");
+        assert!(fold_curves(&missing, "t", "loss", &curves).is_err());
+        assert!(!dir.join("nope").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

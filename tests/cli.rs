@@ -521,6 +521,35 @@ fn evaluate_writes_a_report_over_stratified_folds_and_resumes() {
         &run(args(&out, &["--resume", "--svm-c", "3"])),
         "other settings",
     );
+    // Fold files that are not the fold they claim, or that count other images, are refused
+    // naming the file, and the report folder is left as it was.
+    let fold2 = out.join("folds/fold-02.json");
+    let good2 = std::fs::read_to_string(&fold2).unwrap();
+    let f1: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("folds/fold-01.json")).unwrap())
+            .unwrap();
+    let g2: serde_json::Value = serde_json::from_str(&good2).unwrap();
+    let mut fewer = g2.clone();
+    fewer["test_labels"].as_array_mut().unwrap().pop();
+    let mut counts = g2.clone();
+    counts["rows"][0]["confusion"]["counts"][0] = 99.into();
+    let mut norows = g2.clone();
+    norows["rows"] = serde_json::json!([]);
+    for (bad, needle) in [
+        (f1.clone(), "not fold 2"),
+        (fewer, "test_labels"),
+        (counts, "confusion matrix"),
+        (norows, "rows"),
+    ] {
+        std::fs::write(&fold2, bad.to_string()).unwrap();
+        std::fs::remove_file(out.join("folds/fold-03.json")).unwrap_or(());
+        let before = files(&out);
+        let o = run(args(&out, &["--resume"]));
+        fails_with(&o, "fold-02.json");
+        fails_with(&o, needle);
+        assert_eq!(files(&out), before, "{needle}: the report folder changed");
+    }
+    std::fs::write(&fold2, good2).unwrap();
     // --methods picks the rows.
     let only = root.join("only");
     let o = run(args(&only, &["--methods", "svm,nb"]));
@@ -844,15 +873,18 @@ fn poke_tensor(path: &Path, name: &str, index: usize, value: f32) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// Every file under `dir` with its bytes, sorted by path.
 fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(files(&p));
+        } else {
             let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
+            v.push((p, b));
+        }
+    }
     v.sort();
     v
 }

@@ -12,7 +12,8 @@ use super::progress::Bar;
 use super::train::RecipeArgs;
 use super::{load_dataset_and_frames, DataArgs, DeviceArgs};
 use crate::eval::cv::{
-    cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult, Method,
+    check_fold, cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult,
+    Method,
 };
 use crate::eval::metrics::Scores;
 use crate::eval::tsne::tsne_2d;
@@ -175,6 +176,12 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
             if p.exists() {
                 let r: FoldResult = serde_json::from_slice(&std::fs::read(&p)?)
                     .with_context(|| format!("{}: unreadable fold result", p.display()))?;
+                check_fold(&r, f, &data, &cv).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--resume: {}: {e}; remove the file to compute the fold again",
+                        p.display()
+                    )
+                })?;
                 done.push(r);
             }
         }

@@ -200,6 +200,55 @@ pub trait CvObserver {
     fn fold_done(&mut self, fold: &FoldResult) -> Result<()>;
 }
 
+/// Checks that a fold result read back on resume is fold `f` of this run: its test images
+/// are the ones the split puts in fold `f`, and every confusion matrix counts exactly them.
+pub fn check_fold(r: &FoldResult, f: usize, data: &Dataset, cfg: &CvConfig) -> Result<()> {
+    let classes = data.classes.len();
+    let bad = |what: String| Err(crate::Error::Input(what));
+    if r.fold != f {
+        return bad(format!("holds fold {}, not fold {}", r.fold + 1, f + 1));
+    }
+    let fold_of = stratified_folds(&data.labels, classes, cfg.folds, cfg.seed);
+    let want: Vec<u32> = (0..data.len())
+        .filter(|&i| fold_of[i] == f)
+        .map(|i| data.labels[i])
+        .collect();
+    if r.test_labels != want {
+        return bad(format!(
+            "test_labels: {} images that are not the {} of fold {} of this split",
+            r.test_labels.len(),
+            want.len(),
+            f + 1
+        ));
+    }
+    let mut per_class = vec![0u64; classes];
+    for &l in &want {
+        per_class[l as usize] += 1;
+    }
+    if r.rows.is_empty() {
+        return bad("rows: none".into());
+    }
+    for row in &r.rows {
+        let c = &row.confusion;
+        let sums: Vec<u64> = c
+            .counts
+            .chunks(classes.max(1))
+            .map(|r| r.iter().sum())
+            .collect();
+        if c.classes != classes || c.counts.len() != classes * classes || sums != per_class {
+            return bad(format!(
+                "row {:?}: its confusion matrix does not count the fold's {} test images by class",
+                row.row,
+                want.len()
+            ));
+        }
+        if !(row.train_seconds.is_finite() && row.infer_seconds.is_finite()) {
+            return bad(format!("row {:?}: times are not numbers", row.row));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the folds of `cfg` not already in `done` (a resumed run's finished folds) and returns
 /// all of them in fold order.
 /// `whole_frame`: the same images preprocessed without the crop, for TripletWholeFrame and
