@@ -151,9 +151,23 @@ pub fn load_model(dir: &Path) -> Result<Model> {
             dir.display()
         )));
     }
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read(&p).map_err(|e| io(&p, e))
+    };
+    let (meta, weights, gallery) = (
+        read("metadata.json")?,
+        read("model.safetensors")?,
+        read("gallery.safetensors")?,
+    );
+    parse_model(dir, &meta, &weights, &gallery)
+}
+
+/// A model from the bytes of its three files (`dir` names them in errors), with every check
+/// `load_model` makes: what the loader fuzz harness runs.
+pub fn parse_model(dir: &Path, meta: &[u8], weights: &[u8], gallery: &[u8]) -> Result<Model> {
     let mp = dir.join("metadata.json");
-    let text = std::fs::read_to_string(&mp).map_err(|e| io(&mp, e))?;
-    let probe: serde_json::Value = serde_json::from_str(&text).map_err(|e| st_err(&mp, e))?;
+    let probe: serde_json::Value = serde_json::from_slice(meta).map_err(|e| st_err(&mp, e))?;
     if probe.get("format").and_then(|v| v.as_str()) != Some(FORMAT) {
         return Err(Error::Input(format!(
             "{}: not a glassnet model",
@@ -176,8 +190,7 @@ pub fn load_model(dir: &Path) -> Result<Model> {
     check_metadata(&meta, &mp)?;
     let layout = ParamLayout::new(&meta.arch);
     let wp = dir.join("model.safetensors");
-    let bytes = std::fs::read(&wp).map_err(|e| io(&wp, e))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| st_err(&wp, e))?;
+    let st = safetensors::SafeTensors::deserialize(weights).map_err(|e| st_err(&wp, e))?;
     if st.len() != layout.tensors.len() {
         return Err(Error::Input(format!(
             "{}: {} tensors, the architecture in metadata.json has {}: the files come from different models",
@@ -192,8 +205,7 @@ pub fn load_model(dir: &Path) -> Result<Model> {
         params[t.range()].copy_from_slice(&bytemuck::pod_collect_to_vec::<u8, f32>(data));
     }
     let gp = dir.join("gallery.safetensors");
-    let gbytes = std::fs::read(&gp).map_err(|e| io(&gp, e))?;
-    let gst = safetensors::SafeTensors::deserialize(&gbytes).map_err(|e| st_err(&gp, e))?;
+    let gst = safetensors::SafeTensors::deserialize(gallery).map_err(|e| st_err(&gp, e))?;
     let g = gst
         .tensor("labels")
         .map_err(|e| st_err(&gp, e))?

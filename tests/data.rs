@@ -343,3 +343,37 @@ fn damaged_files_are_refused_never_decoded_grey() {
         }
     }
 }
+
+/// CRC-32 (IEEE) of a PNG chunk's type and data.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn an_image_claiming_too_many_pixels_is_refused_before_decoding() {
+    use glassnet::data::folder::decode_grey_bytes;
+    let mut png = encoded(image::ImageFormat::Png);
+    // IHDR follows the 8-byte signature: length, "IHDR", width, height, ..., CRC.
+    for (w, h) in [(20_000u32, 20_000u32), (1 << 16, 1 << 11), (9000, 9000)] {
+        png[16..20].copy_from_slice(&w.to_be_bytes());
+        png[20..24].copy_from_slice(&h.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let e = decode_grey_bytes(&png, "bomb.png").unwrap_err().to_string();
+        assert!(
+            e.contains("bomb.png") && e.contains("megapixels"),
+            "{w}x{h}: {e}"
+        );
+    }
+}

@@ -246,6 +246,21 @@ pub fn check_fold(r: &FoldResult, f: usize, data: &Dataset, cfg: &CvConfig) -> R
             return bad(format!("row {:?}: times are not numbers", row.row));
         }
     }
+    // The report reads the networks' predictions and (t-SNE) embeddings by test image.
+    for n in &r.networks {
+        let emb = n.test_embeddings.len();
+        if n.predictions.len() != want.len()
+            || n.predictions.iter().any(|&p| p as usize >= classes)
+            || (emb != 0 && emb != want.len() * n.embed_dim)
+            || n.test_embeddings.iter().any(|v| !v.is_finite())
+        {
+            return bad(format!(
+                "networks {:?}: predictions or embeddings that do not match the fold's {} test images",
+                n.method,
+                want.len()
+            ));
+        }
+    }
     Ok(())
 }
 
