@@ -97,6 +97,22 @@ fn train_tiny(data: &Path, out: &Path) -> Output {
     glassnet(&args)
 }
 
+/// `glassnet embed --model M --data D --out OUT --cpu` plus `extra`.
+fn embed_cpu(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--cpu",
+    ];
+    args.extend_from_slice(extra);
+    glassnet(&args)
+}
+
 #[test]
 fn info_lists_adapters_or_says_what_to_install() {
     let o = glassnet(&["info"]);
@@ -203,35 +219,46 @@ fn train_predict_embed_round_trip() {
     assert!(String::from_utf8_lossy(&csv.stdout).starts_with("path,class,distance"));
 
     let emb_csv = root.join("e.csv");
-    let o = glassnet(&[
-        "embed",
-        "--model",
-        copy.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        emb_csv.to_str().unwrap(),
-        "--cpu",
-    ]);
+    let o = embed_cpu(&copy, &data, &emb_csv, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let content = std::fs::read_to_string(&emb_csv).unwrap();
     assert_eq!(content.lines().count(), 17);
     assert!(content.starts_with("path,label,class,e0"));
     let emb_npy = root.join("e.npy");
-    let o = glassnet(&[
-        "embed",
-        "--model",
-        copy.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        emb_npy.to_str().unwrap(),
-        "--cpu",
-    ]);
+    let o = embed_cpu(&copy, &data, &emb_npy, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let bytes = std::fs::read(&emb_npy).unwrap();
     assert!(bytes.starts_with(b"\x93NUMPY"));
     assert!(root.join("e.labels.npy").is_file());
+
+    // Existing outputs are not overwritten without --force, and are left as they were.
+    let inputs = root.join("in.npy");
+    std::fs::write(&inputs, b"keep").unwrap();
+    let before = files(&root);
+    fails_with(&embed_cpu(&copy, &data, &emb_csv, &[]), "e.csv exists");
+    fails_with(&embed_cpu(&copy, &data, &emb_npy, &[]), "--force");
+    std::fs::remove_file(&emb_npy).unwrap();
+    fails_with(
+        &embed_cpu(&copy, &data, &emb_npy, &[]),
+        "e.labels.npy exists",
+    );
+    let other = root.join("other.csv");
+    let o = embed_cpu(
+        &copy,
+        &data,
+        &other,
+        &["--inputs", inputs.to_str().unwrap()],
+    );
+    fails_with(&o, "--inputs");
+    assert!(!other.exists());
+    let after: Vec<_> = files(&root)
+        .into_iter()
+        .filter(|(p, _)| p != &emb_npy)
+        .collect();
+    let before: Vec<_> = before.into_iter().filter(|(p, _)| p != &emb_npy).collect();
+    assert_eq!(after, before, "a refused embed changed a file");
+    let o = embed_cpu(&copy, &data, &emb_csv, &["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]
@@ -844,16 +871,7 @@ fn csv_output_quotes_class_names_and_paths() {
     assert!(rows.iter().any(|row| &row[1] == "a,b\"c"), "{rows:?}");
     assert!(rows[0][0].contains("da,ta"), "{rows:?}");
     let out = root.join("e.csv");
-    let o = glassnet(&[
-        "embed",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--cpu",
-    ]);
+    let o = embed_cpu(&model, &data, &out, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let mut r = csv::Reader::from_path(&out).unwrap();
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();

@@ -268,3 +268,61 @@ fn stale_runs_are_reported_and_resume_needs_one() {
     assert!(text(&o).contains("removed") && !early.exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Staging folders of `out` (what a failed run kept).
+fn kept(out: &Path) -> Vec<PathBuf> {
+    let prefix = format!(".{}.partial-", out.file_name().unwrap().to_string_lossy());
+    let mut v: Vec<PathBuf> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A device lost mid-run (injected: GLASSNET_FAULT_AT_STEP) stops with an error that keeps
+/// the last checkpoint and says how to resume; the resumed run ends where an uninterrupted
+/// one does. A fault before the first checkpoint leaves nothing.
+#[test]
+fn a_lost_device_keeps_the_last_checkpoint_and_resumes() {
+    let root = tmpdir("fault");
+    let whole = root.join("whole");
+    assert!(train("--out", &whole, &[]).status.success());
+    let want = std::fs::read(whole.join("model.safetensors")).unwrap();
+    let faulty = |flag: &str, out: &Path, at: u64| {
+        command(flag, out, &[])
+            .env("GLASSNET_FAULT_AT_STEP", at.to_string())
+            .output()
+            .unwrap()
+    };
+    // 16 steps per epoch: step 40 is in epoch 3, after two checkpoints.
+    let out = root.join("lost");
+    let o = faulty("--out", &out, 40);
+    fails_with(&o, "device lost");
+    fails_with(&o, "--resume");
+    let stage = kept(&out);
+    assert_eq!(stage.len(), 1, "{}", text(&o));
+    assert_eq!(epochs_done(&stage[0]), 2);
+    assert!(!out.exists());
+    // Lost again while resuming (its 10th step, step 42 of the run): the checkpoint stays.
+    let o = faulty("--resume", &out, 10);
+    fails_with(&o, "device lost");
+    let stage = kept(&out);
+    assert_eq!(stage.len(), 1);
+    assert_eq!(epochs_done(&stage[0]), 2);
+    let o = train("--resume", &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), want);
+    assert!(kept(&out).is_empty());
+    // Before the first checkpoint there is nothing to keep.
+    let early = root.join("early");
+    fails_with(&faulty("--out", &early, 5), "device lost");
+    assert!(kept(&early).is_empty() && !early.exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}

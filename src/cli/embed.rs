@@ -25,6 +25,9 @@ pub struct EmbedArgs {
     /// outputs against glassnet's.
     #[arg(long)]
     inputs: Option<PathBuf>,
+    /// Overwrite output files that exist.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -63,6 +66,22 @@ pub fn run(a: EmbedArgs) -> anyhow::Result<()> {
         anyhow::ensure!(
             p.extension().and_then(|e| e.to_str()) == Some("npy"),
             "--inputs {}: use a .npy file name",
+            p.display()
+        );
+    }
+    // Every file this run would write, checked before any work: nothing is overwritten
+    // unless asked.
+    let mut outputs = vec![("--out", a.out.clone())];
+    if ext == "npy" {
+        outputs.push(("--out", a.out.with_extension("labels.npy")));
+    }
+    if let Some(p) = &a.inputs {
+        outputs.push(("--inputs", p.clone()));
+    }
+    for (flag, p) in &outputs {
+        anyhow::ensure!(
+            a.force || !p.exists(),
+            "{flag}: {} exists; pass --force to overwrite it",
             p.display()
         );
     }

@@ -245,7 +245,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Pending::Fresh(stage) => (stage, None),
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
-    let (mut engine, note) = open_engine(args.device.choice(), &arch, &params)?;
+    let (engine, note) = open_engine(args.device.choice(), &arch, &params)?;
+    let mut engine = crate::engine::fault::FailAt::from_env(engine);
     if let Some(n) = note {
         eprintln!("{n}");
     }

@@ -2,6 +2,7 @@
 //! CPU fast path and the GPU (WGSL through wgpu).
 
 pub mod cpu;
+pub mod fault;
 pub mod gpu;
 
 use crate::model::{Arch, ParamLayout};
