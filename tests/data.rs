@@ -377,3 +377,36 @@ fn an_image_claiming_too_many_pixels_is_refused_before_decoding() {
         );
     }
 }
+
+/// train, evaluate and embed read class folders by the rule predict uses: images anywhere
+/// under each class folder, links once (a loop inside a class neither repeats nor hangs),
+/// and what is not read is listed.
+#[cfg(unix)]
+#[test]
+fn class_folders_are_walked_by_the_one_rule_and_what_is_ignored_is_listed() {
+    use glassnet::data::folder::ignored_files;
+    let d = tmpdir("walk");
+    write_good(&d);
+    let nested = d.join("alpha").join("day2");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(d.join("alpha/g8.png"), nested.join("more.png")).unwrap();
+    std::os::unix::fs::symlink("..", nested.join("up")).unwrap();
+    std::os::unix::fs::symlink(d.join("alpha"), d.join("beta").join("alias")).unwrap();
+    std::fs::write(d.join("README.txt"), "beside the classes").unwrap();
+    std::fs::write(nested.join("scan.raw"), "not an image").unwrap();
+    let pre = Preprocess::resize_only(16);
+    let (ds, _) = load_folder(&d, &pre, false).unwrap();
+    // alpha: 3 + the nested one; beta: its own 2 (its link to alpha adds nothing new).
+    assert_eq!(ds.len(), 6, "{:?}", ds.paths);
+    assert!(ds.paths.contains(&nested.join("more.png")));
+    assert_eq!(ds.class_counts(), vec![4, 2]);
+    let ignored: Vec<String> = ignored_files(&d)
+        .unwrap()
+        .iter()
+        .map(|p| p.strip_prefix(&d).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        ignored,
+        ["README.txt", "alpha/day2/scan.raw", "beta/notes.txt"]
+    );
+}

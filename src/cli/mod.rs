@@ -260,6 +260,17 @@ pub fn load_dataset_views(
     match &args.data {
         Some(dir) => {
             let (sets, skipped) = crate::data::folder::load_folder_views(dir, pres, args.skip_bad)?;
+            let ignored = crate::data::folder::ignored_files(dir)?;
+            if !ignored.is_empty() {
+                eprintln!(
+                    "ignored {} file(s) beside the class folders or not images by their extension ({}):",
+                    ignored.len(),
+                    crate::data::folder::IMAGE_EXTENSIONS.join(", ")
+                );
+                for p in ignored.iter().take(5) {
+                    eprintln!("  {}", p.display());
+                }
+            }
             if !skipped.is_empty() {
                 eprintln!("skipped {} unreadable image(s):", skipped.len());
                 for (p, why) in skipped.iter().take(10) {

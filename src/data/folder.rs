@@ -228,7 +228,43 @@ fn collect_into(
     Ok(())
 }
 
-/// Loads `dir/<class>/<image>` for every class folder, classes in name order.
+/// What a class-folder dataset at `dir` holds that is not read: files beside the class
+/// folders, and files under them that are not images by their extension. Reported, so a
+/// misplaced or misnamed file is seen, not silently dropped.
+pub fn ignored_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in sorted_entries(dir)? {
+        if p.is_dir() {
+            ignored_into(&p, &mut seen, &mut out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn ignored_into(
+    dir: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let real = std::fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
+    if !seen.insert(real) {
+        return Ok(());
+    }
+    for p in sorted_entries(dir)? {
+        if p.is_dir() {
+            ignored_into(&p, seen, out)?;
+        } else if !is_image(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Loads the images under each class folder `dir/<class>/` (searched recursively, as
+/// `collect_images` does), classes in name order.
 pub fn load_folder(dir: &Path, pre: &Preprocess, skip_bad: bool) -> Result<(Dataset, Skipped)> {
     let (mut sets, skipped) = load_folder_views(dir, &[pre], skip_bad)?;
     Ok((sets.swap_remove(0), skipped))
@@ -256,11 +292,12 @@ pub fn load_folder_views(
     let mut classes = Vec::new();
     let mut paths = Vec::new();
     let mut labels = Vec::new();
+    // One rule for every command: images anywhere under a folder, links followed once per
+    // real folder and file (shared across classes, so no image counts twice).
+    let mut seen = std::collections::HashSet::new();
     for class_dir in sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
-        let files: Vec<PathBuf> = sorted_entries(&class_dir)?
-            .into_iter()
-            .filter(|p| p.is_file() && is_image(p))
-            .collect();
+        let mut files = Vec::new();
+        collect_into(&class_dir, &mut seen, &mut files)?;
         if files.is_empty() {
             continue;
         }
