@@ -10,8 +10,8 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::data::preprocess::Preprocess;
-use crate::eval::metrics::Scores;
 use crate::fsio::Staging;
+use crate::metric::scores::Scores;
 use crate::model::{Arch, ParamLayout};
 use crate::train::{TrainConfig, TrainState};
 use crate::{Error, Result};

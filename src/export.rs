@@ -15,8 +15,8 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::checkpoint::{Metadata, Model};
-use crate::cpu::reference::L2_EPS;
 use crate::model::{Arch, Head, ParamLayout};
+use crate::shapes::L2_EPS;
 use crate::{Error, Result};
 
 pub const OPSET: i64 = 17;

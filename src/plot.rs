@@ -60,7 +60,7 @@ pub fn confusion_heatmap(
     path: &Path,
     title: &str,
     classes: &[String],
-    confusion: &crate::eval::metrics::Confusion,
+    confusion: &crate::metric::scores::Confusion,
 ) -> Result<()> {
     atomic_png(path, |p| {
         draw_confusion_heatmap(p, title, classes, confusion)
@@ -297,7 +297,7 @@ fn draw_confusion_heatmap(
     path: &Path,
     title: &str,
     classes: &[String],
-    confusion: &crate::eval::metrics::Confusion,
+    confusion: &crate::metric::scores::Confusion,
 ) -> Result<()> {
     fonts();
     let c = classes.len();

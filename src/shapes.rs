@@ -1,6 +1,10 @@
 //! Layer shapes shared by the CPU reference, the CPU fast path and the GPU kernels.
 //! Tensors are row-major NCHW f32; a shape describes one call of a layer pass.
 
+/// Smallest norm l2norm divides by: keeps a zero row finite. Shared by the CPU reference,
+/// the kernels' wrappers and the ONNX export, so it sits here, below all of them.
+pub const L2_EPS: f32 = 1e-6;
+
 /// 2-D convolution, stride 1, zero padding `pad` on every side, square kernel `k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dShape {

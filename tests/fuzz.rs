@@ -16,7 +16,7 @@ use glassnet::data::folder::decode_grey_bytes;
 use glassnet::data::preprocess::Preprocess;
 use glassnet::data::Dataset;
 use glassnet::eval::cv::{check_fold, CvConfig, FoldResult, Method, RowResult};
-use glassnet::eval::metrics::Confusion;
+use glassnet::metric::scores::Confusion;
 use glassnet::model::{init_params, Arch, Head, ParamLayout};
 use glassnet::train::{Recipe, TrainConfig};
 use rand::{Rng, SeedableRng};

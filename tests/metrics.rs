@@ -1,7 +1,7 @@
 //! Metrics against hand-computed examples.
 
-use glassnet::eval::metrics::{mean_std, Confusion, Scores};
 use glassnet::metric::knn::{centroids, knn, nearest_centroid};
+use glassnet::metric::scores::{mean_std, Confusion, Scores};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9

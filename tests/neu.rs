@@ -10,8 +10,8 @@ use glassnet::data::preprocess::Preprocess;
 use glassnet::data::split::stratified_split;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::Engine;
-use glassnet::eval::metrics::{Confusion, Scores};
 use glassnet::metric::knn::knn;
+use glassnet::metric::scores::{Confusion, Scores};
 use glassnet::model::{init_params, Arch, ParamLayout};
 use glassnet::train::{train, Recipe, TrainConfig};
 

@@ -15,9 +15,9 @@ use crate::eval::cv::{
     check_fold, cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult,
     Method,
 };
-use crate::eval::metrics::Scores;
 use crate::eval::tsne::tsne_2d;
 use crate::fsio::write_atomic;
+use crate::metric::scores::Scores;
 use crate::plot;
 use crate::train::Progress;
 

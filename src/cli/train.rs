@@ -13,9 +13,9 @@ use crate::checkpoint::{
 use crate::data::augment::Augment;
 use crate::data::split::stratified_split;
 use crate::device::open_engine;
-use crate::eval::metrics::{Confusion, Scores};
 use crate::fsio::{remove_stale, Staging};
 use crate::metric::knn::knn;
+use crate::metric::scores::{Confusion, Scores};
 use crate::model::{init_params, Arch, Head, Objective, ParamLayout};
 use crate::optim::OptimizerKind;
 use crate::train::{train_resumable, Recipe, SamplerKind, TrainConfig, TrainState};

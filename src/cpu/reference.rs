@@ -357,8 +357,7 @@ pub fn sigmoid_backward(dinp: &mut [f32], dout: &[f32], out: &[f32]) {
     }
 }
 
-/// Smallest norm l2norm divides by: keeps a zero row finite.
-pub const L2_EPS: f32 = 1e-6;
+pub use crate::shapes::L2_EPS;
 
 /// out `[N, D]` = each row of inp `[N, D]` divided by its Euclidean norm (at least L2_EPS).
 pub fn l2norm_forward(out: &mut [f32], inp: &[f32], n: usize, d: usize) {

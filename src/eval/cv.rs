@@ -12,8 +12,8 @@ use crate::device::{open_engine, DeviceChoice};
 use crate::eval::baselines::{
     gamma_scale, gamma_scale_rows, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram,
 };
-use crate::eval::metrics::{mean_std, Confusion, Scores};
 use crate::metric::knn::{centroids, knn, nearest_centroid};
+use crate::metric::scores::{mean_std, Confusion, Scores};
 use crate::model::{init_params, Arch, Objective, ParamLayout};
 use crate::train::{train, EpochRecord, Progress, TrainConfig};
 use crate::Result;

@@ -1,6 +1,5 @@
 //! Evaluation: metrics, and k-fold cross-validation with reports (`glassnet evaluate`).
 pub mod baselines;
 pub mod cv;
-pub mod metrics;
 pub mod rules;
 pub mod tsne;

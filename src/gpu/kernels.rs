@@ -1725,7 +1725,7 @@ pub fn l2norm_forward(
     n: usize,
     d: usize,
 ) -> Result<Dispatch> {
-    let eps = crate::cpu::reference::L2_EPS;
+    let eps = crate::shapes::L2_EPS;
     ctx.dispatch("l2norm_forward", &[u(n), u(d), f(eps)], &[out, inp], n)
 }
 
@@ -1738,7 +1738,7 @@ pub fn l2norm_backward(
     n: usize,
     d: usize,
 ) -> Result<Dispatch> {
-    let eps = crate::cpu::reference::L2_EPS;
+    let eps = crate::shapes::L2_EPS;
     ctx.dispatch(
         "l2norm_backward",
         &[u(n), u(d), f(eps)],

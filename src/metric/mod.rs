@@ -1,4 +1,7 @@
-//! Metric learning on the host side: samplers and the nearest-neighbour classifier. The
-//! distance, mining and loss kernels live in `cpu::reference` and shaders/.
+//! Metric learning on the host side: samplers, the nearest-neighbour classifier and the
+//! scores (confusion matrices, accuracy, balanced accuracy, macro-F1) that training,
+//! checkpoints and evaluation share. The distance, mining and loss kernels live in
+//! `cpu::reference` and shaders/.
 pub mod knn;
 pub mod sampler;
+pub mod scores;
