@@ -360,6 +360,13 @@ pub fn checksum(parts: &[&[u8]]) -> u64 {
 
 const STATE_TENSORS: [&str; 4] = ["params", "m", "v", "best_params"];
 
+/// The checksum a checkpoint carries: over its tensors, cursor and run identity, in order.
+fn state_checksum(tensors: &[&[f32]], cursor: &str, run: &str) -> String {
+    let mut parts: Vec<&[u8]> = tensors.iter().map(|t| f32_bytes(t)).collect();
+    parts.extend([cursor.as_bytes(), run.as_bytes()]);
+    format!("{:016x}", checksum(&parts))
+}
+
 fn state_tensors(s: &TrainState) -> [&[f32]; 4] {
     [&s.params, &s.m, &s.v, &s.best_params]
 }
@@ -374,9 +381,7 @@ pub fn write_train_checkpoint(
     let cursor = serde_json::to_string(&state.cursor).expect("the cursor serialises");
     let run = run.to_string();
     let tensors = state_tensors(state);
-    let mut parts: Vec<&[u8]> = tensors.iter().map(|t| f32_bytes(t)).collect();
-    parts.extend([cursor.as_bytes(), run.as_bytes()]);
-    let checksum = format!("{:016x}", checksum(&parts));
+    let checksum = state_checksum(&tensors, &cursor, &run);
     let views: Vec<(String, TensorView)> = STATE_TENSORS
         .iter()
         .zip(tensors)
@@ -442,9 +447,8 @@ pub fn read_train_checkpoint(path: &Path) -> Result<(TrainState, serde_json::Val
         tensors.push(bytemuck::pod_collect_to_vec(t.data()));
     }
     let (cursor_text, run_text) = (field("cursor")?, field("run")?);
-    let mut parts: Vec<&[u8]> = tensors.iter().map(|t| f32_bytes(t)).collect();
-    parts.extend([cursor_text.as_bytes(), run_text.as_bytes()]);
-    if format!("{:016x}", checksum(&parts)) != field("checksum")? {
+    let slices: Vec<&[f32]> = tensors.iter().map(Vec::as_slice).collect();
+    if state_checksum(&slices, &cursor_text, &run_text) != field("checksum")? {
         return Err(damaged("its checksum does not match its contents".into()));
     }
     let cursor = serde_json::from_str(&cursor_text).map_err(|e| damaged(format!("cursor: {e}")))?;

@@ -210,19 +210,32 @@ fn collect_into(
     seen: &mut std::collections::HashSet<PathBuf>,
     out: &mut Vec<PathBuf>,
 ) -> Result<()> {
+    walk(dir, seen, out, &mut Vec::new())
+}
+
+/// The one walk behind every command: images under `dir` into `images`, other files into
+/// `other`; links followed, each real folder and image taken once.
+fn walk(
+    dir: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    images: &mut Vec<PathBuf>,
+    other: &mut Vec<PathBuf>,
+) -> Result<()> {
     let real = std::fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
     if !seen.insert(real) {
         return Ok(());
     }
     for p in sorted_entries(dir)? {
         if p.is_dir() {
-            collect_into(&p, seen, out)?;
+            walk(&p, seen, images, other)?;
         } else if is_image(&p) {
             // A dangling link or an unreadable entry is left to the decoder to report.
             let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
             if seen.insert(real) {
-                out.push(p);
+                images.push(p);
             }
+        } else {
+            other.push(p);
         }
     }
     Ok(())
@@ -232,35 +245,15 @@ fn collect_into(
 /// folders, and files under them that are not images by their extension. Reported, so a
 /// misplaced or misnamed file is seen, not silently dropped.
 pub fn ignored_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let (mut out, mut seen) = (Vec::new(), std::collections::HashSet::new());
     for p in sorted_entries(dir)? {
         if p.is_dir() {
-            ignored_into(&p, &mut seen, &mut out)?;
+            walk(&p, &mut seen, &mut Vec::new(), &mut out)?;
         } else {
             out.push(p);
         }
     }
     Ok(out)
-}
-
-fn ignored_into(
-    dir: &Path,
-    seen: &mut std::collections::HashSet<PathBuf>,
-    out: &mut Vec<PathBuf>,
-) -> Result<()> {
-    let real = std::fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
-    if !seen.insert(real) {
-        return Ok(());
-    }
-    for p in sorted_entries(dir)? {
-        if p.is_dir() {
-            ignored_into(&p, seen, out)?;
-        } else if !is_image(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// Loads the images under each class folder `dir/<class>/` (searched recursively, as
