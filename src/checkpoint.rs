@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::preprocess::Preprocess;
 use crate::fsio::Staging;
+use crate::metric::openset::Rejection;
 use crate::metric::scores::Scores;
 use crate::model::{Arch, ParamLayout};
 use crate::train::{TrainConfig, TrainState};
@@ -38,6 +39,25 @@ pub struct Metadata {
     pub data: String,
     pub best_epoch: usize,
     pub validation: Option<Scores>,
+    /// Per-class "unknown" thresholds calibrated on the validation split (None: a model
+    /// trained without one, or written before models had them: nothing is called unknown).
+    #[serde(default)]
+    pub rejection: Option<Rejection>,
+    /// Classes enrolled into or removed from the gallery after training, oldest first.
+    #[serde(default)]
+    pub gallery_edits: Vec<GalleryEdit>,
+}
+
+/// One `glassnet enrol` change to a model's gallery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GalleryEdit {
+    pub class: String,
+    /// Images added (0 for a removal).
+    pub added: usize,
+    /// Gallery images removed with the class (0 for an enrolment).
+    pub removed: usize,
+    /// Where the added images came from.
+    pub source: String,
 }
 
 pub struct Model {
@@ -301,6 +321,10 @@ pub fn check_metadata(m: &Metadata, mp: &Path) -> Result<()> {
         if scores.iter().any(|s| !(0.0..=1.0).contains(s)) {
             return bad(mp, format!("validation: scores {scores:?} outside [0, 1]"));
         }
+    }
+    if let Some(r) = &m.rejection {
+        r.check(m.classes.len())
+            .map_err(|e| Error::Input(format!("{}: {e}", mp.display())))?;
     }
     Ok(())
 }

@@ -1,16 +1,26 @@
 //! Naming images from their embeddings: the nearest gallery image's class (or the k-NN
-//! vote), with the distance and agreement a person judges it by. One rule for `predict` and
-//! `serve`, so both answer alike.
+//! vote), with the distance and agreement a person judges it by, or "unknown" when the image
+//! lies beyond its nearest class's calibrated threshold. One rule for `predict` and `serve`,
+//! so both answer alike.
 
 use serde::Serialize;
 
 use crate::checkpoint::Model;
 use crate::metric::knn::knn;
 
+/// The class name an image beyond every threshold gets (`unknown` says it unambiguously
+/// even where a class has this name).
+pub const UNKNOWN: &str = "unknown";
+
 /// One image's answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The class, or UNKNOWN when `unknown`.
     pub class: String,
+    /// Beyond the nearest class's threshold: unlike every known class.
+    pub unknown: bool,
+    /// The nearest class's threshold on `distance` (None: rejection off or not calibrated).
+    pub threshold: Option<f32>,
     /// Squared Euclidean distance to the nearest gallery image.
     pub distance: f32,
     pub nearest_class: String,
@@ -20,8 +30,16 @@ pub struct Prediction {
 }
 
 /// Predictions for embeddings `[n, embed_dim]`: the nearest gallery image's class, or with
-/// `vote` the majority of the `k` nearest (ties to the nearer).
-pub fn classify(model: &Model, embeddings: &[f32], k: usize, vote: bool) -> Vec<Prediction> {
+/// `vote` the majority of the `k` nearest (ties to the nearer); with `reject` (and a model
+/// that has calibrated thresholds) UNKNOWN beyond the nearest class's threshold.
+pub fn classify(
+    model: &Model,
+    embeddings: &[f32],
+    k: usize,
+    vote: bool,
+    reject: bool,
+) -> Vec<Prediction> {
+    let rejection = model.meta.rejection.as_ref().filter(|_| reject);
     let d = model.meta.arch.embed_dim;
     let nn = knn(
         &model.gallery,
@@ -39,8 +57,12 @@ pub fn classify(model: &Model, embeddings: &[f32], k: usize, vote: bool) -> Vec<
             } else {
                 (n.nearest_label, n.agree)
             };
+            let threshold = rejection.map(|r| r.thresholds[n.nearest_label as usize]);
+            let unknown = rejection.is_some_and(|r| r.is_unknown(n.nearest_label, n.distance));
             Prediction {
-                class: cls(label),
+                class: if unknown { UNKNOWN.into() } else { cls(label) },
+                unknown,
+                threshold,
                 distance: n.distance,
                 nearest_class: cls(n.nearest_label),
                 votes,

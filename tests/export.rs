@@ -87,6 +87,8 @@ fn model(arch: &Arch, params: Vec<f32>, gallery: Vec<f32>, labels: Vec<u32>) -> 
             data: "built-in".into(),
             best_epoch: 1,
             validation: None,
+            rejection: None,
+            gallery_edits: Vec::new(),
         },
         params,
         gallery,

@@ -380,6 +380,8 @@ fn regenerate_corpus() {
             data: "fuzz seed".into(),
             best_epoch: 1,
             validation: None,
+            rejection: None,
+            gallery_edits: Vec::new(),
         },
         params,
         gallery: (0..24).map(|i| (i as f32 * 0.37).sin()).collect(),

@@ -178,6 +178,8 @@ fn checkpoint_round_trip_is_exact() {
             data: "toy".into(),
             best_epoch: 1,
             validation: None,
+            rejection: None,
+            gallery_edits: Vec::new(),
         },
         params: params.clone(),
         gallery: (0..24).map(|i| i as f32 * 0.5).collect(),

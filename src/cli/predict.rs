@@ -28,6 +28,10 @@ pub struct PredictArgs {
     /// epoch by, and a vote lets a large good class outvote a rare defect's few examples.
     #[arg(long)]
     vote: bool,
+    /// `on`: an image farther from its nearest known image than that class's calibrated
+    /// threshold (metadata.json `rejection`) is `unknown`; `off`: always the nearest class.
+    #[arg(long, value_enum, default_value_t = super::Reject::On)]
+    reject: super::Reject,
     /// One JSON record per image.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
@@ -60,6 +64,10 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         "no images (png, jpg, bmp, tiff) found in the given paths"
     );
     let (images, kept, skipped) = load_images(&files, &model.meta.preprocess, a.skip_bad)?;
+    let reject = a.reject == super::Reject::On;
+    if reject && model.meta.rejection.is_none() {
+        eprintln!("{}", super::NO_REJECTION);
+    }
     let (mut engine, note) = open_engine(a.device.choice(), &model.meta.arch, &model.params)?;
     if let Some(n) = note {
         eprintln!("{n}");
@@ -67,7 +75,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let emb = engine.embed(&images.concat())?;
     let records: Vec<Record> = kept
         .iter()
-        .zip(classify(&model, &emb, a.k, a.vote))
+        .zip(classify(&model, &emb, a.k, a.vote, reject))
         .map(|(&i, p)| Record {
             path: files[i].display().to_string(),
             p,
@@ -80,12 +88,23 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     } else if a.csv {
         // csv quotes any field that needs it (a class or path with a comma, quote or newline).
         let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-        w.write_record(["path", "class", "distance", "nearest_class", "votes", "k"])?;
+        w.write_record([
+            "path",
+            "class",
+            "unknown",
+            "distance",
+            "threshold",
+            "nearest_class",
+            "votes",
+            "k",
+        ])?;
         for r in &records {
             w.write_record([
                 r.path.as_str(),
                 &r.p.class,
+                &r.p.unknown.to_string(),
                 &format!("{:.6}", r.p.distance),
+                &r.p.threshold.map_or(String::new(), |t| format!("{t:.6}")),
                 &r.p.nearest_class,
                 &r.p.votes.to_string(),
                 &r.p.k.to_string(),
@@ -106,19 +125,27 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             .map(|c| c.len())
             .max()
             .unwrap_or(5)
-            .max(5);
+            .max(crate::classify::UNKNOWN.len());
         println!(
-            "{:<w$}  {:<cw$}  {:>10}  {:>5}  nearest",
-            "path", "class", "distance", "vote"
+            "{:<w$}  {:<cw$}  {:>10}  {:>9}  {:>5}  nearest",
+            "path", "class", "distance", "threshold", "vote"
         );
         for r in &records {
             println!(
-                "{:<w$}  {:<cw$}  {:>10.4}  {:>5}  {}",
+                "{:<w$}  {:<cw$}  {:>10.4}  {:>9}  {:>5}  {}",
                 r.path,
                 r.p.class,
                 r.p.distance,
+                r.p.threshold.map_or("-".into(), |t| format!("{t:.4}")),
                 format!("{}/{}", r.p.votes, r.p.k),
                 r.p.nearest_class
+            );
+        }
+        let unknown = records.iter().filter(|r| r.p.unknown).count();
+        if unknown > 0 {
+            eprintln!(
+                "{unknown} of {} image(s) unknown: farther from every known class than its threshold (nearest class shown; --reject off to force a class)",
+                records.len()
             );
         }
     }

@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// Class by majority of the k nearest instead of the nearest image's class.
     #[arg(long)]
     vote: bool,
+    /// `off`: never answer unknown, even where the model has calibrated thresholds.
+    #[arg(long, value_enum, default_value_t = super::Reject::On)]
+    reject: super::Reject,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -80,7 +83,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         max_queued: a.max_queued,
         k: a.k,
         vote: a.vote,
+        reject: a.reject == super::Reject::On,
     };
+    if config.reject && model.meta.rejection.is_none() {
+        eprintln!("{}", super::NO_REJECTION);
+    }
     let (arch, params, choice) = (
         model.meta.arch.clone(),
         model.params.clone(),

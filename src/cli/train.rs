@@ -15,6 +15,7 @@ use crate::data::split::stratified_split;
 use crate::device::open_engine;
 use crate::fsio::{remove_stale, Staging};
 use crate::metric::knn::knn;
+use crate::metric::openset::{calibrate, ThresholdSource};
 use crate::metric::scores::{Confusion, Scores};
 use crate::model::{init_params, Arch, Head, Objective, ParamLayout};
 use crate::optim::OptimizerKind;
@@ -39,6 +40,10 @@ pub struct TrainArgs {
     /// Fraction of each class held out for validation.
     #[arg(long, default_value_t = 0.2)]
     val_fraction: f64,
+    /// Fraction of known images `predict` should accept: each class's "unknown" threshold
+    /// is the distance this fraction of its validation images stays within.
+    #[arg(long, default_value_t = 0.95, value_parser = super::known_recall)]
+    known_recall: f64,
     #[command(flatten)]
     pre: super::PreprocessArgs,
     /// With --crop: train on the whole frame of each training image too, not only its crop,
@@ -307,14 +312,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     engine.set_params(&outcome.params)?;
     let gallery = engine.embed(&train_set.images)?;
     let mut validation = None;
+    let mut rejection = None;
     if !val_set.is_empty() {
         let q = engine.embed(&val_set.images)?;
         let d = arch.embed_dim;
         for k in [1usize, 5] {
-            let pred: Vec<u32> = knn(&gallery, &train_set.labels, &q, d, k, false)
-                .iter()
-                .map(|n| n.label)
-                .collect();
+            let nn = knn(&gallery, &train_set.labels, &q, d, k, false);
+            if k == 1 {
+                rejection = calibrate(&nn, data.classes.len(), args.known_recall);
+            }
+            let pred: Vec<u32> = nn.iter().map(|n| n.label).collect();
             let s = Scores::of(&Confusion::from_labels(
                 &val_set.labels,
                 &pred,
@@ -332,6 +339,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 validation = Some(s);
             }
         }
+    }
+    match &rejection {
+        Some(r) => report_rejection(r, &data.classes),
+        None => eprintln!(
+            "note: no validation images (--val-fraction 0): no unknown threshold is calibrated, so predict will never answer unknown"
+        ),
     }
     if let Some(msg) = &outcome.collapse {
         eprintln!("warning: {msg}");
@@ -369,6 +382,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             data: source,
             best_epoch: outcome.best_epoch,
             validation,
+            rejection,
+            gallery_edits: Vec::new(),
         },
         params: outcome.params.clone(),
         gallery,
@@ -408,6 +423,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let dir = stage.commit()?;
     println!("model written to {}", dir.display());
     Ok(())
+}
+
+/// What the calibration gave, with the classes that fell back to the pooled threshold.
+fn report_rejection(r: &crate::metric::openset::Rejection, classes: &[String]) {
+    println!(
+        "unknown thresholds: calibrated to accept {:.0}% of known images ({} validation images)",
+        r.known_recall * 100.0,
+        r.pooled_images
+    );
+    for (c, s) in classes.iter().zip(&r.sources) {
+        if matches!(s, ThresholdSource::Pooled { .. }) {
+            eprintln!("note: class {c:?}: threshold {}", s.describe());
+        }
+    }
 }
 
 /// `--out`, or `--resume`'s folder, or a fresh name under runs/.

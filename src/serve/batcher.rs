@@ -63,6 +63,8 @@ pub struct BatchConfig {
     /// Neighbours consulted per image, and whether they vote.
     pub k: usize,
     pub vote: bool,
+    /// Answer unknown beyond the model's calibrated thresholds.
+    pub reject: bool,
 }
 
 /// Counters shared by the handlers and the worker.
@@ -199,7 +201,7 @@ fn run_worker(
         } else {
             engine
                 .embed(&images)
-                .map(|emb| classify(model, &emb, cfg.k, cfg.vote))
+                .map(|emb| classify(model, &emb, cfg.k, cfg.vote, cfg.reject))
                 .map_err(|e| JobError::Engine(e.to_string()))
         };
         c.busy_us
@@ -268,6 +270,7 @@ mod tests {
             max_queued: 1000,
             k: 1,
             vote: false,
+            reject: true,
         }
     }
 

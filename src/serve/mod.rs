@@ -120,6 +120,9 @@ async fn model_info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "device": *st.batcher.device,
         "k": cfg.k,
         "vote": cfg.vote,
+        "reject": cfg.reject && m.rejection.is_some(),
+        "rejection": m.rejection,
+        "gallery_edits": m.gallery_edits,
         "max_batch": cfg.max_batch,
         "max_wait_ms": cfg.max_wait.as_secs_f64() * 1e3,
     }))
