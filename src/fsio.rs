@@ -102,6 +102,23 @@ impl Staging {
                 dir.display()
             )));
         }
+        Staging::create(dir)
+    }
+
+    /// A staging folder seeded with a copy of the existing folder `dir` (sub-folders too),
+    /// for editing a few of its files: `commit` then swaps the two in one step, so a reader
+    /// (or a crash) sees the old folder or the new one, never a mix.
+    pub fn replacing(dir: &Path) -> Result<Staging> {
+        if !dir.is_dir() {
+            return Err(Error::Input(format!("{}: not a directory", dir.display())));
+        }
+        let stage = Staging::create(dir)?;
+        copy_tree(dir, &stage.tmp)?;
+        Ok(stage)
+    }
+
+    /// The staging folder `.NAME.partial-PID` beside `dir`, empty and locked.
+    fn create(dir: &Path) -> Result<Staging> {
         let (parent, prefix) = staging_prefix(dir)?;
         // Errors name the folder the user asked for, not only the staging path beside it.
         let out_err = |at: &Path, source| Error::Io {
@@ -174,8 +191,20 @@ impl Staging {
         tmp
     }
 
+    /// Puts the staged folder in place of `dir`: a rename onto a missing or empty `dir`, an
+    /// exchange with a full one (whose old contents are then removed).
     pub fn commit(self) -> Result<PathBuf> {
         let _ = std::fs::remove_file(self.tmp.join(LOCK));
+        let full = self.dir.is_dir()
+            && std::fs::read_dir(&self.dir)
+                .map_err(|e| io(&self.dir, e))?
+                .next()
+                .is_some();
+        if full {
+            exchange(&self.tmp, &self.dir)?;
+            // self.tmp now holds the old folder; Drop removes it.
+            return Ok(self.dir.clone());
+        }
         if self.dir.exists() {
             std::fs::remove_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
         }
@@ -189,6 +218,61 @@ impl Drop for Staging {
         // Only reached un-renamed on failure: leave nothing behind.
         let _ = std::fs::remove_dir_all(&self.tmp);
     }
+}
+
+/// Copies the files under `from` into the existing folder `to` (links followed).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    for e in std::fs::read_dir(from).map_err(|e| io(from, e))? {
+        let e = e.map_err(|e| io(from, e))?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            std::fs::create_dir(&dst).map_err(|e| io(&dst, e))?;
+            copy_tree(&src, &dst)?;
+        } else if e.file_name() != LOCK {
+            std::fs::copy(&src, &dst).map_err(|e| io(&src, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Swaps folders `a` and `b` (both exist, same file system). One atomic step on Linux
+/// (renameat2 RENAME_EXCHANGE); elsewhere, or where the file system refuses it, two renames
+/// with `b` set aside first: a crash between them leaves `b` missing and its old contents
+/// in `.NAME.old-PID` beside it, said in the error of the next command that looks for it.
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).ok();
+        if let (Some(ca), Some(cb)) = (c(a), c(b)) {
+            // SAFETY: two valid NUL-terminated paths; renameat2 reads them only.
+            let rc = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    ca.as_ptr(),
+                    libc::AT_FDCWD,
+                    cb.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            if rc == 0 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            // Not supported here (old kernel, some file systems): fall through.
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+                return Err(io(b, e));
+            }
+        }
+    }
+    let name = b.file_name().unwrap_or_default().to_string_lossy();
+    let aside = b.with_file_name(format!(".{name}.old-{}", std::process::id()));
+    std::fs::rename(b, &aside).map_err(|e| io(b, e))?;
+    if let Err(e) = std::fs::rename(a, b) {
+        let _ = std::fs::rename(&aside, b);
+        return Err(io(b, e));
+    }
+    std::fs::rename(&aside, a).map_err(|e| io(&aside, e))
 }
 
 /// Removes a stale staging folder (after checking that no live process holds it).
@@ -230,6 +314,34 @@ mod tests {
         assert!(Staging::stale(&dir).unwrap().is_empty());
         let out = adopted.commit().unwrap();
         assert!(out.is_dir() && !out.join(LOCK).exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_replacing_stage_starts_as_a_copy_and_swaps_in_whole() {
+        let root = tmpdir("replace");
+        let dir = root.join("model");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a"), b"old a").unwrap();
+        std::fs::write(dir.join("b"), b"old b").unwrap();
+        std::fs::write(dir.join("sub/c"), b"c").unwrap();
+        let s = Staging::replacing(&dir).unwrap();
+        assert_eq!(std::fs::read(s.path("sub/c")).unwrap(), b"c");
+        std::fs::write(s.path("a"), b"new a").unwrap();
+        // Until commit the folder is the old one.
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"old a");
+        s.commit().unwrap();
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"new a");
+        assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"old b");
+        assert!(!dir.join(LOCK).exists());
+        // Nothing left beside it: the old contents are gone with the staging folder.
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);
+        // Dropped uncommitted: the folder is untouched.
+        let s = Staging::replacing(&dir).unwrap();
+        std::fs::write(s.path("a"), b"lost").unwrap();
+        drop(s);
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"new a");
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod eval;
 pub mod export;
 pub mod fsio;
+pub mod gallery;
 pub mod gpu;
 pub mod metric;
 pub mod model;

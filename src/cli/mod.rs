@@ -2,6 +2,7 @@
 
 mod bench;
 mod embed;
+mod enrol;
 mod evaluate;
 mod export;
 mod info;
@@ -34,6 +35,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Classify images with a trained model (k-NN in the embedding space).
     Predict(predict::PredictArgs),
+    /// Add a class (or more examples of one) to a model from a few images, or remove one,
+    /// without retraining.
+    Enrol(enrol::EnrolArgs),
     /// Write embeddings of a class-per-folder dataset (CSV or .npy by extension).
     Embed(embed::EmbedArgs),
     /// Write the built-in synthetic glass dataset as class folders with a contact sheet.
@@ -49,6 +53,26 @@ enum Command {
     Export(export::ExportArgs),
     /// Serve the model over HTTP (POST /v1/predict), batching concurrent requests.
     Serve(serve::ServeArgs),
+}
+
+/// `--reject`: whether images beyond their nearest class's threshold are called unknown.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reject {
+    On,
+    Off,
+}
+
+/// Said when rejection is asked for but the model has no thresholds.
+const NO_REJECTION: &str = "note: this model has no calibrated unknown thresholds (trained with --val-fraction 0, or before glassnet calibrated them): no image is called unknown; retrain to get them";
+
+/// `--known-recall`: a fraction strictly between 0 and 1.
+fn known_recall(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} must lie strictly between 0 and 1 (e.g. 0.95)"))
+    }
 }
 
 /// `--device` with `--gpu` / `--cpu` shortcuts, shared by every command that computes.
@@ -187,6 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Embed(a) => embed::run(a),
+        Command::Enrol(a) => enrol::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Evaluate(a) => evaluate::run(a),
