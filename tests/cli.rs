@@ -216,7 +216,8 @@ fn train_predict_embed_round_trip() {
         data.to_str().unwrap(),
         "--csv",
     ]);
-    assert!(String::from_utf8_lossy(&csv.stdout).starts_with("path,class,distance"));
+    assert!(String::from_utf8_lossy(&csv.stdout)
+        .starts_with("path,class,unknown,distance,threshold,nearest_class"));
 
     let emb_csv = root.join("e.csv");
     let o = embed_cpu(&copy, &data, &emb_csv, &[]);
@@ -867,7 +868,7 @@ fn csv_output_quotes_class_names_and_paths() {
     let mut r = csv::Reader::from_reader(&o.stdout[..]);
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     assert_eq!(rows.len(), 12);
-    assert!(rows.iter().all(|row| row.len() == 6), "{rows:?}");
+    assert!(rows.iter().all(|row| row.len() == 8), "{rows:?}");
     assert!(rows.iter().any(|row| &row[1] == "a,b\"c"), "{rows:?}");
     assert!(rows[0][0].contains("da,ta"), "{rows:?}");
     let out = root.join("e.csv");
@@ -1032,4 +1033,238 @@ fn sizes_beyond_memory_are_refused_before_allocating() {
         assert!(!out.exists(), "{args:?} wrote {}", out.display());
     }
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// `n` 20x20 images of a third pattern (a bright ring) in `dir`.
+fn ring_images(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let img = image::GrayImage::from_fn(20, 20, |x, y| {
+            let (dx, dy) = (x as i32 - 10, y as i32 - 10);
+            let r2 = dx * dx + dy * dy;
+            let noise = ((x * 11 + y * 5 + i as u32 * 29) % 13) as u8;
+            image::Luma([if (25..64).contains(&r2) { 200 } else { 60 } + noise])
+        });
+        img.save(dir.join(format!("ring_{i}.png"))).unwrap();
+    }
+}
+
+fn metadata(model: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap()
+}
+
+/// `predict --json` rows for `paths` with `extra` flags.
+fn predict_rows(model: &Path, paths: &[&Path], extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--cpu",
+    ];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    args.extend_from_slice(extra);
+    let o = glassnet(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn thresholds_are_calibrated_and_enrolling_changes_the_model_only_when_valid() {
+    let root = tmpdir("enrol");
+    let data = root.join("data");
+    tiny_dataset(&data, 24);
+    let model = root.join("model");
+    let o = train_tiny(&data, &model);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("unknown thresholds"), "{}", text(&o));
+    let meta = metadata(&model);
+    let rej = &meta["rejection"];
+    assert_eq!(rej["known_recall"], 0.95);
+    let thr = rej["thresholds"].as_array().unwrap();
+    assert_eq!(thr.len(), 2);
+    assert!(thr.iter().all(|t| t.as_f64().unwrap() > 0.0), "{rej}");
+    let g0 = meta["gallery_edits"].as_array().unwrap().len();
+    assert_eq!(g0, 0);
+
+    // Every record carries the decision and the threshold it was taken against; `--reject
+    // off` never says unknown and always names the nearest class.
+    let rows = predict_rows(&model, &[&data], &[]);
+    assert_eq!(rows.len(), 48);
+    for r in &rows {
+        let unknown = r["unknown"].as_bool().unwrap();
+        let (d, t) = (
+            r["distance"].as_f64().unwrap(),
+            r["threshold"].as_f64().unwrap(),
+        );
+        assert_eq!(unknown, d > t, "{r}");
+        assert_eq!(r["class"] == "unknown", unknown, "{r}");
+    }
+    for r in predict_rows(&model, &[&data], &["--reject", "off"]) {
+        assert_eq!(r["unknown"], false);
+        assert_eq!(r["class"], r["nearest_class"]);
+    }
+
+    // Bad enrolments: clear errors naming what is wrong, the model folder byte for byte
+    // unchanged, no staging folder left behind.
+    let before = files(&model);
+    let ring = root.join("ring");
+    ring_images(&ring, 12);
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let junk = root.join("junk");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::copy(ring.join("ring_0.png"), junk.join("ring_0.png")).unwrap();
+    std::fs::write(junk.join("broken.png"), b"not a png at all").unwrap();
+    let m = model.to_str().unwrap();
+    let missing = root.join("no-model");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "--model",
+                missing.to_str().unwrap(),
+                "--class",
+                "ring",
+                ring.to_str().unwrap(),
+            ],
+            "no-model",
+        ),
+        (
+            vec!["--model", m, "--class", "ring", empty.to_str().unwrap()],
+            "empty",
+        ),
+        (
+            vec!["--model", m, "--class", "a/b", ring.to_str().unwrap()],
+            "a path",
+        ),
+        (
+            vec!["--model", m, "--class", "unknown", ring.to_str().unwrap()],
+            "unknown",
+        ),
+        (
+            vec!["--model", m, "--class", " ", ring.to_str().unwrap()],
+            "blank",
+        ),
+        (
+            vec!["--model", m, "--class", "ring", junk.to_str().unwrap()],
+            "broken.png",
+        ),
+        (vec!["--model", m, "--class", "ring"], "images"),
+        (
+            vec!["--model", m, "--remove-class", "ring"],
+            "no such class",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["enrol", "--cpu"];
+        all.extend(args);
+        fails_with(&glassnet(&all), needle);
+        assert!(files(&model) == before, "enrol {all:?} changed the model");
+        assert!(!missing.exists());
+    }
+
+    // A new class from 12 images: the images themselves are now their own nearest (distance
+    // 0), the other classes are untouched, and the edit is recorded.
+    let o = glassnet(&[
+        "enrol",
+        "--cpu",
+        "--model",
+        m,
+        "--class",
+        "ring",
+        ring.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("enrolled 12 image(s) as new class \"ring\""),
+        "{}",
+        text(&o)
+    );
+    let meta = metadata(&model);
+    assert_eq!(meta["classes"], serde_json::json!(["bar", "disk", "ring"]));
+    assert_eq!(meta["rejection"]["thresholds"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        meta["rejection"]["sources"][2]["from"], "enrolled",
+        "{meta}"
+    );
+    assert_eq!(meta["gallery_edits"][0]["added"], 12);
+    for r in predict_rows(&model, &[&ring], &[]) {
+        assert_eq!(r["class"], "ring", "{r}");
+        assert!(r["distance"].as_f64().unwrap() < 1e-6, "{r}");
+    }
+    let known_before: Vec<_> = rows.iter().map(|r| r["nearest_class"].clone()).collect();
+    let known_after: Vec<_> = predict_rows(&model, &[&data], &["--reject", "off"])
+        .iter()
+        .map(|r| r["nearest_class"].clone())
+        .collect();
+    let moved = known_before
+        .iter()
+        .zip(&known_after)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        known_after
+            .iter()
+            .zip(&known_before)
+            .all(|(a, b)| a == b || a == "ring"),
+        "an enrolment may only take images to the new class"
+    );
+    assert!(moved < 48, "every known image went to the new class");
+    assert!(!std::fs::read_dir(&root).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with('.')));
+
+    // Removing the class gives back the model's decisions of before.
+    let o = glassnet(&["enrol", "--cpu", "--model", m, "--remove-class", "ring"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let meta = metadata(&model);
+    assert_eq!(meta["classes"], serde_json::json!(["bar", "disk"]));
+    assert_eq!(meta["gallery_edits"].as_array().unwrap().len(), 2);
+    assert_eq!(predict_rows(&model, &[&data], &[]), rows);
+    fails_with(
+        &glassnet(&[
+            "enrol",
+            "--cpu",
+            "--model",
+            m,
+            "--remove-class",
+            "bar",
+            "--class",
+            "x",
+        ]),
+        "cannot be used with",
+    );
+
+    // A model written before thresholds existed still loads and predicts, never unknown.
+    let mut old = metadata(&model);
+    old.as_object_mut().unwrap().remove("rejection");
+    old.as_object_mut().unwrap().remove("gallery_edits");
+    std::fs::write(
+        model.join("metadata.json"),
+        serde_json::to_vec(&old).unwrap(),
+    )
+    .unwrap();
+    let o = glassnet(&[
+        "predict",
+        "--model",
+        m,
+        "--json",
+        "--cpu",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("no calibrated unknown thresholds"),
+        "{}",
+        text(&o)
+    );
+    for r in predict_rows(&model, &[&data], &[]) {
+        assert_eq!(r["unknown"], false);
+        assert!(r["threshold"].is_null());
+    }
 }
