@@ -86,6 +86,55 @@ pub fn fold_curves(path: &Path, title: &str, y_desc: &str, curves: &[Vec<f64>]) 
     atomic_png(path, |p| draw_fold_curves(p, title, y_desc, curves))
 }
 
+/// Open-set ROC curves, one per named curve of (false-positive rate, true-positive rate)
+/// points, with the chance diagonal; the legend sits lower right, where a useful curve
+/// leaves the plot empty.
+pub fn roc_curves(path: &Path, title: &str, curves: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
+    atomic_png(path, |p| draw_roc_curves(p, title, curves))
+}
+
+fn draw_roc_curves(path: &Path, title: &str, curves: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
+    fonts();
+    let root = BitMapBackend::new(path, (700, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0f64..1.0, 0.0f64..1.0)
+        .map_err(|e| err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("known images rejected (false-positive rate)")
+        .y_desc("unknown images rejected (true-positive rate)")
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(|e| err(path, e))?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
+        .map_err(|e| err(path, e))?;
+    for (i, (name, pts)) in curves.iter().enumerate() {
+        let colour = palette(i);
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+            .map_err(|e| err(path, e))?
+            .label(name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
 /// Training loss (left axis) and validation balanced accuracy (right axis) per epoch.
 fn draw_training_curve(path: &Path, title: &str, history: &[EpochRecord]) -> Result<()> {
     fonts();

@@ -15,6 +15,9 @@ use crate::eval::cv::{
     check_fold, cross_validate, report_markdown, summarise, CvConfig, CvObserver, FoldResult,
     Method,
 };
+use crate::eval::openset::{
+    check_held_out, leave_one_class_out, HeldOut, OpenSetConfig, OpenSetObserver,
+};
 use crate::eval::tsne::tsne_2d;
 use crate::fsio::write_atomic;
 use crate::metric::scores::Scores;
@@ -46,6 +49,23 @@ pub struct EvaluateArgs {
     /// must match the ones it was started with).
     #[arg(long, requires = "out")]
     resume: bool,
+    /// Leave one class out instead of k folds: each class is held out of training in turn
+    /// and scored as an unknown (AUROC, FPR@95TPR, known images rejected), then enrolled
+    /// from --enrol-sizes images and compared with a retrain.
+    #[arg(long)]
+    open_set: bool,
+    /// With --open-set: how many images of the held-out class are enrolled (ascending).
+    #[arg(long, value_delimiter = ',', default_values_t = [5usize, 10, 30], requires = "open_set")]
+    enrol_sizes: Vec<usize>,
+    /// With --open-set: skip the retrain with the enrolled images (halves the time).
+    #[arg(long, requires = "open_set")]
+    no_retrain: bool,
+    /// With --open-set: the fraction of known images the thresholds are calibrated to accept.
+    #[arg(long, default_value_t = 0.95, value_parser = super::known_recall)]
+    known_recall: f64,
+    /// With --open-set: fraction of each known class kept for testing.
+    #[arg(long, default_value_t = 0.2, requires = "open_set")]
+    test_fraction: f64,
     #[command(flatten)]
     pre: super::PreprocessArgs,
     #[command(flatten)]
@@ -103,6 +123,9 @@ impl CvObserver for Observer<'_> {
 }
 
 pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
+    if a.open_set {
+        return run_open_set(a);
+    }
     anyhow::ensure!(a.folds >= 2, "--folds {}: at least 2", a.folds);
     anyhow::ensure!(
         a.svm_c.is_finite() && a.svm_c > 0.0,
@@ -121,22 +144,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         train: train_cfg,
         svm_c: a.svm_c,
     };
-    let out = a.out.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from(format!("runs/evaluate-{t}"))
-    });
-    let non_empty = out.exists()
-        && std::fs::read_dir(&out)
-            .with_context(|| format!("--out {}", out.display()))?
-            .next()
-            .is_some();
-    anyhow::ensure!(
-        a.resume || !non_empty,
-        "--out {}: directory exists and is not empty; add --resume to continue it, or choose another",
-        out.display()
-    );
+    let (out, non_empty) = out_dir(&a)?;
     let pre = a.pre.build(arch.side)?;
     let needs_whole = [Method::TripletWholeFrame, Method::TripletViews]
         .iter()
@@ -364,6 +372,212 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
                 "collapse": n.collapse,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+    });
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    write_atomic(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    println!("report written to {}/report.md", out.display());
+    Ok(())
+}
+
+/// `--out` (or a fresh default) and whether it already holds something.
+fn out_dir(a: &EvaluateArgs) -> anyhow::Result<(PathBuf, bool)> {
+    let out = a.out.clone().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("runs/evaluate-{t}"))
+    });
+    let non_empty = out.exists()
+        && std::fs::read_dir(&out)
+            .with_context(|| format!("--out {}", out.display()))?
+            .next()
+            .is_some();
+    anyhow::ensure!(
+        a.resume || !non_empty,
+        "--out {}: directory exists and is not empty; add --resume to continue it, or choose another",
+        out.display()
+    );
+    Ok((out, non_empty))
+}
+
+/// What a resumed open-set run must match.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+struct OpenSetIdentity {
+    source: String,
+    classes: Vec<String>,
+    images: usize,
+    open_set: OpenSetConfig,
+    arch: crate::model::Arch,
+    preprocess: crate::data::preprocess::Preprocess,
+}
+
+struct OpenSetProgress<'a> {
+    dir: &'a Path,
+    classes: &'a [String],
+    started: std::time::Instant,
+}
+
+impl OpenSetObserver for OpenSetProgress<'_> {
+    fn training(&mut self, class: usize, what: &str) -> Box<dyn Progress + '_> {
+        Box::new(Bar::new(&format!(
+            "held out {}/{} {:?}, {what}: ",
+            class + 1,
+            self.classes.len(),
+            self.classes[class]
+        )))
+    }
+
+    fn held_out_done(&mut self, r: &HeldOut) -> crate::Result<()> {
+        let path = self.dir.join(format!("held-out-{:02}.json", r.class + 1));
+        let body = serde_json::to_vec(r).map_err(|e| crate::Error::Input(e.to_string()))?;
+        write_atomic(&path, &body)?;
+        eprintln!(
+            "held out {:?} done after {:.0}s: AUROC {}, known rejected {:.1}%, closed-set {:.2}%",
+            r.name,
+            self.started.elapsed().as_secs_f64(),
+            r.auroc.map_or("-".into(), |v| format!("{v:.3}")),
+            r.known_rejected * 100.0,
+            r.closed_set.accuracy * 100.0
+        );
+        Ok(())
+    }
+}
+
+/// `evaluate --open-set`: leave one class out, with resume like the k-fold run.
+fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.methods == Method::DEFAULT.to_vec(),
+        "--methods: --open-set evaluates the triplet network only; leave --methods out"
+    );
+    let train_cfg = a.recipe.config()?;
+    let arch = a.recipe.arch(train_cfg.head)?;
+    let cfg = OpenSetConfig {
+        seed: a.fold_seed,
+        test_fraction: a.test_fraction,
+        val_fraction: 0.2,
+        known_recall: a.known_recall,
+        enrol_sizes: a.enrol_sizes.clone(),
+        retrain: !a.no_retrain,
+        train: train_cfg,
+    };
+    let (out, non_empty) = out_dir(&a)?;
+    let pre = a.pre.build(arch.side)?;
+    let (data, _, source) = load_dataset_and_frames(&a.data, &pre, false)?;
+    data.check_trainable(&source)?;
+    crate::eval::openset::check(&data, &cfg)?;
+    let identity = OpenSetIdentity {
+        source: source.clone(),
+        classes: data.classes.clone(),
+        images: data.len(),
+        open_set: cfg.clone(),
+        arch: arch.clone(),
+        preprocess: pre.clone(),
+    };
+    let dir = out.join("held-out");
+    let config_path = out.join("config.json");
+    let mut done = Vec::new();
+    if a.resume && config_path.exists() {
+        let saved: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&config_path)
+                .with_context(|| format!("reading {}", config_path.display()))?,
+        )
+        .with_context(|| format!("{}: not a glassnet evaluation", config_path.display()))?;
+        anyhow::ensure!(
+            saved == serde_json::to_value(&identity)?,
+            "--resume: {} was started with other settings or data; rerun with the same flags, or choose another --out",
+            out.display()
+        );
+        for u in 0..data.classes.len() {
+            let p = dir.join(format!("held-out-{:02}.json", u + 1));
+            if p.exists() {
+                let r: HeldOut = serde_json::from_slice(&std::fs::read(&p)?)
+                    .with_context(|| format!("{}: unreadable result", p.display()))?;
+                check_held_out(&r, u, &data, &cfg).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--resume: {}: {e}; remove the file to compute it again",
+                        p.display()
+                    )
+                })?;
+                done.push(r);
+            }
+        }
+        eprintln!(
+            "resuming {}: {} of {} held-out classes already done",
+            out.display(),
+            done.len(),
+            data.classes.len()
+        );
+    } else {
+        anyhow::ensure!(
+            !non_empty,
+            "--resume: {} holds no config.json of an evaluation",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_atomic(&config_path, &serde_json::to_vec_pretty(&identity)?)?;
+    eprintln!("data: {source}: {}", data.summary());
+    eprintln!(
+        "leave-one-class-out over {} classes; {} epochs per network; enrol {:?}{}",
+        data.classes.len(),
+        cfg.train.epochs,
+        cfg.enrol_sizes,
+        if cfg.retrain {
+            ", and retrain with the largest"
+        } else {
+            ""
+        }
+    );
+    let mut observer = OpenSetProgress {
+        dir: &dir,
+        classes: &data.classes,
+        started: std::time::Instant::now(),
+    };
+    let rows = leave_one_class_out(&data, &cfg, &arch, a.device.choice(), done, &mut observer)
+        .with_context(|| {
+            format!(
+            "evaluation stopped; finished classes are kept in {}: continue with --resume --out {}",
+            dir.display(),
+            out.display()
+        )
+        })?;
+    let title = format!("leave-one-class-out ROC: {source}");
+    let curves: Vec<(String, Vec<(f64, f64)>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{} (AUROC {})",
+                    r.name,
+                    r.auroc.map_or("-".into(), |v| format!("{v:.3}"))
+                ),
+                r.roc.clone(),
+            )
+        })
+        .collect();
+    plot::roc_curves(&out.join("roc.png"), &title, &curves)?;
+    let mut md = crate::eval::openset::report_markdown(
+        &format!("{source}; preprocessing: {}", pre.describe()),
+        &cfg,
+        &rows,
+    );
+    md += "
+## Pictures
+
+- [roc.png](roc.png): ROC per held-out class
+";
+    print!("{md}");
+    let json = serde_json::json!({
+        "data": source,
+        "classes": data.classes,
+        "open_set": cfg,
+        "arch": arch,
+        "preprocess": pre,
+        "commit": option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
+        "held_out": rows,
     });
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_atomic(
