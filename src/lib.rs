@@ -17,6 +17,7 @@ pub mod export;
 pub mod fsio;
 pub mod gallery;
 pub mod gpu;
+pub mod html;
 pub mod metric;
 pub mod model;
 pub mod optim;

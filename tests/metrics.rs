@@ -1,6 +1,6 @@
 //! Metrics against hand-computed examples.
 
-use glassnet::metric::knn::{centroids, knn, nearest_centroid};
+use glassnet::metric::knn::{centroids, knn, nearest_centroid, nearest_items};
 use glassnet::metric::scores::{mean_std, Confusion, Scores};
 
 fn close(a: f64, b: f64) -> bool {
@@ -79,4 +79,26 @@ fn knn_votes_and_leave_one_out() {
     let c = centroids(&g, &l, 1, 2);
     assert_eq!(c, vec![1.0, 10.5]);
     assert_eq!(nearest_centroid(&c, &[5.0, 6.0], 1), vec![0, 1]);
+}
+
+#[test]
+fn nearest_items_are_the_brute_force_order() {
+    // 1-D points, so distances are hand-checkable: gallery 0, 3, 1, 1, 7 (two at distance
+    // 1 from 0: the lower index first, as knn breaks ties).
+    let gallery = [0.0f32, 3.0, 1.0, 1.0, 7.0];
+    let labels = [0u32, 1, 0, 1, 1];
+    let near = nearest_items(&gallery, &[0.2, 6.0], 1, 3);
+    let idx: Vec<Vec<usize>> = near
+        .iter()
+        .map(|n| n.iter().map(|&(j, _)| j).collect())
+        .collect();
+    assert_eq!(idx, [vec![0, 2, 3], vec![4, 1, 2]]);
+    assert!((near[0][1].1 - 0.64).abs() < 1e-6 && (near[1][1].1 - 9.0).abs() < 1e-6);
+    // The nearest agrees with knn's; k beyond the gallery returns all of it.
+    let nn = knn(&gallery, &labels, &[0.2, 6.0], 1, 1, false);
+    for (n, k) in near.iter().zip(&nn) {
+        assert_eq!(labels[n[0].0], k.nearest_label);
+        assert_eq!(n[0].1, k.distance);
+    }
+    assert_eq!(nearest_items(&gallery, &[0.0], 1, 9)[0].len(), 5);
 }

@@ -373,13 +373,171 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
+    let mut json = json;
+    let names = crate::html::image_names(&data);
+    let html = match folds
+        .first()
+        .and_then(|f| f.networks.first())
+        .map(|n| n.method)
+    {
+        Some(method) => {
+            let listed = listed_mistakes(&folds, method);
+            json["mistakes"] = serde_json::json!({
+                "row": method.rows()[0],
+                "images": listed.iter().map(|m| serde_json::json!({
+                    "fold": m.fold,
+                    "image": names[m.image],
+                    "actual": data.classes[m.actual],
+                    "predicted": data.classes[m.predicted],
+                    "neighbours": m.neighbours.iter().map(|&(j, c, d)| serde_json::json!({
+                        "image": names[j], "class": data.classes[c], "distance": d,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            });
+            kfold_html(
+                &out, &source, &data, &names, &summary, &folds, method, &listed, &notes,
+            )?
+        }
+        None => kfold_html(
+            &out,
+            &source,
+            &data,
+            &names,
+            &summary,
+            &folds,
+            Method::Triplet,
+            &[],
+            &notes,
+        )?,
+    };
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_atomic(
         &out.join("report.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
-    println!("report written to {}/report.md", out.display());
+    write_atomic(&out.join("report.html"), html.as_bytes())?;
+    println!(
+        "report written to {0}/report.md and {0}/report.html",
+        out.display()
+    );
     Ok(())
+}
+
+/// The mistakes of `method`'s 1-NN over all folds, fold by fold.
+fn listed_mistakes(folds: &[FoldResult], method: Method) -> Vec<crate::html::PageMistake> {
+    folds
+        .iter()
+        .flat_map(|f| {
+            f.networks
+                .iter()
+                .filter(move |n| n.method == method)
+                .flat_map(move |n| {
+                    n.mistakes.iter().map(move |m| crate::html::PageMistake {
+                        image: m.image,
+                        fold: f.fold,
+                        actual: m.actual as usize,
+                        predicted: m.predicted as usize,
+                        neighbours: m
+                            .neighbours
+                            .iter()
+                            .map(|x| (x.image, x.label as usize, x.distance))
+                            .collect(),
+                    })
+                })
+        })
+        .collect()
+}
+
+/// report.html of a k-fold run: the scores, then for the first network's 1-NN the summed
+/// confusion matrix linked to every mistake beside its nearest gallery images, and the plots.
+#[allow(clippy::too_many_arguments)]
+fn kfold_html(
+    out: &Path,
+    source: &str,
+    data: &crate::data::Dataset,
+    names: &[String],
+    summary: &[crate::eval::cv::RowSummary],
+    folds: &[FoldResult],
+    method: Method,
+    mistakes: &[crate::html::PageMistake],
+    notes: &[String],
+) -> anyhow::Result<String> {
+    use crate::html::{Page, Thumbnails};
+    let mut page = Page::new(&format!("glassnet evaluate: {source}"));
+    page.para(&format!(
+        "{} images, {} classes, {}-fold stratified cross-validation; commit {}. Mean +- standard deviation over folds.",
+        data.len(),
+        data.classes.len(),
+        folds.len(),
+        option_env!("GLASSNET_COMMIT").unwrap_or("unknown")
+    ));
+    let pm = |(m, s): (f64, f64)| format!("{:.2} +- {:.2}%", m * 100.0, s * 100.0);
+    let rows: Vec<Vec<String>> = summary
+        .iter()
+        .map(|s| {
+            vec![
+                s.row.clone(),
+                pm(s.accuracy),
+                pm(s.balanced_accuracy),
+                format!("{:.3} +- {:.3}", s.macro_f1.0, s.macro_f1.1),
+            ]
+        })
+        .collect();
+    page.table(
+        &["method", "accuracy", "balanced accuracy", "macro-F1"].map(String::from),
+        &rows,
+    );
+    for n in notes {
+        page.para(n);
+    }
+    let row = method.rows()[0];
+    if let Some(s) = summary.iter().find(|s| s.row == row) {
+        page.heading(
+            &format!("{row}: confusion matrix summed over folds"),
+            "confusion",
+        );
+        page.para("Rows actual, columns predicted. A red cell links to its images below.");
+        page.confusion(&data.classes, &s.confusion);
+        page.heading(
+            &format!("{row}: every misclassified test image"),
+            "misclassified",
+        );
+        page.para(&format!(
+            "Each test image (red frame) beside its {} nearest training images in the embedding space, nearest first, with their class and squared distance (green frame: the image's own class). Thumbnails are the preprocessed network inputs.",
+            crate::eval::cv::MISTAKE_NEIGHBOURS
+        ));
+        // Folds saved by an older glassnet hold predictions but no neighbours.
+        for f in folds {
+            if let Some(n) = f.networks.iter().find(|n| n.method == method) {
+                let wrong = (0..n.predictions.len())
+                    .filter(|&i| n.predictions[i] != f.test_labels[i])
+                    .count();
+                if wrong != n.mistakes.len() {
+                    page.para(&format!(
+                        "Fold {} was saved before mistakes were recorded: its {wrong} mistakes are counted above but not shown.",
+                        f.fold + 1
+                    ));
+                }
+            }
+        }
+        let mut thumbs = Thumbnails::new(data);
+        page.mistakes(&data.classes, names, mistakes, &mut thumbs)?;
+    } else {
+        page.para("No network was evaluated: mistakes are listed for the networks' 1-NN only.");
+    }
+    page.heading("Pictures", "pictures");
+    let tsne = out.join(format!("tsne-{}.png", method.name()));
+    if tsne.exists() {
+        page.picture(
+            &format!("t-SNE of fold 1's test embeddings ({})", method.name()),
+            &tsne,
+        )?;
+    }
+    page.picture(
+        "accuracy and balanced accuracy per method",
+        &out.join("accuracy.png"),
+    )?;
+    Ok(page.finish())
 }
 
 /// `--out` (or a fresh default) and whether it already holds something.
@@ -480,13 +638,19 @@ fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
     let config_path = out.join("config.json");
     let mut done = Vec::new();
     if a.resume && config_path.exists() {
-        let saved: serde_json::Value = serde_json::from_slice(
+        // Typed, not as JSON values: an f32 setting read back equals itself only as an f32.
+        let saved: OpenSetIdentity = serde_json::from_slice(
             &std::fs::read(&config_path)
                 .with_context(|| format!("reading {}", config_path.display()))?,
         )
-        .with_context(|| format!("{}: not a glassnet evaluation", config_path.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: not a glassnet open-set evaluation",
+                config_path.display()
+            )
+        })?;
         anyhow::ensure!(
-            saved == serde_json::to_value(&identity)?,
+            saved == identity,
             "--resume: {} was started with other settings or data; rerun with the same flags, or choose another --out",
             out.display()
         );
@@ -579,12 +743,20 @@ fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
         "commit": option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
         "held_out": rows,
     });
+    // report.html: the same tables beside the ROC picture, in one file.
+    let mut page = crate::html::Page::new(&format!("glassnet evaluate --open-set: {source}"));
+    page.markdown(md.split_once('\n').map_or(md.as_str(), |(_, rest)| rest));
+    page.picture("ROC per held-out class", &out.join("roc.png"))?;
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_atomic(
         &out.join("report.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
-    println!("report written to {}/report.md", out.display());
+    write_atomic(&out.join("report.html"), page.finish().as_bytes())?;
+    println!(
+        "report written to {0}/report.md and {0}/report.html",
+        out.display()
+    );
     Ok(())
 }
 

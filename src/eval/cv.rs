@@ -12,7 +12,7 @@ use crate::device::{open_engine, DeviceChoice};
 use crate::eval::baselines::{
     gamma_scale, gamma_scale_rows, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram,
 };
-use crate::metric::knn::{centroids, knn, nearest_centroid};
+use crate::metric::knn::{centroids, knn, nearest_centroid, nearest_items};
 use crate::metric::scores::{mean_std, Confusion, Scores};
 use crate::model::{init_params, Arch, Objective, ParamLayout};
 use crate::train::{train, EpochRecord, Progress, TrainConfig};
@@ -135,6 +135,70 @@ pub struct NetworkFold {
     pub test_embeddings: Vec<f32>,
     /// 1-NN predictions for the test images.
     pub predictions: Vec<u32>,
+    /// The test images 1-NN got wrong, with their nearest gallery images (empty in folds
+    /// saved before reports listed them).
+    #[serde(default)]
+    pub mistakes: Vec<Mistake>,
+}
+
+/// How many gallery neighbours a report shows beside each mistake.
+pub const MISTAKE_NEIGHBOURS: usize = 5;
+
+/// A misclassified test image. Image indices are into the evaluated dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mistake {
+    pub image: usize,
+    pub actual: u32,
+    pub predicted: u32,
+    /// The nearest gallery (training) images, nearest first.
+    pub neighbours: Vec<Near>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Near {
+    pub image: usize,
+    pub label: u32,
+    /// Squared distance in the embedding space.
+    pub distance: f32,
+}
+
+/// The mistakes of 1-NN predictions `pred` for queries `[q, d]` against gallery `[g, d]`;
+/// `test_idx` and `gallery_idx` map query and gallery rows to dataset images (a gallery of
+/// several views per image repeats `gallery_idx`).
+#[allow(clippy::too_many_arguments)]
+fn mistakes_of(
+    gallery: &[f32],
+    gallery_labels: &[u32],
+    queries: &[f32],
+    d: usize,
+    actual: &[u32],
+    pred: &[u32],
+    test_idx: &[usize],
+    gallery_idx: &[usize],
+) -> Vec<Mistake> {
+    let wrong: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] != actual[i]).collect();
+    let q: Vec<f32> = wrong
+        .iter()
+        .flat_map(|&i| queries[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let near = nearest_items(gallery, &q, d, MISTAKE_NEIGHBOURS);
+    wrong
+        .iter()
+        .zip(near)
+        .map(|(&i, n)| Mistake {
+            image: test_idx[i],
+            actual: actual[i],
+            predicted: pred[i],
+            neighbours: n
+                .into_iter()
+                .map(|(j, distance)| Near {
+                    image: gallery_idx[j % gallery_idx.len()],
+                    label: gallery_labels[j],
+                    distance,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -260,6 +324,22 @@ pub fn check_fold(r: &FoldResult, f: usize, data: &Dataset, cfg: &CvConfig) -> R
                 want.len()
             ));
         }
+        // Mistakes are listed by the report: each must be a wrong prediction of this fold.
+        let test_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] == f).collect();
+        let wrong = (0..want.len()).filter(|&i| n.predictions[i] != want[i]);
+        let listed = n.mistakes.iter().map(|m| (m.image, m.actual, m.predicted));
+        let expect = wrong.map(|i| (test_idx[i], want[i], n.predictions[i]));
+        let near_ok = n.mistakes.iter().all(|m| {
+            m.neighbours
+                .iter()
+                .all(|x| x.image < data.len() && x.label == data.labels[x.image])
+        });
+        if !n.mistakes.is_empty() && (!listed.eq(expect) || !near_ok) {
+            return bad(format!(
+                "networks {:?}: mistakes that are not this fold's wrong predictions",
+                n.method
+            ));
+        }
     }
     Ok(())
 }
@@ -374,6 +454,9 @@ pub fn cross_validate(
                         train_s,
                         embed_s + t2.elapsed().as_secs_f64(),
                     );
+                    let mistakes = mistakes_of(
+                        &g, &tr.labels, &q, d, &te.labels, &p1, &test_idx, &train_idx,
+                    );
                     networks.push(NetworkFold {
                         method,
                         history: outcome.history,
@@ -381,6 +464,7 @@ pub fn cross_validate(
                         embed_dim: d,
                         test_embeddings: if f == 0 { q } else { Vec::new() },
                         predictions: p1,
+                        mistakes,
                     });
                 }
                 Method::Svm => {

@@ -123,3 +123,31 @@ pub fn nearest_centroid(centroids: &[f32], queries: &[f32], d: usize) -> Vec<u32
         })
         .collect()
 }
+
+/// The `k` nearest gallery items `[g, d]` of each query `[q, d]` as (gallery index, squared
+/// distance), nearest first (ties by index, as `knn` orders them): what a report shows
+/// beside a misclassified image.
+pub fn nearest_items(
+    gallery: &[f32],
+    queries: &[f32],
+    d: usize,
+    k: usize,
+) -> Vec<Vec<(usize, f32)>> {
+    let g = gallery.len() / d;
+    queries
+        .par_chunks(d)
+        .map(|x| {
+            let mut row = vec![0.0; g];
+            pairwise_distance(&mut row, x, gallery, 1, g, d);
+            let mut order: Vec<usize> = (0..g).collect();
+            let by = |a: &usize, b: &usize| row[*a].total_cmp(&row[*b]).then(a.cmp(b));
+            let kk = k.min(g);
+            if kk > 0 && kk < g {
+                order.select_nth_unstable_by(kk - 1, by);
+            }
+            order.truncate(kk);
+            order.sort_by(by);
+            order.into_iter().map(|j| (j, row[j])).collect()
+        })
+        .collect()
+}

@@ -1,0 +1,410 @@
+//! report.html of `evaluate`, read as a person's browser reads it: the misclassified section
+//! lists exactly the mistakes report.json and the confusion matrix count, each beside its
+//! nearest gallery images; and `evaluate --open-set` end to end with resume and bad flags.
+
+mod common;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use scraper::{Html, Selector};
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("glassnet-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn glassnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_glassnet"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn fails_with(o: &Output, needle: &str) {
+    let t = text(o);
+    assert!(!o.status.success(), "expected failure, got success:\n{t}");
+    assert!(
+        t.contains(needle),
+        "error does not mention {needle:?}:\n{t}"
+    );
+    assert!(!t.contains("panicked"), "panic instead of an error:\n{t}");
+}
+
+/// Three classes of 16x16 noisy images, two of them drawn from the same distribution (so
+/// 1-NN must confuse them and the report has mistakes to list); `<` in a class name checks
+/// that names are escaped.
+fn confusable_dataset(dir: &Path, per_class: usize) {
+    for (c, name) in ["spot", "plain<a>", "plain-b"].iter().enumerate() {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..per_class {
+            let img = image::GrayImage::from_fn(16, 16, |x, y| {
+                let h = (x * 7919 + y * 104_729 + i as u32 * 15_485_863 + c as u32 * 31) % 97;
+                let spot = c == 0 && (5..11).contains(&x) && (5..11).contains(&y);
+                image::Luma([if spot { 230 } else { 60 + h as u8 }])
+            });
+            img.save(d.join(format!("img_{i}.png"))).unwrap();
+        }
+    }
+}
+
+/// (image, actual, predicted) of every mistake, as a multiset.
+type Listed = BTreeMap<(String, String, String), usize>;
+
+fn mistakes_in_html(html: &str) -> (Listed, usize) {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse("section#mistakes div.mistake").unwrap();
+    let near = Selector::parse("figure.near").unwrap();
+    let mut listed = Listed::new();
+    let mut neighbours = 0;
+    for m in doc.select(&sel) {
+        let a = |k: &str| {
+            m.value()
+                .attr(k)
+                .unwrap_or_else(|| panic!("mistake without {k}"))
+        };
+        *listed
+            .entry((
+                a("data-image").into(),
+                a("data-actual").into(),
+                a("data-predicted").into(),
+            ))
+            .or_default() += 1;
+        neighbours += m.select(&near).count();
+    }
+    (listed, neighbours)
+}
+
+fn mistakes_in_json(json: &serde_json::Value) -> Listed {
+    let mut listed = Listed::new();
+    for m in json["mistakes"]["images"].as_array().unwrap() {
+        let s = |k: &str| m[k].as_str().unwrap().to_string();
+        *listed
+            .entry((s("image"), s("actual"), s("predicted")))
+            .or_default() += 1;
+    }
+    listed
+}
+
+/// Checks report.html against report.json; returns how many mistakes it lists.
+fn check_report(html: &str, json: &serde_json::Value) -> usize {
+    let (from_html, neighbours) = mistakes_in_html(html);
+    assert_eq!(
+        from_html,
+        mistakes_in_json(json),
+        "report.html and report.json disagree"
+    );
+    // The confusion matrix of the same row counts the same mistakes.
+    let row = json["mistakes"]["row"].as_str().unwrap();
+    let s = json["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["row"] == row)
+        .unwrap();
+    let k = s["confusion"]["classes"].as_u64().unwrap() as usize;
+    let counts: Vec<u64> = s["confusion"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let off: u64 = (0..k * k)
+        .filter(|i| i / k != i % k)
+        .map(|i| counts[i])
+        .sum();
+    let n: usize = from_html.values().sum();
+    assert_eq!(
+        n as u64, off,
+        "the page lists {n} mistakes, the confusion matrix counts {off}"
+    );
+    // Every mistake shows five neighbours; every red cell links to a section that exists.
+    assert_eq!(neighbours, 5 * n);
+    let doc = Html::parse_document(html);
+    let links = Selector::parse("table.confusion td.miss a").unwrap();
+    let mut linked = 0;
+    for a in doc.select(&links) {
+        let target = a.value().attr("href").unwrap().trim_start_matches('#');
+        let sel = Selector::parse(&format!("section[id=\"{target}\"] div.mistake")).unwrap();
+        let shown = doc.select(&sel).count();
+        assert_eq!(
+            shown.to_string(),
+            a.text().collect::<String>(),
+            "cell {target}"
+        );
+        linked += shown;
+    }
+    assert_eq!(linked, n);
+    // Self-contained: nothing is loaded from outside the file.
+    let img = Selector::parse("img").unwrap();
+    for i in doc.select(&img) {
+        assert!(i
+            .value()
+            .attr("src")
+            .unwrap()
+            .starts_with("data:image/png;base64,"));
+    }
+    assert!(!html.contains("<script"));
+    n
+}
+
+/// Headless Chromium, where installed (.ci/run installs Debian's `chromium`).
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .map(|b| Path::new("/usr/bin").join(b))
+        .find(|p| p.exists());
+    if found.is_none() {
+        if common::in_ci() {
+            panic!(
+                "CI=true and no headless browser at /usr/bin/chromium: apt-get install chromium"
+            );
+        }
+        eprintln!("SKIPPED the browser half (no /usr/bin/chromium; set CI=true to make this fail)");
+    }
+    found
+}
+
+fn headless(browser: &Path, extra: &[&str], page: &Path) -> Output {
+    Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            std::env::temp_dir()
+                .join(format!("glassnet-chromium-{}", std::process::id()))
+                .display()
+        ))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn report_html_shows_every_mistake_beside_its_neighbours() {
+    let root = tmpdir("html");
+    let data = root.join("data");
+    confusable_dataset(&data, 9);
+    let out = root.join("eval");
+    let o = glassnet(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--folds",
+        "3",
+        "--methods",
+        "triplet,knn",
+        "--size",
+        "16",
+        "--channels",
+        "4,8",
+        "--embed-dim",
+        "8",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--batch",
+        "9",
+        "--cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let n = check_report(&html, &json);
+    // Two classes are one distribution: 1-NN cannot tell them apart every time.
+    assert!(n > 0, "no mistakes to list: the data is not confusable");
+    assert!(html.contains("plain&lt;a&gt;") && !html.contains("plain<a>"));
+    assert!(html.contains("t-SNE"), "no t-SNE picture");
+
+    // A resumed run (fold 3 again) writes the same page.
+    std::fs::remove_file(out.join("folds/fold-03.json")).unwrap();
+    let before = mistakes_in_json(&json);
+    let o = glassnet(&[
+        "evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--folds",
+        "3",
+        "--methods",
+        "triplet,knn",
+        "--size",
+        "16",
+        "--channels",
+        "4,8",
+        "--embed-dim",
+        "8",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--batch",
+        "9",
+        "--cpu",
+        "--out",
+        out.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(mistakes_in_json(&json), before);
+
+    // The same checks on the DOM a real browser built from the file, and a screenshot.
+    if let Some(browser) = chromium() {
+        let page = out.join("report.html");
+        let o = headless(&browser, &["--dump-dom"], &page);
+        assert!(o.status.success(), "chromium --dump-dom: {}", text(&o));
+        let dom = String::from_utf8_lossy(&o.stdout).to_string();
+        assert_eq!(check_report(&dom, &json), n);
+        let shot = root.join("report-html.png");
+        let o = headless(
+            &browser,
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1280,1600",
+            ],
+            &page,
+        );
+        assert!(o.status.success(), "chromium --screenshot: {}", text(&o));
+        let img = image::open(&shot).unwrap().to_luma8();
+        assert_eq!((img.width(), img.height()), (1280, 1600));
+        // Something was drawn: not one flat colour.
+        let (lo, hi) = img
+            .pixels()
+            .fold((255, 0), |(l, h), p| (l.min(p[0]), h.max(p[0])));
+        assert!(hi - lo > 100, "blank screenshot");
+        if let Ok(keep) = std::env::var("GLASSNET_SCREENSHOT") {
+            std::fs::copy(&shot, keep).unwrap();
+        }
+    }
+}
+
+#[test]
+fn open_set_evaluation_reports_each_held_out_class_and_resumes() {
+    let root = tmpdir("openset");
+    let data = root.join("data");
+    confusable_dataset(&data, 10);
+    let out = root.join("os");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "evaluate",
+            "--open-set",
+            "--data",
+            data.to_str().unwrap(),
+            "--enrol-sizes",
+            "2,4",
+            "--size",
+            "16",
+            "--channels",
+            "4,8",
+            "--embed-dim",
+            "8",
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "3",
+            "--batch",
+            "9",
+            "--cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| glassnet(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let rows = json["held_out"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for (u, r) in rows.iter().enumerate() {
+        assert_eq!(r["class"], u);
+        // 10 images, 4 in the enrolment pool: 6 unknown test images.
+        assert_eq!(r["unknown_test"], 6);
+        let auroc = r["auroc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auroc), "AUROC {auroc}");
+        let known = r["known_test"].as_u64().unwrap() as f64;
+        let rej = r["known_rejected"].as_f64().unwrap() * known;
+        assert!(
+            (rej - rej.round()).abs() < 1e-6,
+            "rejection is not a count of images"
+        );
+        let sizes: Vec<u64> = r["enrolled"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["images"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sizes, [2, 4]);
+        assert_eq!(r["retrained"]["images"], 4);
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("AUROC") && html.contains("data:image/png;base64,"));
+    assert!(html.contains("plain&lt;a&gt;"));
+    assert!(image::open(out.join("roc.png")).is_ok());
+
+    // Resume computes only the missing class, to the same result.
+    let third = out.join("held-out/held-out-03.json");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&third).unwrap()).unwrap();
+    std::fs::remove_file(&third).unwrap();
+    let o = run(args(&["--resume"]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 of 3 held-out classes already done"),
+        "{}",
+        text(&o)
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&third).unwrap()).unwrap();
+    for k in ["auroc", "known_rejected", "closed_set", "roc"] {
+        assert_eq!(got[k], want[k], "{k} differs after resume");
+    }
+    fails_with(
+        &run(args(&["--resume", "--known-recall", "0.9"])),
+        "other settings",
+    );
+
+    // Bad flags are refused before anything is written.
+    let fresh = |flag: &str, value: &str| {
+        let mut a = args(&[]);
+        let o = a.iter().position(|s| s == "--out").unwrap();
+        a[o + 1] = root.join("never").display().to_string();
+        match a.iter().position(|s| s == flag) {
+            Some(i) => a[i + 1] = value.to_string(),
+            None => a.extend([flag.to_string(), value.to_string()]),
+        }
+        a
+    };
+    fails_with(&run(fresh("--enrol-sizes", "4,2")), "--enrol-sizes");
+    fails_with(&run(fresh("--enrol-sizes", "2,10")), "--enrol-sizes 10");
+    fails_with(&run(fresh("--methods", "svm")), "--methods");
+    fails_with(&run(fresh("--test-fraction", "0.95")), "test fraction");
+    assert!(!root.join("never").exists());
+}
