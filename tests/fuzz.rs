@@ -280,6 +280,7 @@ fn fold_setting() -> (Dataset, CvConfig) {
         methods: vec![Method::Knn],
         train: TrainConfig::preset(Recipe::Robust),
         svm_c: 1.0,
+        good: None,
     };
     (data, cfg)
 }

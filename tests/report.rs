@@ -408,3 +408,100 @@ fn open_set_evaluation_reports_each_held_out_class_and_resumes() {
     fails_with(&run(fresh("--test-fraction", "0.95")), "test fraction");
     assert!(!root.join("never").exists());
 }
+
+#[test]
+fn good_class_reports_escapes_and_false_alarms_that_match_the_confusion_matrix() {
+    let root = tmpdir("good");
+    let data = root.join("data");
+    confusable_dataset(&data, 10);
+    let out = root.join("eval");
+    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--folds",
+            "3",
+            "--methods",
+            "triplet",
+            "--size",
+            "16",
+            "--channels",
+            "4,8",
+            "--embed-dim",
+            "8",
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "3",
+            "--batch",
+            "9",
+            "--cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| glassnet(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(
+        &out,
+        &["--good-class", "plain-b", "--max-escape", "0.05"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("escapes and false alarms") && md.contains("calibrated for 5.0% escapes"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let classes: Vec<&str> = json["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let good = classes.iter().position(|&c| c == "plain-b").unwrap();
+    // Plain 1-NN's escapes and false alarms are the confusion matrix's good column and row.
+    let s = &json["summary"][0];
+    assert_eq!(s["row"], "triplet 1-NN");
+    let k = classes.len();
+    let c = |a: usize, p: usize| s["confusion"]["counts"][a * k + p].as_u64().unwrap() as usize;
+    let escapes: usize = (0..k).filter(|&a| a != good).map(|a| c(a, good)).sum();
+    let alarms: usize = (0..k).filter(|&p| p != good).map(|p| c(good, p)).sum();
+    let (mut e, mut fa, mut tested) = (0, 0, 0);
+    for f in json["per_fold"].as_array().unwrap() {
+        let g = &f["networks"][0]["good"];
+        let n = |r: &str, k: &str| g[r][k].as_u64().unwrap() as usize;
+        e += n("default", "escapes");
+        fa += n("default", "false_alarms");
+        tested += n("calibrated", "defects") + n("calibrated", "good");
+        assert!(g["bias"].as_f64().unwrap().is_finite());
+        // The calibration part is a fifth of the training folds' defects, never the test's.
+        assert!(n("default", "defects") > 0 && g["calibration_defects"].as_u64().unwrap() > 0);
+    }
+    assert_eq!((e, fa, tested), (escapes, alarms, 30));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("escapes and false alarms"));
+    // A class that is not there, an escape target out of range, or with --open-set.
+    fails_with(
+        &run(args(&root.join("x"), &["--good-class", "nope"])),
+        "--good-class \"nope\"",
+    );
+    fails_with(
+        &run(args(
+            &root.join("x"),
+            &["--good-class", "spot", "--max-escape", "0.7"],
+        )),
+        "--max-escape",
+    );
+    fails_with(
+        &run(args(
+            &root.join("x"),
+            &["--good-class", "spot", "--open-set"],
+        )),
+        "--good-class",
+    );
+    assert!(!root.join("x").exists());
+}

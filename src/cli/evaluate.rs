@@ -66,6 +66,14 @@ pub struct EvaluateArgs {
     /// With --open-set: fraction of each known class kept for testing.
     #[arg(long, default_value_t = 0.2, requires = "open_set")]
     test_fraction: f64,
+    /// The defect-free class: also report escapes (defects called good) and false alarms
+    /// (good parts called a defect), at plain 1-NN and at a bias calibrated for
+    /// --max-escape on a fifth of each training fold the networks then do not train on.
+    #[arg(long, value_name = "CLASS", conflicts_with = "open_set")]
+    good_class: Option<String>,
+    /// With --good-class: the escape rate the bias is calibrated for.
+    #[arg(long, default_value_t = 0.01, requires = "good_class")]
+    max_escape: f64,
     #[command(flatten)]
     pre: super::PreprocessArgs,
     #[command(flatten)]
@@ -137,12 +145,18 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!methods.is_empty(), "--methods: name at least one method");
     let train_cfg = a.recipe.config()?;
     let arch = a.recipe.arch(train_cfg.head)?;
-    let cv = CvConfig {
+    anyhow::ensure!(
+        (0.0..0.5).contains(&a.max_escape),
+        "--max-escape {}: a fraction in [0, 0.5)",
+        a.max_escape
+    );
+    let mut cv = CvConfig {
         folds: a.folds,
         seed: a.fold_seed,
         methods,
         train: train_cfg,
         svm_c: a.svm_c,
+        good: None,
     };
     let (out, non_empty) = out_dir(&a)?;
     let pre = a.pre.build(arch.side)?;
@@ -151,6 +165,23 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         .any(|m| cv.methods.contains(m));
     let (data, whole_frame, source) = load_dataset_and_frames(&a.data, &pre, needs_whole)?;
     data.check_trainable(&source)?;
+    if let Some(name) = &a.good_class {
+        let class = data
+            .classes
+            .iter()
+            .position(|c| c == name)
+            .with_context(|| {
+                format!(
+                    "--good-class {name:?}: no such class in {source} (classes: {})",
+                    data.classes.join(", ")
+                )
+            })?;
+        cv.good = Some(crate::eval::cv::GoodConfig {
+            class: class as u32,
+            max_escape: a.max_escape,
+            calibration_fraction: 0.2,
+        });
+    }
     let min_class = data.class_counts().into_iter().min().unwrap_or(0);
     anyhow::ensure!(
         min_class >= a.folds,
@@ -350,6 +381,10 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         &summary,
         &notes,
     );
+    let good_md = crate::eval::cv::good_markdown(&data.classes, &cv, &folds);
+    if let Some(g) = &good_md {
+        md += g;
+    }
     md += "\n## Pictures\n\n";
     for (file, what) in &pngs {
         md += &format!("- [{file}]({file}): {what}\n");
@@ -370,6 +405,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
                 "method": n.method,
                 "history": n.history,
                 "collapse": n.collapse,
+                "good": n.good,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
@@ -395,7 +431,16 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
                 })).collect::<Vec<_>>(),
             });
             kfold_html(
-                &out, &source, &data, &names, &summary, &folds, method, &listed, &notes,
+                &out,
+                &source,
+                &data,
+                &names,
+                &summary,
+                &folds,
+                method,
+                &listed,
+                &notes,
+                good_md.as_deref(),
             )?
         }
         None => kfold_html(
@@ -408,6 +453,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
             Method::Triplet,
             &[],
             &notes,
+            good_md.as_deref(),
         )?,
     };
     write_atomic(&out.join("report.md"), md.as_bytes())?;
@@ -461,6 +507,7 @@ fn kfold_html(
     method: Method,
     mistakes: &[crate::html::PageMistake],
     notes: &[String],
+    good_md: Option<&str>,
 ) -> anyhow::Result<String> {
     use crate::html::{Page, Thumbnails};
     let mut page = Page::new(&format!("glassnet evaluate: {source}"));
@@ -489,6 +536,9 @@ fn kfold_html(
     );
     for n in notes {
         page.para(n);
+    }
+    if let Some(g) = good_md {
+        page.markdown(g);
     }
     let row = method.rows()[0];
     if let Some(s) = summary.iter().find(|s| s.row == row) {

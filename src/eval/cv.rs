@@ -6,12 +6,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::split::stratified_folds;
+use crate::data::split::{stratified_folds, stratified_split};
 use crate::data::Dataset;
 use crate::device::{open_engine, DeviceChoice};
 use crate::eval::baselines::{
     gamma_scale, gamma_scale_rows, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram,
 };
+use crate::metric::escape::{calibrate_bias, decide, good_margins, good_rates, GoodRates};
 use crate::metric::knn::{centroids, knn, nearest_centroid, nearest_items};
 use crate::metric::scores::{mean_std, Confusion, Scores};
 use crate::model::{init_params, Arch, Objective, ParamLayout};
@@ -111,6 +112,30 @@ pub struct CvConfig {
     pub train: TrainConfig,
     /// SVM penalty.
     pub svm_c: f64,
+    /// The defect-free class, when escapes and false alarms are reported (`--good-class`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good: Option<GoodConfig>,
+}
+
+/// `--good-class`: the networks train on part of each training fold and calibrate the
+/// good/defect bias on the rest (`calibration_fraction`), so the bias never sees a test image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoodConfig {
+    pub class: u32,
+    pub max_escape: f64,
+    pub calibration_fraction: f64,
+}
+
+/// A network's good-part operating point on one fold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoodFold {
+    /// Calibrated bias on d_good - d_defect.
+    pub bias: f32,
+    pub calibration_defects: usize,
+    /// Plain 1-NN (bias 0) on the test fold.
+    pub default: GoodRates,
+    /// At the calibrated bias on the test fold.
+    pub calibrated: GoodRates,
 }
 
 /// One report row's result on one fold.
@@ -139,6 +164,9 @@ pub struct NetworkFold {
     /// saved before reports listed them).
     #[serde(default)]
     pub mistakes: Vec<Mistake>,
+    /// With `--good-class`.
+    #[serde(default)]
+    pub good: Option<GoodFold>,
 }
 
 /// How many gallery neighbours a report shows beside each mistake.
@@ -163,8 +191,7 @@ pub struct Near {
 }
 
 /// The mistakes of 1-NN predictions `pred` for queries `[q, d]` against gallery `[g, d]`;
-/// `test_idx` and `gallery_idx` map query and gallery rows to dataset images (a gallery of
-/// several views per image repeats `gallery_idx`).
+/// `test_idx` and `gallery_idx` map query and gallery rows to dataset images.
 #[allow(clippy::too_many_arguments)]
 fn mistakes_of(
     gallery: &[f32],
@@ -192,7 +219,7 @@ fn mistakes_of(
             neighbours: n
                 .into_iter()
                 .map(|(j, distance)| Near {
-                    image: gallery_idx[j % gallery_idx.len()],
+                    image: gallery_idx[j],
                     label: gallery_labels[j],
                     distance,
                 })
@@ -406,6 +433,30 @@ pub fn cross_validate(
                         (Method::TripletViews, _, Some(both)) => (both, &te),
                         _ => (&tr, &te),
                     };
+                    // With --good-class a seeded part of the training fold is kept back to
+                    // calibrate the bias; the network trains and searches on the rest.
+                    let (fit, cal): (Vec<usize>, Vec<usize>) = match &cfg.good {
+                        Some(gc) => stratified_split(
+                            &tr.labels,
+                            classes,
+                            gc.calibration_fraction,
+                            cfg.seed ^ (f as u64 + 1),
+                        ),
+                        None => ((0..tr.len()).collect(), Vec::new()),
+                    };
+                    let cal_set = cfg.good.as_ref().map(|_| tr.subset(&cal));
+                    let fit_set;
+                    let tr = if cfg.good.is_some() {
+                        fit_set = tr.subset(&fit);
+                        &fit_set
+                    } else {
+                        tr
+                    };
+                    // Gallery rows as dataset images (a gallery of both views repeats them).
+                    let gallery_idx: Vec<usize> = fit
+                        .iter()
+                        .map(|&r| train_idx[r % train_idx.len()])
+                        .collect();
                     let arch = Arch {
                         objective: method.objective().unwrap(),
                         ..head_arch.clone()
@@ -455,8 +506,46 @@ pub fn cross_validate(
                         embed_s + t2.elapsed().as_secs_f64(),
                     );
                     let mistakes = mistakes_of(
-                        &g, &tr.labels, &q, d, &te.labels, &p1, &test_idx, &train_idx,
+                        &g,
+                        &tr.labels,
+                        &q,
+                        d,
+                        &te.labels,
+                        &p1,
+                        &test_idx,
+                        &gallery_idx,
                     );
+                    let good = match (&cfg.good, &cal_set) {
+                        (Some(gc), Some(cal_set)) => {
+                            let cq = engine.embed(&cal_set.images)?;
+                            let defect_margins: Vec<f32> =
+                                good_margins(&g, &tr.labels, &cq, d, gc.class)
+                                    .iter()
+                                    .zip(&cal_set.labels)
+                                    .filter(|(_, &l)| l != gc.class)
+                                    .map(|(m, _)| m.0)
+                                    .collect();
+                            let bias = calibrate_bias(&defect_margins, gc.max_escape).ok_or_else(
+                                || {
+                                    crate::Error::Input(format!(
+                                        "--good-class: fold {}: no defect image to calibrate on",
+                                        f + 1
+                                    ))
+                                },
+                            )?;
+                            let pc: Vec<u32> = good_margins(&g, &tr.labels, &q, d, gc.class)
+                                .iter()
+                                .map(|&(m, l)| decide(m, l, gc.class, bias))
+                                .collect();
+                            Some(GoodFold {
+                                bias,
+                                calibration_defects: defect_margins.len(),
+                                default: good_rates(&te.labels, &p1, gc.class),
+                                calibrated: good_rates(&te.labels, &pc, gc.class),
+                            })
+                        }
+                        _ => None,
+                    };
                     networks.push(NetworkFold {
                         method,
                         history: outcome.history,
@@ -465,6 +554,7 @@ pub fn cross_validate(
                         test_embeddings: if f == 0 { q } else { Vec::new() },
                         predictions: p1,
                         mistakes,
+                        good,
                     });
                 }
                 Method::Svm => {
@@ -580,4 +670,62 @@ pub fn report_markdown(
         );
     }
     md
+}
+
+/// The `--good-class` section of report.md: per network, escapes (defects called good) and
+/// false alarms (good parts called a defect) on the test folds at plain 1-NN and at the bias
+/// calibrated for `max_escape`, pooled over folds and as mean +- std.
+pub fn good_markdown(classes: &[String], cfg: &CvConfig, folds: &[FoldResult]) -> Option<String> {
+    let gc = cfg.good.as_ref()?;
+    let mut md = format!(
+        "\n## Good class {:?}: escapes and false alarms\n\nAn escape is a defect image called {0:?}; a false alarm is a {0:?} image called a defect. Per fold the networks train on {:.0}% of the training folds and the bias on d(nearest good) - d(nearest defect) is calibrated on the other {:.0}% for at most {:.1}% escapes (split conformal: the k-th smallest calibration defect margin, k = floor(target x (n + 1)); with n < 1 / target - 1 defects the smallest, which guarantees only 1 / (n + 1)); the test fold is never seen. Pooled: counts summed over folds; mean +- std over folds.\n\n| network | operating point | escape (pooled) | escape per fold | false alarm (pooled) | false alarm per fold | mean bias |\n|---|---|---|---|---|---|---|\n",
+        classes[gc.class as usize],
+        (1.0 - gc.calibration_fraction) * 100.0,
+        gc.calibration_fraction * 100.0,
+        gc.max_escape * 100.0
+    );
+    for &m in &cfg.methods {
+        let per: Vec<&GoodFold> = folds
+            .iter()
+            .filter_map(|f| f.networks.iter().find(|n| n.method == m))
+            .filter_map(|n| n.good.as_ref())
+            .collect();
+        if per.is_empty() {
+            continue;
+        }
+        let bias = per.iter().map(|g| g.bias as f64).sum::<f64>() / per.len() as f64;
+        for (point, pick, b) in [
+            (
+                "1-NN (bias 0)".to_string(),
+                (|g: &GoodFold| g.default) as fn(&GoodFold) -> GoodRates,
+                0.0,
+            ),
+            (
+                format!("calibrated for {:.1}% escapes", gc.max_escape * 100.0),
+                |g: &GoodFold| g.calibrated,
+                bias,
+            ),
+        ] {
+            let rates: Vec<GoodRates> = per.iter().map(|g| pick(g)).collect();
+            let sum = |f: fn(&GoodRates) -> usize| rates.iter().map(f).sum::<usize>();
+            let pooled = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+            let (e, es) = mean_std(&rates.iter().map(|r| r.escape).collect::<Vec<_>>());
+            let (a, as_) = mean_std(&rates.iter().map(|r| r.false_alarm).collect::<Vec<_>>());
+            md += &format!(
+                "| {} | {point} | {:.2}% ({} / {}) | {:.2} +- {:.2}% | {:.2}% ({} / {}) | {:.2} +- {:.2}% | {b:.4} |\n",
+                m.name(),
+                pooled(sum(|r| r.escapes), sum(|r| r.defects)),
+                sum(|r| r.escapes),
+                sum(|r| r.defects),
+                e * 100.0,
+                es * 100.0,
+                pooled(sum(|r| r.false_alarms), sum(|r| r.good)),
+                sum(|r| r.false_alarms),
+                sum(|r| r.good),
+                a * 100.0,
+                as_ * 100.0,
+            );
+        }
+    }
+    Some(md)
 }
