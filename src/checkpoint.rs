@@ -43,6 +43,9 @@ pub struct Metadata {
     /// trained without one, or written before models had them: nothing is called unknown).
     #[serde(default)]
     pub rejection: Option<Rejection>,
+    /// The good-part operating point (`train --good-class`); absent in older models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good: Option<crate::metric::escape::GoodPoint>,
     /// Classes enrolled into or removed from the gallery after training, oldest first.
     #[serde(default)]
     pub gallery_edits: Vec<GalleryEdit>,
@@ -324,6 +327,10 @@ pub fn check_metadata(m: &Metadata, mp: &Path) -> Result<()> {
     }
     if let Some(r) = &m.rejection {
         r.check(m.classes.len())
+            .map_err(|e| Error::Input(format!("{}: {e}", mp.display())))?;
+    }
+    if let Some(g) = &m.good {
+        g.check(m.classes.len())
             .map_err(|e| Error::Input(format!("{}: {e}", mp.display())))?;
     }
     Ok(())

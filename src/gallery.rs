@@ -165,6 +165,14 @@ pub fn remove_class(model: &mut Model, class: &str) -> Result<usize> {
         r.thresholds.remove(c);
         r.sources.remove(c);
     }
+    // Without its good class (or with one class left) the operating point means nothing.
+    let good = model.meta.good.take();
+    model.meta.good = good
+        .filter(|g| g.class as usize != c && model.meta.classes.len() > 1)
+        .map(|mut g| {
+            g.class -= u32::from(g.class as usize > c);
+            g
+        });
     model.meta.gallery_edits.push(GalleryEdit {
         class: class.to_string(),
         added: 0,

@@ -1268,3 +1268,82 @@ fn thresholds_are_calibrated_and_enrolling_changes_the_model_only_when_valid() {
         assert!(r["threshold"].is_null());
     }
 }
+
+#[test]
+fn a_good_class_operating_point_is_calibrated_recorded_and_applied() {
+    let root = tmpdir("good");
+    let data = root.join("data");
+    tiny_dataset(&data, 24);
+    let model = root.join("model");
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(extra);
+        glassnet(&args)
+    };
+    let o = train(&model, &["--good-class", "disk", "--max-escape", "0.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("good class \"disk\": bias"),
+        "{}",
+        text(&o)
+    );
+    let meta = metadata(&model);
+    let good = &meta["good"];
+    let classes = meta["classes"].as_array().unwrap();
+    assert_eq!(classes[good["class"].as_u64().unwrap() as usize], "disk");
+    // A fifth of the 24 bars is the validation split's defects.
+    assert_eq!(good["calibration_defects"], 5);
+    let bias = good["bias"].as_f64().unwrap();
+    // Every answer follows the recorded bias: good exactly when the margin is below it.
+    let rows = predict_rows(&model, &[&data], &["--reject", "off"]);
+    assert_eq!(rows.len(), 48);
+    for r in &rows {
+        let m = r["good_margin"].as_f64().unwrap();
+        assert_eq!(r["class"] == "disk", (m as f32) < bias as f32, "{r}");
+    }
+    // Without --good-class nothing changes: no margin, the nearest class.
+    let plain = root.join("plain");
+    assert!(train(&plain, &[]).status.success());
+    assert!(metadata(&plain).get("good").is_none());
+    for r in predict_rows(&plain, &[&data], &["--reject", "off"]) {
+        assert!(r.get("good_margin").is_none());
+        assert_eq!(r["class"], r["nearest_class"]);
+    }
+    // Removing the good class drops the operating point with it.
+    let o = glassnet(&[
+        "enrol",
+        "--model",
+        model.to_str().unwrap(),
+        "--remove-class",
+        "disk",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(metadata(&model).get("good").is_none());
+    // Bad flags are named, and nothing is written.
+    fails_with(
+        &train(&root.join("x"), &["--good-class", "nope"]),
+        "--good-class \"nope\"",
+    );
+    fails_with(
+        &train(
+            &root.join("x"),
+            &["--good-class", "disk", "--val-fraction", "0"],
+        ),
+        "--val-fraction 0",
+    );
+    fails_with(
+        &train(
+            &root.join("x"),
+            &["--good-class", "disk", "--max-escape", "1"],
+        ),
+        "--max-escape",
+    );
+    assert!(!root.join("x").exists());
+}

@@ -88,6 +88,7 @@ fn model(arch: &Arch, params: Vec<f32>, gallery: Vec<f32>, labels: Vec<u32>) -> 
             best_epoch: 1,
             validation: None,
             rejection: None,
+            good: None,
             gallery_edits: Vec::new(),
         },
         params,

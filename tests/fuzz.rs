@@ -382,6 +382,7 @@ fn regenerate_corpus() {
             best_epoch: 1,
             validation: None,
             rejection: None,
+            good: None,
             gallery_edits: Vec::new(),
         },
         params,

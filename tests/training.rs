@@ -179,6 +179,7 @@ fn checkpoint_round_trip_is_exact() {
             best_epoch: 1,
             validation: None,
             rejection: None,
+            good: None,
             gallery_edits: Vec::new(),
         },
         params: params.clone(),

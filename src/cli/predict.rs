@@ -97,6 +97,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             "nearest_class",
             "votes",
             "k",
+            "good_margin",
         ])?;
         for r in &records {
             w.write_record([
@@ -108,6 +109,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
                 &r.p.nearest_class,
                 &r.p.votes.to_string(),
                 &r.p.k.to_string(),
+                &r.p.good_margin.map_or(String::new(), |m| format!("{m:.6}")),
             ])?;
         }
         w.flush()?;

@@ -44,6 +44,14 @@ pub struct TrainArgs {
     /// is the distance this fraction of its validation images stays within.
     #[arg(long, default_value_t = 0.95, value_parser = super::known_recall)]
     known_recall: f64,
+    /// The defect-free class: predict then calls a part good only when its nearest good
+    /// image is nearer than its nearest defect image by the bias calibrated on the
+    /// validation defects for --max-escape (a defect called good is the costly mistake).
+    #[arg(long, value_name = "CLASS")]
+    good_class: Option<String>,
+    /// With --good-class: the fraction of defects that may be called good.
+    #[arg(long, default_value_t = 0.01, requires = "good_class")]
+    max_escape: f64,
     #[command(flatten)]
     pre: super::PreprocessArgs,
     /// With --crop: train on the whole frame of each training image too, not only its crop,
@@ -194,6 +202,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "--val-fraction {}: must be in [0, 0.9)",
         args.val_fraction
     );
+    anyhow::ensure!(
+        (0.0..0.5).contains(&args.max_escape),
+        "--max-escape {}: a fraction in [0, 0.5)",
+        args.max_escape
+    );
+    anyhow::ensure!(
+        args.good_class.is_none() || args.val_fraction > 0.0,
+        "--good-class: the bias is calibrated on validation images; --val-fraction 0 leaves none"
+    );
     let pre = args.pre.build(arch.side)?;
     anyhow::ensure!(
         !args.crop_views || pre.crop.is_some(),
@@ -204,6 +221,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let pending = pending_run(&args, &out)?;
     let (data, frames, source) = load_dataset_and_frames(&args.data, &pre, args.crop_views)?;
     data.check_trainable(&source)?;
+    let good_class = match &args.good_class {
+        Some(name) => Some(
+            data.classes
+                .iter()
+                .position(|c| c == name)
+                .with_context(|| {
+                    format!(
+                        "--good-class {name:?}: no such class in {source} (classes: {})",
+                        data.classes.join(", ")
+                    )
+                })? as u32,
+        ),
+        None => None,
+    };
     let (train_idx, val_idx) = stratified_split(
         &data.labels,
         data.classes.len(),
@@ -313,9 +344,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let gallery = engine.embed(&train_set.images)?;
     let mut validation = None;
     let mut rejection = None;
+    let mut good = None;
     if !val_set.is_empty() {
         let q = engine.embed(&val_set.images)?;
         let d = arch.embed_dim;
+        if let Some(class) = good_class {
+            good = Some(calibrate_good(
+                &gallery,
+                &train_set.labels,
+                &q,
+                &val_set.labels,
+                d,
+                class,
+                args.max_escape,
+                &data.classes,
+            )?);
+        }
         for k in [1usize, 5] {
             let nn = knn(&gallery, &train_set.labels, &q, d, k, false);
             if k == 1 {
@@ -383,6 +427,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             best_epoch: outcome.best_epoch,
             validation,
             rejection,
+            good,
             gallery_edits: Vec::new(),
         },
         params: outcome.params.clone(),
@@ -423,6 +468,63 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let dir = stage.commit()?;
     println!("model written to {}", dir.display());
     Ok(())
+}
+
+/// The good-part bias from the validation defects, with what it does on the validation set.
+#[allow(clippy::too_many_arguments)]
+fn calibrate_good(
+    gallery: &[f32],
+    gallery_labels: &[u32],
+    val: &[f32],
+    val_labels: &[u32],
+    d: usize,
+    class: u32,
+    max_escape: f64,
+    classes: &[String],
+) -> anyhow::Result<crate::metric::escape::GoodPoint> {
+    use crate::metric::escape::{calibrate_bias, decide, good_margins, good_rates, GoodPoint};
+    let m = good_margins(gallery, gallery_labels, val, d, class);
+    let defects: Vec<f32> = m
+        .iter()
+        .zip(val_labels)
+        .filter(|(_, &l)| l != class)
+        .map(|(x, _)| x.0)
+        .collect();
+    let bias = calibrate_bias(&defects, max_escape).with_context(|| {
+        format!(
+            "--good-class {:?}: the validation split holds no defect image to calibrate on",
+            classes[class as usize]
+        )
+    })?;
+    let at = |b: f32| {
+        let p: Vec<u32> = m.iter().map(|&(x, l)| decide(x, l, class, b)).collect();
+        good_rates(val_labels, &p, class)
+    };
+    let (plain, cal) = (at(0.0), at(bias));
+    println!(
+        "good class {:?}: bias {bias:.4} calibrated on {} validation defects for at most {:.1}% escapes; validation escapes {:.1}% -> {:.1}%, false alarms {:.1}% -> {:.1}% (plain 1-NN -> calibrated)",
+        classes[class as usize],
+        defects.len(),
+        max_escape * 100.0,
+        plain.escape * 100.0,
+        cal.escape * 100.0,
+        plain.false_alarm * 100.0,
+        cal.false_alarm * 100.0
+    );
+    if (defects.len() as f64 + 1.0) * max_escape < 1.0 {
+        eprintln!(
+            "note: {} validation defects are too few to resolve {:.1}% escapes: the bias is the smallest defect margin, which bounds escapes only by {:.1}%",
+            defects.len(),
+            max_escape * 100.0,
+            100.0 / (defects.len() as f64 + 1.0)
+        );
+    }
+    Ok(GoodPoint {
+        class,
+        max_escape,
+        bias,
+        calibration_defects: defects.len(),
+    })
 }
 
 /// What the calibration gave, with the classes that fell back to the pooled threshold.

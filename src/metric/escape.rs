@@ -65,6 +65,33 @@ pub fn decide(margin: f32, nearest_defect: u32, good: u32, bias: f32) -> u32 {
     }
 }
 
+/// A model's good-part operating point (metadata.json `good`): `train --good-class` records
+/// it, predict and serve apply it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoodPoint {
+    /// Index into the model's classes.
+    pub class: u32,
+    pub max_escape: f64,
+    pub bias: f32,
+    /// Validation defect images the bias was calibrated on.
+    pub calibration_defects: usize,
+}
+
+impl GoodPoint {
+    pub fn check(&self, classes: usize) -> std::result::Result<(), String> {
+        if self.class as usize >= classes || classes < 2 {
+            return Err(format!("good: class {} of {classes} classes", self.class));
+        }
+        if !self.bias.is_finite() || !(0.0..0.5).contains(&self.max_escape) {
+            return Err(format!(
+                "good: bias {} or max_escape {} is not a number in range",
+                self.bias, self.max_escape
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Escape and false-alarm rates of predictions against actual classes.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GoodRates {

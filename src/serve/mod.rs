@@ -122,6 +122,7 @@ async fn model_info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "vote": cfg.vote,
         "reject": cfg.reject && m.rejection.is_some(),
         "rejection": m.rejection,
+        "good": m.good,
         "gallery_edits": m.gallery_edits,
         "max_batch": cfg.max_batch,
         "max_wait_ms": cfg.max_wait.as_secs_f64() * 1e3,
