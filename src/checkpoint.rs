@@ -46,6 +46,10 @@ pub struct Metadata {
     /// The good-part operating point (`train --good-class`); absent in older models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub good: Option<crate::metric::escape::GoodPoint>,
+    /// The kind of images trained on (grey or colour, side range): enrol refuses others.
+    /// Absent in older models and for generated training images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<crate::data::profile::InputProfile>,
     /// Classes enrolled into or removed from the gallery after training, oldest first.
     #[serde(default)]
     pub gallery_edits: Vec<GalleryEdit>,
@@ -331,6 +335,10 @@ pub fn check_metadata(m: &Metadata, mp: &Path) -> Result<()> {
     }
     if let Some(g) = &m.good {
         g.check(m.classes.len())
+            .map_err(|e| Error::Input(format!("{}: {e}", mp.display())))?;
+    }
+    if let Some(p) = &m.input {
+        p.check()
             .map_err(|e| Error::Input(format!("{}: {e}", mp.display())))?;
     }
     Ok(())

@@ -1119,6 +1119,20 @@ fn thresholds_are_calibrated_and_enrolling_changes_the_model_only_when_valid() {
     std::fs::create_dir_all(&junk).unwrap();
     std::fs::copy(ring.join("ring_0.png"), junk.join("ring_0.png")).unwrap();
     std::fs::write(junk.join("broken.png"), b"not a png at all").unwrap();
+    // Images unlike the 20x20 grey training images: colour, and a smaller side over 2x.
+    let colour = root.join("colour");
+    std::fs::create_dir_all(&colour).unwrap();
+    image::RgbImage::from_fn(20, 20, |x, y| {
+        image::Rgb([(x * 12) as u8, 90, (y * 12) as u8])
+    })
+    .save(colour.join("c.png"))
+    .unwrap();
+    let large = root.join("large");
+    std::fs::create_dir_all(&large).unwrap();
+    image::GrayImage::from_fn(50, 90, |x, y| image::Luma([((x + y) % 200) as u8]))
+        .save(large.join("l.png"))
+        .unwrap();
+    assert_eq!(metadata(&model)["input"]["min_side"], 20);
     let m = model.to_str().unwrap();
     let missing = root.join("no-model");
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -1153,6 +1167,14 @@ fn thresholds_are_calibrated_and_enrolling_changes_the_model_only_when_valid() {
             "broken.png",
         ),
         (vec!["--model", m, "--class", "ring"], "images"),
+        (
+            vec!["--model", m, "--class", "ring", colour.to_str().unwrap()],
+            "a colour image; the model was trained on grey",
+        ),
+        (
+            vec!["--model", m, "--class", "ring", large.to_str().unwrap()],
+            "50x90 pixels",
+        ),
         (
             vec!["--model", m, "--remove-class", "ring"],
             "no such class",
@@ -1326,6 +1348,27 @@ fn a_good_class_operating_point_is_calibrated_recorded_and_applied() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(metadata(&model).get("good").is_none());
+    // A colour image is refused into this grey-trained model unless asked for.
+    let colour = root.join("colour");
+    std::fs::create_dir_all(&colour).unwrap();
+    image::RgbImage::from_fn(24, 24, |x, y| {
+        image::Rgb([(x * 9) as u8, 90, (y * 9) as u8])
+    })
+    .save(colour.join("c.png"))
+    .unwrap();
+    let enrol = |extra: &[&str]| {
+        let mut a = vec!["enrol", "--cpu", "--model", model.to_str().unwrap()];
+        a.extend_from_slice(&["--class", "tint", colour.to_str().unwrap()]);
+        a.extend_from_slice(extra);
+        glassnet(&a)
+    };
+    fails_with(&enrol(&[]), "--any-input");
+    let o = enrol(&["--any-input"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        metadata(&model)["classes"],
+        serde_json::json!(["bar", "tint"])
+    );
     // Bad flags are named, and nothing is written.
     fails_with(
         &train(&root.join("x"), &["--good-class", "nope"]),

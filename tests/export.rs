@@ -89,6 +89,7 @@ fn model(arch: &Arch, params: Vec<f32>, gallery: Vec<f32>, labels: Vec<u32>) -> 
             validation: None,
             rejection: None,
             good: None,
+            input: None,
             gallery_edits: Vec::new(),
         },
         params,

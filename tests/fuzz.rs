@@ -383,6 +383,7 @@ fn regenerate_corpus() {
             validation: None,
             rejection: None,
             good: None,
+            input: None,
             gallery_edits: Vec::new(),
         },
         params,

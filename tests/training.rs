@@ -180,6 +180,7 @@ fn checkpoint_round_trip_is_exact() {
             validation: None,
             rejection: None,
             good: None,
+            input: None,
             gallery_edits: Vec::new(),
         },
         params: params.clone(),

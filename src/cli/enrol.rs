@@ -31,6 +31,10 @@ pub struct EnrolArgs {
     /// Remove this class and its gallery images instead.
     #[arg(long)]
     remove_class: Option<String>,
+    /// Enrol images unlike the training images (the other of grey and colour, or a smaller
+    /// side more than 2x outside the trained range), which are refused by default.
+    #[arg(long)]
+    any_input: bool,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -64,6 +68,14 @@ pub fn run(a: EnrolArgs) -> anyhow::Result<()> {
             p.display()
         );
         files.extend(found);
+    }
+    // Images of another kind than the model learnt from would be embedded, and wrongly.
+    if let (Some(profile), false) = (&model.meta.input, a.any_input) {
+        for f in &files {
+            if let Some(why) = profile.refuse(f, crate::data::profile::header(f)?) {
+                anyhow::bail!("{why}; --any-input enrols it anyway");
+            }
+        }
     }
     // Strict: an unreadable image is an error, never a smaller enrolment than asked for.
     let (images, _, _) = load_images(&files, &model.meta.preprocess, false)?;

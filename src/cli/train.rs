@@ -235,6 +235,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let input = crate::data::profile::InputProfile::of(&data.paths)?;
     let (train_idx, val_idx) = stratified_split(
         &data.labels,
         data.classes.len(),
@@ -428,6 +429,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             validation,
             rejection,
             good,
+            input,
             gallery_edits: Vec::new(),
         },
         params: outcome.params.clone(),

@@ -5,6 +5,7 @@ pub mod augment;
 pub mod builtin;
 pub mod folder;
 pub mod preprocess;
+pub mod profile;
 pub mod split;
 pub mod synth;
 
