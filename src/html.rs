@@ -110,11 +110,23 @@ pub fn image_names(data: &Dataset) -> Vec<String> {
 /// A misclassified image as the page shows it.
 pub struct PageMistake {
     pub image: usize,
-    pub fold: usize,
+    /// Cross-validation fold (None outside an evaluation).
+    pub fold: Option<usize>,
     pub actual: usize,
+    /// A class index, or `classes.len()` for unknown when the page's class list has it.
     pub predicted: usize,
-    /// (image, class, squared distance), nearest first.
-    pub neighbours: Vec<(usize, usize, f32)>,
+    /// Nearest first.
+    pub neighbours: Vec<PageNear>,
+}
+
+/// A gallery image beside a mistake.
+pub struct PageNear {
+    /// Its thumbnail, when the page has the image (a model keeps only embeddings).
+    pub image: Option<usize>,
+    pub name: String,
+    pub class: usize,
+    /// Squared distance in the embedding space.
+    pub distance: f32,
 }
 
 /// A report page, built section by section.
@@ -267,27 +279,37 @@ impl Page {
             );
             for m in of_cell {
                 let name = &names[m.image];
+                let fold = m
+                    .fold
+                    .map_or(String::new(), |f| format!("fold {}: ", f + 1));
                 let _ = write!(
                     self.body,
-                    "<div class=\"mistake\" data-image=\"{}\" data-actual=\"{}\" data-predicted=\"{}\" data-fold=\"{}\">\n<figure class=\"query\">{}<figcaption>{}<br>fold {}: {} called {}</figcaption></figure>\n",
+                    "<div class=\"mistake\" data-image=\"{}\" data-actual=\"{}\" data-predicted=\"{}\" data-fold=\"{}\">\n<figure class=\"query\">{}<figcaption>{}<br>{}{} called {}</figcaption></figure>\n",
                     esc(name),
                     esc(&classes[a]),
                     esc(&classes[p]),
-                    m.fold + 1,
+                    m.fold.map_or(String::new(), |f| (f + 1).to_string()),
                     thumbs.img(m.image, name)?,
                     esc(name),
-                    m.fold + 1,
+                    esc(&fold),
                     esc(&classes[a]),
                     esc(&classes[p])
                 );
-                for &(j, class, dist) in &m.neighbours {
-                    let kind = if class == a { "same" } else { "other" };
+                for n in &m.neighbours {
+                    let kind = if n.class == a { "same" } else { "other" };
+                    let img = match n.image {
+                        Some(j) => thumbs.img(j, &n.name)?,
+                        None => format!(
+                            "<span class=\"noimg\" style=\"width:{THUMB}px;height:{THUMB}px\">{}</span>",
+                            esc(&classes[n.class])
+                        ),
+                    };
                     let _ = writeln!(
                         self.body,
-                        "<figure class=\"near {kind}\">{}<figcaption>{}<br>d = {dist:.4}<br><small>{}</small></figcaption></figure>",
-                        thumbs.img(j, &names[j])?,
-                        esc(&classes[class]),
-                        esc(&names[j])
+                        "<figure class=\"near {kind}\">{img}<figcaption>{}<br>d = {:.4}<br><small>{}</small></figcaption></figure>",
+                        esc(&classes[n.class]),
+                        n.distance,
+                        esc(&n.name)
                     );
                 }
                 self.body.push_str("</div>\n");
@@ -314,7 +336,9 @@ td.miss a{font-weight:bold;color:#a00}figure{display:inline-block;margin:.3em;ve
 text-align:center;font-size:.8em;max-width:9em;overflow-wrap:anywhere}figure.plot{max-width:none}\
 figure.plot img{max-width:100%}div.mistake{border-top:1px solid #ddd;padding:.4em 0}\
 figure.query img{outline:3px solid #a00}figure.same img{outline:2px solid #393}\
-figure.other img{outline:2px solid #c60}section.cell:target{background:#fff8d0}";
+figure.other img{outline:2px solid #c60}section.cell:target{background:#fff8d0}\
+span.noimg{display:inline-flex;align-items:center;justify-content:center;background:#eee;\
+outline:2px solid #999;font-size:.8em}";
 
 #[cfg(test)]
 mod tests {

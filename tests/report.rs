@@ -505,3 +505,100 @@ fn good_class_reports_escapes_and_false_alarms_that_match_the_confusion_matrix()
     );
     assert!(!root.join("x").exists());
 }
+
+#[test]
+fn predict_report_lists_every_mistake_of_a_labelled_folder() {
+    let root = tmpdir("predict");
+    let data = root.join("data");
+    confusable_dataset(&data, 8);
+    let model = root.join("model");
+    let o = glassnet(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--size",
+        "16",
+        "--channels",
+        "4,8",
+        "--embed-dim",
+        "8",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--batch",
+        "9",
+        "--cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = root.join("predict.html");
+    let o = glassnet(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--cpu",
+        "--report",
+        page.to_str().unwrap(),
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The mistakes predict's own answers imply: the folder's class is not the answer.
+    let mut want = Listed::new();
+    let mut answers = 0;
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let path = PathBuf::from(r["path"].as_str().unwrap());
+        let rel = path.strip_prefix(&data).unwrap();
+        let folder = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_str()
+            .unwrap();
+        let class = r["class"].as_str().unwrap();
+        answers += 1;
+        if class != folder {
+            *want
+                .entry((
+                    rel.display().to_string(),
+                    folder.to_string(),
+                    class.to_string(),
+                ))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(answers, 24);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let (got, neighbours) = mistakes_in_html(&html);
+    assert_eq!(got, want);
+    assert_eq!(neighbours, 5 * want.values().sum::<usize>());
+    let doc = Html::parse_document(&html);
+    let rows = Selector::parse("h2#answers + table tr").unwrap();
+    assert_eq!(
+        doc.select(&rows).count(),
+        24 + 1,
+        "one row per image and the header"
+    );
+    // A report path that is no .html file, or in a folder that does not exist: refused
+    // before any work, nothing written.
+    for (bad, needle) in [
+        (root.join("r.txt"), ".html"),
+        (root.join("nope/r.html"), "does not exist"),
+    ] {
+        let o = glassnet(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--cpu",
+            "--report",
+            bad.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ]);
+        fails_with(&o, needle);
+        assert!(!bad.exists());
+    }
+}

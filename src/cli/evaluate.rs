@@ -417,7 +417,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         .map(|n| n.method)
     {
         Some(method) => {
-            let listed = listed_mistakes(&folds, method);
+            let listed = listed_mistakes(&folds, method, &names);
             json["mistakes"] = serde_json::json!({
                 "row": method.rows()[0],
                 "images": listed.iter().map(|m| serde_json::json!({
@@ -425,8 +425,8 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
                     "image": names[m.image],
                     "actual": data.classes[m.actual],
                     "predicted": data.classes[m.predicted],
-                    "neighbours": m.neighbours.iter().map(|&(j, c, d)| serde_json::json!({
-                        "image": names[j], "class": data.classes[c], "distance": d,
+                    "neighbours": m.neighbours.iter().map(|n| serde_json::json!({
+                        "image": n.name, "class": data.classes[n.class], "distance": n.distance,
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             });
@@ -470,7 +470,11 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
 }
 
 /// The mistakes of `method`'s 1-NN over all folds, fold by fold.
-fn listed_mistakes(folds: &[FoldResult], method: Method) -> Vec<crate::html::PageMistake> {
+fn listed_mistakes(
+    folds: &[FoldResult],
+    method: Method,
+    names: &[String],
+) -> Vec<crate::html::PageMistake> {
     folds
         .iter()
         .flat_map(|f| {
@@ -480,13 +484,18 @@ fn listed_mistakes(folds: &[FoldResult], method: Method) -> Vec<crate::html::Pag
                 .flat_map(move |n| {
                     n.mistakes.iter().map(move |m| crate::html::PageMistake {
                         image: m.image,
-                        fold: f.fold,
+                        fold: Some(f.fold),
                         actual: m.actual as usize,
                         predicted: m.predicted as usize,
                         neighbours: m
                             .neighbours
                             .iter()
-                            .map(|x| (x.image, x.label as usize, x.distance))
+                            .map(|x| crate::html::PageNear {
+                                image: Some(x.image),
+                                name: names[x.image].clone(),
+                                class: x.label as usize,
+                                distance: x.distance,
+                            })
                             .collect(),
                     })
                 })

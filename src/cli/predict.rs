@@ -41,6 +41,11 @@ pub struct PredictArgs {
     /// Skip unreadable images (and count them) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
+    /// Also write a self-contained HTML page: every image's answer and, where the images sit
+    /// in folders named as the model's classes, the confusion matrix and every mistake
+    /// beside its nearest gallery entries.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -55,9 +60,26 @@ struct Record {
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.k >= 1, "--k {}: at least 1", a.k);
     let model = load_model(&a.model)?;
+    if let Some(r) = &a.report {
+        anyhow::ensure!(
+            r.extension().is_some_and(|e| e == "html"),
+            "--report {}: name an .html file",
+            r.display()
+        );
+        let parent = r.parent().filter(|p| !p.as_os_str().is_empty());
+        anyhow::ensure!(
+            parent.is_none_or(|p| p.is_dir()),
+            "--report {}: its folder does not exist",
+            r.display()
+        );
+    }
+    // Each file with the argument it was found under (its class folder, if any, is below it).
     let mut files = Vec::new();
+    let mut roots = Vec::new();
     for p in &a.paths {
-        files.extend(collect_images(p)?);
+        let found = collect_images(p)?;
+        roots.extend(std::iter::repeat_n(p.clone(), found.len()));
+        files.extend(found);
     }
     anyhow::ensure!(
         !files.is_empty(),
@@ -154,5 +176,165 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     if !skipped.is_empty() {
         eprintln!("skipped {} unreadable image(s)", skipped.len());
     }
+    if let Some(path) = &a.report {
+        let actual: Vec<Option<usize>> = kept
+            .iter()
+            .map(|&i| class_folder(&files[i], &roots[i], &model.meta.classes))
+            .collect();
+        let page = report_html(&a, &model, &records, &actual, &images, &emb)?;
+        crate::fsio::write_atomic(path, page.as_bytes())?;
+        // stdout holds only the answers (--json/--csv are read by programs).
+        eprintln!("report written to {}", path.display());
+    }
     Ok(())
+}
+
+/// The model class named by the first folder of `file` below `root` (None for a file given
+/// directly, or a folder that is no class).
+fn class_folder(
+    file: &std::path::Path,
+    root: &std::path::Path,
+    classes: &[String],
+) -> Option<usize> {
+    let rel = file.strip_prefix(root).ok()?;
+    let mut parts = rel.components();
+    let first = parts.next()?.as_os_str().to_str()?;
+    parts.next()?; // a folder, not the file itself
+    classes.iter().position(|c| c == first)
+}
+
+/// predict --report: every answer, and for images in class folders the confusion matrix
+/// and every mistake (unknown counts as one) beside the nearest gallery entries.
+fn report_html(
+    a: &PredictArgs,
+    model: &crate::checkpoint::Model,
+    records: &[Record],
+    actual: &[Option<usize>],
+    images: &[Vec<f32>],
+    emb: &[f32],
+) -> anyhow::Result<String> {
+    use crate::html::{Page, PageMistake, PageNear, Thumbnails};
+    let classes = &model.meta.classes;
+    // The page's classes: the model's, then unknown.
+    let mut names = classes.clone();
+    names.push(crate::classify::UNKNOWN.to_string());
+    let predicted: Vec<usize> = records
+        .iter()
+        .map(|r| {
+            if r.p.unknown {
+                classes.len()
+            } else {
+                classes
+                    .iter()
+                    .position(|c| *c == r.p.class)
+                    .unwrap_or(classes.len())
+            }
+        })
+        .collect();
+    let side = model.meta.preprocess.side;
+    let data = crate::data::Dataset {
+        side,
+        images: images.concat(),
+        labels: vec![0; images.len()],
+        classes: names.clone(),
+        paths: records.iter().map(|r| PathBuf::from(&r.path)).collect(),
+    };
+    let image_names = crate::html::image_names(&data);
+    let mut page = Page::new(&format!("glassnet predict: {}", a.model.display()));
+    let labelled = actual.iter().filter(|c| c.is_some()).count();
+    page.para(&format!(
+        "{} images; {} in folders named as the model's {} classes; commit {}. Rejection {}.",
+        records.len(),
+        labelled,
+        classes.len(),
+        option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
+        if a.reject == super::Reject::On {
+            "on"
+        } else {
+            "off"
+        }
+    ));
+    if labelled > 0 {
+        let (act, pred): (Vec<u32>, Vec<u32>) = actual
+            .iter()
+            .zip(&predicted)
+            .filter_map(|(a, &p)| a.map(|a| (a as u32, p as u32)))
+            .unzip();
+        let conf = crate::metric::scores::Confusion::from_labels(&act, &pred, names.len());
+        page.heading(
+            "Confusion matrix of the images in class folders",
+            "confusion",
+        );
+        page.para(&format!(
+            "Accuracy {:.2}% over {labelled} images (an unknown answer counts as a mistake). Rows: the folder's class; columns: the answer.",
+            conf.accuracy() * 100.0
+        ));
+        page.confusion(&names, &conf);
+        let d = model.meta.arch.embed_dim;
+        let wrong: Vec<usize> = (0..records.len())
+            .filter(|&i| actual[i].is_some_and(|c| c != predicted[i]))
+            .collect();
+        let queries: Vec<f32> = wrong
+            .iter()
+            .flat_map(|&i| emb[i * d..(i + 1) * d].iter().copied())
+            .collect();
+        let near = crate::metric::knn::nearest_items(
+            &model.gallery,
+            &queries,
+            d,
+            crate::eval::cv::MISTAKE_NEIGHBOURS,
+        );
+        let mistakes: Vec<PageMistake> = wrong
+            .iter()
+            .zip(near)
+            .map(|(&i, n)| PageMistake {
+                image: i,
+                fold: None,
+                actual: actual[i].unwrap(),
+                predicted: predicted[i],
+                neighbours: n
+                    .into_iter()
+                    .map(|(j, distance)| PageNear {
+                        image: None,
+                        name: format!("gallery image {j}"),
+                        class: model.gallery_labels[j] as usize,
+                        distance,
+                    })
+                    .collect(),
+            })
+            .collect();
+        page.heading("Every mistake", "misclassified");
+        page.para("Each image (red frame) beside the nearest gallery entries, nearest first, with their class and squared distance. A model keeps the gallery's embeddings, not its images, so only their classes are shown.");
+        page.mistakes(&names, &image_names, &mistakes, &mut Thumbnails::new(&data))?;
+    }
+    page.heading("Every answer", "answers");
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .zip(actual)
+        .map(|(r, a)| {
+            vec![
+                r.path.clone(),
+                a.map_or("-".into(), |c| classes[c].clone()),
+                r.p.class.clone(),
+                format!("{:.4}", r.p.distance),
+                r.p.threshold.map_or("-".into(), |t| format!("{t:.4}")),
+                r.p.nearest_class.clone(),
+                format!("{}/{}", r.p.votes, r.p.k),
+            ]
+        })
+        .collect();
+    page.table(
+        &[
+            "image",
+            "folder class",
+            "answer",
+            "distance",
+            "threshold",
+            "nearest class",
+            "agree",
+        ]
+        .map(String::from),
+        &rows,
+    );
+    Ok(page.finish())
 }
