@@ -213,7 +213,7 @@ fn report_html(
     images: &[Vec<f32>],
     emb: &[f32],
 ) -> anyhow::Result<String> {
-    use crate::html::{Page, PageMistake, PageNear, Thumbnails};
+    use crate::html::Page;
     let classes = &model.meta.classes;
     // The page's classes: the model's, then unknown.
     let mut names = classes.clone();
@@ -255,57 +255,16 @@ fn report_html(
         }
     ));
     if labelled > 0 {
-        let (act, pred): (Vec<u32>, Vec<u32>) = actual
-            .iter()
-            .zip(&predicted)
-            .filter_map(|(a, &p)| a.map(|a| (a as u32, p as u32)))
-            .unzip();
-        let conf = crate::metric::scores::Confusion::from_labels(&act, &pred, names.len());
-        page.heading(
-            "Confusion matrix of the images in class folders",
-            "confusion",
-        );
-        page.para(&format!(
-            "Accuracy {:.2}% over {labelled} images (an unknown answer counts as a mistake). Rows: the folder's class; columns: the answer.",
-            conf.accuracy() * 100.0
-        ));
-        page.confusion(&names, &conf);
-        let d = model.meta.arch.embed_dim;
-        let wrong: Vec<usize> = (0..records.len())
-            .filter(|&i| actual[i].is_some_and(|c| c != predicted[i]))
-            .collect();
-        let queries: Vec<f32> = wrong
-            .iter()
-            .flat_map(|&i| emb[i * d..(i + 1) * d].iter().copied())
-            .collect();
-        let near = crate::metric::knn::nearest_items(
-            &model.gallery,
-            &queries,
-            d,
-            crate::eval::cv::MISTAKE_NEIGHBOURS,
-        );
-        let mistakes: Vec<PageMistake> = wrong
-            .iter()
-            .zip(near)
-            .map(|(&i, n)| PageMistake {
-                image: i,
-                fold: None,
-                actual: actual[i].unwrap(),
-                predicted: predicted[i],
-                neighbours: n
-                    .into_iter()
-                    .map(|(j, distance)| PageNear {
-                        image: None,
-                        name: format!("gallery image {j}"),
-                        class: model.gallery_labels[j] as usize,
-                        distance,
-                    })
-                    .collect(),
-            })
-            .collect();
-        page.heading("Every mistake", "misclassified");
-        page.para("Each image (red frame) beside the nearest gallery entries, nearest first, with their class and squared distance. A model keeps the gallery's embeddings, not its images, so only their classes are shown.");
-        page.mistakes(&names, &image_names, &mistakes, &mut Thumbnails::new(&data))?;
+        labelled_section(
+            &mut page,
+            model,
+            &names,
+            &image_names,
+            actual,
+            &predicted,
+            emb,
+            &data,
+        )?;
     }
     page.heading("Every answer", "answers");
     let rows: Vec<Vec<String>> = records
@@ -337,4 +296,73 @@ fn report_html(
         &rows,
     );
     Ok(page.finish())
+}
+
+/// The confusion matrix of the images in class folders and every mistake beside its nearest
+/// gallery entries (a model keeps their embeddings, not their images).
+#[allow(clippy::too_many_arguments)]
+fn labelled_section(
+    page: &mut crate::html::Page,
+    model: &crate::checkpoint::Model,
+    names: &[String],
+    image_names: &[String],
+    actual: &[Option<usize>],
+    predicted: &[usize],
+    emb: &[f32],
+    data: &crate::data::Dataset,
+) -> anyhow::Result<()> {
+    use crate::html::{PageMistake, PageNear, Thumbnails};
+    let labelled = actual.iter().filter(|c| c.is_some()).count();
+    let (act, pred): (Vec<u32>, Vec<u32>) = actual
+        .iter()
+        .zip(predicted)
+        .filter_map(|(a, &p)| a.map(|a| (a as u32, p as u32)))
+        .unzip();
+    let conf = crate::metric::scores::Confusion::from_labels(&act, &pred, names.len());
+    page.heading(
+        "Confusion matrix of the images in class folders",
+        "confusion",
+    );
+    page.para(&format!(
+        "Accuracy {:.2}% over {labelled} images (an unknown answer counts as a mistake). Rows: the folder's class; columns: the answer.",
+        conf.accuracy() * 100.0
+    ));
+    page.confusion(names, &conf);
+    let d = model.meta.arch.embed_dim;
+    let wrong: Vec<usize> = (0..actual.len())
+        .filter(|&i| actual[i].is_some_and(|c| c != predicted[i]))
+        .collect();
+    let queries: Vec<f32> = wrong
+        .iter()
+        .flat_map(|&i| emb[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let near = crate::metric::knn::nearest_items(
+        &model.gallery,
+        &queries,
+        d,
+        crate::eval::cv::MISTAKE_NEIGHBOURS,
+    );
+    let mistakes: Vec<PageMistake> = wrong
+        .iter()
+        .zip(near)
+        .map(|(&i, n)| PageMistake {
+            image: i,
+            fold: None,
+            actual: actual[i].unwrap(),
+            predicted: predicted[i],
+            neighbours: n
+                .into_iter()
+                .map(|(j, distance)| PageNear {
+                    image: None,
+                    name: format!("gallery image {j}"),
+                    class: model.gallery_labels[j] as usize,
+                    distance,
+                })
+                .collect(),
+        })
+        .collect();
+    page.heading("Every mistake", "misclassified");
+    page.para("Each image (red frame) beside the nearest gallery entries, nearest first, with their class and squared distance. A model keeps the gallery's embeddings, not its images, so only their classes are shown.");
+    page.mistakes(names, image_names, &mistakes, &mut Thumbnails::new(data))?;
+    Ok(())
 }
