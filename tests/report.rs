@@ -386,6 +386,21 @@ fn open_set_evaluation_reports_each_held_out_class_and_resumes() {
     for k in ["auroc", "known_rejected", "closed_set", "roc"] {
         assert_eq!(got[k], want[k], "{k} differs after resume");
     }
+    // A class saved without its retrain gets only the retrain on resume, to the same figures.
+    let first = out.join("held-out/held-out-01.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
+    let retrained = saved["retrained"].take();
+    std::fs::write(&first, saved.to_string()).unwrap();
+    let o = run(args(&["--resume"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
+    // The network without the class was not trained again: its time is the saved one.
+    assert_eq!(again["train_seconds"], saved["train_seconds"]);
+    for k in ["images", "accuracy", "held_out_recall"] {
+        assert_eq!(again["retrained"][k], retrained[k], "retrained {k}");
+    }
     fails_with(
         &run(args(&["--resume", "--known-recall", "0.9"])),
         "other settings",

@@ -172,8 +172,11 @@ pub fn leave_one_class_out(
     check(data, cfg)?;
     let c = data.classes.len();
     let pool_size = cfg.enrol_sizes.last().copied().unwrap_or(0);
+    let retrain = cfg.retrain && pool_size > 0;
     for u in 0..c {
-        if done.iter().any(|d| d.class == u) {
+        // A finished class is skipped; one saved without its retrain gets only that.
+        let prior = done.iter().position(|d| d.class == u);
+        if prior.is_some_and(|i| done[i].retrained.is_some() || !retrain) {
             continue;
         }
         let all = held_out_last(data, u);
@@ -217,42 +220,11 @@ pub fn leave_one_class_out(
             let gallery = engine.embed(&tr.images)?;
             Ok::<_, Error>((engine, outcome, gallery, t0.elapsed().as_secs_f64()))
         };
-        let (mut engine, outcome, gallery, train_seconds) =
-            fit_one(&known_set, "without it", observer)?;
-        let rejection = calibrate(
-            &knn(
-                &gallery,
-                &known_set.labels,
-                &engine.embed(&val_set.images)?,
-                d,
-                1,
-                false,
-            ),
-            c - 1,
-            cfg.known_recall,
-        )
-        .ok_or_else(|| Error::Input("--open-set: no calibration images".into()))?;
-        let score = |q: &[f32]| -> Vec<f32> {
-            knn(&gallery, &known_set.labels, q, d, 1, false)
-                .iter()
-                .map(|n| rejection.score(n.nearest_label, n.distance))
-                .collect()
-        };
-        let known_q = engine.embed(&known_test.images)?;
-        let unknown_q = engine.embed(&unknown_set.images)?;
-        let (ks, us) = (score(&known_q), score(&unknown_q));
-        let rejected = |s: &[f32]| s.iter().filter(|&&x| x > 1.0).count() as f64 / s.len() as f64;
-        let closed: Vec<u32> = knn(&gallery, &known_set.labels, &known_q, d, 1, false)
-            .iter()
-            .map(|n| n.label)
-            .collect();
-        let closed_set = Scores::of(&Confusion::from_labels(&known_test.labels, &closed, c - 1));
-
-        // Every class's test images, the held-out class among them.
+        // Every class's test images, the held-out class among them, by 1-NN against a
+        // gallery in the same embedding space as the queries.
         let test_all = known_test.joined(&unknown_set);
-        let test_q = [known_q.as_slice(), &unknown_q].concat();
-        let with_class = |g: &[f32], labels: &[u32], images: usize, seconds: f64| {
-            let pred: Vec<u32> = knn(g, labels, &test_q, d, 1, false)
+        let with_class = |g: &[f32], labels: &[u32], test_q: &[f32], images, seconds| {
+            let pred: Vec<u32> = knn(g, labels, test_q, d, 1, false)
                 .iter()
                 .map(|n| n.label)
                 .collect();
@@ -267,45 +239,91 @@ pub fn leave_one_class_out(
                 seconds,
             }
         };
-        let mut enrolled = Vec::new();
-        for &n in &cfg.enrol_sizes {
-            // What `glassnet enrol` does: embed the images, append them to the gallery.
-            let t = Instant::now();
-            let e = engine.embed(&pool_set.subset(&(0..n).collect::<Vec<_>>()).images)?;
-            let g = [gallery.as_slice(), &e].concat();
-            let labels: Vec<u32> = known_set
-                .labels
-                .iter()
-                .copied()
-                .chain(std::iter::repeat_n(last, n))
-                .collect();
-            enrolled.push(with_class(&g, &labels, n, t.elapsed().as_secs_f64()));
-        }
-        let retrained = if cfg.retrain && pool_size > 0 {
+        let mut r = match prior {
+            Some(i) => done.swap_remove(i),
+            None => {
+                let (mut engine, outcome, gallery, train_seconds) =
+                    fit_one(&known_set, "without it", observer)?;
+                let rejection = calibrate(
+                    &knn(
+                        &gallery,
+                        &known_set.labels,
+                        &engine.embed(&val_set.images)?,
+                        d,
+                        1,
+                        false,
+                    ),
+                    c - 1,
+                    cfg.known_recall,
+                )
+                .ok_or_else(|| Error::Input("--open-set: no calibration images".into()))?;
+                let score = |q: &[f32]| -> Vec<f32> {
+                    knn(&gallery, &known_set.labels, q, d, 1, false)
+                        .iter()
+                        .map(|n| rejection.score(n.nearest_label, n.distance))
+                        .collect()
+                };
+                let known_q = engine.embed(&known_test.images)?;
+                let unknown_q = engine.embed(&unknown_set.images)?;
+                let (ks, us) = (score(&known_q), score(&unknown_q));
+                let rejected =
+                    |s: &[f32]| s.iter().filter(|&&x| x > 1.0).count() as f64 / s.len() as f64;
+                let closed: Vec<u32> = knn(&gallery, &known_set.labels, &known_q, d, 1, false)
+                    .iter()
+                    .map(|n| n.label)
+                    .collect();
+                let closed_set =
+                    Scores::of(&Confusion::from_labels(&known_test.labels, &closed, c - 1));
+
+                let test_q = [known_q.as_slice(), &unknown_q].concat();
+                let mut enrolled = Vec::new();
+                for &n in &cfg.enrol_sizes {
+                    // What `glassnet enrol` does: embed the images, append them to the gallery.
+                    let t = Instant::now();
+                    let e = engine.embed(&pool_set.subset(&(0..n).collect::<Vec<_>>()).images)?;
+                    let g = [gallery.as_slice(), &e].concat();
+                    let labels: Vec<u32> = known_set
+                        .labels
+                        .iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(last, n))
+                        .collect();
+                    enrolled.push(with_class(
+                        &g,
+                        &labels,
+                        &test_q,
+                        n,
+                        t.elapsed().as_secs_f64(),
+                    ));
+                }
+                HeldOut {
+                    class: u,
+                    name: data.classes[u].clone(),
+                    known_test: ks.len(),
+                    unknown_test: us.len(),
+                    auroc: auroc(&ks, &us),
+                    fpr_at_95_tpr: fpr_at_95_tpr(&ks, &us),
+                    known_rejected: rejected(&ks),
+                    unknown_rejected: rejected(&us),
+                    closed_set,
+                    roc: roc_curve(&ks, &us),
+                    enrolled,
+                    retrained: None,
+                    train_seconds,
+                    collapse: outcome.collapse,
+                }
+            }
+        };
+        if retrain {
+            // A network of its own: the test images are embedded by it, not by the model
+            // trained without the class.
             let mut with_pool = known_set.clone();
             with_pool.classes = all.classes.clone();
             let with_pool = with_pool.joined(&pool_set);
-            let (_, _, g, s) = fit_one(&with_pool, "retrain with it", observer)?;
-            Some(with_class(&g, &with_pool.labels, pool_size, s))
-        } else {
-            None
-        };
-        let r = HeldOut {
-            class: u,
-            name: data.classes[u].clone(),
-            known_test: ks.len(),
-            unknown_test: us.len(),
-            auroc: auroc(&ks, &us),
-            fpr_at_95_tpr: fpr_at_95_tpr(&ks, &us),
-            known_rejected: rejected(&ks),
-            unknown_rejected: rejected(&us),
-            closed_set,
-            roc: roc_curve(&ks, &us),
-            enrolled,
-            retrained,
-            train_seconds,
-            collapse: outcome.collapse,
-        };
+            let (mut e2, _, g, s) = fit_one(&with_pool, "retrain with it", observer)?;
+            let q2 = e2.embed(&test_all.images)?;
+            r.retrained = Some(with_class(&g, &with_pool.labels, &q2, pool_size, s));
+        }
         observer.held_out_done(&r)?;
         done.push(r);
     }
@@ -327,8 +345,9 @@ pub fn check_held_out(r: &HeldOut, u: usize, data: &Dataset, cfg: &OpenSetConfig
     if r.unknown_test != n_u - pool || r.enrolled.len() != cfg.enrol_sizes.len() {
         return bad("its test or enrolment sizes do not match this run's".into());
     }
-    if r.retrained.is_some() != (cfg.retrain && pool > 0) {
-        return bad("retrain: present or absent against this run's setting".into());
+    // Absent where wanted is fine: resume computes only the retrain.
+    if r.retrained.is_some() && !(cfg.retrain && pool > 0) {
+        return bad("retrain: present, and this run does not retrain".into());
     }
     Ok(())
 }
