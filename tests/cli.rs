@@ -868,7 +868,8 @@ fn csv_output_quotes_class_names_and_paths() {
     let mut r = csv::Reader::from_reader(&o.stdout[..]);
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     assert_eq!(rows.len(), 12);
-    assert!(rows.iter().all(|row| row.len() == 8), "{rows:?}");
+    // path, class, unknown, distance, threshold, nearest_class, votes, k, good_margin
+    assert!(rows.iter().all(|row| row.len() == 9), "{rows:?}");
     assert!(rows.iter().any(|row| &row[1] == "a,b\"c"), "{rows:?}");
     assert!(rows[0][0].contains("da,ta"), "{rows:?}");
     let out = root.join("e.csv");
