@@ -5,41 +5,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::cli::{fails_with, glassnet, text};
+
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("glassnet-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn glassnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glassnet"))
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Asserts a clean failure that mentions `needle`.
-fn fails_with(o: &Output, needle: &str) {
-    let t = text(o);
-    assert!(!o.status.success(), "expected failure, got success:\n{t}");
-    assert!(
-        t.contains(needle),
-        "error does not mention {needle:?}:\n{t}"
-    );
-    assert!(
-        !t.contains("panicked") && !t.contains("stack backtrace"),
-        "panic instead of an error:\n{t}"
-    );
+    common::cli::tmpdir("cli", name)
 }
 
 /// Two classes of distinguishable 20x20 images: bright disks vs dark bars, with noise.
@@ -86,6 +55,11 @@ const TINY: &[&str] = &[
 ];
 
 fn train_tiny(data: &Path, out: &Path) -> Output {
+    train_tiny_with(data, out, &[])
+}
+
+/// `train_tiny` plus `extra` flags.
+fn train_tiny_with(data: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "train",
         "--data",
@@ -94,6 +68,7 @@ fn train_tiny(data: &Path, out: &Path) -> Output {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
     glassnet(&args)
 }
 
@@ -1298,18 +1273,7 @@ fn a_good_class_operating_point_is_calibrated_recorded_and_applied() {
     let data = root.join("data");
     tiny_dataset(&data, 24);
     let model = root.join("model");
-    let train = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(TINY);
-        args.extend_from_slice(extra);
-        glassnet(&args)
-    };
+    let train = |out: &Path, extra: &[&str]| train_tiny_with(&data, out, extra);
     let o = train(&model, &["--good-class", "disk", "--max-escape", "0.2"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(

@@ -7,38 +7,43 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::cli::{fails_with, glassnet, text};
+
 use scraper::{Html, Selector};
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("glassnet-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::cli::tmpdir("report", name)
 }
 
-fn glassnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glassnet"))
-        .args(args)
-        .output()
-        .unwrap()
+/// The tiny network and schedule every run here uses.
+const SMALL: &[&str] = &[
+    "--size",
+    "16",
+    "--channels",
+    "4,8",
+    "--embed-dim",
+    "8",
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "3",
+    "--batch",
+    "9",
+    "--cpu",
+];
+
+/// glassnet with the arguments of `parts` in order.
+fn run(parts: &[&[&str]]) -> Output {
+    glassnet(&parts.concat())
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn fails_with(o: &Output, needle: &str) {
-    let t = text(o);
-    assert!(!o.status.success(), "expected failure, got success:\n{t}");
-    assert!(
-        t.contains(needle),
-        "error does not mention {needle:?}:\n{t}"
-    );
-    assert!(!t.contains("panicked"), "panic instead of an error:\n{t}");
+/// `base`, SMALL and `extra` as owned arguments, for closures that vary a run.
+fn owned(base: &[&str], extra: &[&str]) -> Vec<String> {
+    [base, SMALL, extra]
+        .concat()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Three classes of 16x16 noisy images, two of them drawn from the same distribution (so
@@ -203,30 +208,19 @@ fn report_html_shows_every_mistake_beside_its_neighbours() {
     let data = root.join("data");
     confusable_dataset(&data, 9);
     let out = root.join("eval");
-    let o = glassnet(&[
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let eval = [
         "evaluate",
         "--data",
-        data.to_str().unwrap(),
+        d,
         "--folds",
         "3",
         "--methods",
         "triplet,knn",
-        "--size",
-        "16",
-        "--channels",
-        "4,8",
-        "--embed-dim",
-        "8",
-        "--epochs",
-        "2",
-        "--steps-per-epoch",
-        "3",
-        "--batch",
-        "9",
-        "--cpu",
         "--out",
-        out.to_str().unwrap(),
-    ]);
+        o,
+    ];
+    let o = run(&[&eval, SMALL]);
     assert!(o.status.success(), "{}", text(&o));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let json: serde_json::Value =
@@ -240,31 +234,7 @@ fn report_html_shows_every_mistake_beside_its_neighbours() {
     // A resumed run (fold 3 again) writes the same page.
     std::fs::remove_file(out.join("folds/fold-03.json")).unwrap();
     let before = mistakes_in_json(&json);
-    let o = glassnet(&[
-        "evaluate",
-        "--data",
-        data.to_str().unwrap(),
-        "--folds",
-        "3",
-        "--methods",
-        "triplet,knn",
-        "--size",
-        "16",
-        "--channels",
-        "4,8",
-        "--embed-dim",
-        "8",
-        "--epochs",
-        "2",
-        "--steps-per-epoch",
-        "3",
-        "--batch",
-        "9",
-        "--cpu",
-        "--out",
-        out.to_str().unwrap(),
-        "--resume",
-    ]);
+    let o = run(&[&eval, SMALL, &["--resume"]]);
     assert!(o.status.success(), "{}", text(&o));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
@@ -307,34 +277,20 @@ fn open_set_evaluation_reports_each_held_out_class_and_resumes() {
     confusable_dataset(&data, 10);
     let out = root.join("os");
     let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "evaluate",
-            "--open-set",
-            "--data",
-            data.to_str().unwrap(),
-            "--enrol-sizes",
-            "2,4",
-            "--size",
-            "16",
-            "--channels",
-            "4,8",
-            "--embed-dim",
-            "8",
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "3",
-            "--batch",
-            "9",
-            "--cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+        let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+        owned(
+            &[
+                "evaluate",
+                "--open-set",
+                "--data",
+                d,
+                "--enrol-sizes",
+                "2,4",
+                "--out",
+                o,
+            ],
+            extra,
+        )
     };
     let run = |a: Vec<String>| glassnet(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let o = run(args(&[]));
@@ -431,35 +387,21 @@ fn good_class_reports_escapes_and_false_alarms_that_match_the_confusion_matrix()
     confusable_dataset(&data, 10);
     let out = root.join("eval");
     let args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "evaluate",
-            "--data",
-            data.to_str().unwrap(),
-            "--folds",
-            "3",
-            "--methods",
-            "triplet",
-            "--size",
-            "16",
-            "--channels",
-            "4,8",
-            "--embed-dim",
-            "8",
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "3",
-            "--batch",
-            "9",
-            "--cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+        let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+        owned(
+            &[
+                "evaluate",
+                "--data",
+                d,
+                "--folds",
+                "3",
+                "--methods",
+                "triplet",
+                "--out",
+                o,
+            ],
+            extra,
+        )
     };
     let run = |a: Vec<String>| glassnet(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let o = run(args(
@@ -527,26 +469,8 @@ fn predict_report_lists_every_mistake_of_a_labelled_folder() {
     let data = root.join("data");
     confusable_dataset(&data, 8);
     let model = root.join("model");
-    let o = glassnet(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--size",
-        "16",
-        "--channels",
-        "4,8",
-        "--embed-dim",
-        "8",
-        "--epochs",
-        "2",
-        "--steps-per-epoch",
-        "3",
-        "--batch",
-        "9",
-        "--cpu",
-    ]);
+    let (d, m) = (data.to_str().unwrap(), model.to_str().unwrap());
+    let o = run(&[&["train", "--data", d, "--out", m], SMALL]);
     assert!(o.status.success(), "{}", text(&o));
     let page = root.join("predict.html");
     let o = glassnet(&[

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+pub mod cli;
+
 use glassnet::gpu::{AdapterChoice, GpuContext};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
