@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cpu::{fast, reference as r};
 use crate::engine::{Batch, Engine, Triplets};
-use crate::gpu::kernels as k;
+use crate::gpu::ops as k;
 use crate::gpu::{Dispatch, GpuContext};
 use crate::model::{init_params, Arch, ParamLayout};
 use crate::optim::OptimConfig;

@@ -4,7 +4,7 @@
 mod common;
 use common::{assert_close, gpu, random, rng};
 use glassnet::cpu::{fast, reference as r};
-use glassnet::gpu::kernels as k;
+use glassnet::gpu::ops as k;
 use glassnet::optim::{AdamParams, SgdParams};
 use glassnet::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape, INVALID};
 use rand::Rng;
@@ -1223,7 +1223,7 @@ fn large_dispatch_uses_a_second_grid_dimension() {
         ctx.tensor_from(&inp, "i").unwrap(),
         ctx.tensor(n, "o").unwrap(),
     );
-    assert!(k::grid(n).1 > 1);
+    assert!(glassnet::gpu::tensor::grid(n).1 > 1);
     ctx.run(&[&k::relu_forward(&ctx, &out, &ti, n).unwrap()])
         .unwrap();
     let mut want = vec![0.0; n];
@@ -1378,7 +1378,7 @@ fn siamese_kernels_match_reference() {
             &k::siamese_backward(&ctx, &tdx, &tda, &tdb, &tx, &tp, &tg, &ta, &ts, n, d, t).unwrap(),
         ])
         .unwrap();
-        let read = |t: &glassnet::gpu::kernels::GpuTensor| ctx.read::<f32>(t).unwrap();
+        let read = |t: &glassnet::gpu::GpuTensor| ctx.read::<f32>(t).unwrap();
         assert_close(
             &format!("siamese_forward losses {tag}"),
             &read(&tl),

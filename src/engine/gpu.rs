@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
-use crate::gpu::kernels as k;
+use crate::gpu::ops as k;
 use crate::gpu::{Dispatch, DispatchTimer, GpuContext, GpuTensor};
 use crate::model::{Arch, Head, ParamLayout};
 use crate::optim::StepParams;
@@ -489,7 +489,7 @@ impl GpuEngine {
                 self.adam
                     .as_ref()
                     .unwrap()
-                    .set_uniforms(ctx, &k::adam_words(n, h));
+                    .set_uniforms(&ctx.queue, &k::adam_words(n, h));
                 Ok(())
             }
             StepParams::Sgd(h) => {
@@ -505,7 +505,7 @@ impl GpuEngine {
                 self.sgd
                     .as_ref()
                     .unwrap()
-                    .set_uniforms(ctx, &k::sgd_words(n, h));
+                    .set_uniforms(&ctx.queue, &k::sgd_words(n, h));
                 Ok(())
             }
         }

@@ -1,8 +1,12 @@
-//! Adapter discovery and choice, the device with the adapter's own limits, and an error
-//! handler that turns validation errors and device loss into returned errors.
+//! Adapter discovery and choice, the device with the adapter's own limits, an error handler
+//! that turns validation errors and device loss into returned errors, and what every kernel
+//! wrapper builds on: tensors (allocate, upload, read back) and dispatches (bind, record, run).
 
 use std::sync::{Arc, Mutex};
 
+use crate::gpu::autotune::Autotune;
+use crate::gpu::pipeline::{Kernel, PipelineCache};
+use crate::gpu::tensor::{grid, Dispatch, GpuTensor, UNIFORM_WORDS};
 use crate::{Error, Result};
 
 /// What to install when no adapter is found (printed by `info` and every `--gpu` command).
@@ -99,9 +103,9 @@ pub struct GpuContext {
     pub adapter: AdapterReport,
     /// The first uncaptured error or device-loss message, taken by `check`.
     error: Arc<Mutex<Option<String>>>,
-    pub(crate) pipelines: crate::gpu::pipeline::PipelineCache,
+    pipelines: PipelineCache,
     /// Measured choices between kernel variants for this adapter.
-    pub tune: crate::gpu::autotune::Autotune,
+    pub tune: Autotune,
     /// Whether naga adds its runtime checks to our shaders (`GLASSNET_SHADER_CHECKS`).
     pub shader_checks: bool,
 }
@@ -164,7 +168,7 @@ impl GpuContext {
         });
         let shader_checks = shader_checks_wanted();
         // Checked shaders are other code: their choices are measured and kept apart.
-        let tune = crate::gpu::autotune::Autotune::load(&format!(
+        let tune = Autotune::load(&format!(
             "{} {:?} {}{}",
             report.info.name,
             report.info.backend,
@@ -210,5 +214,195 @@ impl GpuContext {
             .limits
             .max_storage_buffer_binding_size
             .min(self.adapter.limits.max_buffer_size)
+    }
+}
+
+impl GpuContext {
+    /// The kernel's pipeline, compiled on first use.
+    pub fn kernel(&self, name: &'static str) -> Result<Arc<Kernel>> {
+        self.pipelines.get(&self.device, name, self.shader_checks)
+    }
+
+    /// A zero-filled storage buffer of `len` 4-byte elements; errors clearly past the limits.
+    pub fn tensor(&self, len: usize, label: &str) -> Result<GpuTensor> {
+        let bytes = (len.max(1) * 4) as u64;
+        if bytes > self.max_binding() {
+            return Err(Error::Gpu(format!(
+                "{label} needs {:.1} MiB but {} binds at most {:.1} MiB: use a smaller batch",
+                bytes as f64 / 1048576.0,
+                self.adapter.info.name,
+                self.max_binding() as f64 / 1048576.0
+            )));
+        }
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuTensor {
+            buffer: Arc::new(buffer),
+            offset: 0,
+            len,
+        })
+    }
+
+    /// A tensor holding `data`.
+    pub fn tensor_from<T: bytemuck::Pod>(&self, data: &[T], label: &str) -> Result<GpuTensor> {
+        assert_eq!(std::mem::size_of::<T>(), 4);
+        let t = self.tensor(data.len(), label)?;
+        self.upload(&t, data);
+        Ok(t)
+    }
+
+    /// Queues a write of `data` into `t` (applied before the next submission).
+    pub fn upload<T: bytemuck::Pod>(&self, t: &GpuTensor, data: &[T]) {
+        assert!(
+            data.len() <= t.len.max(1),
+            "upload of {} into a tensor of {}",
+            data.len(),
+            t.len
+        );
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&t.buffer, (t.offset * 4) as u64, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Copies `t` back to the host (waits for the GPU).
+    pub fn read<T: bytemuck::Pod>(&self, t: &GpuTensor) -> Result<Vec<T>> {
+        let bytes = (t.len * 4) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&t.buffer, (t.offset * 4) as u64, &staging, 0, bytes);
+        self.queue.submit([enc.finish()]);
+        self.map_read(&staging)
+    }
+
+    /// Maps a MAP_READ buffer after the submitted work finishes and copies it out.
+    pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
+        self.map_read_after(staging, None)
+    }
+
+    /// `map_read` once submission `index` is done (all submitted work when None): work
+    /// submitted after it keeps running.
+    pub fn map_read_after<T: bytemuck::Pod>(
+        &self,
+        staging: &wgpu::Buffer,
+        index: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<T>> {
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: index,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.check()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback never completed".into()))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let out = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Builds a dispatch of kernel `name` over `threads` invocations. `bindings` follow the
+    /// uniform block in the shader's binding order (outputs first, then inputs).
+    pub fn dispatch(
+        &self,
+        name: &'static str,
+        uniforms: &[u32],
+        bindings: &[&GpuTensor],
+        threads: usize,
+    ) -> Result<Dispatch> {
+        let (x, y) = grid(threads);
+        self.dispatch_grid(name, uniforms, bindings, (x as usize, y as usize))
+    }
+
+    /// A dispatch of `groups` (x, y) workgroups; a grid past the dispatch limit of 65,535 per
+    /// dimension is a clear error naming the kernel, not a wgpu validation panic.
+    pub(crate) fn dispatch_grid(
+        &self,
+        name: &'static str,
+        uniforms: &[u32],
+        bindings: &[&GpuTensor],
+        groups: (usize, usize),
+    ) -> Result<Dispatch> {
+        if groups.0 > 65_535 || groups.1 > 65_535 {
+            return Err(Error::Gpu(format!(
+                "{name}: a grid of {} x {} workgroups exceeds one dispatch (65,535 per \
+                 dimension): use a smaller batch",
+                groups.0, groups.1
+            )));
+        }
+        // Both at most 65,535 (checked above).
+        let groups = (groups.0 as u32, groups.1 as u32);
+        let kernel = self.kernel(name)?;
+        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: (UNIFORM_WORDS * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for (i, t) in bindings.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: t.binding(),
+            });
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(name),
+            layout: &kernel.layout,
+            entries: &entries,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("binding {name}: {e}")));
+        }
+        let d = Dispatch {
+            kernel,
+            bind_group,
+            uniform,
+            groups,
+        };
+        d.set_uniforms(&self.queue, uniforms);
+        Ok(d)
+    }
+
+    /// Records `dispatches` in one compute pass, submits once and waits.
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.queue.submit([enc.finish()]);
+        self.wait()
     }
 }

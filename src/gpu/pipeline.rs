@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::gpu::context::GpuContext;
 use crate::{Error, Result};
 
 /// `(name, source)` of a shader in shaders/, read at compile time.
@@ -106,25 +105,27 @@ pub fn source(name: &str) -> Option<&'static str> {
     SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
-impl GpuContext {
-    /// The kernel's pipeline, compiled on first use.
-    pub fn kernel(&self, name: &'static str) -> Result<Arc<Kernel>> {
-        let mut cache = self
-            .pipelines
-            .kernels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+impl PipelineCache {
+    /// The kernel's pipeline on `device`, compiled on first use; `checks` keeps naga's runtime
+    /// checks in the shader (`GLASSNET_SHADER_CHECKS`).
+    pub fn get(
+        &self,
+        device: &wgpu::Device,
+        name: &'static str,
+        checks: bool,
+    ) -> Result<Arc<Kernel>> {
+        let mut cache = self.kernels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = cache.get(name) {
             return Ok(k.clone());
         }
         let src = source(name).ok_or_else(|| Error::Gpu(format!("no shader named {name}")))?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(src.into()),
         };
-        let module = if self.shader_checks {
-            self.device.create_shader_module(desc)
+        let module = if checks {
+            device.create_shader_module(desc)
         } else {
             // SAFETY: the shaders are ours, not user input. Every index is bounded by
             // construction (the tiled kernels clamp their loads and guard their stores), no
@@ -135,25 +136,22 @@ impl GpuContext {
             // array index, a counter in every loop, a guard on every division) cost the tiled
             // kernels' inner loops instructions that the compiler cannot remove.
             unsafe {
-                self.device
-                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
             }
         };
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                // Every kernel writes its workgroup arrays before reading them; naga's zeroing
-                // pass (a loop and a barrier per workgroup) only runs with the checks on.
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    zero_initialize_workgroup_memory: self.shader_checks,
-                    ..Default::default()
-                },
-                cache: None,
-            });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            // Every kernel writes its workgroup arrays before reading them; naga's zeroing
+            // pass (a loop and a barrier per workgroup) only runs with the checks on.
+            compilation_options: wgpu::PipelineCompilationOptions {
+                zero_initialize_workgroup_memory: checks,
+                ..Default::default()
+            },
+            cache: None,
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!(
                 "shaders/{name}.wgsl failed to compile: {e}"

@@ -1,0 +1,33 @@
+//! One wrapper per kernel in shaders/, named as the shader and its CPU reference function
+//! (`cpu::reference::<name>`), grouped by op family; each family's file opens with its
+//! kernels and variants. A wrapper only builds the dispatch (uniforms + bind group) after
+//! checking the shape; callers build their dispatches once and record them every step.
+//! `<name>` picks the variant autotune measured fastest here, `<name>_variant` runs a given
+//! one (the tests run them all).
+
+mod activation;
+mod conv;
+mod dense;
+mod distance;
+mod optim;
+mod pool;
+mod reduce;
+mod tune;
+
+pub use activation::*;
+pub use conv::*;
+pub use dense::*;
+pub use distance::*;
+pub use optim::*;
+pub use pool::*;
+pub use reduce::*;
+
+/// An f32 uniform word.
+fn f(x: f32) -> u32 {
+    x.to_bits()
+}
+
+/// A size as a u32 uniform word (shapes are validated far below 2^32).
+fn u(x: usize) -> u32 {
+    u32::try_from(x).expect("shape exceeds u32")
+}
