@@ -196,62 +196,10 @@ pub fn conv2d_backward_weight_variant(
     let mut d = Vec::new();
     let hp = s.h + 2 * s.pad;
     if variant == "conv2d_backward_weight_k5c2" {
-        // The input is the workgroup's shared operand, channels go to the lanes: its own
-        // padding (rows long enough for 2 vec4 past every group of 4 positions) and grid.
-        if s.k != 5 || !s.wo().is_multiple_of(4) {
-            return Err(Error::Gpu(format!(
-                "{variant} needs a 5x5 kernel and an output width that is a multiple of 4, \
-                 not k {} and width {}",
-                s.k,
-                s.wo()
-            )));
-        }
-        let wr4 = s.wo() / 4 + 1;
-        let xp = ctx.tensor(s.batch * s.cin * hp * wr4 * 4, "conv input, padded")?;
-        d.push(pad2d(
-            ctx,
-            &xp,
-            inp,
-            s.batch * s.cin,
-            s.h,
-            s.w,
-            s.pad,
-            wr4 * 4,
-            1,
-        )?);
-        let x = s
-            .cout
-            .div_ceil(WGRAD_ROW_CHANNELS)
-            .div_ceil(WORKGROUP as usize);
-        let y = s.batch * s.cin;
-        let words = [s.batch, s.cin, s.cout, hp, wr4, s.ho(), s.wo() / 4];
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (x, y))?);
-        d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
-        return Ok(d);
+        return backward_weight_k5c2(ctx, variant, dweight, dout, inp, partial, s);
     }
     if variant == "conv2d_backward_weight_split" {
-        if s.k > 5 {
-            return Err(Error::Gpu(format!(
-                "{variant} keeps one kernel row in registers: K <= 5, not {}",
-                s.k
-            )));
-        }
-        let dims = (s.batch * s.cin, s.h, s.w, s.pad);
-        let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
-        let words = [
-            s.batch,
-            s.cin,
-            s.cout,
-            hp,
-            s.w + 2 * s.pad,
-            s.k,
-            s.ho(),
-            s.wo(),
-        ];
-        let groups = groups_grid(s.batch * s.cout * s.cin * s.k);
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], groups)?);
-        d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
-        return Ok(d);
+        return backward_weight_split(ctx, variant, dweight, dout, inp, partial, s);
     }
     if let Some(tile) = wgrad_tile(variant) {
         let (pass, rows) = split_wgrad_pass(ctx, variant, tile, partial, dout, inp, &s, false)?;
@@ -308,6 +256,89 @@ pub fn conv2d_backward_weight_variant(
     let words: Vec<u32> = words.into_iter().map(u).collect();
     d.push(ctx.dispatch_grid(variant, &words, &[partial, dout, &xp], (x, y))?);
     d.push(batch_sum(ctx, dweight, partial, groups, s.weight_len())?);
+    Ok(d)
+}
+
+/// conv2d_backward_weight_split (K <= 5): a workgroup per (image, channels, kernel row),
+/// positions over its lanes.
+fn backward_weight_split(
+    ctx: &GpuContext,
+    variant: &'static str,
+    dweight: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let mut d = Vec::new();
+    let hp = s.h + 2 * s.pad;
+    if s.k > 5 {
+        return Err(Error::Gpu(format!(
+            "{variant} keeps one kernel row in registers: K <= 5, not {}",
+            s.k
+        )));
+    }
+    let dims = (s.batch * s.cin, s.h, s.w, s.pad);
+    let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
+    let words = [
+        s.batch,
+        s.cin,
+        s.cout,
+        hp,
+        s.w + 2 * s.pad,
+        s.k,
+        s.ho(),
+        s.wo(),
+    ];
+    let groups = groups_grid(s.batch * s.cout * s.cin * s.k);
+    d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], groups)?);
+    d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
+    Ok(d)
+}
+
+/// conv2d_backward_weight_k5c2: 5x5 kernels, Wo a multiple of 4; channels on the lanes.
+fn backward_weight_k5c2(
+    ctx: &GpuContext,
+    variant: &'static str,
+    dweight: &GpuTensor,
+    dout: &GpuTensor,
+    inp: &GpuTensor,
+    partial: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let mut d = Vec::new();
+    let hp = s.h + 2 * s.pad;
+    // The input is the workgroup's shared operand, channels go to the lanes: its own
+    // padding (rows long enough for 2 vec4 past every group of 4 positions) and grid.
+    if s.k != 5 || !s.wo().is_multiple_of(4) {
+        return Err(Error::Gpu(format!(
+            "{variant} needs a 5x5 kernel and an output width that is a multiple of 4, \
+             not k {} and width {}",
+            s.k,
+            s.wo()
+        )));
+    }
+    let wr4 = s.wo() / 4 + 1;
+    let xp = ctx.tensor(s.batch * s.cin * hp * wr4 * 4, "conv input, padded")?;
+    d.push(pad2d(
+        ctx,
+        &xp,
+        inp,
+        s.batch * s.cin,
+        s.h,
+        s.w,
+        s.pad,
+        wr4 * 4,
+        1,
+    )?);
+    let x = s
+        .cout
+        .div_ceil(WGRAD_ROW_CHANNELS)
+        .div_ceil(WORKGROUP as usize);
+    let y = s.batch * s.cin;
+    let words = [s.batch, s.cin, s.cout, hp, wr4, s.ho(), s.wo() / 4];
+    d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (x, y))?);
+    d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
     Ok(d)
 }
 

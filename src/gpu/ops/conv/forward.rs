@@ -52,6 +52,19 @@ fn forward_tile(variant: &str) -> Option<(usize, usize)> {
     }
 }
 
+/// What every forward variant is given: the tensors and the shape, the bias as a flag (without
+/// one the weights are bound in its place and the shaders never read them) and the ReLU.
+#[derive(Clone, Copy)]
+struct ForwardArgs<'a> {
+    out: &'a GpuTensor,
+    inp: &'a GpuTensor,
+    weight: &'a GpuTensor,
+    bias: &'a GpuTensor,
+    has_bias: usize,
+    relu: bool,
+    s: Conv2dShape,
+}
+
 /// The dispatches of one forward variant on the unpadded input `inp` `[B, Ci, H, W]`, with
 /// its scratch (padded input, tap table) allocated here, once. Without a bias the sums start
 /// at zero.
@@ -66,75 +79,138 @@ pub(in crate::gpu::ops) fn forward_variant(
     relu: bool,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let mut d = Vec::new();
-    let hp = s.h + 2 * s.pad;
-    let has_bias = bias.is_some() as usize;
-    // Without a bias, bind the weights in its place: the shaders never read it.
-    let bias = bias.unwrap_or(weight);
-    if let Some((tm, tn)) = forward_tile(variant) {
-        let taps = unpadded_taps(ctx, &s)?;
-        let (x, y) = (
-            (s.batch * s.ho() * s.wo()).div_ceil(tn),
-            s.cout.div_ceil(tm),
-        );
-        let words = [
-            s.batch,
-            s.cin,
-            s.cout,
-            s.h,
-            s.w,
-            s.ho(),
-            s.wo(),
-            has_bias,
-            relu as usize,
-            s.cin * s.k * s.k,
-            s.pad,
-        ];
-        let bind = [out, inp, weight, bias, &taps];
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
-        return Ok(d);
+    let a = ForwardArgs {
+        out,
+        inp,
+        weight,
+        has_bias: bias.is_some() as usize,
+        bias: bias.unwrap_or(weight),
+        relu,
+        s,
+    };
+    if let Some(tile) = forward_tile(variant) {
+        return forward_tiled(ctx, variant, tile, a);
     }
     if variant == "conv2d_forward_k5c2" {
-        if s.cin != 1 || s.k != 5 || !s.wo().is_multiple_of(4) {
-            return Err(Error::Gpu(format!(
-                "{variant} needs one input channel, a 5x5 kernel and an output width that is a \
-                 multiple of 4, not {}, {}x{} and {}",
-                s.cin,
-                s.k,
-                s.k,
-                s.wo()
-            )));
-        }
-        // Rows of the padded input reach 3 vec4 past each group of 8 pixels; with Ho odd the
-        // last pair's second row reads one row past the batch (a spare row, never stored).
-        let (wo8, ho2) = (s.wo().div_ceil(8), s.ho().div_ceil(2));
-        let wr4 = 2 * wo8 + 1;
-        let xp = ctx.tensor((s.batch * hp + 1) * wr4 * 4, "conv input, padded")?;
-        d.push(pad2d(ctx, &xp, inp, s.batch, s.h, s.w, s.pad, wr4 * 4, 1)?);
-        let words = [
-            s.batch,
-            s.cout,
-            s.ho(),
-            s.wo() / 4,
-            hp,
-            wr4,
-            ho2,
-            wo8,
-            has_bias,
-            relu as usize,
-        ];
-        let x = s
-            .cout
-            .div_ceil(FUSED_ROW_CHANNELS)
-            .div_ceil(WORKGROUP as usize);
-        d.push(ctx.dispatch_grid(
-            variant,
-            &words.map(u),
-            &[out, &xp, weight, bias],
-            (x, s.batch * ho2),
-        )?);
-        return Ok(d);
+        return forward_k5c2(ctx, variant, a);
     }
+    forward_blocked(ctx, variant, a)
+}
+
+/// A `_tiled` variant: (tm, tn) tiles staged through workgroup memory, read through the tap
+/// table from the unpadded input (no pad2d pass).
+fn forward_tiled(
+    ctx: &GpuContext,
+    variant: &'static str,
+    (tm, tn): (usize, usize),
+    a: ForwardArgs,
+) -> Result<Vec<Dispatch>> {
+    let ForwardArgs {
+        out,
+        inp,
+        weight,
+        bias,
+        has_bias,
+        relu,
+        s,
+    } = a;
+    let mut d = Vec::new();
+    let taps = unpadded_taps(ctx, &s)?;
+    let (x, y) = (
+        (s.batch * s.ho() * s.wo()).div_ceil(tn),
+        s.cout.div_ceil(tm),
+    );
+    let words = [
+        s.batch,
+        s.cin,
+        s.cout,
+        s.h,
+        s.w,
+        s.ho(),
+        s.wo(),
+        has_bias,
+        relu as usize,
+        s.cin * s.k * s.k,
+        s.pad,
+    ];
+    let bind = [out, inp, weight, bias, &taps];
+    d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
+    Ok(d)
+}
+
+/// conv2d_forward_k5c2: one input channel, a 5x5 kernel, Wo a multiple of 4; the padded input
+/// is the workgroup's shared operand, 2 channels per lane.
+fn forward_k5c2(ctx: &GpuContext, variant: &'static str, a: ForwardArgs) -> Result<Vec<Dispatch>> {
+    let ForwardArgs {
+        out,
+        inp,
+        weight,
+        bias,
+        has_bias,
+        relu,
+        s,
+    } = a;
+    let mut d = Vec::new();
+    let hp = s.h + 2 * s.pad;
+    if s.cin != 1 || s.k != 5 || !s.wo().is_multiple_of(4) {
+        return Err(Error::Gpu(format!(
+            "{variant} needs one input channel, a 5x5 kernel and an output width that is a \
+             multiple of 4, not {}, {}x{} and {}",
+            s.cin,
+            s.k,
+            s.k,
+            s.wo()
+        )));
+    }
+    // Rows of the padded input reach 3 vec4 past each group of 8 pixels; with Ho odd the
+    // last pair's second row reads one row past the batch (a spare row, never stored).
+    let (wo8, ho2) = (s.wo().div_ceil(8), s.ho().div_ceil(2));
+    let wr4 = 2 * wo8 + 1;
+    let xp = ctx.tensor((s.batch * hp + 1) * wr4 * 4, "conv input, padded")?;
+    d.push(pad2d(ctx, &xp, inp, s.batch, s.h, s.w, s.pad, wr4 * 4, 1)?);
+    let words = [
+        s.batch,
+        s.cout,
+        s.ho(),
+        s.wo() / 4,
+        hp,
+        wr4,
+        ho2,
+        wo8,
+        has_bias,
+        relu as usize,
+    ];
+    let x = s
+        .cout
+        .div_ceil(FUSED_ROW_CHANNELS)
+        .div_ceil(WORKGROUP as usize);
+    d.push(ctx.dispatch_grid(
+        variant,
+        &words.map(u),
+        &[out, &xp, weight, bias],
+        (x, s.batch * ho2),
+    )?);
+    Ok(d)
+}
+
+/// The register-blocked variants (conv2d_forward, _v4, _v4s): a zero-padded copy of the input
+/// (K shifted copies for _v4*) and a tap-offset table, 16 channels x 16 pixels per lane.
+fn forward_blocked(
+    ctx: &GpuContext,
+    variant: &'static str,
+    a: ForwardArgs,
+) -> Result<Vec<Dispatch>> {
+    let ForwardArgs {
+        out,
+        inp,
+        weight,
+        bias,
+        has_bias,
+        relu,
+        s,
+    } = a;
+    let mut d = Vec::new();
+    let hp = s.h + 2 * s.pad;
     let (grid_x, words, xp, taps) = match variant {
         "conv2d_forward" => {
             let wp = s.w + 2 * s.pad;
@@ -337,29 +413,7 @@ pub fn conv2d_forward_relu_maxpool_variant(
     }
     let hp = s.h + 2 * s.pad;
     if variant == "conv2d_forward_relu_maxpool_k5c2" {
-        if s.cin != 1 || s.k != 5 {
-            return Err(Error::Gpu(format!(
-                "{variant} needs one input channel and a 5x5 kernel, not {} and {}x{}",
-                s.cin, s.k, s.k
-            )));
-        }
-        // Rows of the padded input reach 3 vec4 past each group of 8 pixels.
-        let wr4 = s.wo() / 4 + 1;
-        let xp = ctx.tensor(s.batch * hp * wr4 * 4, "conv input, padded")?;
-        let mut d = vec![pad2d(ctx, &xp, inp, s.batch, s.h, s.w, s.pad, wr4 * 4, 1)?];
-        let x = s
-            .cout
-            .div_ceil(FUSED_ROW_CHANNELS)
-            .div_ceil(WORKGROUP as usize);
-        let y = s.batch * s.ho() / 2;
-        let words = [s.batch, s.cout, hp, wr4, s.ho() / 2, s.wo() / 8];
-        d.push(ctx.dispatch_grid(
-            variant,
-            &words.map(u),
-            &[pooled, codes, &xp, weight, bias],
-            (x, y),
-        )?);
-        return Ok(d);
+        return relu_maxpool_k5c2(ctx, variant, pooled, codes, inp, weight, bias, s);
     }
     let tiled = match variant {
         "conv2d_forward_relu_maxpool_tiled32" => Some(32),
@@ -427,6 +481,45 @@ pub fn conv2d_forward_relu_maxpool_variant(
         &words.map(u),
         &[pooled, codes, &xp, weight, bias, &taps],
         (x, s.cout.div_ceil(CONV_CHANNELS)),
+    )?);
+    Ok(d)
+}
+
+/// conv2d_forward_relu_maxpool_k5c2: one input channel and a 5x5 kernel (the first layer), the
+/// padded input shared by the workgroup, 2 channels' 25 weights per lane.
+#[allow(clippy::too_many_arguments)]
+fn relu_maxpool_k5c2(
+    ctx: &GpuContext,
+    variant: &'static str,
+    pooled: &GpuTensor,
+    codes: &GpuTensor,
+    inp: &GpuTensor,
+    weight: &GpuTensor,
+    bias: &GpuTensor,
+    s: Conv2dShape,
+) -> Result<Vec<Dispatch>> {
+    let hp = s.h + 2 * s.pad;
+    if s.cin != 1 || s.k != 5 {
+        return Err(Error::Gpu(format!(
+            "{variant} needs one input channel and a 5x5 kernel, not {} and {}x{}",
+            s.cin, s.k, s.k
+        )));
+    }
+    // Rows of the padded input reach 3 vec4 past each group of 8 pixels.
+    let wr4 = s.wo() / 4 + 1;
+    let xp = ctx.tensor(s.batch * hp * wr4 * 4, "conv input, padded")?;
+    let mut d = vec![pad2d(ctx, &xp, inp, s.batch, s.h, s.w, s.pad, wr4 * 4, 1)?];
+    let x = s
+        .cout
+        .div_ceil(FUSED_ROW_CHANNELS)
+        .div_ceil(WORKGROUP as usize);
+    let y = s.batch * s.ho() / 2;
+    let words = [s.batch, s.cout, hp, wr4, s.ho() / 2, s.wo() / 8];
+    d.push(ctx.dispatch_grid(
+        variant,
+        &words.map(u),
+        &[pooled, codes, &xp, weight, bias],
+        (x, y),
     )?);
     Ok(d)
 }
