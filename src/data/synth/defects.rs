@@ -99,8 +99,6 @@ impl Fold {
     }
 }
 
-/// The 8-bit image before mapping to [-1, 1].
-
 /// A dent: a closed shape pressed into the surface. Its height map (hard mask, blurred
 /// into sloped walls) is shaded by its gradient along a light direction, which gives
 /// the bright-rim-one-side, dark-other-side look of a depression under oblique light.

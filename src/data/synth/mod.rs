@@ -136,6 +136,7 @@ mod defects;
 use background::*;
 use defects::*;
 
+/// The 8-bit image before mapping to [-1, 1].
 fn synth_grey(seed: u64, class: usize, index: usize, side: usize) -> Vec<u8> {
     // Sizes are specified for the 112 px default and scale with the side.
     synth_grey_at_scale(
