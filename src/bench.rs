@@ -167,7 +167,7 @@ fn shape_str(s: &Conv2dShape) -> String {
 }
 
 /// The conv kernels of every layer on the GPU, each validated on the full shape against the
-/// CPU fast path (itself tested against the reference in tests/gpu_vs_cpu.rs).
+/// CPU fast path (itself tested against the reference in tests/gpu_ops/).
 pub fn gpu_conv_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut out = Vec::new();
@@ -370,6 +370,19 @@ pub fn cpu_kernels(batch: usize, reps: usize) -> Result<Vec<KernelTime>> {
 pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let arch = Arch::reference(crate::model::Head::L2);
+    let mut out = pool_cases(ctx, &mut rng, &arch, batch)?;
+    out.extend(dense_cases(ctx, &mut rng, &arch, batch)?);
+    out.extend(distance_and_adam_cases(ctx, &mut rng, &arch, batch)?);
+    Ok(out)
+}
+
+/// Pooling (plain and the fused layers' argmax backward) and ReLU on conv1's output.
+fn pool_cases(
+    ctx: &GpuContext,
+    rng: &mut ChaCha8Rng,
+    arch: &Arch,
+    batch: usize,
+) -> Result<Vec<GpuCase>> {
     let mut out = Vec::new();
     let mut push =
         |name: &str, shape: String, dispatches: Vec<Dispatch>, flops: f64, floats: usize| {
@@ -382,14 +395,8 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
             })
         };
     let one = |d: &Dispatch| ctx.run(&[d]);
-    let all = |d: &[Dispatch]| ctx.run(&d.iter().collect::<Vec<_>>());
-
-    // Pooling and ReLU on conv1's output.
     let ps = arch.pool(0, batch);
-    let (x, g) = (
-        random(&mut rng, ps.in_len()),
-        random(&mut rng, ps.out_len()),
-    );
+    let (x, g) = (random(rng, ps.in_len()), random(rng, ps.out_len()));
     let (tx, tg) = (ctx.tensor_from(&x, "x")?, ctx.tensor_from(&g, "g")?);
     let (ty, tdx) = (
         ctx.tensor(ps.out_len(), "y")?,
@@ -453,13 +460,35 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     check("relu_forward", &ctx.read::<f32>(&tdx)?, &want)?;
     push("relu_forward", shape, vec![d], 0.0, 2 * ps.in_len());
 
-    // The dense layer.
+    Ok(out)
+}
+
+/// The dense layer's forward and backward passes.
+fn dense_cases(
+    ctx: &GpuContext,
+    rng: &mut ChaCha8Rng,
+    arch: &Arch,
+    batch: usize,
+) -> Result<Vec<GpuCase>> {
+    let mut out = Vec::new();
+    let mut push =
+        |name: &str, shape: String, dispatches: Vec<Dispatch>, flops: f64, floats: usize| {
+            out.push(GpuCase {
+                name: name.into(),
+                shape,
+                flops,
+                floats,
+                dispatches,
+            })
+        };
+    let one = |d: &Dispatch| ctx.run(&[d]);
+    let all = |d: &[Dispatch]| ctx.run(&d.iter().collect::<Vec<_>>());
     let ds = arch.dense(batch);
     let (x, w, b, g) = (
-        random(&mut rng, ds.batch * ds.nin),
-        random(&mut rng, ds.nout * ds.nin),
-        random(&mut rng, ds.nout),
-        random(&mut rng, ds.batch * ds.nout),
+        random(rng, ds.batch * ds.nin),
+        random(rng, ds.nout * ds.nin),
+        random(rng, ds.nout),
+        random(rng, ds.batch * ds.nout),
     );
     let (tx, tw, tb, tg) = (
         ctx.tensor_from(&x, "x")?,
@@ -494,9 +523,32 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     check("dense_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
     push("dense_backward_weight", shape, d, flops, floats);
 
+    Ok(out)
+}
+
+/// The step's distance matrix between its embeddings, and Adam over every parameter.
+fn distance_and_adam_cases(
+    ctx: &GpuContext,
+    rng: &mut ChaCha8Rng,
+    arch: &Arch,
+    batch: usize,
+) -> Result<Vec<GpuCase>> {
+    let mut out = Vec::new();
+    let mut push =
+        |name: &str, shape: String, dispatches: Vec<Dispatch>, flops: f64, floats: usize| {
+            out.push(GpuCase {
+                name: name.into(),
+                shape,
+                flops,
+                floats,
+                dispatches,
+            })
+        };
+    let one = |d: &Dispatch| ctx.run(&[d]);
+    let ds = arch.dense(batch);
     // The step's distance matrix between its embeddings.
     let (n, e) = (batch, ds.nout);
-    let x = random(&mut rng, n * e);
+    let x = random(rng, n * e);
     let (tx, td) = (ctx.tensor_from(&x, "x")?, ctx.tensor(n * n, "dist")?);
     let d = k::pairwise_distance(ctx, &td, &tx, &tx, n, n, e)?;
     one(&d)?;
@@ -512,15 +564,12 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     );
 
     // Adam over every parameter.
-    let np = ParamLayout::new(&arch).total;
+    let np = ParamLayout::new(arch).total;
     let (p0, g, m0, v0) = (
-        random(&mut rng, np),
-        random(&mut rng, np),
-        random(&mut rng, np),
-        random(&mut rng, np)
-            .iter()
-            .map(|v| v.abs())
-            .collect::<Vec<_>>(),
+        random(rng, np),
+        random(rng, np),
+        random(rng, np),
+        random(rng, np).iter().map(|v| v.abs()).collect::<Vec<_>>(),
     );
     let h = match OptimConfig::default().at_step(3) {
         crate::optim::StepParams::Adam(h) => h,

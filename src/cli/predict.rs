@@ -108,70 +108,9 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(r)?);
         }
     } else if a.csv {
-        // csv quotes any field that needs it (a class or path with a comma, quote or newline).
-        let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-        w.write_record([
-            "path",
-            "class",
-            "unknown",
-            "distance",
-            "threshold",
-            "nearest_class",
-            "votes",
-            "k",
-            "good_margin",
-        ])?;
-        for r in &records {
-            w.write_record([
-                r.path.as_str(),
-                &r.p.class,
-                &r.p.unknown.to_string(),
-                &format!("{:.6}", r.p.distance),
-                &r.p.threshold.map_or(String::new(), |t| format!("{t:.6}")),
-                &r.p.nearest_class,
-                &r.p.votes.to_string(),
-                &r.p.k.to_string(),
-                &r.p.good_margin.map_or(String::new(), |m| format!("{m:.6}")),
-            ])?;
-        }
-        w.flush()?;
+        write_csv(&records)?;
     } else {
-        let w = records
-            .iter()
-            .map(|r| r.path.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        let cw = model
-            .meta
-            .classes
-            .iter()
-            .map(|c| c.len())
-            .max()
-            .unwrap_or(5)
-            .max(crate::classify::UNKNOWN.len());
-        println!(
-            "{:<w$}  {:<cw$}  {:>10}  {:>9}  {:>5}  nearest",
-            "path", "class", "distance", "threshold", "vote"
-        );
-        for r in &records {
-            println!(
-                "{:<w$}  {:<cw$}  {:>10.4}  {:>9}  {:>5}  {}",
-                r.path,
-                r.p.class,
-                r.p.distance,
-                r.p.threshold.map_or("-".into(), |t| format!("{t:.4}")),
-                format!("{}/{}", r.p.votes, r.p.k),
-                r.p.nearest_class
-            );
-        }
-        let unknown = records.iter().filter(|r| r.p.unknown).count();
-        if unknown > 0 {
-            eprintln!(
-                "{unknown} of {} image(s) unknown: farther from every known class than its threshold (nearest class shown; --reject off to force a class)",
-                records.len()
-            );
-        }
+        print_table(&records, &model.meta.classes);
     }
     if !skipped.is_empty() {
         eprintln!("skipped {} unreadable image(s)", skipped.len());
@@ -191,6 +130,76 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
 
 /// The model class named by the first folder of `file` below `root` (None for a file given
 /// directly, or a folder that is no class).
+/// `--csv`: one row per image.
+fn write_csv(records: &[Record]) -> anyhow::Result<()> {
+    // csv quotes any field that needs it (a class or path with a comma, quote or newline).
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    w.write_record([
+        "path",
+        "class",
+        "unknown",
+        "distance",
+        "threshold",
+        "nearest_class",
+        "votes",
+        "k",
+        "good_margin",
+    ])?;
+    for r in records {
+        w.write_record([
+            r.path.as_str(),
+            &r.p.class,
+            &r.p.unknown.to_string(),
+            &format!("{:.6}", r.p.distance),
+            &r.p.threshold.map_or(String::new(), |t| format!("{t:.6}")),
+            &r.p.nearest_class,
+            &r.p.votes.to_string(),
+            &r.p.k.to_string(),
+            &r.p.good_margin.map_or(String::new(), |m| format!("{m:.6}")),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The default output: a table on stdout, unknowns counted on stderr.
+fn print_table(records: &[Record], classes: &[String]) {
+    let w = records
+        .iter()
+        .map(|r| r.path.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let cw = classes
+        .iter()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(5)
+        .max(crate::classify::UNKNOWN.len());
+    println!(
+        "{:<w$}  {:<cw$}  {:>10}  {:>9}  {:>5}  nearest",
+        "path", "class", "distance", "threshold", "vote"
+    );
+    for r in records {
+        println!(
+            "{:<w$}  {:<cw$}  {:>10.4}  {:>9}  {:>5}  {}",
+            r.path,
+            r.p.class,
+            r.p.distance,
+            r.p.threshold.map_or("-".into(), |t| format!("{t:.4}")),
+            format!("{}/{}", r.p.votes, r.p.k),
+            r.p.nearest_class
+        );
+    }
+    let unknown = records.iter().filter(|r| r.p.unknown).count();
+    if unknown > 0 {
+        eprintln!(
+            "{unknown} of {} image(s) unknown: farther from every known class than its threshold (nearest class shown; --reject off to force a class)",
+            records.len()
+        );
+    }
+}
+
 fn class_folder(
     file: &std::path::Path,
     root: &std::path::Path,

@@ -40,6 +40,47 @@ fn input_to_u8(pixels: &[f32], side: usize) -> GrayImage {
     })
 }
 
+/// A contact-sheet cell's width (original and processed side by side) and the gap around it.
+fn sheet_cell(size: usize) -> (u32, u32) {
+    (2 * size as u32 + 6, 6)
+}
+
+/// Places example `k` of class `c` on the contact sheet: the original fitted to the cell with
+/// the crop box drawn, then the processed image.
+fn place_on_sheet(
+    sheet: &mut GrayImage,
+    orig: &GreyF32,
+    rect: Option<crate::data::preprocess::Rect>,
+    processed: &GrayImage,
+    (k, c): (usize, usize),
+    size: usize,
+) {
+    let (cell, gap) = sheet_cell(size);
+    let (w, h) = orig.dimensions();
+    let fit = size as f32 / w.max(h) as f32;
+    let (tw, th) = (
+        ((w as f32 * fit).round() as u32).max(1),
+        ((h as f32 * fit).round() as u32).max(1),
+    );
+    let mut thumb =
+        image::imageops::resize(&to_u8(orig), tw, th, image::imageops::FilterType::Triangle);
+    if let Some(r) = rect {
+        let scaled =
+            imageproc::rect::Rect::at((r.x as f32 * fit) as i32, (r.y as f32 * fit) as i32)
+                .of_size(
+                    ((r.w as f32 * fit) as u32).max(2),
+                    ((r.h as f32 * fit) as u32).max(2),
+                );
+        imageproc::drawing::draw_hollow_rect_mut(&mut thumb, scaled, Luma([255]));
+    }
+    let (x0, y0) = (
+        gap + k as u32 * (cell + gap),
+        gap + c as u32 * (size as u32 + gap),
+    );
+    image::imageops::replace(sheet, &thumb, x0 as i64, y0 as i64);
+    image::imageops::replace(sheet, processed, (x0 + size as u32 + 6) as i64, y0 as i64);
+}
+
 /// The original of image `i` of class `c` (the `k`-th of its class), for the sheet.
 fn original(
     a: &PreprocessCmdArgs,
@@ -82,8 +123,7 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
     let mut seen = vec![0usize; data.classes.len()];
     // Sheet: one row per class, each example as original (fitted to the cell, crop box
     // drawn) then processed.
-    let cell = 2 * a.size as u32 + 6;
-    let gap = 6u32;
+    let (cell, gap) = sheet_cell(a.size);
     let cols = a.sheet_examples.max(1) as u32;
     let mut sheet = GrayImage::from_pixel(
         gap + cols * (cell + gap),
@@ -116,34 +156,7 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         if !on_sheet {
             continue;
         }
-        let (w, h) = orig.dimensions();
-        let fit = a.size as f32 / w.max(h) as f32;
-        let (tw, th) = (
-            ((w as f32 * fit).round() as u32).max(1),
-            ((h as f32 * fit).round() as u32).max(1),
-        );
-        let mut thumb =
-            image::imageops::resize(&to_u8(&orig), tw, th, image::imageops::FilterType::Triangle);
-        if let Some(r) = rect {
-            let scaled =
-                imageproc::rect::Rect::at((r.x as f32 * fit) as i32, (r.y as f32 * fit) as i32)
-                    .of_size(
-                        ((r.w as f32 * fit) as u32).max(2),
-                        ((r.h as f32 * fit) as u32).max(2),
-                    );
-            imageproc::drawing::draw_hollow_rect_mut(&mut thumb, scaled, Luma([255]));
-        }
-        let (x0, y0) = (
-            gap + k as u32 * (cell + gap),
-            gap + c as u32 * (a.size as u32 + gap),
-        );
-        image::imageops::replace(&mut sheet, &thumb, x0 as i64, y0 as i64);
-        image::imageops::replace(
-            &mut sheet,
-            &processed,
-            (x0 + a.size as u32 + 6) as i64,
-            y0 as i64,
-        );
+        place_on_sheet(&mut sheet, &orig, rect, &processed, (k, c), a.size);
     }
     sheet
         .save(stage.path("contact_sheet.png"))

@@ -197,6 +197,147 @@ impl RecipeArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let cfg = args.recipe.config()?;
     let arch = args.recipe.arch(cfg.head)?;
+    check_flags(&args)?;
+    let pre = args.pre.build(arch.side)?;
+    let out = output_dir(&args)?;
+    // Refuse a bad --out or a run left unfinished before spending minutes training.
+    let pending = pending_run(&args, &out)?;
+    let (data, frames, source) = load_dataset_and_frames(&args.data, &pre, args.crop_views)?;
+    data.check_trainable(&source)?;
+    let good_class = good_class_index(&args, &data, &source)?;
+    let input = crate::data::profile::InputProfile::of(&data.paths)?;
+    let (train_set, val_set, source) =
+        split_sets(&data, frames.as_ref(), source, args.val_fraction, cfg.seed);
+    let identity = serde_json::json!({
+        "training": cfg,
+        "arch": arch,
+        "preprocess": pre,
+        "val_fraction": args.val_fraction,
+        "crop_views": args.crop_views,
+        "data": source,
+        "classes": data.classes,
+        "train_images": fingerprint(&train_set),
+        "val_images": fingerprint(&val_set),
+    });
+    let (stage, resume) = adopt_pending(pending, &out, &identity, cfg.epochs)?;
+    let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
+    let (engine, note) = open_engine(args.device.choice(), &arch, &params)?;
+    let mut engine = crate::engine::fault::FailAt::from_env(engine);
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
+    print_plan(
+        &source,
+        &data,
+        &train_set,
+        &val_set,
+        &arch,
+        &cfg,
+        &engine.describe(),
+    );
+
+    let (stage, outcome) = train_keeping_checkpoint(
+        engine.as_mut(),
+        &train_set,
+        &val_set,
+        &cfg,
+        stage,
+        &identity,
+        resume,
+        &out,
+    )?;
+    engine.set_params(&outcome.params)?;
+    let gallery = engine.embed(&train_set.images)?;
+    let cal = if val_set.is_empty() {
+        Calibration::default()
+    } else {
+        let val_emb = engine.embed(&val_set.images)?;
+        let sets = EmbeddedSplit {
+            gallery: &gallery,
+            gallery_labels: &train_set.labels,
+            val: &val_emb,
+            val_labels: &val_set.labels,
+            dim: arch.embed_dim,
+        };
+        validate_and_calibrate(&sets, &args, good_class, &data.classes, outcome.best_epoch)?
+    };
+    report_rejection(cal.rejection.as_ref(), &data.classes);
+    if let Some(msg) = &outcome.collapse {
+        eprintln!("warning: {msg}");
+    }
+    print_rate(&outcome, &engine.describe());
+
+    let model = Model {
+        meta: Metadata {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            glassnet_version: env!("CARGO_PKG_VERSION").into(),
+            arch: arch.clone(),
+            classes: data.classes.clone(),
+            preprocess: pre,
+            normalisation: "grey in [0, 1] scaled to [-1, 1] (x * 2 - 1)".into(),
+            training: cfg.clone(),
+            seed: cfg.seed,
+            device: engine.describe(),
+            data: source,
+            best_epoch: outcome.best_epoch,
+            validation: cal.validation,
+            rejection: cal.rejection,
+            good: cal.good,
+            input,
+            gallery_edits: Vec::new(),
+        },
+        params: outcome.params.clone(),
+        gallery,
+        gallery_labels: train_set.labels.clone(),
+    };
+    finish(stage, &model, &outcome.history)
+}
+
+/// Writes the model, its history and curve into the staging folder, drops the checkpoint
+/// and renames the folder into place.
+fn finish(
+    stage: Staging,
+    model: &Model,
+    history: &[crate::train::EpochRecord],
+) -> anyhow::Result<()> {
+    write_model(&stage, model)?;
+    write_history(&stage, history)?;
+    // The model is finished: a plot that cannot be drawn is no reason to lose it.
+    if let Err(e) =
+        crate::plot::training_curve(&stage.path("training.png"), "glassnet training", history)
+    {
+        eprintln!("warning: training.png not written: {e:#}");
+    }
+    let ckpt = stage.path(TRAIN_CHECKPOINT);
+    std::fs::remove_file(&ckpt).with_context(|| format!("removing {}", ckpt.display()))?;
+    let dir = stage.commit()?;
+    println!("model written to {}", dir.display());
+    Ok(())
+}
+
+/// The stratified training and validation split; with crop views, the training images'
+/// whole frames join the training set (and the data's description says so).
+fn split_sets(
+    data: &crate::data::Dataset,
+    frames: Option<&crate::data::Dataset>,
+    source: String,
+    val_fraction: f64,
+    seed: u64,
+) -> (crate::data::Dataset, crate::data::Dataset, String) {
+    let (train_idx, val_idx) =
+        stratified_split(&data.labels, data.classes.len(), val_fraction, seed);
+    let (mut train_set, val_set) = (data.subset(&train_idx), data.subset(&val_idx));
+    let mut source = source;
+    if let Some(frames) = frames {
+        train_set = train_set.joined(&frames.subset(&train_idx));
+        source += " (training images as crop and whole frame)";
+    }
+    (train_set, val_set, source)
+}
+
+/// The flags no other step checks, refused before any data is read.
+fn check_flags(args: &TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         (0.0..0.9).contains(&args.val_fraction),
         "--val-fraction {}: must be in [0, 0.9)",
@@ -211,57 +352,46 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.good_class.is_none() || args.val_fraction > 0.0,
         "--good-class: the bias is calibrated on validation images; --val-fraction 0 leaves none"
     );
-    let pre = args.pre.build(arch.side)?;
     anyhow::ensure!(
-        !args.crop_views || pre.crop.is_some(),
+        !args.crop_views || args.pre.crop,
         "--crop-views: only with --crop"
     );
-    let out = output_dir(&args)?;
-    // Refuse a bad --out or a run left unfinished before spending minutes training.
-    let pending = pending_run(&args, &out)?;
-    let (data, frames, source) = load_dataset_and_frames(&args.data, &pre, args.crop_views)?;
-    data.check_trainable(&source)?;
-    let good_class = match &args.good_class {
-        Some(name) => Some(
-            data.classes
-                .iter()
-                .position(|c| c == name)
-                .with_context(|| {
-                    format!(
-                        "--good-class {name:?}: no such class in {source} (classes: {})",
-                        data.classes.join(", ")
-                    )
-                })? as u32,
-        ),
-        None => None,
+    Ok(())
+}
+
+/// `--good-class` as a class index of `data`.
+fn good_class_index(
+    args: &TrainArgs,
+    data: &crate::data::Dataset,
+    source: &str,
+) -> anyhow::Result<Option<u32>> {
+    let Some(name) = &args.good_class else {
+        return Ok(None);
     };
-    let input = crate::data::profile::InputProfile::of(&data.paths)?;
-    let (train_idx, val_idx) = stratified_split(
-        &data.labels,
-        data.classes.len(),
-        args.val_fraction,
-        cfg.seed,
-    );
-    let (mut train_set, val_set) = (data.subset(&train_idx), data.subset(&val_idx));
-    let mut source = source;
-    if let Some(frames) = &frames {
-        train_set = train_set.joined(&frames.subset(&train_idx));
-        source += " (training images as crop and whole frame)";
-    }
-    let identity = serde_json::json!({
-        "training": cfg,
-        "arch": arch,
-        "preprocess": pre,
-        "val_fraction": args.val_fraction,
-        "crop_views": args.crop_views,
-        "data": source,
-        "classes": data.classes,
-        "train_images": fingerprint(&train_set),
-        "val_images": fingerprint(&val_set),
-    });
-    let (stage, resume) = match pending {
+    let i = data
+        .classes
+        .iter()
+        .position(|c| c == name)
+        .with_context(|| {
+            format!(
+                "--good-class {name:?}: no such class in {source} (classes: {})",
+                data.classes.join(", ")
+            )
+        })?;
+    Ok(Some(i as u32))
+}
+
+/// The staging folder to write into, and the state to continue from when resuming (refused
+/// when the checkpoint was made with other settings or data).
+fn adopt_pending(
+    pending: Pending,
+    out: &Path,
+    identity: &serde_json::Value,
+    epochs: usize,
+) -> anyhow::Result<(Staging, Option<TrainState>)> {
+    match pending {
         Pending::Resume(stale, state, saved) => {
-            let diff = identity_diff(&saved, &identity);
+            let diff = identity_diff(&saved, identity);
             anyhow::ensure!(
                 diff.is_empty(),
                 "--resume {}: the checkpoint in {} was made with other settings or data:\n  {}\nrerun with the flags and data it was started with, or start over with --out {} --restart",
@@ -274,19 +404,25 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 "resuming {} after epoch {} of {} (checkpoint in {})",
                 out.display(),
                 state.cursor.epochs_done,
-                cfg.epochs,
+                epochs,
                 stale.display()
             );
-            (Staging::adopt(&out, &stale)?, Some(*state))
+            Ok((Staging::adopt(out, &stale)?, Some(*state)))
         }
-        Pending::Fresh(stage) => (stage, None),
-    };
-    let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
-    let (engine, note) = open_engine(args.device.choice(), &arch, &params)?;
-    let mut engine = crate::engine::fault::FailAt::from_env(engine);
-    if let Some(n) = note {
-        eprintln!("{n}");
+        Pending::Fresh(stage) => Ok((stage, None)),
     }
+}
+
+/// What the run is about to do, on stderr.
+fn print_plan(
+    source: &str,
+    data: &crate::data::Dataset,
+    train_set: &crate::data::Dataset,
+    val_set: &crate::data::Dataset,
+    arch: &Arch,
+    cfg: &TrainConfig,
+    device: &str,
+) {
     eprintln!("data:   {source}: {}", data.summary());
     eprintln!(
         "split:  {} train, {} validation (stratified, seed {})",
@@ -309,91 +445,97 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         },
         cfg.augment
     );
-    eprintln!("device: {}", engine.describe());
+    eprintln!("device: {device}");
+}
 
+/// Trains with a checkpoint after every epoch. A diverged run has nothing worth keeping; any
+/// other failure (a lost GPU, a full disk) keeps the last good checkpoint for --resume.
+#[allow(clippy::too_many_arguments)]
+fn train_keeping_checkpoint(
+    engine: &mut dyn crate::engine::Engine,
+    train_set: &crate::data::Dataset,
+    val_set: &crate::data::Dataset,
+    cfg: &TrainConfig,
+    stage: Staging,
+    identity: &serde_json::Value,
+    resume: Option<TrainState>,
+    out: &Path,
+) -> anyhow::Result<(Staging, crate::train::TrainOutcome)> {
     let mut bar = Bar::new("");
-    let val = (!val_set.is_empty()).then_some(&val_set);
+    let val = (!val_set.is_empty()).then_some(val_set);
     let ckpt = stage.path(TRAIN_CHECKPOINT);
-    let mut save =
-        |state: &crate::train::TrainState| write_train_checkpoint(&ckpt, state, &identity);
-    let outcome = train_resumable(
-        engine.as_mut(),
-        &train_set,
-        val,
-        &cfg,
-        &mut bar,
-        resume,
-        &mut save,
-    );
+    let mut save = |state: &TrainState| write_train_checkpoint(&ckpt, state, identity);
+    let outcome = train_resumable(engine, train_set, val, cfg, &mut bar, resume, &mut save);
     bar.finish();
-    let outcome = match outcome {
-        Ok(o) => o,
-        // A diverged run has nothing worth keeping; any other failure (a lost GPU, a full
-        // disk) keeps the last good checkpoint for --resume.
-        Err(e @ crate::Error::Diverged(_)) => return Err(e.into()),
+    match outcome {
+        Ok(o) => Ok((stage, o)),
+        Err(e @ crate::Error::Diverged(_)) => Err(e.into()),
         Err(e) if ckpt.is_file() => {
             let kept = stage.keep();
-            return Err(anyhow::Error::new(e).context(format!(
+            Err(anyhow::Error::new(e).context(format!(
                 "training stopped; its last checkpoint is kept in {}: continue with `glassnet train --resume {}` and the same flags",
                 kept.display(),
                 out.display()
-            )));
+            )))
         }
-        Err(e) => return Err(e.into()),
-    };
-    engine.set_params(&outcome.params)?;
-    let gallery = engine.embed(&train_set.images)?;
-    let mut validation = None;
-    let mut rejection = None;
-    let mut good = None;
-    if !val_set.is_empty() {
-        let q = engine.embed(&val_set.images)?;
-        let d = arch.embed_dim;
-        if let Some(class) = good_class {
-            good = Some(calibrate_good(
-                &gallery,
-                &train_set.labels,
-                &q,
-                &val_set.labels,
-                d,
-                class,
-                args.max_escape,
-                &data.classes,
-            )?);
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The trained gallery and the embedded validation split.
+struct EmbeddedSplit<'a> {
+    gallery: &'a [f32],
+    gallery_labels: &'a [u32],
+    val: &'a [f32],
+    val_labels: &'a [u32],
+    dim: usize,
+}
+
+/// What the validation split gives the model: its scores, the unknown thresholds and the
+/// good-part operating point.
+#[derive(Default)]
+struct Calibration {
+    validation: Option<Scores>,
+    rejection: Option<crate::metric::openset::Rejection>,
+    good: Option<crate::metric::escape::GoodPoint>,
+}
+
+/// Scores the validation split at 1-NN and 5-NN (printed) and calibrates on it.
+fn validate_and_calibrate(
+    s: &EmbeddedSplit,
+    args: &TrainArgs,
+    good_class: Option<u32>,
+    classes: &[String],
+    best_epoch: usize,
+) -> anyhow::Result<Calibration> {
+    let mut cal = Calibration::default();
+    if let Some(class) = good_class {
+        cal.good = Some(calibrate_good(s, class, args.max_escape, classes)?);
+    }
+    for k in [1usize, 5] {
+        let nn = knn(s.gallery, s.gallery_labels, s.val, s.dim, k, false);
+        if k == 1 {
+            cal.rejection = calibrate(&nn, classes.len(), args.known_recall);
         }
-        for k in [1usize, 5] {
-            let nn = knn(&gallery, &train_set.labels, &q, d, k, false);
-            if k == 1 {
-                rejection = calibrate(&nn, data.classes.len(), args.known_recall);
-            }
-            let pred: Vec<u32> = nn.iter().map(|n| n.label).collect();
-            let s = Scores::of(&Confusion::from_labels(
-                &val_set.labels,
-                &pred,
-                data.classes.len(),
-            ));
-            println!(
-                "validation {k}-NN: accuracy {:.2}%, balanced accuracy {:.2}%, macro-F1 {:.3} ({} images, best epoch {})",
-                s.accuracy * 100.0,
-                s.balanced_accuracy * 100.0,
-                s.macro_f1,
-                val_set.len(),
-                outcome.best_epoch
-            );
-            if k == 1 {
-                validation = Some(s);
-            }
+        let pred: Vec<u32> = nn.iter().map(|n| n.label).collect();
+        let sc = Scores::of(&Confusion::from_labels(s.val_labels, &pred, classes.len()));
+        println!(
+            "validation {k}-NN: accuracy {:.2}%, balanced accuracy {:.2}%, macro-F1 {:.3} ({} images, best epoch {})",
+            sc.accuracy * 100.0,
+            sc.balanced_accuracy * 100.0,
+            sc.macro_f1,
+            s.val_labels.len(),
+            best_epoch
+        );
+        if k == 1 {
+            cal.validation = Some(sc);
         }
     }
-    match &rejection {
-        Some(r) => report_rejection(r, &data.classes),
-        None => eprintln!(
-            "note: no validation images (--val-fraction 0): no unknown threshold is calibrated, so predict will never answer unknown"
-        ),
-    }
-    if let Some(msg) = &outcome.collapse {
-        eprintln!("warning: {msg}");
-    }
+    Ok(cal)
+}
+
+/// How long training took and how fast it went.
+fn print_rate(outcome: &crate::train::TrainOutcome, device: &str) {
     let total_images: f64 = outcome
         .history
         .iter()
@@ -409,36 +551,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             ""
         },
         total_images / outcome.seconds.max(1e-9),
-        engine.describe()
+        device
     );
+}
 
-    let model = Model {
-        meta: Metadata {
-            format: FORMAT.into(),
-            format_version: FORMAT_VERSION,
-            glassnet_version: env!("CARGO_PKG_VERSION").into(),
-            arch: arch.clone(),
-            classes: data.classes.clone(),
-            preprocess: pre,
-            normalisation: "grey in [0, 1] scaled to [-1, 1] (x * 2 - 1)".into(),
-            training: cfg.clone(),
-            seed: cfg.seed,
-            device: engine.describe(),
-            data: source,
-            best_epoch: outcome.best_epoch,
-            validation,
-            rejection,
-            good,
-            input,
-            gallery_edits: Vec::new(),
-        },
-        params: outcome.params.clone(),
-        gallery,
-        gallery_labels: train_set.labels.clone(),
-    };
-    write_model(&stage, &model)?;
+/// history.csv: one row per epoch.
+fn write_history(stage: &Staging, history: &[crate::train::EpochRecord]) -> anyhow::Result<()> {
     let mut csv = String::from("epoch,steps,loss,loss_all_valid,active_fraction,lr,spread,val_accuracy,val_balanced_accuracy,val_macro_f1,seconds,images_per_s\n");
-    for r in &outcome.history {
+    for r in history {
         let v = r.val.unwrap_or_default();
         csv += &format!(
             "{},{},{:.6},{:.6},{:.4},{:.6e},{:.6},{:.4},{:.4},{:.4},{:.2},{:.1}\n",
@@ -457,38 +577,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     let p = stage.path("history.csv");
-    std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
-    // The model is finished: a plot that cannot be drawn is no reason to lose it.
-    if let Err(e) = crate::plot::training_curve(
-        &stage.path("training.png"),
-        "glassnet training",
-        &outcome.history,
-    ) {
-        eprintln!("warning: training.png not written: {e:#}");
-    }
-    std::fs::remove_file(&ckpt).with_context(|| format!("removing {}", ckpt.display()))?;
-    let dir = stage.commit()?;
-    println!("model written to {}", dir.display());
-    Ok(())
+    std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))
 }
 
 /// The good-part bias from the validation defects, with what it does on the validation set.
-#[allow(clippy::too_many_arguments)]
 fn calibrate_good(
-    gallery: &[f32],
-    gallery_labels: &[u32],
-    val: &[f32],
-    val_labels: &[u32],
-    d: usize,
+    s: &EmbeddedSplit,
     class: u32,
     max_escape: f64,
     classes: &[String],
 ) -> anyhow::Result<crate::metric::escape::GoodPoint> {
     use crate::metric::escape::{calibrate_bias, decide, good_margins, good_rates, GoodPoint};
-    let m = good_margins(gallery, gallery_labels, val, d, class);
+    let m = good_margins(s.gallery, s.gallery_labels, s.val, s.dim, class);
     let defects: Vec<f32> = m
         .iter()
-        .zip(val_labels)
+        .zip(s.val_labels)
         .filter(|(_, &l)| l != class)
         .map(|(x, _)| x.0)
         .collect();
@@ -500,7 +603,7 @@ fn calibrate_good(
     })?;
     let at = |b: f32| {
         let p: Vec<u32> = m.iter().map(|&(x, l)| decide(x, l, class, b)).collect();
-        good_rates(val_labels, &p, class)
+        good_rates(s.val_labels, &p, class)
     };
     let (plain, cal) = (at(0.0), at(bias));
     println!(
@@ -530,7 +633,13 @@ fn calibrate_good(
 }
 
 /// What the calibration gave, with the classes that fell back to the pooled threshold.
-fn report_rejection(r: &crate::metric::openset::Rejection, classes: &[String]) {
+fn report_rejection(r: Option<&crate::metric::openset::Rejection>, classes: &[String]) {
+    let Some(r) = r else {
+        eprintln!(
+            "note: no validation images (--val-fraction 0): no unknown threshold is calibrated, so predict will never answer unknown"
+        );
+        return;
+    };
     println!(
         "unknown thresholds: calibrated to accept {:.0}% of known images ({} validation images)",
         r.known_recall * 100.0,

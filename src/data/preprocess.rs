@@ -314,10 +314,35 @@ fn standard_scores(mut map: GreyF32) -> GreyF32 {
 fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32, f32)> {
     let (w, h) = img.dimensions();
     let big = w.max(h) as f32;
+    let (turn, (ux, uy)) = stripe_turn(img)?;
+
+    // The stripes: the residual from the lighting, along the dominant gradient direction.
+    let lighting = blur_at_least_1(img, big / 12.0);
+    let res = GreyF32::from_fn(w, h, |x, y| {
+        Luma([img.get_pixel(x, y)[0] - lighting.get_pixel(x, y)[0]])
+    });
+    let theta = 0.5 * uy.atan2(ux);
+    let normal = (theta.cos(), theta.sin());
+    let period = stripe_period(&res, normal);
+    let shift = stripe_shift(&res, normal, period);
+    Some((turn, blur_at_least_1(&shift, big / 64.0), period))
+}
+
+/// A Gaussian blur of at least one pixel's sigma.
+fn blur_at_least_1(m: &GreyF32, sigma: f32) -> GreyF32 {
+    smooth(m, sigma.max(1.0))
+}
+
+/// Where the stripes turn: the structure tensor's local direction against the dominant one,
+/// with that dominant direction as (cos, sin) of the doubled angle; None when the image has
+/// no dominant direction (not striped).
+fn stripe_turn(img: &GreyF32) -> Option<(GreyF32, (f32, f32))> {
+    let (w, h) = img.dimensions();
+    let big = w.max(h) as f32;
+    let blur = blur_at_least_1;
     let u8img = to_u8(img);
     let gx = imageproc::gradients::horizontal_sobel(&u8img);
     let gy = imageproc::gradients::vertical_sobel(&u8img);
-    let blur = |m: &GreyF32, sigma: f32| smooth(m, sigma.max(1.0));
     let field = |f: &dyn Fn(f32, f32) -> f32| {
         let m = GreyF32::from_fn(w, h, |x, y| {
             Luma([f(
@@ -352,19 +377,21 @@ fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32, f32)> {
         );
         Luma([((c * c + s * s).sqrt() - (c * ux + s * uy)) / e.max(1e-6)])
     });
-    let turn = blur(&turn, big / 64.0);
+    Some((blur(&turn, big / 64.0), (ux, uy)))
+}
 
-    // The stripes: the residual from the lighting, along the dominant gradient direction.
-    let lighting = blur(img, big / 12.0);
-    let res = GreyF32::from_fn(w, h, |x, y| {
-        Luma([img.get_pixel(x, y)[0] - lighting.get_pixel(x, y)[0]])
-    });
-    let theta = 0.5 * uy.atan2(ux);
-    let (nx, ny) = (theta.cos(), theta.sin());
-    let along = |x: u32, y: u32| x as f32 * nx + y as f32 * ny;
-    // Their frequency: the strongest of a Fourier sum of the residual's profile along that
-    // direction (means over half-pixel bins), on a grid finer than the peak's width (half a
-    // cycle over the frame), then refined in sixteenths of the grid step.
+/// Position along the stripes' normal (nx, ny).
+fn along((nx, ny): (f32, f32), x: u32, y: u32) -> f32 {
+    x as f32 * nx + y as f32 * ny
+}
+
+/// The stripes' period in pixels: the strongest frequency of a Fourier sum of the residual's
+/// profile along the normal (means over half-pixel bins), on a grid finer than the peak's
+/// width (half a cycle over the frame), then refined in sixteenths of the grid step.
+fn stripe_period(res: &GreyF32, normal: (f32, f32)) -> f32 {
+    let (w, h) = res.dimensions();
+    let big = w.max(h) as f32;
+    let along = |x: u32, y: u32| along(normal, x, y);
     let corners = [
         along(0, 0),
         along(w - 1, 0),
@@ -399,8 +426,16 @@ fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32, f32)> {
     let (lo, hi) = (1.0 / (big / 4.0).clamp(4.0, 48.0), 0.25f32);
     let coarse = strongest(&mut (0..=((hi - lo) / step) as usize).map(|i| lo + i as f32 * step));
     let fine = strongest(&mut (-8..=8).map(|i| coarse.1 + i as f32 * step / 16.0));
-    let best = (fine.0, 1.0 / fine.1);
-    let period = best.1;
+    1.0 / fine.1
+}
+
+/// The stripes' local phase against the wide phase, in half periods, weighted by how clear
+/// the stripes are there.
+fn stripe_shift(res: &GreyF32, normal: (f32, f32), period: f32) -> GreyF32 {
+    let (w, h) = res.dimensions();
+    let big = w.max(h) as f32;
+    let blur = blur_at_least_1;
+    let along = |x: u32, y: u32| along(normal, x, y);
     let f = std::f32::consts::TAU / period;
     let demod = |part: fn(f32) -> f32| {
         GreyF32::from_fn(w, h, |x, y| {
@@ -416,15 +451,14 @@ fn pattern_change(img: &GreyF32) -> Option<(GreyF32, GreyF32, f32)> {
         .map(|(a, b)| a.hypot(*b))
         .collect();
     let (med_amp, _) = median_mad(&amp);
-    let shift = GreyF32::from_fn(w, h, |x, y| {
+    GreyF32::from_fn(w, h, |x, y| {
         let (a, b) = (lre.get_pixel(x, y)[0], lim.get_pixel(x, y)[0]);
         let (c, d) = (wre.get_pixel(x, y)[0], wim.get_pixel(x, y)[0]);
         // Phase of local x conj(wide), in half periods, where the stripes are clear.
         let dphi = (b * c - a * d).atan2(a * c + b * d).abs() / std::f32::consts::PI;
         let sure = (amp[(y * w + x) as usize] / med_amp.max(1e-9)).min(1.0);
         Luma([2.0 * dphi * sure])
-    });
-    Some((turn, blur(&shift, big / 64.0), period))
+    })
 }
 
 /// Median and median absolute deviation of a map's values.

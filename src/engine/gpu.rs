@@ -324,15 +324,53 @@ impl GpuEngine {
     fn build_train(&self, key: TrainKey) -> Result<TrainPlan> {
         let ctx = &*self.ctx;
         let (n, t, e) = (key.n, key.t, self.arch.embed_dim);
-        let margin = f32::from_bits(key.margin);
         let fwd = build_forward(ctx, &self.arch, &self.layout, &self.params, n)?;
         let labels = ctx.tensor(n, "labels")?;
         let triplets = ctx.tensor(3 * t, "triplets")?;
-        let dist = ctx.tensor(n * n, "distances")?;
-        let losses = ctx.tensor(t, "losses")?;
         let stats = ctx.tensor(4, "loss stats")?;
         let demb = ctx.tensor(n * e, "d embeddings")?;
         let dpre = ctx.tensor(n * e, "d dense out")?;
+        let mut d = self.loss_dispatches(&key, &fwd, &labels, &triplets, &stats, &demb)?;
+        d.push(match self.arch.head {
+            Head::Sigmoid => k::sigmoid_backward(ctx, &dpre, &demb, &fwd.emb, n * e)?,
+            Head::L2 => k::l2norm_backward(ctx, &dpre, &demb, &fwd.emb, &fwd.pre, n, e)?,
+        });
+        d.extend(self.backward_dispatches(&fwd, &dpre, n)?);
+        let staging = [0, 1].map(|_| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("stats readback"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
+        Ok(TrainPlan {
+            key,
+            fwd,
+            labels,
+            triplets,
+            stats,
+            staging,
+            dispatches: d,
+        })
+    }
+
+    /// The loss's forward and backward passes, from the embeddings `[n, e]` to their gradient
+    /// `demb` `[n, e]`; `stats` `[4]` receives the loss statistics.
+    fn loss_dispatches(
+        &self,
+        key: &TrainKey,
+        fwd: &Forward,
+        labels: &GpuTensor,
+        triplets: &GpuTensor,
+        stats: &GpuTensor,
+        demb: &GpuTensor,
+    ) -> Result<Vec<Dispatch>> {
+        let ctx = &*self.ctx;
+        let (n, t, e) = (key.n, key.t, self.arch.embed_dim);
+        let margin = f32::from_bits(key.margin);
+        let dist = ctx.tensor(n * n, "distances")?;
+        let losses = ctx.tensor(t, "losses")?;
         let mut d = Vec::new();
         if !key.pairs {
             d.push(k::pairwise_distance(
@@ -347,19 +385,19 @@ impl GpuEngine {
                 tensor_view(&self.params, beta),
             );
             d.push(k::siamese_forward(
-                ctx, &losses, &dlogit, &fwd.emb, &triplets, &pa, &pb, t, e,
+                ctx, &losses, &dlogit, &fwd.emb, triplets, &pa, &pb, t, e,
             )?);
-            d.push(k::triplet_loss_reduce(ctx, &stats, &losses, &triplets, t)?);
+            d.push(k::triplet_loss_reduce(ctx, stats, &losses, triplets, t)?);
             d.push(k::siamese_backward(
                 ctx,
-                &demb,
+                demb,
                 &tensor_view(&self.grads, alpha),
                 &tensor_view(&self.grads, beta),
                 &fwd.emb,
-                &triplets,
+                triplets,
                 &dlogit,
                 &pa,
-                &stats,
+                stats,
                 n,
                 e,
                 t,
@@ -371,28 +409,37 @@ impl GpuEngine {
                 ctx.tensor(n * n, "pair valid")?,
             );
             d.push(k::triplet_all_forward(
-                ctx, &w, &pl, &pv, &dist, &labels, n, margin,
+                ctx, &w, &pl, &pv, &dist, labels, n, margin,
             )?);
-            d.push(k::triplet_all_reduce(ctx, &stats, &w, &pl, &pv, n)?);
+            d.push(k::triplet_all_reduce(ctx, stats, &w, &pl, &pv, n)?);
             d.push(k::triplet_all_backward(
-                ctx, &demb, &fwd.emb, &w, &stats, n, e,
+                ctx, demb, &fwd.emb, &w, stats, n, e,
             )?);
         } else {
             if let Some(mode) = key.mine {
-                d.push(k::triplet_mine(ctx, &triplets, &dist, &labels, n, mode)?);
+                d.push(k::triplet_mine(ctx, triplets, &dist, labels, n, mode)?);
             }
             d.push(k::triplet_loss_forward(
-                ctx, &losses, &dist, &triplets, t, n, margin,
+                ctx, &losses, &dist, triplets, t, n, margin,
             )?);
-            d.push(k::triplet_loss_reduce(ctx, &stats, &losses, &triplets, t)?);
+            d.push(k::triplet_loss_reduce(ctx, stats, &losses, triplets, t)?);
             d.push(k::triplet_loss_backward(
-                ctx, &demb, &fwd.emb, &dist, &triplets, n, e, t, margin,
+                ctx, demb, &fwd.emb, &dist, triplets, n, e, t, margin,
             )?);
         }
-        d.push(match self.arch.head {
-            Head::Sigmoid => k::sigmoid_backward(ctx, &dpre, &demb, &fwd.emb, n * e)?,
-            Head::L2 => k::l2norm_backward(ctx, &dpre, &demb, &fwd.emb, &fwd.pre, n, e)?,
-        });
+        Ok(d)
+    }
+
+    /// The network's backward passes, from the dense layer's output gradient `dpre` `[n, e]`
+    /// to every parameter's gradient.
+    fn backward_dispatches(
+        &self,
+        fwd: &Forward,
+        dpre: &GpuTensor,
+        n: usize,
+    ) -> Result<Vec<Dispatch>> {
+        let ctx = &*self.ctx;
+        let mut d = Vec::new();
         let ds = self.arch.dense(n);
         let nl = self.arch.channels.len();
         let (w, b) = self.layout.dense();
@@ -400,16 +447,16 @@ impl GpuEngine {
         d.extend(k::dense_backward_weight(
             ctx,
             &gw,
-            &dpre,
+            dpre,
             &fwd.p[nl - 1],
             ds,
         )?);
-        d.push(k::dense_backward_bias(ctx, &gb, &dpre, ds)?);
+        d.push(k::dense_backward_bias(ctx, &gb, dpre, ds)?);
         let mut dp = ctx.tensor(n * ds.nin, "d flat")?;
         d.extend(k::dense_backward_input(
             ctx,
             &dp,
-            &dpre,
+            dpre,
             &tensor_view(&self.params, w),
             ds,
         )?);
@@ -451,23 +498,7 @@ impl GpuEngine {
                 )?);
             }
         }
-        let staging = [0, 1].map(|_| {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("stats readback"),
-                size: 16,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        });
-        Ok(TrainPlan {
-            key,
-            fwd,
-            labels,
-            triplets,
-            stats,
-            staging,
-            dispatches: d,
-        })
+        Ok(d)
     }
 
     /// Builds the optimizer dispatch on first use and writes this step's hyper-parameters.

@@ -170,18 +170,83 @@ pub fn leave_one_class_out(
     observer: &mut dyn OpenSetObserver,
 ) -> Result<Vec<HeldOut>> {
     check(data, cfg)?;
-    let c = data.classes.len();
     let pool_size = cfg.enrol_sizes.last().copied().unwrap_or(0);
     let retrain = cfg.retrain && pool_size > 0;
-    for u in 0..c {
+    let run = Loco {
+        data,
+        cfg,
+        arch,
+        device,
+    };
+    for u in 0..data.classes.len() {
         // A finished class is skipped; one saved without its retrain gets only that.
         let prior = done.iter().position(|d| d.class == u);
         if prior.is_some_and(|i| done[i].retrained.is_some() || !retrain) {
             continue;
         }
-        let all = held_out_last(data, u);
+        let split = run.split(u, pool_size);
+        let mut r = match prior {
+            Some(i) => done.swap_remove(i),
+            None => run.without(u, &split, observer)?,
+        };
+        if retrain {
+            // A network of its own: the test images are embedded by it, not by the model
+            // trained without the class.
+            let mut with_pool = split.known_set.clone();
+            with_pool.classes = split.classes.clone();
+            let with_pool = with_pool.joined(&split.pool_set);
+            let fitted = run.fit(u, &with_pool, "retrain with it", observer)?;
+            let (mut e2, g, s) = (fitted.engine, fitted.gallery, fitted.seconds);
+            let q2 = e2.embed(&split.test_all.images)?;
+            r.retrained = Some(run.with_class(&split, &g, &with_pool.labels, &q2, pool_size, s));
+        }
+        observer.held_out_done(&r)?;
+        done.push(r);
+    }
+    done.sort_by_key(|r| r.class);
+    Ok(done)
+}
+
+/// What every held-out class of one run shares.
+struct Loco<'a> {
+    data: &'a Dataset,
+    cfg: &'a OpenSetConfig,
+    arch: &'a Arch,
+    device: DeviceChoice,
+}
+
+/// The images of one held-out class's run; the held-out class is the last label.
+struct HeldOutSplit {
+    /// Every class, the held-out one last.
+    classes: Vec<String>,
+    /// Known classes' training images (without the held-out class among the classes).
+    known_set: Dataset,
+    /// Known classes' validation images, which calibrate the thresholds.
+    val_set: Dataset,
+    known_test: Dataset,
+    /// Held-out images not in the pool: the unknowns to reject.
+    unknown_set: Dataset,
+    /// Held-out images to enrol from (the largest enrol size, seeded).
+    pool_set: Dataset,
+    /// Known test images, then unknown ones.
+    test_all: Dataset,
+}
+
+/// A network trained on one set, with its gallery.
+struct Fitted {
+    engine: Box<dyn crate::engine::Engine>,
+    gallery: Vec<f32>,
+    seconds: f64,
+    collapse: Option<String>,
+}
+
+impl Loco<'_> {
+    /// Class `u` held out: its enrolment pool first, the rest unknown test images; the known
+    /// classes split into training, validation and test images.
+    fn split(&self, u: usize, pool_size: usize) -> HeldOutSplit {
+        let (cfg, c) = (self.cfg, self.data.classes.len());
+        let all = held_out_last(self.data, u);
         let last = (c - 1) as u32;
-        // Held-out images: enrolment pool first, then test.
         let mut unknown: Vec<usize> = (0..all.len()).filter(|&i| all.labels[i] == last).collect();
         unknown.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ (u as u64 + 1)));
         let (pool, unknown_test) = unknown.split_at(pool_size);
@@ -197,138 +262,149 @@ pub fn leave_one_class_out(
         let known_test_idx = pick(&test, &known);
         let mut known_set = all.subset(&train_idx);
         known_set.classes.pop(); // trained without the held-out class
-        let (val_set, known_test) = (all.subset(&val_idx), all.subset(&known_test_idx));
+        let known_test = all.subset(&known_test_idx);
         let unknown_set = all.subset(unknown_test);
-        let pool_set = all.subset(pool);
-
-        let d = arch.embed_dim;
-        let seed = cfg.train.seed.wrapping_add(u as u64);
-        let fit_one = |tr: &Dataset, what: &str, obs: &mut dyn OpenSetObserver| {
-            let params = init_params(arch, &ParamLayout::new(arch), seed);
-            let (mut engine, _) = open_engine(device, arch, &params)?;
-            // No model selection: a fixed schedule, the last epoch.
-            let fixed = TrainConfig {
-                patience: 0,
-                ..cfg.train.clone()
-            };
-            let t0 = Instant::now();
-            let outcome = {
-                let mut p = obs.training(u, what);
-                train(engine.as_mut(), tr, None, &fixed, p.as_mut())?
-            };
-            engine.set_params(&outcome.params)?;
-            let gallery = engine.embed(&tr.images)?;
-            Ok::<_, Error>((engine, outcome, gallery, t0.elapsed().as_secs_f64()))
-        };
-        // Every class's test images, the held-out class among them, by 1-NN against a
-        // gallery in the same embedding space as the queries.
-        let test_all = known_test.joined(&unknown_set);
-        let with_class = |g: &[f32], labels: &[u32], test_q: &[f32], images, seconds| {
-            let pred: Vec<u32> = knn(g, labels, test_q, d, 1, false)
-                .iter()
-                .map(|n| n.label)
-                .collect();
-            let conf = Confusion::from_labels(&test_all.labels, &pred, c);
-            let s = Scores::of(&conf);
-            WithClass {
-                images,
-                accuracy: s.accuracy,
-                balanced_accuracy: s.balanced_accuracy,
-                macro_f1: s.macro_f1,
-                held_out_recall: conf.class_scores()[c - 1].recall,
-                seconds,
-            }
-        };
-        let mut r = match prior {
-            Some(i) => done.swap_remove(i),
-            None => {
-                let (mut engine, outcome, gallery, train_seconds) =
-                    fit_one(&known_set, "without it", observer)?;
-                let rejection = calibrate(
-                    &knn(
-                        &gallery,
-                        &known_set.labels,
-                        &engine.embed(&val_set.images)?,
-                        d,
-                        1,
-                        false,
-                    ),
-                    c - 1,
-                    cfg.known_recall,
-                )
-                .ok_or_else(|| Error::Input("--open-set: no calibration images".into()))?;
-                let score = |q: &[f32]| -> Vec<f32> {
-                    knn(&gallery, &known_set.labels, q, d, 1, false)
-                        .iter()
-                        .map(|n| rejection.score(n.nearest_label, n.distance))
-                        .collect()
-                };
-                let known_q = engine.embed(&known_test.images)?;
-                let unknown_q = engine.embed(&unknown_set.images)?;
-                let (ks, us) = (score(&known_q), score(&unknown_q));
-                let rejected =
-                    |s: &[f32]| s.iter().filter(|&&x| x > 1.0).count() as f64 / s.len() as f64;
-                let closed: Vec<u32> = knn(&gallery, &known_set.labels, &known_q, d, 1, false)
-                    .iter()
-                    .map(|n| n.label)
-                    .collect();
-                let closed_set =
-                    Scores::of(&Confusion::from_labels(&known_test.labels, &closed, c - 1));
-
-                let test_q = [known_q.as_slice(), &unknown_q].concat();
-                let mut enrolled = Vec::new();
-                for &n in &cfg.enrol_sizes {
-                    // What `glassnet enrol` does: embed the images, append them to the gallery.
-                    let t = Instant::now();
-                    let e = engine.embed(&pool_set.subset(&(0..n).collect::<Vec<_>>()).images)?;
-                    let g = [gallery.as_slice(), &e].concat();
-                    let labels: Vec<u32> = known_set
-                        .labels
-                        .iter()
-                        .copied()
-                        .chain(std::iter::repeat_n(last, n))
-                        .collect();
-                    enrolled.push(with_class(
-                        &g,
-                        &labels,
-                        &test_q,
-                        n,
-                        t.elapsed().as_secs_f64(),
-                    ));
-                }
-                HeldOut {
-                    class: u,
-                    name: data.classes[u].clone(),
-                    known_test: ks.len(),
-                    unknown_test: us.len(),
-                    auroc: auroc(&ks, &us),
-                    fpr_at_95_tpr: fpr_at_95_tpr(&ks, &us),
-                    known_rejected: rejected(&ks),
-                    unknown_rejected: rejected(&us),
-                    closed_set,
-                    roc: roc_curve(&ks, &us),
-                    enrolled,
-                    retrained: None,
-                    train_seconds,
-                    collapse: outcome.collapse,
-                }
-            }
-        };
-        if retrain {
-            // A network of its own: the test images are embedded by it, not by the model
-            // trained without the class.
-            let mut with_pool = known_set.clone();
-            with_pool.classes = all.classes.clone();
-            let with_pool = with_pool.joined(&pool_set);
-            let (mut e2, _, g, s) = fit_one(&with_pool, "retrain with it", observer)?;
-            let q2 = e2.embed(&test_all.images)?;
-            r.retrained = Some(with_class(&g, &with_pool.labels, &q2, pool_size, s));
+        HeldOutSplit {
+            classes: all.classes.clone(),
+            val_set: all.subset(&val_idx),
+            test_all: known_test.joined(&unknown_set),
+            known_set,
+            known_test,
+            unknown_set,
+            pool_set: all.subset(pool),
         }
-        observer.held_out_done(&r)?;
-        done.push(r);
     }
-    done.sort_by_key(|r| r.class);
-    Ok(done)
+
+    /// Trains a network on `tr` with the fixed schedule (no model selection: the last epoch).
+    fn fit(
+        &self,
+        u: usize,
+        tr: &Dataset,
+        what: &str,
+        obs: &mut dyn OpenSetObserver,
+    ) -> Result<Fitted> {
+        let seed = self.cfg.train.seed.wrapping_add(u as u64);
+        let params = init_params(self.arch, &ParamLayout::new(self.arch), seed);
+        let (mut engine, _) = open_engine(self.device, self.arch, &params)?;
+        let fixed = TrainConfig {
+            patience: 0,
+            ..self.cfg.train.clone()
+        };
+        let t0 = Instant::now();
+        let outcome = {
+            let mut p = obs.training(u, what);
+            train(engine.as_mut(), tr, None, &fixed, p.as_mut())?
+        };
+        engine.set_params(&outcome.params)?;
+        let gallery = engine.embed(&tr.images)?;
+        Ok(Fitted {
+            engine,
+            gallery,
+            seconds: t0.elapsed().as_secs_f64(),
+            collapse: outcome.collapse,
+        })
+    }
+
+    /// Every class's test images, the held-out class among them, by 1-NN against a gallery
+    /// `g` in the same embedding space as the queries `test_q`.
+    fn with_class(
+        &self,
+        split: &HeldOutSplit,
+        g: &[f32],
+        labels: &[u32],
+        test_q: &[f32],
+        images: usize,
+        seconds: f64,
+    ) -> WithClass {
+        let c = self.data.classes.len();
+        let pred: Vec<u32> = knn(g, labels, test_q, self.arch.embed_dim, 1, false)
+            .iter()
+            .map(|n| n.label)
+            .collect();
+        let conf = Confusion::from_labels(&split.test_all.labels, &pred, c);
+        let s = Scores::of(&conf);
+        WithClass {
+            images,
+            accuracy: s.accuracy,
+            balanced_accuracy: s.balanced_accuracy,
+            macro_f1: s.macro_f1,
+            held_out_recall: conf.class_scores()[c - 1].recall,
+            seconds,
+        }
+    }
+
+    /// The network trained without class `u`: the held-out images scored as unknown against
+    /// thresholds calibrated on the known validation images, then enrolled from the pool.
+    fn without(
+        &self,
+        u: usize,
+        split: &HeldOutSplit,
+        observer: &mut dyn OpenSetObserver,
+    ) -> Result<HeldOut> {
+        let (cfg, c, d) = (self.cfg, self.data.classes.len(), self.arch.embed_dim);
+        let known_set = &split.known_set;
+        let mut fitted = self.fit(u, known_set, "without it", observer)?;
+        let (engine, gallery) = (&mut fitted.engine, &fitted.gallery);
+        let val_q = engine.embed(&split.val_set.images)?;
+        let rejection = calibrate(
+            &knn(gallery, &known_set.labels, &val_q, d, 1, false),
+            c - 1,
+            cfg.known_recall,
+        )
+        .ok_or_else(|| Error::Input("--open-set: no calibration images".into()))?;
+        let score = |q: &[f32]| -> Vec<f32> {
+            knn(gallery, &known_set.labels, q, d, 1, false)
+                .iter()
+                .map(|n| rejection.score(n.nearest_label, n.distance))
+                .collect()
+        };
+        let known_q = engine.embed(&split.known_test.images)?;
+        let unknown_q = engine.embed(&split.unknown_set.images)?;
+        let (ks, us) = (score(&known_q), score(&unknown_q));
+        let rejected = |s: &[f32]| s.iter().filter(|&&x| x > 1.0).count() as f64 / s.len() as f64;
+        let closed: Vec<u32> = knn(gallery, &known_set.labels, &known_q, d, 1, false)
+            .iter()
+            .map(|n| n.label)
+            .collect();
+        let closed_set = Scores::of(&Confusion::from_labels(
+            &split.known_test.labels,
+            &closed,
+            c - 1,
+        ));
+        let test_q = [known_q.as_slice(), &unknown_q].concat();
+        let mut enrolled = Vec::new();
+        for &n in &cfg.enrol_sizes {
+            // What `glassnet enrol` does: embed the images, append them to the gallery.
+            let t = Instant::now();
+            let first_n: Vec<usize> = (0..n).collect();
+            let e = engine.embed(&split.pool_set.subset(&first_n).images)?;
+            let g = [gallery.as_slice(), &e].concat();
+            let labels: Vec<u32> = known_set
+                .labels
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n((c - 1) as u32, n))
+                .collect();
+            let seconds = t.elapsed().as_secs_f64();
+            enrolled.push(self.with_class(split, &g, &labels, &test_q, n, seconds));
+        }
+        Ok(HeldOut {
+            class: u,
+            name: self.data.classes[u].clone(),
+            known_test: ks.len(),
+            unknown_test: us.len(),
+            auroc: auroc(&ks, &us),
+            fpr_at_95_tpr: fpr_at_95_tpr(&ks, &us),
+            known_rejected: rejected(&ks),
+            unknown_rejected: rejected(&us),
+            closed_set,
+            roc: roc_curve(&ks, &us),
+            enrolled,
+            retrained: None,
+            train_seconds: fitted.seconds,
+            collapse: fitted.collapse.take(),
+        })
+    }
 }
 
 /// Checks a held-out result read back on resume against this run's data and settings.

@@ -25,11 +25,20 @@ const GRAD_BINS: usize = 8;
 pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
     let s = side as u32;
     let unit = GreyF32::from_fn(s, s, |x, y| Luma([(img[(y * s + x) as usize] + 1.0) * 0.5]));
-    let area = (side * side) as f32;
     let mut f = Vec::with_capacity(RULE_FEATURES);
+    contour_features(&mut f, &unit);
+    blob_features(&mut f, &unit);
+    shift_features(&mut f, &unit);
+    gradient_features(&mut f, &unit);
+    assert_eq!(f.len(), RULE_FEATURES);
+    f
+}
 
-    // Contour analysis of the most salient region.
-    match find_roi(&unit, &Crop::default()) {
+/// Contour analysis of the most salient region (8 features; zeros where there is none).
+fn contour_features(f: &mut Vec<f32>, unit: &GreyF32) {
+    let side = unit.width() as usize;
+    let area = (side * side) as f32;
+    match find_roi(unit, &Crop::default()) {
         Some(roi) => {
             let pts: Vec<(f32, f32)> = roi
                 .mask
@@ -73,9 +82,13 @@ pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
         }
         None => f.extend([0.0; 8]),
     }
+}
 
-    // Blobs: regions above the Otsu level of the saliency map.
-    let sal = spot_saliency(&unit);
+/// Blobs: regions above the Otsu level of the saliency map (4 features).
+fn blob_features(f: &mut Vec<f32>, unit: &GreyF32) {
+    let s = unit.width();
+    let area = (s * s) as f32;
+    let sal = spot_saliency(unit);
     let (med, mad) = median_mad(sal.as_raw());
     let top = sal.as_raw().iter().copied().fold(0.0f32, f32::max);
     let span = (top - med).max(1e-6);
@@ -106,9 +119,11 @@ pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
         // How far the peak stands out, in robust standard deviations (capped).
         ((top - med) / (1.4826 * mad).max(1e-6)).min(50.0) / 10.0,
     ]);
+}
 
-    // Pixel shift: departure from a smoothed copy.
-    let smooth = imageproc::filter::gaussian_blur_f32(&unit, 2.0);
+/// Pixel shift: departure from a smoothed copy (3 features).
+fn shift_features(f: &mut Vec<f32>, unit: &GreyF32) {
+    let smooth = imageproc::filter::gaussian_blur_f32(unit, 2.0);
     let res: Vec<f32> = unit
         .as_raw()
         .iter()
@@ -124,9 +139,14 @@ pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
         std * 10.0,
         sorted[sorted.len() * 99 / 100] * 10.0,
     ]);
+}
 
-    // Orientation coherence per 16 x 16 block from Sobel gradients.
-    let u8img = to_u8(&unit);
+/// Orientation coherence per 16 x 16 block from Sobel gradients, then the gradient-magnitude
+/// histogram (4 + GRAD_BINS features).
+fn gradient_features(f: &mut Vec<f32>, unit: &GreyF32) {
+    let s = unit.width();
+    let area = (s * s) as f32;
+    let u8img = to_u8(unit);
     let gx = imageproc::gradients::horizontal_sobel(&u8img);
     let gy = imageproc::gradients::vertical_sobel(&u8img);
     let block = 16u32.min(s);
@@ -171,8 +191,6 @@ pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
         hist[bin] += 1.0 / area;
     }
     f.extend(hist);
-    assert_eq!(f.len(), RULE_FEATURES);
-    f
 }
 
 /// Features of every image `[n, RULE_FEATURES]`.

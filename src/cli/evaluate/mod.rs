@@ -135,30 +135,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     if a.open_set {
         return open_set::run_open_set(a);
     }
-    anyhow::ensure!(a.folds >= 2, "--folds {}: at least 2", a.folds);
-    anyhow::ensure!(
-        a.svm_c.is_finite() && a.svm_c > 0.0,
-        "--svm-c {}: must be a positive number",
-        a.svm_c
-    );
-    let mut methods = a.methods.clone();
-    methods.dedup();
-    anyhow::ensure!(!methods.is_empty(), "--methods: name at least one method");
-    let train_cfg = a.recipe.config()?;
-    let arch = a.recipe.arch(train_cfg.head)?;
-    anyhow::ensure!(
-        (0.0..0.5).contains(&a.max_escape),
-        "--max-escape {}: a fraction in [0, 0.5)",
-        a.max_escape
-    );
-    let mut cv = CvConfig {
-        folds: a.folds,
-        seed: a.fold_seed,
-        methods,
-        train: train_cfg,
-        svm_c: a.svm_c,
-        good: None,
-    };
+    let (mut cv, arch) = cv_config(&a)?;
     let (out, non_empty) = out_dir(&a)?;
     let pre = a.pre.build(arch.side)?;
     let needs_whole = [Method::TripletWholeFrame, Method::TripletViews]
@@ -166,23 +143,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         .any(|m| cv.methods.contains(m));
     let (data, whole_frame, source) = load_dataset_and_frames(&a.data, &pre, needs_whole)?;
     data.check_trainable(&source)?;
-    if let Some(name) = &a.good_class {
-        let class = data
-            .classes
-            .iter()
-            .position(|c| c == name)
-            .with_context(|| {
-                format!(
-                    "--good-class {name:?}: no such class in {source} (classes: {})",
-                    data.classes.join(", ")
-                )
-            })?;
-        cv.good = Some(crate::eval::cv::GoodConfig {
-            class: class as u32,
-            max_escape: a.max_escape,
-            calibration_fraction: 0.2,
-        });
-    }
+    cv.good = good_config(&a, &data, &source)?;
     let min_class = data.class_counts().into_iter().min().unwrap_or(0);
     anyhow::ensure!(
         min_class >= a.folds,
@@ -235,7 +196,70 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         )
     })?;
     let summary = summarise(&folds, data.classes.len());
-    for s in &summary {
+    print_summary(&summary);
+
+    write_reports(&a, &out, &source, &pre, &arch, &data, &cv, &folds, &summary)
+}
+
+/// `--out` (or a fresh default) and whether it already holds something.
+/// The run's settings from the flags, each checked.
+fn cv_config(a: &EvaluateArgs) -> anyhow::Result<(CvConfig, crate::model::Arch)> {
+    anyhow::ensure!(a.folds >= 2, "--folds {}: at least 2", a.folds);
+    anyhow::ensure!(
+        a.svm_c.is_finite() && a.svm_c > 0.0,
+        "--svm-c {}: must be a positive number",
+        a.svm_c
+    );
+    let mut methods = a.methods.clone();
+    methods.dedup();
+    anyhow::ensure!(!methods.is_empty(), "--methods: name at least one method");
+    let train_cfg = a.recipe.config()?;
+    let arch = a.recipe.arch(train_cfg.head)?;
+    anyhow::ensure!(
+        (0.0..0.5).contains(&a.max_escape),
+        "--max-escape {}: a fraction in [0, 0.5)",
+        a.max_escape
+    );
+    let cv = CvConfig {
+        folds: a.folds,
+        seed: a.fold_seed,
+        methods,
+        train: train_cfg,
+        svm_c: a.svm_c,
+        good: None,
+    };
+    Ok((cv, arch))
+}
+
+/// `--good-class` as the networks' escape calibration.
+fn good_config(
+    a: &EvaluateArgs,
+    data: &crate::data::Dataset,
+    source: &str,
+) -> anyhow::Result<Option<crate::eval::cv::GoodConfig>> {
+    let Some(name) = &a.good_class else {
+        return Ok(None);
+    };
+    let class = data
+        .classes
+        .iter()
+        .position(|c| c == name)
+        .with_context(|| {
+            format!(
+                "--good-class {name:?}: no such class in {source} (classes: {})",
+                data.classes.join(", ")
+            )
+        })?;
+    Ok(Some(crate::eval::cv::GoodConfig {
+        class: class as u32,
+        max_escape: a.max_escape,
+        calibration_fraction: 0.2,
+    }))
+}
+
+/// One line per report row on stdout.
+fn print_summary(summary: &[crate::eval::cv::RowSummary]) {
+    for s in summary {
         println!(
             "{:<20} accuracy {:.2} +- {:.2}%  balanced {:.2} +- {:.2}%  macro-F1 {:.3}",
             s.row,
@@ -246,11 +270,8 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
             s.macro_f1.0
         );
     }
-
-    write_reports(&a, &out, &source, &pre, &arch, &data, &cv, &folds, &summary)
 }
 
-/// `--out` (or a fresh default) and whether it already holds something.
 fn out_dir(a: &EvaluateArgs) -> anyhow::Result<(PathBuf, bool)> {
     let out = a.out.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
@@ -363,6 +384,107 @@ fn write_reports(
             }
         }
     }
+    let mut pngs = score_plots(a.folds, out, source, data, summary)?;
+    pngs.extend(network_plots(out, data, cv, folds)?);
+    let mut md = report_markdown(
+        &format!("{source}; preprocessing: {}", pre.describe()),
+        &data.classes,
+        cv,
+        summary,
+        &notes,
+    );
+    let good_md = crate::eval::cv::good_markdown(&data.classes, cv, folds);
+    if let Some(g) = &good_md {
+        md += g;
+    }
+    md += "\n## Pictures\n\n";
+    for (file, what) in &pngs {
+        md += &format!("- [{file}]({file}): {what}\n");
+    }
+    let mut json = serde_json::json!({
+        "data": source,
+        "classes": data.classes,
+        "config": cv,
+        "arch": arch,
+        "preprocess": pre,
+        "commit": option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
+        "summary": summary,
+        "notes": notes,
+        "per_fold": folds.iter().map(|f| serde_json::json!({
+            "fold": f.fold,
+            "rows": f.rows,
+            "networks": f.networks.iter().map(|n| serde_json::json!({
+                "method": n.method,
+                "history": n.history,
+                "collapse": n.collapse,
+                "good": n.good,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    // The page lists the mistakes of the first network's 1-NN, as report.json does.
+    let names = crate::html::image_names(data);
+    let method = folds
+        .first()
+        .and_then(|f| f.networks.first())
+        .map(|n| n.method);
+    let listed = method.map_or_else(Vec::new, |m| report::listed_mistakes(folds, m, &names));
+    if let Some(m) = method {
+        json["mistakes"] = mistakes_json(m, &listed, &names, &data.classes);
+    }
+    let html = report::kfold_html(
+        out,
+        source,
+        data,
+        &names,
+        summary,
+        folds,
+        method.unwrap_or(Method::Triplet),
+        &listed,
+        &notes,
+        good_md.as_deref(),
+    )?;
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    write_atomic(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    write_atomic(&out.join("report.html"), html.as_bytes())?;
+    println!(
+        "report written to {0}/report.md and {0}/report.html",
+        out.display()
+    );
+    Ok(())
+}
+
+/// report.json's `mistakes`: every listed mistake with its neighbours, by name and class.
+fn mistakes_json(
+    method: Method,
+    listed: &[crate::html::PageMistake],
+    names: &[String],
+    classes: &[String],
+) -> serde_json::Value {
+    serde_json::json!({
+        "row": method.rows()[0],
+        "images": listed.iter().map(|m| serde_json::json!({
+            "fold": m.fold,
+            "image": names[m.image],
+            "actual": classes[m.actual],
+            "predicted": classes[m.predicted],
+            "neighbours": m.neighbours.iter().map(|n| serde_json::json!({
+                "image": n.name, "class": classes[n.class], "distance": n.distance,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// accuracy.png and a confusion heat map per row; returns (file, what it shows) for each.
+fn score_plots(
+    k: usize,
+    out: &Path,
+    source: &str,
+    data: &crate::data::Dataset,
+    summary: &[crate::eval::cv::RowSummary],
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut pngs = vec![(
         "accuracy.png".to_string(),
         "accuracy and balanced accuracy per method".to_string(),
@@ -377,7 +499,7 @@ fn write_reports(
         .collect();
     plot::accuracy_bars(
         &out.join("accuracy.png"),
-        &format!("{}-fold cross-validation: {}", a.folds, source),
+        &format!("{k}-fold cross-validation: {source}"),
         &bars,
     )?;
     for (i, s) in summary.iter().enumerate() {
@@ -388,12 +510,23 @@ fn write_reports(
         };
         plot::confusion_heatmap(
             &out.join(&name),
-            &format!("{} (summed over {} folds)", s.row, a.folds),
+            &format!("{} (summed over {k} folds)", s.row),
             &data.classes,
             &s.confusion,
         )?;
         pngs.push((name, format!("confusion matrix, {}", s.row)));
     }
+    Ok(pngs)
+}
+
+/// Per network: t-SNE of fold 1's test embeddings and the training loss of every fold.
+fn network_plots(
+    out: &Path,
+    data: &crate::data::Dataset,
+    cv: &CvConfig,
+    folds: &[FoldResult],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut pngs = Vec::new();
     if let Some(first) = folds.first() {
         for n in &first.networks {
             let name = format!("tsne-{}.png", n.method.name());
@@ -440,97 +573,5 @@ fn write_reports(
         )?;
         pngs.push((name, format!("training loss per fold, {}", m.name())));
     }
-    let mut md = report_markdown(
-        &format!("{source}; preprocessing: {}", pre.describe()),
-        &data.classes,
-        cv,
-        summary,
-        &notes,
-    );
-    let good_md = crate::eval::cv::good_markdown(&data.classes, cv, folds);
-    if let Some(g) = &good_md {
-        md += g;
-    }
-    md += "\n## Pictures\n\n";
-    for (file, what) in &pngs {
-        md += &format!("- [{file}]({file}): {what}\n");
-    }
-    let json = serde_json::json!({
-        "data": source,
-        "classes": data.classes,
-        "config": cv,
-        "arch": arch,
-        "preprocess": pre,
-        "commit": option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
-        "summary": summary,
-        "notes": notes,
-        "per_fold": folds.iter().map(|f| serde_json::json!({
-            "fold": f.fold,
-            "rows": f.rows,
-            "networks": f.networks.iter().map(|n| serde_json::json!({
-                "method": n.method,
-                "history": n.history,
-                "collapse": n.collapse,
-                "good": n.good,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    });
-    let mut json = json;
-    let names = crate::html::image_names(data);
-    let html = match folds
-        .first()
-        .and_then(|f| f.networks.first())
-        .map(|n| n.method)
-    {
-        Some(method) => {
-            let listed = report::listed_mistakes(folds, method, &names);
-            json["mistakes"] = serde_json::json!({
-                "row": method.rows()[0],
-                "images": listed.iter().map(|m| serde_json::json!({
-                    "fold": m.fold,
-                    "image": names[m.image],
-                    "actual": data.classes[m.actual],
-                    "predicted": data.classes[m.predicted],
-                    "neighbours": m.neighbours.iter().map(|n| serde_json::json!({
-                        "image": n.name, "class": data.classes[n.class], "distance": n.distance,
-                    })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            });
-            report::kfold_html(
-                out,
-                source,
-                data,
-                &names,
-                summary,
-                folds,
-                method,
-                &listed,
-                &notes,
-                good_md.as_deref(),
-            )?
-        }
-        None => report::kfold_html(
-            out,
-            source,
-            data,
-            &names,
-            summary,
-            folds,
-            Method::Triplet,
-            &[],
-            &notes,
-            good_md.as_deref(),
-        )?,
-    };
-    write_atomic(&out.join("report.md"), md.as_bytes())?;
-    write_atomic(
-        &out.join("report.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
-    write_atomic(&out.join("report.html"), html.as_bytes())?;
-    println!(
-        "report written to {0}/report.md and {0}/report.html",
-        out.display()
-    );
-    Ok(())
+    Ok(pngs)
 }

@@ -89,51 +89,7 @@ pub(super) fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
     };
     let dir = out.join("held-out");
     let config_path = out.join("config.json");
-    let mut done = Vec::new();
-    if a.resume && config_path.exists() {
-        // Typed, not as JSON values: an f32 setting read back equals itself only as an f32.
-        let saved: OpenSetIdentity = serde_json::from_slice(
-            &std::fs::read(&config_path)
-                .with_context(|| format!("reading {}", config_path.display()))?,
-        )
-        .with_context(|| {
-            format!(
-                "{}: not a glassnet open-set evaluation",
-                config_path.display()
-            )
-        })?;
-        anyhow::ensure!(
-            saved == identity,
-            "--resume: {} was started with other settings or data; rerun with the same flags, or choose another --out",
-            out.display()
-        );
-        for u in 0..data.classes.len() {
-            let p = dir.join(format!("held-out-{:02}.json", u + 1));
-            if p.exists() {
-                let r: HeldOut = serde_json::from_slice(&std::fs::read(&p)?)
-                    .with_context(|| format!("{}: unreadable result", p.display()))?;
-                check_held_out(&r, u, &data, &cfg).map_err(|e| {
-                    anyhow::anyhow!(
-                        "--resume: {}: {e}; remove the file to compute it again",
-                        p.display()
-                    )
-                })?;
-                done.push(r);
-            }
-        }
-        eprintln!(
-            "resuming {}: {} of {} held-out classes already done",
-            out.display(),
-            done.len(),
-            data.classes.len()
-        );
-    } else {
-        anyhow::ensure!(
-            !non_empty,
-            "--resume: {} holds no config.json of an evaluation",
-            out.display()
-        );
-    }
+    let done = resume_held_out(&a, &out, non_empty, &identity, &data, &cfg)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     write_atomic(&config_path, &serde_json::to_vec_pretty(&identity)?)?;
     eprintln!("data: {source}: {}", data.summary());
@@ -161,6 +117,77 @@ pub(super) fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
             out.display()
         )
         })?;
+    write_open_set_reports(&out, &source, &identity, &rows)
+}
+
+/// The held-out classes an interrupted run (--resume) already finished, each checked to be
+/// the class it claims; refuses a folder started with other settings or data.
+fn resume_held_out(
+    a: &EvaluateArgs,
+    out: &Path,
+    non_empty: bool,
+    identity: &OpenSetIdentity,
+    data: &crate::data::Dataset,
+    cfg: &OpenSetConfig,
+) -> anyhow::Result<Vec<HeldOut>> {
+    let dir = out.join("held-out");
+    let config_path = out.join("config.json");
+    let mut done = Vec::new();
+    if a.resume && config_path.exists() {
+        // Typed, not as JSON values: an f32 setting read back equals itself only as an f32.
+        let saved: OpenSetIdentity = serde_json::from_slice(
+            &std::fs::read(&config_path)
+                .with_context(|| format!("reading {}", config_path.display()))?,
+        )
+        .with_context(|| {
+            format!(
+                "{}: not a glassnet open-set evaluation",
+                config_path.display()
+            )
+        })?;
+        anyhow::ensure!(
+            saved == *identity,
+            "--resume: {} was started with other settings or data; rerun with the same flags, or choose another --out",
+            out.display()
+        );
+        for u in 0..data.classes.len() {
+            let p = dir.join(format!("held-out-{:02}.json", u + 1));
+            if p.exists() {
+                let r: HeldOut = serde_json::from_slice(&std::fs::read(&p)?)
+                    .with_context(|| format!("{}: unreadable result", p.display()))?;
+                check_held_out(&r, u, data, cfg).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--resume: {}: {e}; remove the file to compute it again",
+                        p.display()
+                    )
+                })?;
+                done.push(r);
+            }
+        }
+        eprintln!(
+            "resuming {}: {} of {} held-out classes already done",
+            out.display(),
+            done.len(),
+            data.classes.len()
+        );
+    } else {
+        anyhow::ensure!(
+            !non_empty,
+            "--resume: {} holds no config.json of an evaluation",
+            out.display()
+        );
+    }
+    Ok(done)
+}
+
+/// roc.png, report.md (also printed), report.json and report.html.
+fn write_open_set_reports(
+    out: &Path,
+    source: &str,
+    identity: &OpenSetIdentity,
+    rows: &[HeldOut],
+) -> anyhow::Result<()> {
+    let (cfg, pre) = (&identity.open_set, &identity.preprocess);
     let title = format!("leave-one-class-out ROC: {source}");
     let curves: Vec<(String, Vec<(f64, f64)>)> = rows
         .iter()
@@ -178,8 +205,8 @@ pub(super) fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
     plot::roc_curves(&out.join("roc.png"), &title, &curves)?;
     let mut md = crate::eval::openset::report_markdown(
         &format!("{source}; preprocessing: {}", pre.describe()),
-        &cfg,
-        &rows,
+        cfg,
+        rows,
     );
     md += "
 ## Pictures
@@ -189,9 +216,9 @@ pub(super) fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
     print!("{md}");
     let json = serde_json::json!({
         "data": source,
-        "classes": data.classes,
+        "classes": identity.classes,
         "open_set": cfg,
-        "arch": arch,
+        "arch": identity.arch,
         "preprocess": pre,
         "commit": option_env!("GLASSNET_COMMIT").unwrap_or("unknown"),
         "held_out": rows,

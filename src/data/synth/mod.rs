@@ -230,25 +230,7 @@ fn synth_grey_at_scale(
 
     let fold = (class == FOLD).then(|| Fold::new(&mut rng, fold_side, s, period, wave_dir));
 
-    // Reflected pattern: stripes, sampled at fold-displaced coordinates (the fold bends
-    // the reflection; the surface texture and lighting stay put).
-    let mut img = vec![0f32; side * side];
-    for y in 0..side {
-        let py = y as f32 - c;
-        for x in 0..side {
-            let px = x as f32 - c;
-            let (dx, dy, crease) = match &fold {
-                Some(f) => f.at(px - fold_offset.0, py - fold_offset.1),
-                None => (0.0, 0.0, 0.0),
-            };
-            let (u, v) = (px + dx, py + dy);
-            let mut p = stripes.at(u, v);
-            if let Some(g) = &grid {
-                p += g.at(u, v);
-            }
-            img[y * side + x] = p + crease;
-        }
-    }
+    let mut img = reflection(side, &stripes, grid.as_ref(), fold.as_ref(), fold_offset);
     drift.render(side, |k, d| img[k] *= 1.0 + 0.35 * d);
     mottle.render(side, |k, m| img[k] += mottle_amp * m);
     grain.render(side, |k, g| img[k] += grain_amp * g);
@@ -262,17 +244,14 @@ fn synth_grey_at_scale(
     for p in img.iter_mut() {
         *p *= contrast;
     }
-    // Lighting: linear gradient plus an off-centre vignette or hotspot.
-    for y in 0..side {
-        let py = y as f32 - c;
-        let ly = py - vy;
-        let row_light = base + grad * py * gy + vig * ly * ly;
-        for x in 0..side {
-            let px = x as f32 - c;
-            let lx = px - vx;
-            img[y * side + x] += row_light + grad * px * gx + vig * lx * lx;
-        }
-    }
+    let light = Light {
+        base,
+        grad,
+        dir: (gx, gy),
+        vig,
+        centre: (vx, vy),
+    };
+    light.add_to(&mut img, side);
 
     match class {
         DENT => add_dent(&mut img, side, s, contrast, &mut rng),
@@ -287,6 +266,71 @@ fn synth_grey_at_scale(
         }
     }
 
+    quantise(&img, noise_sigma, &mut rng)
+}
+
+/// The reflected pattern: stripes (and the grid's), sampled at fold-displaced coordinates
+/// (the fold bends the reflection; the surface texture and lighting stay put), plus the
+/// fold's crease.
+fn reflection(
+    side: usize,
+    stripes: &Stripes,
+    grid: Option<&Stripes>,
+    fold: Option<&Fold>,
+    fold_offset: (f32, f32),
+) -> Vec<f32> {
+    let c = (side as f32 - 1.0) * 0.5;
+    let mut img = vec![0f32; side * side];
+    for y in 0..side {
+        let py = y as f32 - c;
+        for x in 0..side {
+            let px = x as f32 - c;
+            let (dx, dy, crease) = match fold {
+                Some(f) => f.at(px - fold_offset.0, py - fold_offset.1),
+                None => (0.0, 0.0, 0.0),
+            };
+            let (u, v) = (px + dx, py + dy);
+            let mut p = stripes.at(u, v);
+            if let Some(g) = grid {
+                p += g.at(u, v);
+            }
+            img[y * side + x] = p + crease;
+        }
+    }
+    img
+}
+
+/// Lighting: a linear gradient plus an off-centre vignette or hotspot.
+struct Light {
+    base: f32,
+    /// Gradient strength per pixel, along `dir`.
+    grad: f32,
+    dir: (f32, f32),
+    /// Vignette (< 0) or hotspot (> 0) curvature, around `centre` (from the frame's centre).
+    vig: f32,
+    centre: (f32, f32),
+}
+
+impl Light {
+    fn add_to(&self, img: &mut [f32], side: usize) {
+        let c = (side as f32 - 1.0) * 0.5;
+        let (base, grad, vig) = (self.base, self.grad, self.vig);
+        let ((gx, gy), (vx, vy)) = (self.dir, self.centre);
+        for y in 0..side {
+            let py = y as f32 - c;
+            let ly = py - vy;
+            let row_light = base + grad * py * gy + vig * ly * ly;
+            for x in 0..side {
+                let px = x as f32 - c;
+                let lx = px - vx;
+                img[y * side + x] += row_light + grad * px * gx + vig * lx * lx;
+            }
+        }
+    }
+}
+
+/// Sensor noise, then 8 bits.
+fn quantise(img: &[f32], noise_sigma: f32, rng: &mut Rng) -> Vec<u8> {
     img.iter()
         .map(|&v| {
             let v = v + noise_sigma * rng.gauss();

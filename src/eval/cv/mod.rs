@@ -2,22 +2,18 @@
 //! and nearest centroid in the embedding space) beside pixel baselines (RBF SVM, k-NN,
 //! Gaussian naive Bayes) on the same folds and the same preprocessed pixels.
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 
-use crate::data::split::{stratified_folds, stratified_split};
+use crate::data::split::stratified_folds;
 use crate::data::Dataset;
-use crate::device::{open_engine, DeviceChoice};
-use crate::eval::baselines::{
-    gamma_scale, gamma_scale_rows, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram,
-};
-use crate::metric::escape::{calibrate_bias, decide, good_margins, good_rates, GoodRates};
-use crate::metric::knn::{centroids, knn, nearest_centroid, nearest_items};
+use crate::metric::escape::GoodRates;
 use crate::metric::scores::{mean_std, Confusion, Scores};
-use crate::model::{init_params, Arch, Objective, ParamLayout};
-use crate::train::{train, EpochRecord, Progress, TrainConfig};
+use crate::model::Objective;
+use crate::train::{EpochRecord, Progress, TrainConfig};
 use crate::Result;
+
+mod fold;
+pub use fold::cross_validate;
 
 /// What `evaluate --methods` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -190,44 +186,6 @@ pub struct Near {
     pub distance: f32,
 }
 
-/// The mistakes of 1-NN predictions `pred` for queries `[q, d]` against gallery `[g, d]`;
-/// `test_idx` and `gallery_idx` map query and gallery rows to dataset images.
-#[allow(clippy::too_many_arguments)]
-fn mistakes_of(
-    gallery: &[f32],
-    gallery_labels: &[u32],
-    queries: &[f32],
-    d: usize,
-    actual: &[u32],
-    pred: &[u32],
-    test_idx: &[usize],
-    gallery_idx: &[usize],
-) -> Vec<Mistake> {
-    let wrong: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] != actual[i]).collect();
-    let q: Vec<f32> = wrong
-        .iter()
-        .flat_map(|&i| queries[i * d..(i + 1) * d].iter().copied())
-        .collect();
-    let near = nearest_items(gallery, &q, d, MISTAKE_NEIGHBOURS);
-    wrong
-        .iter()
-        .zip(near)
-        .map(|(&i, n)| Mistake {
-            image: test_idx[i],
-            actual: actual[i],
-            predicted: pred[i],
-            neighbours: n
-                .into_iter()
-                .map(|(j, distance)| Near {
-                    image: gallery_idx[j],
-                    label: gallery_labels[j],
-                    distance,
-                })
-                .collect(),
-        })
-        .collect()
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FoldResult {
     pub fold: usize,
@@ -369,248 +327,6 @@ pub fn check_fold(r: &FoldResult, f: usize, data: &Dataset, cfg: &CvConfig) -> R
         }
     }
     Ok(())
-}
-
-/// Runs the folds of `cfg` not already in `done` (a resumed run's finished folds) and returns
-/// all of them in fold order.
-/// `whole_frame`: the same images preprocessed without the crop, for TripletWholeFrame and
-/// TripletViews.
-pub fn cross_validate(
-    data: &Dataset,
-    whole_frame: Option<&Dataset>,
-    cfg: &CvConfig,
-    head_arch: &Arch,
-    device: DeviceChoice,
-    mut done: Vec<FoldResult>,
-    observer: &mut dyn CvObserver,
-) -> Result<Vec<FoldResult>> {
-    let classes = data.classes.len();
-    let fold_of = stratified_folds(&data.labels, classes, cfg.folds, cfg.seed);
-    let has = |m: Method| cfg.methods.contains(&m);
-    // Distances between all images, once, on the chosen device (SVM and k-NN read them).
-    let gram = if has(Method::Svm) || has(Method::Knn) {
-        let params = init_params(head_arch, &ParamLayout::new(head_arch), 0);
-        let (mut engine, _) = open_engine(device, head_arch, &params)?;
-        Some(PixelGram::new(engine.as_mut(), data)?)
-    } else {
-        None
-    };
-    let rules =
-        has(Method::Rules).then(|| crate::eval::rules::rule_features_all(&data.images, data.side));
-    for f in 0..cfg.folds {
-        if done.iter().any(|d| d.fold == f) {
-            continue;
-        }
-        let test_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] == f).collect();
-        let train_idx: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] != f).collect();
-        let (tr, te) = (data.subset(&train_idx), data.subset(&test_idx));
-        // The uncropped images of the same split, only when a row asks for them.
-        let whole = whole_frame
-            .filter(|_| has(Method::TripletWholeFrame) || has(Method::TripletViews))
-            .map(|w| (w.subset(&train_idx), w.subset(&test_idx)));
-        let views = whole
-            .as_ref()
-            .filter(|_| has(Method::TripletViews))
-            .map(|(wt, _)| tr.joined(wt));
-        let mut rows = Vec::new();
-        let mut networks = Vec::new();
-        let mut push = |row: &str, pred: &[u32], train_s: f64, infer_s: f64| {
-            rows.push(RowResult {
-                row: row.to_string(),
-                confusion: Confusion::from_labels(&te.labels, pred, classes),
-                train_seconds: train_s,
-                infer_seconds: infer_s,
-            })
-        };
-        for &method in &cfg.methods {
-            match method {
-                Method::Triplet
-                | Method::Siamese
-                | Method::TripletWholeFrame
-                | Method::TripletViews => {
-                    let (tr, te) = match (method, &whole, &views) {
-                        (Method::TripletWholeFrame, Some((wt, we)), _) => (wt, we),
-                        (Method::TripletViews, _, Some(both)) => (both, &te),
-                        _ => (&tr, &te),
-                    };
-                    // With --good-class a seeded part of the training fold is kept back to
-                    // calibrate the bias; the network trains and searches on the rest.
-                    let (fit, cal): (Vec<usize>, Vec<usize>) = match &cfg.good {
-                        Some(gc) => stratified_split(
-                            &tr.labels,
-                            classes,
-                            gc.calibration_fraction,
-                            cfg.seed ^ (f as u64 + 1),
-                        ),
-                        None => ((0..tr.len()).collect(), Vec::new()),
-                    };
-                    let cal_set = cfg.good.as_ref().map(|_| tr.subset(&cal));
-                    let fit_set;
-                    let tr = if cfg.good.is_some() {
-                        fit_set = tr.subset(&fit);
-                        &fit_set
-                    } else {
-                        tr
-                    };
-                    // Gallery rows as dataset images (a gallery of both views repeats them).
-                    let gallery_idx: Vec<usize> = fit
-                        .iter()
-                        .map(|&r| train_idx[r % train_idx.len()])
-                        .collect();
-                    let arch = Arch {
-                        objective: method.objective().unwrap(),
-                        ..head_arch.clone()
-                    };
-                    let params = init_params(
-                        &arch,
-                        &ParamLayout::new(&arch),
-                        cfg.train.seed.wrapping_add(f as u64),
-                    );
-                    let (mut engine, _) = open_engine(device, &arch, &params)?;
-                    // No model selection on the test fold: fixed schedule, last epoch.
-                    let fold_cfg = TrainConfig {
-                        patience: 0,
-                        ..cfg.train.clone()
-                    };
-                    let t0 = Instant::now();
-                    let outcome = {
-                        let mut progress = observer.training(f, method);
-                        train(engine.as_mut(), tr, None, &fold_cfg, progress.as_mut())?
-                    };
-                    engine.set_params(&outcome.params)?;
-                    let d = arch.embed_dim;
-                    let g = engine.embed(&tr.images)?;
-                    let train_s = t0.elapsed().as_secs_f64();
-                    let t1 = Instant::now();
-                    let q = engine.embed(&te.images)?;
-                    let embed_s = t1.elapsed().as_secs_f64();
-                    let vote = |k: usize| -> (Vec<u32>, f64) {
-                        let t = Instant::now();
-                        let p = knn(&g, &tr.labels, &q, d, k, false)
-                            .iter()
-                            .map(|n| n.label)
-                            .collect();
-                        (p, t.elapsed().as_secs_f64())
-                    };
-                    let rows_of = method.rows();
-                    let (p1, s1) = vote(1);
-                    push(rows_of[0], &p1, train_s, embed_s + s1);
-                    let (p5, s5) = vote(5);
-                    push(rows_of[1], &p5, train_s, embed_s + s5);
-                    let t2 = Instant::now();
-                    let pc = nearest_centroid(&centroids(&g, &tr.labels, d, classes), &q, d);
-                    push(
-                        rows_of[2],
-                        &pc,
-                        train_s,
-                        embed_s + t2.elapsed().as_secs_f64(),
-                    );
-                    let mistakes = mistakes_of(
-                        &g,
-                        &tr.labels,
-                        &q,
-                        d,
-                        &te.labels,
-                        &p1,
-                        &test_idx,
-                        &gallery_idx,
-                    );
-                    let good = match (&cfg.good, &cal_set) {
-                        (Some(gc), Some(cal_set)) => {
-                            let cq = engine.embed(&cal_set.images)?;
-                            let defect_margins: Vec<f32> =
-                                good_margins(&g, &tr.labels, &cq, d, gc.class)
-                                    .iter()
-                                    .zip(&cal_set.labels)
-                                    .filter(|(_, &l)| l != gc.class)
-                                    .map(|(m, _)| m.0)
-                                    .collect();
-                            let bias = calibrate_bias(&defect_margins, gc.max_escape).ok_or_else(
-                                || {
-                                    crate::Error::Input(format!(
-                                        "--good-class: fold {}: no defect image to calibrate on",
-                                        f + 1
-                                    ))
-                                },
-                            )?;
-                            let pc: Vec<u32> = good_margins(&g, &tr.labels, &q, d, gc.class)
-                                .iter()
-                                .map(|&(m, l)| decide(m, l, gc.class, bias))
-                                .collect();
-                            Some(GoodFold {
-                                bias,
-                                calibration_defects: defect_margins.len(),
-                                default: good_rates(&te.labels, &p1, gc.class),
-                                calibrated: good_rates(&te.labels, &pc, gc.class),
-                            })
-                        }
-                        _ => None,
-                    };
-                    networks.push(NetworkFold {
-                        method,
-                        history: outcome.history,
-                        collapse: outcome.collapse,
-                        embed_dim: d,
-                        test_embeddings: if f == 0 { q } else { Vec::new() },
-                        predictions: p1,
-                        mistakes,
-                        good,
-                    });
-                }
-                Method::Svm => {
-                    let gram = gram.as_ref().expect("gram computed for svm");
-                    let gamma = gamma_scale(data, &train_idx);
-                    let p = pixel_svm(gram, gamma, cfg.svm_c, &train_idx, &tr.labels, &test_idx)?;
-                    push(
-                        method.rows()[0],
-                        &p.labels,
-                        p.fit_seconds,
-                        p.predict_seconds,
-                    );
-                }
-                Method::Knn => {
-                    let gram = gram.as_ref().expect("gram computed for knn");
-                    for (row, k) in method.rows().iter().zip([1, 5]) {
-                        let p = pixel_knn(gram, &train_idx, &tr.labels, &test_idx, k);
-                        push(row, &p.labels, p.fit_seconds, p.predict_seconds);
-                    }
-                }
-                Method::Rules => {
-                    use crate::eval::rules::{standardise, RULE_FEATURES};
-                    let mut feats = rules.clone().expect("rule features computed");
-                    standardise(&mut feats, RULE_FEATURES, &train_idx);
-                    let gram = PixelGram::from_rows(&feats, RULE_FEATURES);
-                    let gamma = gamma_scale_rows(&feats, RULE_FEATURES, &train_idx);
-                    let p = pixel_svm(&gram, gamma, cfg.svm_c, &train_idx, &tr.labels, &test_idx)?;
-                    push(
-                        method.rows()[0],
-                        &p.labels,
-                        p.fit_seconds,
-                        p.predict_seconds,
-                    );
-                }
-                Method::Nb => {
-                    let p = pixel_naive_bayes(data, &train_idx, &test_idx)?;
-                    push(
-                        method.rows()[0],
-                        &p.labels,
-                        p.fit_seconds,
-                        p.predict_seconds,
-                    );
-                }
-            }
-        }
-        let r = FoldResult {
-            fold: f,
-            test_labels: te.labels.clone(),
-            rows,
-            networks,
-        };
-        observer.fold_done(&r)?;
-        done.push(r);
-    }
-    done.sort_by_key(|r| r.fold);
-    Ok(done)
 }
 
 /// report.md: scores per row (mean +- std over folds) with times, then per row the summed
