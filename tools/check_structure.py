@@ -32,7 +32,7 @@ FLOORS = [
 ]
 
 # gpu/'s own floors, lowest first (gpu/mod.rs says what each holds).
-GPU_FLOORS = [{"pipeline", "autotune"}, {"tensor"}, {"context"}, {"timer", "ops"}]
+GPU_FLOORS = [{"uniform"}, {"pipeline", "autotune"}, {"tensor"}, {"context"}, {"timer", "ops"}]
 GPU_USE = re.compile(r"crate::gpu::(\w+)")
 
 

@@ -9,7 +9,8 @@ block of R x C accumulators has to be R x C named variables. Edit the blocking h
 `python3 tools/gen_kernels.py [NAME...]`; the generated files are committed so the build needs
 no Python. `python3 tools/gen_kernels.py --check` writes nothing and exits 1 naming every
 committed file that differs from what the generator makes (tests/shaders.rs runs it, so CI
-fails on a stale shader).
+fails on a stale shader); `--list` prints the names it writes (tests/variants.rs checks them
+against src/gpu/ops/variants.rs).
 """
 import sys
 from pathlib import Path
@@ -1308,6 +1309,11 @@ KERNELS = {
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if "--list" in args:
+        # What this writes, one name per line: tests/variants.rs checks it against the typed
+        # variant list's `generated` entries (src/gpu/ops/variants.rs).
+        print("\n".join(KERNELS))
+        sys.exit(0)
     check = "--check" in args
     names = [a for a in args if a != "--check"] or list(KERNELS)
     stale = []

@@ -520,7 +520,7 @@ impl GpuEngine {
                 self.adam
                     .as_ref()
                     .unwrap()
-                    .set_uniforms(&ctx.queue, &k::adam_words(n, h));
+                    .set_uniforms(&ctx.queue, &k::adam_uniform(n, h))?;
                 Ok(())
             }
             StepParams::Sgd(h) => {
@@ -536,7 +536,7 @@ impl GpuEngine {
                 self.sgd
                     .as_ref()
                     .unwrap()
-                    .set_uniforms(&ctx.queue, &k::sgd_words(n, h));
+                    .set_uniforms(&ctx.queue, &k::sgd_uniform(n, h))?;
                 Ok(())
             }
         }

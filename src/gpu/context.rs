@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::gpu::autotune::Autotune;
 use crate::gpu::pipeline::{Kernel, PipelineCache};
 use crate::gpu::tensor::{grid, Dispatch, GpuTensor, UNIFORM_WORDS};
+use crate::gpu::uniform::Uniform;
 use crate::{Error, Result};
 
 /// What to install when no adapter is found (printed by `info` and every `--gpu` command).
@@ -328,23 +329,23 @@ impl GpuContext {
 
     /// Builds a dispatch of kernel `name` over `threads` invocations. `bindings` follow the
     /// uniform block in the shader's binding order (outputs first, then inputs).
-    pub fn dispatch(
+    pub fn dispatch<P: Uniform>(
         &self,
         name: &'static str,
-        uniforms: &[u32],
+        params: &P,
         bindings: &[&GpuTensor],
         threads: usize,
     ) -> Result<Dispatch> {
         let (x, y) = grid(threads);
-        self.dispatch_grid(name, uniforms, bindings, (x as usize, y as usize))
+        self.dispatch_grid(name, params, bindings, (x as usize, y as usize))
     }
 
     /// A dispatch of `groups` (x, y) workgroups; a grid past the dispatch limit of 65,535 per
     /// dimension is a clear error naming the kernel, not a wgpu validation panic.
-    pub(crate) fn dispatch_grid(
+    pub(crate) fn dispatch_grid<P: Uniform>(
         &self,
         name: &'static str,
-        uniforms: &[u32],
+        params: &P,
         bindings: &[&GpuTensor],
         groups: (usize, usize),
     ) -> Result<Dispatch> {
@@ -389,7 +390,7 @@ impl GpuContext {
             uniform,
             groups,
         };
-        d.set_uniforms(&self.queue, uniforms);
+        d.set_uniforms(&self.queue, params)?;
         Ok(d)
     }
 

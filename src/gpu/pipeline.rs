@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::gpu::uniform::wgsl_params;
 use crate::{Error, Result};
 
 /// `(name, source)` of a shader in shaders/, read at compile time.
@@ -89,11 +90,14 @@ pub const SHADERS: &[(&str, &str)] = &[
 /// Workgroup size every kernel in shaders/ declares (x dimension).
 pub const WORKGROUP: u32 = 64;
 
-/// A compiled kernel: its pipeline and the bind-group layout derived from the shader.
+/// A compiled kernel: its pipeline, the bind-group layout derived from the shader and its
+/// uniform block's fields (what a dispatch's typed block is checked against).
 pub struct Kernel {
     pub name: &'static str,
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    /// (name, WGSL scalar type) of each field of the shader's `Params`.
+    pub params: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -119,6 +123,7 @@ impl PipelineCache {
             return Ok(k.clone());
         }
         let src = source(name).ok_or_else(|| Error::Gpu(format!("no shader named {name}")))?;
+        let params = wgsl_params(name, src)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
@@ -130,7 +135,7 @@ impl PipelineCache {
             // SAFETY: the shaders are ours, not user input. Every index is bounded by
             // construction (the tiled kernels clamp their loads and guard their stores), no
             // loop is unbounded and no divisor is zero (shapes are validated on the host), and
-            // tests/gpu_vs_cpu.rs runs every kernel and variant on odd shapes against the CPU
+            // tests/gpu_ops/ runs every kernel and variant on odd shapes against the CPU
             // reference. Buffer accesses stay inside their bindings through the driver's robust
             // buffer access, which wgpu enables. naga's own checks (a clamp on every workgroup
             // array index, a counter in every loop, a guard on every division) cost the tiled
@@ -162,6 +167,7 @@ impl PipelineCache {
             name,
             pipeline,
             layout,
+            params,
         });
         cache.insert(name, k.clone());
         Ok(k)

@@ -5,6 +5,8 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use crate::gpu::pipeline::{Kernel, WORKGROUP};
+use crate::gpu::uniform::{check_fields, words, Uniform};
+use crate::{Error, Result};
 
 /// A run of 4-byte elements (f32 or u32) inside a storage buffer.
 #[derive(Clone, Debug)]
@@ -58,11 +60,22 @@ impl Dispatch {
         self.kernel.name
     }
 
-    /// Rewrites the uniforms (e.g. the learning rate of this step) without rebuilding.
-    pub fn set_uniforms(&self, queue: &wgpu::Queue, words: &[u32]) {
+    /// Rewrites the uniform block (e.g. the learning rate of this step) without rebuilding;
+    /// refused unless `P` is the shader's block.
+    pub fn set_uniforms<P: Uniform>(&self, queue: &wgpu::Queue, params: &P) -> Result<()> {
+        check_fields::<P>(self.kernel.name, &self.kernel.params)?;
+        let words = words(params);
+        if words.len() > UNIFORM_WORDS {
+            return Err(Error::Gpu(format!(
+                "{}: a uniform block of {} words (at most {UNIFORM_WORDS})",
+                self.kernel.name,
+                words.len()
+            )));
+        }
         let mut block = [0u32; UNIFORM_WORDS];
         block[..words.len()].copy_from_slice(words);
         queue.write_buffer(&self.uniform, 0, bytemuck::cast_slice(&block));
+        Ok(())
     }
 
     pub fn record(&self, pass: &mut wgpu::ComputePass) {

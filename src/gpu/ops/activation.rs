@@ -1,11 +1,17 @@
 //! Elementwise activations and the embedding's normalisation, each forward above its
 //! backward: relu, sigmoid, l2norm (one invocation per row, eps from shapes::L2_EPS).
 
-use super::{f, u};
+use super::{u, Count};
 use crate::gpu::context::GpuContext;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::shapes::L2_EPS;
 use crate::Result;
+
+uniform! {
+    /// l2norm: `n` rows of `d`, norms at least `eps`.
+    pub struct RowNorm { n: u32, d: u32, eps: f32 }
+}
 
 pub fn relu_forward(
     ctx: &GpuContext,
@@ -13,7 +19,7 @@ pub fn relu_forward(
     inp: &GpuTensor,
     n: usize,
 ) -> Result<Dispatch> {
-    ctx.dispatch("relu_forward", &[u(n)], &[out, inp], n)
+    ctx.dispatch("relu_forward", &Count { n: u(n) }, &[out, inp], n)
 }
 
 pub fn relu_backward(
@@ -23,7 +29,7 @@ pub fn relu_backward(
     out: &GpuTensor,
     n: usize,
 ) -> Result<Dispatch> {
-    ctx.dispatch("relu_backward", &[u(n)], &[dinp, dout, out], n)
+    ctx.dispatch("relu_backward", &Count { n: u(n) }, &[dinp, dout, out], n)
 }
 
 pub fn sigmoid_forward(
@@ -32,7 +38,7 @@ pub fn sigmoid_forward(
     inp: &GpuTensor,
     n: usize,
 ) -> Result<Dispatch> {
-    ctx.dispatch("sigmoid_forward", &[u(n)], &[out, inp], n)
+    ctx.dispatch("sigmoid_forward", &Count { n: u(n) }, &[out, inp], n)
 }
 
 pub fn sigmoid_backward(
@@ -42,7 +48,12 @@ pub fn sigmoid_backward(
     out: &GpuTensor,
     n: usize,
 ) -> Result<Dispatch> {
-    ctx.dispatch("sigmoid_backward", &[u(n)], &[dinp, dout, out], n)
+    ctx.dispatch(
+        "sigmoid_backward",
+        &Count { n: u(n) },
+        &[dinp, dout, out],
+        n,
+    )
 }
 
 pub fn l2norm_forward(
@@ -52,8 +63,12 @@ pub fn l2norm_forward(
     n: usize,
     d: usize,
 ) -> Result<Dispatch> {
-    let eps = L2_EPS;
-    ctx.dispatch("l2norm_forward", &[u(n), u(d), f(eps)], &[out, inp], n)
+    let p = RowNorm {
+        n: u(n),
+        d: u(d),
+        eps: L2_EPS,
+    };
+    ctx.dispatch("l2norm_forward", &p, &[out, inp], n)
 }
 
 pub fn l2norm_backward(
@@ -65,11 +80,10 @@ pub fn l2norm_backward(
     n: usize,
     d: usize,
 ) -> Result<Dispatch> {
-    let eps = L2_EPS;
-    ctx.dispatch(
-        "l2norm_backward",
-        &[u(n), u(d), f(eps)],
-        &[dinp, dout, out, inp],
-        n,
-    )
+    let p = RowNorm {
+        n: u(n),
+        d: u(d),
+        eps: L2_EPS,
+    };
+    ctx.dispatch("l2norm_backward", &p, &[dinp, dout, out, inp], n)
 }

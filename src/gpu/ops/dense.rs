@@ -4,28 +4,39 @@
 //! conv2d_forward variant), dense_backward_bias; and matmul, matmul_tn (register-blocked
 //! products, also `glassnet bench`'s ceiling).
 
-use super::conv::{conv2d_flip_weight, forward_variant, FORWARD_VARIANTS};
+use super::conv::{conv2d_flip_weight, forward_variant};
 use super::tune::{run_all, variants_for};
 use super::u;
+use super::variants::variants;
 use crate::gpu::context::GpuContext;
 use crate::gpu::pipeline::WORKGROUP;
 use crate::gpu::tensor::groups_grid;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::shapes::{Conv2dShape, DenseShape};
 use crate::{Error, Result};
 
-fn dense_words(s: &DenseShape) -> [u32; 3] {
-    [s.batch, s.nin, s.nout].map(u)
+uniform! {
+    /// Every dense kernel: `batch` rows of `nin` inputs and `nout` outputs.
+    pub struct DenseParams { batch: u32, nin: u32, nout: u32 }
+}
+
+uniform! {
+    /// matmul / matmul_tn: an `m` x `k` by `k` x (4 `n4`) product.
+    pub struct MatmulParams { m: u32, k: u32, n4: u32 }
+}
+
+fn dense_params(s: &DenseShape) -> DenseParams {
+    DenseParams {
+        batch: u(s.batch),
+        nin: u(s.nin),
+        nout: u(s.nout),
+    }
 }
 
 /// Images per dense_forward invocation and outputs per workgroup (tools/gen_kernels.py).
 const DENSE_IMAGES: usize = 4;
 const DENSE_OUTPUTS: usize = 16;
-
-/// dense_forward's variants, the default first: register blocks of 16 outputs x 4 images
-/// (CPU-type adapters), the features split over a workgroup per image and 4 outputs (hardware
-/// GPUs); autotune picks.
-pub const DENSE_FORWARD_VARIANTS: &[&str] = &["dense_forward", "dense_forward_split"];
 
 /// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]` with a given variant (tests run
 /// them all).
@@ -44,11 +55,11 @@ pub fn dense_forward_variant(
         "dense_forward" => {
             let x = s.batch.div_ceil(DENSE_IMAGES).div_ceil(WORKGROUP as usize);
             let y = s.nout.div_ceil(DENSE_OUTPUTS);
-            ctx.dispatch_grid(variant, &dense_words(&s), &bind, (x, y))
+            ctx.dispatch_grid(variant, &dense_params(&s), &bind, (x, y))
         }
         "dense_forward_split" => {
             let groups = groups_grid(s.batch * s.nout.div_ceil(4));
-            ctx.dispatch_grid(variant, &dense_words(&s), &bind, groups)
+            ctx.dispatch_grid(variant, &dense_params(&s), &bind, groups)
         }
         _ => Err(Error::Gpu(format!("no dense_forward variant {variant}"))),
     }
@@ -67,7 +78,7 @@ pub fn dense_forward(
     let key = format!("dense_forward b{} i{} o{}", s.batch, s.nin, s.nout);
     ctx.tune.pick(
         &key,
-        &variants_for(ctx, DENSE_FORWARD_VARIANTS),
+        &variants_for(ctx, &variants("dense_forward")),
         |v| dense_forward_variant(ctx, v, out, inp, weight, bias, s),
         |d| ctx.run(&[d]),
     )
@@ -108,11 +119,11 @@ pub fn dense_backward_input_variant(
         )?]),
         "dense_backward_input" => Ok(vec![ctx.dispatch(
             "dense_backward_input",
-            &dense_words(&s),
+            &dense_params(&s),
             &[dinp, dout, weight],
             s.batch * s.nin,
         )?]),
-        v if FORWARD_VARIANTS.contains(&v) => {
+        v if variants("conv2d_forward").contains(&v) => {
             let c = product_shape(s.batch, s.nout, s.nin);
             forward_variant(ctx, v, dinp, weight, dout, None, false, c)
         }
@@ -156,11 +167,11 @@ pub fn dense_backward_weight_variant(
         )?]),
         "dense_backward_weight" => Ok(vec![ctx.dispatch(
             "dense_backward_weight",
-            &dense_words(&s),
+            &dense_params(&s),
             &[dweight, dout, inp],
             s.nout * s.nin,
         )?]),
-        v if FORWARD_VARIANTS.contains(&v) => {
+        v if variants("conv2d_forward").contains(&v) => {
             // doutᵀ [O, B] (allocated here, once) as the weights of a 1x1 convolution.
             let dt = ctx.tensor(s.batch * s.nout, "d dense out, transposed")?;
             let mut d = vec![conv2d_flip_weight(ctx, &dt, dout, s.batch, s.nout, 1)?];
@@ -202,7 +213,7 @@ fn product_variants(
     }
     v.push(plain);
     v.extend(
-        variants_for(ctx, FORWARD_VARIANTS)
+        variants_for(ctx, &variants("conv2d_forward"))
             .into_iter()
             .filter(|f| !matches!(*f, "conv2d_forward_k5c2" | "conv2d_forward_v4s")),
     );
@@ -217,7 +228,7 @@ pub fn dense_backward_bias(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "dense_backward_bias",
-        &dense_words(&s),
+        &dense_params(&s),
         &[dbias, dout],
         s.nout,
     )
@@ -273,5 +284,14 @@ fn product(
     // Rows from the workgroup id, MATMUL_COLUMNS columns per invocation (tools/gen_kernels.py).
     let x = n.div_ceil(MATMUL_COLUMNS).div_ceil(WORKGROUP as usize);
     let y = m.div_ceil(MATMUL_ROWS);
-    ctx.dispatch_grid(name, &[u(m), u(k), u(n / 4)], &[c, a, b], (x, y))
+    ctx.dispatch_grid(
+        name,
+        &MatmulParams {
+            m: u(m),
+            k: u(k),
+            n4: u(n / 4),
+        },
+        &[c, a, b],
+        (x, y),
+    )
 }

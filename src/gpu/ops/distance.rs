@@ -3,11 +3,49 @@
 //! reduced by triplet_loss_reduce) and the batch-all triplet loss in its pairwise form
 //! (triplet_all_forward, _reduce, _backward). No variants: these are small next to the convs.
 
-use super::{f, u};
+use super::{u, Count};
 use crate::gpu::context::GpuContext;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::shapes::MineMode;
 use crate::Result;
+
+uniform! {
+    /// pairwise_distance: `n` x `m` distances of `d`-vectors.
+    pub struct PairwiseParams { n: u32, m: u32, d: u32 }
+}
+uniform! {
+    /// triplet_mine: `n` anchors; `mode` a MineMode code.
+    pub struct MineParams { n: u32, mode: u32 }
+}
+uniform! {
+    /// triplet_loss_forward: `t` triplets over an `n` x `n` distance matrix.
+    pub struct TripletLossParams { t: u32, n: u32, margin: f32 }
+}
+uniform! {
+    /// triplet_loss_reduce: `t` triplets.
+    pub struct TripletCount { t: u32 }
+}
+uniform! {
+    /// triplet_loss_backward: `n` embeddings of `d`, `t` triplets.
+    pub struct TripletGradParams { n: u32, d: u32, t: u32, margin: f32 }
+}
+uniform! {
+    /// siamese_forward: `t` pairs of `d`-embeddings.
+    pub struct SiameseParams { t: u32, d: u32 }
+}
+uniform! {
+    /// siamese_backward: `n` embeddings of `d`, `t` pairs.
+    pub struct SiameseGradParams { n: u32, d: u32, t: u32 }
+}
+uniform! {
+    /// triplet_all_forward: every triplet of `n` embeddings.
+    pub struct BatchAllParams { n: u32, margin: f32 }
+}
+uniform! {
+    /// triplet_all_backward: `n` embeddings of `d`.
+    pub struct BatchAllGradParams { n: u32, d: u32 }
+}
 
 /// out `[N, M]` squared distances between rows of x `[N, D]` and y `[M, D]`.
 pub fn pairwise_distance(
@@ -21,7 +59,11 @@ pub fn pairwise_distance(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "pairwise_distance",
-        &[u(n), u(m), u(d)],
+        &PairwiseParams {
+            n: u(n),
+            m: u(m),
+            d: u(d),
+        },
         &[out, x, y],
         n * m,
     )
@@ -38,7 +80,10 @@ pub fn triplet_mine(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "triplet_mine",
-        &[u(n), mode.code()],
+        &MineParams {
+            n: u(n),
+            mode: mode.code(),
+        },
         &[triplets, dist, labels],
         n,
     )
@@ -55,7 +100,11 @@ pub fn triplet_loss_forward(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "triplet_loss_forward",
-        &[u(t), u(n), f(margin)],
+        &TripletLossParams {
+            t: u(t),
+            n: u(n),
+            margin,
+        },
         &[losses, dist, triplets],
         t,
     )
@@ -71,7 +120,7 @@ pub fn triplet_loss_reduce(
 ) -> Result<Dispatch> {
     ctx.dispatch_grid(
         "triplet_loss_reduce",
-        &[u(t)],
+        &TripletCount { t: u(t) },
         &[stats, losses, triplets],
         (1, 1),
     )
@@ -91,7 +140,12 @@ pub fn triplet_loss_backward(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "triplet_loss_backward",
-        &[u(n), u(d), u(t), f(margin)],
+        &TripletGradParams {
+            n: u(n),
+            d: u(d),
+            t: u(t),
+            margin,
+        },
         &[dx, x, dist, triplets],
         n * d,
     )
@@ -112,7 +166,7 @@ pub fn siamese_forward(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "siamese_forward",
-        &[u(t), u(d)],
+        &SiameseParams { t: u(t), d: u(d) },
         &[losses, dlogit, x, pairs, alpha, beta],
         t,
     )
@@ -136,7 +190,11 @@ pub fn siamese_backward(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "siamese_backward",
-        &[u(n), u(d), u(t)],
+        &SiameseGradParams {
+            n: u(n),
+            d: u(d),
+            t: u(t),
+        },
         &[dx, dalpha, dbeta, x, pairs, dlogit, alpha, stats],
         n * d + d + 1,
     )
@@ -156,7 +214,7 @@ pub fn triplet_all_forward(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "triplet_all_forward",
-        &[u(n), f(margin)],
+        &BatchAllParams { n: u(n), margin },
         &[weights, pair_loss, pair_valid, dist, labels],
         n * n,
     )
@@ -173,7 +231,7 @@ pub fn triplet_all_reduce(
 ) -> Result<Dispatch> {
     ctx.dispatch_grid(
         "triplet_all_reduce",
-        &[u(n)],
+        &Count { n: u(n) },
         &[stats, weights, pair_loss, pair_valid],
         (1, 1),
     )
@@ -191,7 +249,7 @@ pub fn triplet_all_backward(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "triplet_all_backward",
-        &[u(n), u(d)],
+        &BatchAllGradParams { n: u(n), d: u(d) },
         &[dx, x, weights, stats],
         n * d,
     )

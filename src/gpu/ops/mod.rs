@@ -5,6 +5,8 @@
 //! `<name>` picks the variant autotune measured fastest here, `<name>_variant` runs a given
 //! one (the tests run them all).
 
+use crate::gpu::uniform::uniform;
+
 mod activation;
 mod conv;
 mod dense;
@@ -13,6 +15,7 @@ mod optim;
 mod pool;
 mod reduce;
 mod tune;
+mod variants;
 
 pub use activation::*;
 pub use conv::*;
@@ -21,10 +24,11 @@ pub use distance::*;
 pub use optim::*;
 pub use pool::*;
 pub use reduce::*;
+pub use variants::*;
 
-/// An f32 uniform word.
-fn f(x: f32) -> u32 {
-    x.to_bits()
+uniform! {
+    /// One count: elements, rows or triplets (the elementwise kernels and reductions).
+    pub struct Count { n: u32 }
 }
 
 /// A size as a u32 uniform word (shapes are validated far below 2^32).

@@ -1,28 +1,45 @@
 //! Optimiser steps over the flat parameter buffer in one dispatch: adam_update,
 //! sgd_momentum_update, with the uniform words the training step rewrites each step.
 
-use super::{f, u};
+use super::u;
 use crate::gpu::context::GpuContext;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::optim::{AdamParams, SgdParams};
 use crate::Result;
 
-/// Uniform words of an Adam step over `n` values.
-pub fn adam_words(n: usize, h: &AdamParams) -> [u32; 8] {
-    [
-        u(n),
-        f(h.lr),
-        f(h.beta1),
-        f(h.beta2),
-        f(h.eps),
-        f(h.weight_decay),
-        f(h.bc1),
-        f(h.bc2),
-    ]
+uniform! {
+    /// adam_update over `n` values, with this step's hyperparameters and bias corrections.
+    pub struct AdamUniform { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32 }
 }
 
-pub fn sgd_words(n: usize, h: &SgdParams) -> [u32; 4] {
-    [u(n), f(h.lr), f(h.momentum), f(h.weight_decay)]
+/// The Adam block of a step over `n` values (the training step rewrites it each step).
+pub fn adam_uniform(n: usize, h: &AdamParams) -> AdamUniform {
+    AdamUniform {
+        n: u(n),
+        lr: h.lr,
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weight_decay: h.weight_decay,
+        bc1: h.bc1,
+        bc2: h.bc2,
+    }
+}
+
+uniform! {
+    /// sgd_momentum_update over `n` values.
+    pub struct SgdUniform { n: u32, lr: f32, momentum: f32, weight_decay: f32 }
+}
+
+/// The SGD block of a step over `n` values.
+pub fn sgd_uniform(n: usize, h: &SgdParams) -> SgdUniform {
+    SgdUniform {
+        n: u(n),
+        lr: h.lr,
+        momentum: h.momentum,
+        weight_decay: h.weight_decay,
+    }
 }
 
 pub fn adam_update(
@@ -34,7 +51,12 @@ pub fn adam_update(
     h: &AdamParams,
 ) -> Result<Dispatch> {
     let n = params.len;
-    ctx.dispatch("adam_update", &adam_words(n, h), &[params, m, v, grads], n)
+    ctx.dispatch(
+        "adam_update",
+        &adam_uniform(n, h),
+        &[params, m, v, grads],
+        n,
+    )
 }
 
 pub fn sgd_momentum_update(
@@ -47,7 +69,7 @@ pub fn sgd_momentum_update(
     let n = params.len;
     ctx.dispatch(
         "sgd_momentum_update",
-        &sgd_words(n, h),
+        &sgd_uniform(n, h),
         &[params, vel, grads],
         n,
     )

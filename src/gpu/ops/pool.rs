@@ -5,11 +5,33 @@
 use super::u;
 use crate::gpu::context::GpuContext;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::shapes::PoolShape;
 use crate::{Error, Result};
 
-fn pool_words(s: &PoolShape) -> [u32; 5] {
-    [s.batch * s.c, s.h, s.w, s.ho(), s.wo()].map(u)
+uniform! {
+    /// maxpool2d_forward: `bc` planes of `h` x `w` pooled to `ho` x `wo`.
+    pub struct PoolParams { bc: u32, h: u32, w: u32, ho: u32, wo: u32 }
+}
+
+uniform! {
+    /// maxpool2d_backward; `relu` (0 or 1): route nothing where the window's maximum is 0.
+    pub struct PoolGradParams { bc: u32, h: u32, w: u32, ho: u32, wo: u32, relu: u32 }
+}
+
+uniform! {
+    /// maxpool2d_relu_backward_argmax: `words` of 4 codes, `w8` groups of 8 input columns.
+    pub struct ArgmaxParams { words: u32, w8: u32 }
+}
+
+fn pool_params(s: &PoolShape) -> PoolParams {
+    PoolParams {
+        bc: u(s.batch * s.c),
+        h: u(s.h),
+        w: u(s.w),
+        ho: u(s.ho()),
+        wo: u(s.wo()),
+    }
 }
 
 pub fn maxpool2d_forward(
@@ -20,7 +42,7 @@ pub fn maxpool2d_forward(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "maxpool2d_forward",
-        &pool_words(&s),
+        &pool_params(&s),
         &[out, inp],
         s.out_len(),
     )
@@ -63,13 +85,16 @@ fn pool_backward(
     } else {
         s.out_len()
     };
-    let w = pool_words(&s);
-    ctx.dispatch(
-        "maxpool2d_backward",
-        &[w[0], w[1], w[2], w[3], w[4], relu as u32],
-        &[dinp, dout, inp],
-        threads,
-    )
+    let p = pool_params(&s);
+    let p = PoolGradParams {
+        bc: p.bc,
+        h: p.h,
+        w: p.w,
+        ho: p.ho,
+        wo: p.wo,
+        relu: relu as u32,
+    };
+    ctx.dispatch("maxpool2d_backward", &p, &[dinp, dout, inp], threads)
 }
 
 /// dinp `[B, C, H, W]` from dout `[B, C, H/2, W/2]` and the codes conv2d_forward_relu_maxpool
@@ -92,7 +117,10 @@ pub fn maxpool2d_relu_backward_argmax(
     let words = s.out_len() / 4;
     ctx.dispatch(
         "maxpool2d_relu_backward_argmax",
-        &[words, s.w / 8].map(u),
+        &ArgmaxParams {
+            words: u(words),
+            w8: u(s.w / 8),
+        },
         &[dinp, dout, codes],
         words,
     )

@@ -4,10 +4,22 @@
 
 use super::tune::variants_for;
 use super::u;
+use super::variants::variants;
 use crate::gpu::context::GpuContext;
 use crate::gpu::tensor::groups_grid;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::{Error, Result};
+
+uniform! {
+    /// batch_sum: sums over `rows` of `len` columns.
+    pub struct SumParams { rows: u32, len: u32 }
+}
+
+uniform! {
+    /// batch_sum_pair: the first `len_a` and the next `len_b` columns of rows of `stride`.
+    pub struct SumPairParams { rows: u32, len_a: u32, len_b: u32, stride: u32 }
+}
 
 /// out_a `[len_a]` and out_b `[len_b]`: the sums over rows of inp `[rows, stride]`'s first
 /// len_a columns and the len_b after them (len_a + len_b = stride).
@@ -19,14 +31,15 @@ pub fn batch_sum_pair(
     rows: usize,
     stride: usize,
 ) -> Result<Dispatch> {
-    let words = [rows, out_a.len, out_b.len, stride].map(u);
+    let p = SumPairParams {
+        rows: u(rows),
+        len_a: u(out_a.len),
+        len_b: u(out_b.len),
+        stride: u(stride),
+    };
     let grid = groups_grid((out_a.len + out_b.len).div_ceil(16));
-    ctx.dispatch_grid("batch_sum_pair", &words, &[out_a, out_b, inp], grid)
+    ctx.dispatch_grid("batch_sum_pair", &p, &[out_a, out_b, inp], grid)
 }
-
-/// batch_sum's variants: one invocation per column (CPU-type adapters, long rows), or 16
-/// lanes per column (`_split`, hardware GPUs, deep sums over few columns).
-pub const BATCH_SUM_VARIANTS: &[&str] = &["batch_sum", "batch_sum_split"];
 
 /// out `[len]` = sum over rows of inp `[rows, len]`, by the variant autotune measured fastest.
 pub fn batch_sum(
@@ -38,7 +51,7 @@ pub fn batch_sum(
 ) -> Result<Dispatch> {
     ctx.tune.pick(
         &format!("batch_sum r{rows} n{len}"),
-        &variants_for(ctx, BATCH_SUM_VARIANTS),
+        &variants_for(ctx, &variants("batch_sum")),
         |v| batch_sum_variant(ctx, v, out, inp, rows, len),
         |d| ctx.run(&[d]),
     )
@@ -53,12 +66,15 @@ pub fn batch_sum_variant(
     rows: usize,
     len: usize,
 ) -> Result<Dispatch> {
-    let words = [u(rows), u(len)];
+    let p = SumParams {
+        rows: u(rows),
+        len: u(len),
+    };
     match variant {
-        "batch_sum" => ctx.dispatch(variant, &words, &[out, inp], len),
+        "batch_sum" => ctx.dispatch(variant, &p, &[out, inp], len),
         "batch_sum_split" => {
             let (x, y) = groups_grid(len.div_ceil(16));
-            ctx.dispatch_grid(variant, &words, &[out, inp], (x, y))
+            ctx.dispatch_grid(variant, &p, &[out, inp], (x, y))
         }
         _ => Err(Error::Gpu(format!("no batch_sum variant {variant}"))),
     }

@@ -2,6 +2,7 @@
 //! tuning kept apart from the launching code of each op (`gpu::autotune` measures and
 //! remembers).
 
+use super::variants::variant;
 use crate::gpu::context::GpuContext;
 use crate::gpu::tensor::Dispatch;
 use crate::shapes::Conv2dShape;
@@ -15,7 +16,7 @@ pub(super) fn variants_for(ctx: &GpuContext, all: &[&'static str]) -> Vec<&'stat
     let cpu_type = ctx.adapter.is_software();
     all.iter()
         .copied()
-        .filter(|v| !(cpu_type && (v.contains("_tiled") || v.ends_with("_split"))))
+        .filter(|v| !(cpu_type && variant(v).is_some_and(|x| x.hardware_only)))
         .collect()
 }
 

@@ -6,14 +6,55 @@
 use super::super::reduce::{batch_sum, batch_sum_pair};
 use super::super::tune::tuned_conv;
 use super::super::u;
-use super::forward::{forward_variant, FORWARD_VARIANTS};
+use super::super::variants::{variant_of, variants};
+use super::forward::forward_variant;
 use super::{conv2d_flip_weight, pad2d, padded, transposed, unpadded_taps, TILE};
 use crate::gpu::context::GpuContext;
 use crate::gpu::pipeline::WORKGROUP;
 use crate::gpu::tensor::groups_grid;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::shapes::Conv2dShape;
 use crate::{Error, Result};
+
+uniform! {
+    /// conv2d_backward_weight_t*: a padded input of `hp` x `wp`, `imgs` images per invocation.
+    pub struct WgradParams { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, imgs: u32 }
+}
+uniform! {
+    /// conv2d_backward_weight_v4t*: K shifted copies of rows of `wr4` vec4, `copy` apart.
+    pub struct WgradV4Params { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, k: u32, ho: u32, copy: u32 }
+}
+uniform! {
+    /// conv2d_backward_weight_split: a padded input of `hp` x `wp`.
+    pub struct WgradSplitParams { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32 }
+}
+uniform! {
+    /// conv2d_backward_weight_k5c2: rows of `wr4` vec4, outputs in groups of 4.
+    pub struct WgradK5c2Params { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo4: u32 }
+}
+uniform! {
+    /// conv2d_backward_weight_tiled: the unpadded input, `ws` = Ci K K taps.
+    pub struct WgradTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, pad: u32 }
+}
+uniform! {
+    /// conv2d_backward_weight_tiled_split / _tiledMxN: positions in `parts` of `per`.
+    pub struct WgradTiledSplitParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32 }
+}
+uniform! {
+    /// conv2d_backward_params_tiled*: the same, partial rows of `stride` (weights, then bias).
+    pub struct ParamsTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32, stride: u32 }
+}
+uniform! {
+    /// conv2d_backward_bias: `batch` x `cout` planes of `hw`.
+    pub struct BiasParams { batch: u32, cout: u32, hw: u32 }
+}
+
+/// A register-blocked weight-gradient variant's block.
+enum Wgrad {
+    V4(WgradV4Params),
+    Images(WgradParams),
+}
 
 /// conv2d_backward_input with a given forward variant (tests run them all).
 pub fn conv2d_backward_input_variant(
@@ -57,9 +98,13 @@ pub fn conv2d_backward_input(
     weight: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    tuned_conv(ctx, "conv2d_backward_input", &s, FORWARD_VARIANTS, |v| {
-        conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s)
-    })
+    tuned_conv(
+        ctx,
+        "conv2d_backward_input",
+        &s,
+        &variants("conv2d_forward"),
+        |v| conv2d_backward_input_variant(ctx, v, dinp, dout, weight, s),
+    )
 }
 
 /// Output channels each conv2d_backward_weight invocation computes.
@@ -69,43 +114,24 @@ const WGRAD_CHANNELS: usize = 16;
 /// read back by batch_sum) shrink by this factor, which pays where an image has few positions.
 const WGRAD_IMAGES: usize = 4;
 
-/// conv2d_backward_weight's variants as (shader, taps per invocation), the default first;
-/// autotune picks one per adapter and shape. The `_v4` ones read 4 output positions per step
-/// as vec4 from K shifted padded copies of the input (only where Wo is a multiple of 4).
-pub const WGRAD_VARIANTS: &[(&str, usize)] = &[
-    ("conv2d_backward_weight_t16", 16),
-    ("conv2d_backward_weight_t18", 18),
-    ("conv2d_backward_weight_t4", 4),
-    ("conv2d_backward_weight_v4t4", 4),
-    ("conv2d_backward_weight_v4t16", 16),
-    // All 25 taps of a 5x5 kernel per invocation, 2 output channels per lane (see below).
-    ("conv2d_backward_weight_k5c2", 25),
-    // 64 channels x 64 taps per workgroup, staged through workgroup memory (hardware GPUs).
-    ("conv2d_backward_weight_tiled", TILE),
-    // The same with each image's positions cut into parts, as many as `partial` has room
-    // for (up to WGRAD_PARTS): more workgroups where a layer has few tiles (hardware GPUs).
-    ("conv2d_backward_weight_tiled_split", TILE),
-    // Positions split over a workgroup per (image, channels, kernel row): layers with few
-    // weights and many positions on hardware GPUs (conv1); K <= 5.
-    ("conv2d_backward_weight_split", 5),
-    // tiled_split on tiles shaped to small layers (channels x taps): conv2's 32 x 144 GEMM
-    // (and conv3's, conv4's in 4 and 16 of them) in whole tiles; conv1's 16 x 25 in one.
-    ("conv2d_backward_weight_tiled32x144", 144),
-    ("conv2d_backward_weight_tiled16x32", 32),
-];
-
 /// (channels, taps) of each split-tiled weight-gradient variant's tile (the `params` ones
-/// also sum the bias partials).
+/// also sum the bias partials); conv2d_backward_weight_tiled, tiled per image, is not one.
 fn wgrad_tile(variant: &str) -> Option<(usize, usize)> {
-    match variant {
-        "conv2d_backward_weight_tiled_split" => Some((TILE, TILE)),
-        "conv2d_backward_weight_tiled32x144" | "conv2d_backward_params_tiled32x144" => {
-            Some((32, 144))
-        }
-        "conv2d_backward_weight_tiled16x32" | "conv2d_backward_params_tiled16x32" => Some((16, 32)),
-        _ => None,
-    }
+    let v = variant_of("conv2d_backward_weight", variant)
+        .or_else(|| variant_of("conv2d_backward_params", variant))?;
+    v.tile.filter(|_| v.name != "conv2d_backward_weight_tiled")
 }
+
+/// conv2d_backward_params' variants: "separate" (conv2d_backward_weight and
+/// conv2d_backward_bias, each autotuned) first, then the fused split-tiled kernels.
+pub fn params_variants() -> Vec<&'static str> {
+    let mut v = vec![PARAMS_SEPARATE];
+    v.extend(variants("conv2d_backward_params"));
+    v
+}
+
+/// The conv2d_backward_params variant that runs the two gradients' own tuned passes.
+pub const PARAMS_SEPARATE: &str = "separate";
 
 /// The pass of a split-tiled weight-gradient variant on (tm, tn) tiles: per-part partial rows
 /// of `stride` values into `partial` (weights, then with `with_bias` the bias partials), each
@@ -141,28 +167,40 @@ fn split_wgrad_pass(
     let per = hw.div_ceil(parts);
     let taps = unpadded_taps(ctx, s)?;
     let grid = (ws.div_ceil(tn), s.cout.div_ceil(tm) * s.batch * parts);
-    let mut words = vec![
-        s.batch,
-        s.cin,
-        s.cout,
-        s.h,
-        s.w,
-        s.ho(),
-        s.wo(),
-        ws,
-        parts,
-        per,
-        s.pad,
-    ];
-    if with_bias {
-        words.push(stride);
-    }
-    let words: Vec<u32> = words.into_iter().map(u).collect();
+    let p = WgradTiledSplitParams {
+        batch: u(s.batch),
+        cin: u(s.cin),
+        cout: u(s.cout),
+        h: u(s.h),
+        w: u(s.w),
+        ho: u(s.ho()),
+        wo: u(s.wo()),
+        ws: u(ws),
+        parts: u(parts),
+        per: u(per),
+        pad: u(s.pad),
+    };
     let bind = [partial, dout, inp, &taps];
-    Ok((
-        ctx.dispatch_grid(variant, &words, &bind, grid)?,
-        s.batch * parts,
-    ))
+    let pass = if with_bias {
+        let p = ParamsTiledParams {
+            batch: p.batch,
+            cin: p.cin,
+            cout: p.cout,
+            h: p.h,
+            w: p.w,
+            ho: p.ho,
+            wo: p.wo,
+            ws: p.ws,
+            parts: p.parts,
+            per: p.per,
+            pad: p.pad,
+            stride: u(stride),
+        };
+        ctx.dispatch_grid(variant, &p, &bind, grid)?
+    } else {
+        ctx.dispatch_grid(variant, &p, &bind, grid)?
+    };
+    Ok((pass, s.batch * parts))
 }
 
 /// Workgroups the shaped split-tiled variants aim for: a few per compute unit of a large GPU.
@@ -188,11 +226,9 @@ pub fn conv2d_backward_weight_variant(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let taps = WGRAD_VARIANTS
-        .iter()
-        .find(|v| v.0 == variant)
+    let taps = variant_of("conv2d_backward_weight", variant)
         .ok_or_else(|| Error::Gpu(format!("no conv2d_backward_weight variant {variant}")))?
-        .1;
+        .taps;
     let mut d = Vec::new();
     let hp = s.h + 2 * s.pad;
     if variant == "conv2d_backward_weight_k5c2" {
@@ -211,14 +247,24 @@ pub fn conv2d_backward_weight_variant(
         let taps = unpadded_taps(ctx, &s)?;
         let ws = s.cin * s.k * s.k;
         let (x, y) = (ws.div_ceil(TILE), s.cout.div_ceil(TILE) * s.batch);
-        let words = [s.batch, s.cin, s.cout, s.h, s.w, s.ho(), s.wo(), ws, s.pad];
+        let p = WgradTiledParams {
+            batch: u(s.batch),
+            cin: u(s.cin),
+            cout: u(s.cout),
+            h: u(s.h),
+            w: u(s.w),
+            ho: u(s.ho()),
+            wo: u(s.wo()),
+            ws: u(ws),
+            pad: u(s.pad),
+        };
         let bind = [partial, dout, inp, &taps];
-        d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
+        d.push(ctx.dispatch_grid(variant, &p, &bind, (x, y))?);
         d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
         return Ok(d);
     }
     // The `_t` variants sum WGRAD_IMAGES images per invocation, the `_v4` ones one.
-    let (xp, words, imgs) = if variant.starts_with("conv2d_backward_weight_v4") {
+    let (xp, params, imgs) = if variant.starts_with("conv2d_backward_weight_v4") {
         if !s.wo().is_multiple_of(4) {
             return Err(Error::Gpu(format!(
                 "{variant} needs an output width that is a multiple of 4, not {}",
@@ -229,32 +275,44 @@ pub fn conv2d_backward_weight_variant(
         let xp = ctx.tensor(s.k * copy * 4, "conv input, padded and shifted")?;
         let (planes, wr) = (s.batch * s.cin, s.wo());
         d.push(pad2d(ctx, &xp, inp, planes, s.h, s.w, s.pad, wr, s.k)?);
-        let words = vec![s.batch, s.cin, s.cout, hp, wr / 4, s.k, s.ho(), copy];
-        (xp, words, 1)
+        let p = WgradV4Params {
+            batch: u(s.batch),
+            cin: u(s.cin),
+            cout: u(s.cout),
+            hp: u(hp),
+            wr4: u(wr / 4),
+            k: u(s.k),
+            ho: u(s.ho()),
+            copy: u(copy),
+        };
+        (xp, Wgrad::V4(p), 1)
     } else {
         let dims = (s.batch * s.cin, s.h, s.w, s.pad);
         let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
         let wp = s.w + 2 * s.pad;
-        let words = vec![
-            s.batch,
-            s.cin,
-            s.cout,
-            hp,
-            wp,
-            s.k,
-            s.ho(),
-            s.wo(),
-            WGRAD_IMAGES,
-        ];
-        (xp, words, WGRAD_IMAGES)
+        let p = WgradParams {
+            batch: u(s.batch),
+            cin: u(s.cin),
+            cout: u(s.cout),
+            hp: u(hp),
+            wp: u(wp),
+            k: u(s.k),
+            ho: u(s.ho()),
+            wo: u(s.wo()),
+            imgs: u(WGRAD_IMAGES),
+        };
+        (xp, Wgrad::Images(p), WGRAD_IMAGES)
     };
     let groups = s.batch.div_ceil(imgs);
     let x = (s.cin * s.k * s.k)
         .div_ceil(taps)
         .div_ceil(WORKGROUP as usize);
     let y = groups * s.cout.div_ceil(WGRAD_CHANNELS);
-    let words: Vec<u32> = words.into_iter().map(u).collect();
-    d.push(ctx.dispatch_grid(variant, &words, &[partial, dout, &xp], (x, y))?);
+    let bind = [partial, dout, &xp];
+    d.push(match &params {
+        Wgrad::V4(p) => ctx.dispatch_grid(variant, p, &bind, (x, y))?,
+        Wgrad::Images(p) => ctx.dispatch_grid(variant, p, &bind, (x, y))?,
+    });
     d.push(batch_sum(ctx, dweight, partial, groups, s.weight_len())?);
     Ok(d)
 }
@@ -280,18 +338,18 @@ fn backward_weight_split(
     }
     let dims = (s.batch * s.cin, s.h, s.w, s.pad);
     let xp = padded(ctx, &mut d, inp, dims, "conv input, padded")?;
-    let words = [
-        s.batch,
-        s.cin,
-        s.cout,
-        hp,
-        s.w + 2 * s.pad,
-        s.k,
-        s.ho(),
-        s.wo(),
-    ];
+    let p = WgradSplitParams {
+        batch: u(s.batch),
+        cin: u(s.cin),
+        cout: u(s.cout),
+        hp: u(hp),
+        wp: u(s.w + 2 * s.pad),
+        k: u(s.k),
+        ho: u(s.ho()),
+        wo: u(s.wo()),
+    };
     let groups = groups_grid(s.batch * s.cout * s.cin * s.k);
-    d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], groups)?);
+    d.push(ctx.dispatch_grid(variant, &p, &[partial, dout, &xp], groups)?);
     d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
     Ok(d)
 }
@@ -336,8 +394,16 @@ fn backward_weight_k5c2(
         .div_ceil(WGRAD_ROW_CHANNELS)
         .div_ceil(WORKGROUP as usize);
     let y = s.batch * s.cin;
-    let words = [s.batch, s.cin, s.cout, hp, wr4, s.ho(), s.wo() / 4];
-    d.push(ctx.dispatch_grid(variant, &words.map(u), &[partial, dout, &xp], (x, y))?);
+    let p = WgradK5c2Params {
+        batch: u(s.batch),
+        cin: u(s.cin),
+        cout: u(s.cout),
+        hp: u(hp),
+        wr4: u(wr4),
+        ho: u(s.ho()),
+        wo4: u(s.wo() / 4),
+    };
+    d.push(ctx.dispatch_grid(variant, &p, &[partial, dout, &xp], (x, y))?);
     d.push(batch_sum(ctx, dweight, partial, s.batch, s.weight_len())?);
     Ok(d)
 }
@@ -353,15 +419,11 @@ pub fn conv2d_backward_weight(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let names: Vec<&'static str> = WGRAD_VARIANTS.iter().map(|v| v.0).collect();
+    let names = variants("conv2d_backward_weight");
     tuned_conv(ctx, "conv2d_backward_weight", &s, &names, |v| {
         conv2d_backward_weight_variant(ctx, v, dweight, dout, inp, partial, s)
     })
 }
-
-/// conv2d_backward_bias's variants, the default first: one invocation per (image, channel)
-/// plane, or `_split`: a workgroup per plane, positions over its lanes (hardware GPUs).
-pub const BIAS_VARIANTS: &[&str] = &["conv2d_backward_bias", "conv2d_backward_bias_split"];
 
 /// dbias `[Co]` with a given variant (tests run them all): per-image sums into `partial`
 /// `[B, Co]`, then batch_sum.
@@ -373,12 +435,16 @@ pub fn conv2d_backward_bias_variant(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    let words = [s.batch, s.cout, s.ho() * s.wo()].map(u);
+    let p = BiasParams {
+        batch: u(s.batch),
+        cout: u(s.cout),
+        hw: u(s.ho() * s.wo()),
+    };
     let planes = s.batch * s.cout;
     let sums = match variant {
-        "conv2d_backward_bias" => ctx.dispatch(variant, &words, &[partial, dout], planes)?,
+        "conv2d_backward_bias" => ctx.dispatch(variant, &p, &[partial, dout], planes)?,
         "conv2d_backward_bias_split" => {
-            ctx.dispatch_grid(variant, &words, &[partial, dout], groups_grid(planes))?
+            ctx.dispatch_grid(variant, &p, &[partial, dout], groups_grid(planes))?
         }
         _ => {
             return Err(Error::Gpu(format!(
@@ -398,19 +464,14 @@ pub fn conv2d_backward_bias(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    tuned_conv(ctx, "conv2d_backward_bias", &s, BIAS_VARIANTS, |v| {
-        conv2d_backward_bias_variant(ctx, v, dbias, dout, partial, s)
-    })
+    tuned_conv(
+        ctx,
+        "conv2d_backward_bias",
+        &s,
+        &variants("conv2d_backward_bias"),
+        |v| conv2d_backward_bias_variant(ctx, v, dbias, dout, partial, s),
+    )
 }
-
-/// conv2d_backward_params' variants: "separate" (conv2d_backward_weight and
-/// conv2d_backward_bias, each autotuned), or a split-tiled weight gradient that also sums the
-/// bias partials, then batch_sum_pair (hardware GPUs: two passes instead of four).
-pub const PARAMS_VARIANTS: &[&str] = &[
-    "separate",
-    "conv2d_backward_params_tiled32x144",
-    "conv2d_backward_params_tiled16x32",
-];
 
 /// dweight `[Co, Ci, K, K]` and dbias `[Co]` of a convolution, by the variant autotune
 /// measured fastest for this adapter and shape; `partial` is scratch for per-image partials.
@@ -424,7 +485,7 @@ pub fn conv2d_backward_params(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    tuned_conv(ctx, "conv2d_backward_params", &s, PARAMS_VARIANTS, |v| {
+    tuned_conv(ctx, "conv2d_backward_params", &s, &params_variants(), |v| {
         conv2d_backward_params_variant(ctx, v, dweight, dbias, dout, inp, partial, s)
     })
 }
@@ -441,7 +502,7 @@ pub fn conv2d_backward_params_variant(
     partial: &GpuTensor,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    if variant == "separate" {
+    if variant == PARAMS_SEPARATE {
         let mut d = conv2d_backward_weight(ctx, dweight, dout, inp, partial, s)?;
         d.extend(conv2d_backward_bias(ctx, dbias, dout, partial, s)?);
         return Ok(d);

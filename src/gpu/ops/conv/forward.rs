@@ -5,51 +5,53 @@
 
 use super::super::tune::tuned_conv;
 use super::super::u;
-use super::{pad2d, padded, tap_offsets, unpadded_taps, CONV_CHANNELS, CONV_PIXELS, TILE};
+use super::super::variants::{variant_of, variants};
+use super::{pad2d, padded, tap_offsets, unpadded_taps, CONV_CHANNELS, CONV_PIXELS};
 use crate::gpu::context::GpuContext;
 use crate::gpu::pipeline::WORKGROUP;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::shapes::Conv2dShape;
 use crate::{Error, Result};
 
-/// The forward convolution's variants (the default first); autotune picks one per adapter and
-/// shape. conv2d_forward reads a padded input with scalar loads; conv2d_forward_v4 reads K
-/// shifted copies of it with vec4 loads (K times the memory, fewer loads); conv2d_forward_v4s
-/// also stores vec4 (only where Wo is a multiple of 4); conv2d_forward_tiled computes 64 x 64
-/// tiles staged through workgroup memory (for hardware GPUs), conv2d_forward_tiled32 and _16
-/// 32 or 16 channels x 128 pixels (layers with few output channels), the `_tiled8x8` ones
-/// 8 x 8 outputs per invocation read as vec4 (channels x pixels 64 x 128, 64 x 64, 32 x 128,
-/// 16 x 256); conv2d_forward_k5c2 is
-/// for one input channel and a 5x5 kernel (the first layer where the fused block cannot run),
-/// the input shared by the workgroup and 2 channels per lane, Wo a multiple of 4.
-pub const FORWARD_VARIANTS: &[&str] = &[
-    "conv2d_forward",
-    "conv2d_forward_v4",
-    "conv2d_forward_v4s",
-    "conv2d_forward_k5c2",
-    "conv2d_forward_tiled",
-    "conv2d_forward_tiled32",
-    "conv2d_forward_tiled16",
-    "conv2d_forward_tiled8x8_64x128",
-    "conv2d_forward_tiled8x8_64x64",
-    "conv2d_forward_tiled8x8_32x128",
-    "conv2d_forward_tiled8x8_16x256",
-];
+uniform! {
+    /// conv2d_forward: a padded input of `hp` x `wp`, `k` x `k` kernels.
+    pub struct ConvParams { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, has_bias: u32, relu: u32 }
+}
+uniform! {
+    /// conv2d_forward_v4 / _v4s: K shifted padded copies of rows of `wr4` vec4; `ws` = Ci K K.
+    pub struct ConvV4Params { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo: u32, has_bias: u32, ws: u32, relu: u32 }
+}
+uniform! {
+    /// conv2d_forward_tiled*: the unpadded input; `ws` = Ci K K taps.
+    pub struct ConvTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, has_bias: u32, relu: u32, ws: u32, pad: u32 }
+}
+uniform! {
+    /// conv2d_forward_k5c2: rows of `wr4` vec4, output in pairs of rows and groups of 8.
+    pub struct ConvK5c2Params { batch: u32, cout: u32, ho: u32, wo4: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32, has_bias: u32, relu: u32 }
+}
+uniform! {
+    /// conv2d_forward_relu_maxpool: K shifted copies, pooled output `ho2` x (8 `wo8`) / 2.
+    pub struct FusedParams { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32, ws: u32 }
+}
+uniform! {
+    /// conv2d_forward_relu_maxpool_k5c2: one input channel, 5x5.
+    pub struct FusedK5c2Params { batch: u32, cout: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32 }
+}
+uniform! {
+    /// conv2d_forward_relu_maxpool_tiled*: the unpadded input.
+    pub struct FusedTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho2: u32, wo8: u32, ws: u32, pad: u32 }
+}
 
-/// (channels, pixels) of the output tile of a `conv2d_forward_tiled*` variant: 64 x 64, or
-/// 32 and 16 channels x 128 pixels for layers with few output channels; the `8x8` ones
-/// compute 8 x 8 outputs per invocation (64 x 128, 64 x 64, 32 x 128, 16 x 256).
+/// A register-blocked forward variant's block.
+enum Blocked {
+    Plain(ConvParams),
+    V4(ConvV4Params),
+}
+
+/// (channels, pixels) of the output tile of a `conv2d_forward_tiled*` variant.
 fn forward_tile(variant: &str) -> Option<(usize, usize)> {
-    match variant {
-        "conv2d_forward_tiled" => Some((TILE, TILE)),
-        "conv2d_forward_tiled32" => Some((32, 128)),
-        "conv2d_forward_tiled16" => Some((16, 128)),
-        "conv2d_forward_tiled8x8_64x128" => Some((TILE, 128)),
-        "conv2d_forward_tiled8x8_64x64" => Some((TILE, TILE)),
-        "conv2d_forward_tiled8x8_32x128" => Some((32, 128)),
-        "conv2d_forward_tiled8x8_16x256" => Some((16, 256)),
-        _ => None,
-    }
+    variant_of("conv2d_forward", variant).and_then(|v| v.tile)
 }
 
 /// What every forward variant is given: the tensors and the shape, the bias as a flag (without
@@ -120,21 +122,21 @@ fn forward_tiled(
         (s.batch * s.ho() * s.wo()).div_ceil(tn),
         s.cout.div_ceil(tm),
     );
-    let words = [
-        s.batch,
-        s.cin,
-        s.cout,
-        s.h,
-        s.w,
-        s.ho(),
-        s.wo(),
-        has_bias,
-        relu as usize,
-        s.cin * s.k * s.k,
-        s.pad,
-    ];
+    let p = ConvTiledParams {
+        batch: u(s.batch),
+        cin: u(s.cin),
+        cout: u(s.cout),
+        h: u(s.h),
+        w: u(s.w),
+        ho: u(s.ho()),
+        wo: u(s.wo()),
+        has_bias: u(has_bias),
+        relu: u(relu as usize),
+        ws: u(s.cin * s.k * s.k),
+        pad: u(s.pad),
+    };
     let bind = [out, inp, weight, bias, &taps];
-    d.push(ctx.dispatch_grid(variant, &words.map(u), &bind, (x, y))?);
+    d.push(ctx.dispatch_grid(variant, &p, &bind, (x, y))?);
     Ok(d)
 }
 
@@ -168,28 +170,23 @@ fn forward_k5c2(ctx: &GpuContext, variant: &'static str, a: ForwardArgs) -> Resu
     let wr4 = 2 * wo8 + 1;
     let xp = ctx.tensor((s.batch * hp + 1) * wr4 * 4, "conv input, padded")?;
     d.push(pad2d(ctx, &xp, inp, s.batch, s.h, s.w, s.pad, wr4 * 4, 1)?);
-    let words = [
-        s.batch,
-        s.cout,
-        s.ho(),
-        s.wo() / 4,
-        hp,
-        wr4,
-        ho2,
-        wo8,
-        has_bias,
-        relu as usize,
-    ];
+    let p = ConvK5c2Params {
+        batch: u(s.batch),
+        cout: u(s.cout),
+        ho: u(s.ho()),
+        wo4: u(s.wo() / 4),
+        hp: u(hp),
+        wr4: u(wr4),
+        ho2: u(ho2),
+        wo8: u(wo8),
+        has_bias: u(has_bias),
+        relu: u(relu as usize),
+    };
     let x = s
         .cout
         .div_ceil(FUSED_ROW_CHANNELS)
         .div_ceil(WORKGROUP as usize);
-    d.push(ctx.dispatch_grid(
-        variant,
-        &words.map(u),
-        &[out, &xp, weight, bias],
-        (x, s.batch * ho2),
-    )?);
+    d.push(ctx.dispatch_grid(variant, &p, &[out, &xp, weight, bias], (x, s.batch * ho2))?);
     Ok(d)
 }
 
@@ -211,7 +208,7 @@ fn forward_blocked(
     } = a;
     let mut d = Vec::new();
     let hp = s.h + 2 * s.pad;
-    let (grid_x, words, xp, taps) = match variant {
+    let (grid_x, params, xp, taps) = match variant {
         "conv2d_forward" => {
             let wp = s.w + 2 * s.pad;
             let xp = padded(
@@ -221,21 +218,21 @@ fn forward_blocked(
                 (s.batch * s.cin, s.h, s.w, s.pad),
                 "conv input, padded",
             )?;
-            let words = vec![
-                s.batch,
-                s.cin,
-                s.cout,
-                hp,
-                wp,
-                s.k,
-                s.ho(),
-                s.wo(),
-                has_bias,
-                relu as usize,
-            ];
+            let p = ConvParams {
+                batch: u(s.batch),
+                cin: u(s.cin),
+                cout: u(s.cout),
+                hp: u(hp),
+                wp: u(wp),
+                k: u(s.k),
+                ho: u(s.ho()),
+                wo: u(s.wo()),
+                has_bias: u(has_bias),
+                relu: u(relu as usize),
+            };
             let pixels = s.batch * s.ho() * s.wo();
             let taps = tap_offsets(s.cin, s.k, hp, wp, 0);
-            (pixels.div_ceil(CONV_PIXELS), words, xp, taps)
+            (pixels.div_ceil(CONV_PIXELS), Blocked::Plain(p), xp, taps)
         }
         "conv2d_forward_v4" | "conv2d_forward_v4s" => {
             if variant == "conv2d_forward_v4s" && !s.wo().is_multiple_of(4) {
@@ -258,33 +255,32 @@ fn forward_blocked(
                 wr4 * 4,
                 s.k,
             )?);
-            let words = vec![
-                s.batch,
-                s.cin,
-                s.cout,
-                hp,
-                wr4,
-                s.ho(),
-                s.wo(),
-                has_bias,
-                s.cin * s.k * s.k,
-                relu as usize,
-            ];
+            let p = ConvV4Params {
+                batch: u(s.batch),
+                cin: u(s.cin),
+                cout: u(s.cout),
+                hp: u(hp),
+                wr4: u(wr4),
+                ho: u(s.ho()),
+                wo: u(s.wo()),
+                has_bias: u(has_bias),
+                ws: u(s.cin * s.k * s.k),
+                relu: u(relu as usize),
+            };
             let groups = s.batch * s.ho() * wr4;
             let taps = tap_offsets(s.cin, s.k, hp, wr4, copy);
-            (groups.div_ceil(CONV_PIXELS / 4), words, xp, taps)
+            (groups.div_ceil(CONV_PIXELS / 4), Blocked::V4(p), xp, taps)
         }
         other => return Err(Error::Gpu(format!("no conv2d_forward variant {other}"))),
     };
     let x = grid_x.div_ceil(WORKGROUP as usize);
     let taps = ctx.tensor_from(&taps, "conv tap offsets")?;
-    let words: Vec<u32> = words.into_iter().map(u).collect();
-    d.push(ctx.dispatch_grid(
-        variant,
-        &words,
-        &[out, &xp, weight, bias, &taps],
-        (x, s.cout.div_ceil(CONV_CHANNELS)),
-    )?);
+    let bind = [out, &xp, weight, bias, &taps];
+    let grid = (x, s.cout.div_ceil(CONV_CHANNELS));
+    d.push(match &params {
+        Blocked::Plain(p) => ctx.dispatch_grid(variant, p, &bind, grid)?,
+        Blocked::V4(p) => ctx.dispatch_grid(variant, p, &bind, grid)?,
+    });
     Ok(d)
 }
 
@@ -371,22 +367,10 @@ pub fn conv2d_forward_relu_maxpool(
         ctx,
         "conv2d_forward_relu_maxpool",
         &s,
-        RELU_MAXPOOL_VARIANTS,
+        &variants("conv2d_forward_relu_maxpool"),
         |v| conv2d_forward_relu_maxpool_variant(ctx, v, pooled, codes, inp, weight, bias, s),
     )
 }
-
-/// conv2d_forward_relu_maxpool's variants, the default first: 16 channels from the workgroup
-/// x 16 pixels per lane (any input channels and kernel size), and `_k5c2` for one input
-/// channel and a 5x5 kernel (the first layer), with the input shared by the workgroup and 2
-/// channels per lane; `_tiled32` and `_tiled16` stage 32 or 16 channels x 256 pixels through
-/// workgroup memory (hardware GPUs). Same outputs, same sums in the same order.
-pub const RELU_MAXPOOL_VARIANTS: &[&str] = &[
-    "conv2d_forward_relu_maxpool",
-    "conv2d_forward_relu_maxpool_k5c2",
-    "conv2d_forward_relu_maxpool_tiled32",
-    "conv2d_forward_relu_maxpool_tiled16",
-];
 
 /// Output channels per invocation of conv2d_forward_relu_maxpool_k5c2 and conv2d_forward_k5c2.
 const FUSED_ROW_CHANNELS: usize = 2;
@@ -415,34 +399,25 @@ pub fn conv2d_forward_relu_maxpool_variant(
     if variant == "conv2d_forward_relu_maxpool_k5c2" {
         return relu_maxpool_k5c2(ctx, variant, pooled, codes, inp, weight, bias, s);
     }
-    let tiled = match variant {
-        "conv2d_forward_relu_maxpool_tiled32" => Some(32),
-        "conv2d_forward_relu_maxpool_tiled16" => Some(16),
-        _ => None,
-    };
-    if let Some(tm) = tiled {
+    let tiled = variant_of("conv2d_forward_relu_maxpool", variant).and_then(|v| v.tile);
+    if let Some((tm, _)) = tiled {
         // One workgroup per 16 quads (2 rows x 8 pixels, one code word) and tm channels.
         let taps = unpadded_taps(ctx, &s)?;
         let quads = pool_code_words(&s) / s.cout;
-        let words = [
-            s.batch,
-            s.cin,
-            s.cout,
-            s.h,
-            s.w,
-            s.ho() / 2,
-            s.wo() / 8,
-            s.cin * s.k * s.k,
-            s.pad,
-        ];
+        let p = FusedTiledParams {
+            batch: u(s.batch),
+            cin: u(s.cin),
+            cout: u(s.cout),
+            h: u(s.h),
+            w: u(s.w),
+            ho2: u(s.ho() / 2),
+            wo8: u(s.wo() / 8),
+            ws: u(s.cin * s.k * s.k),
+            pad: u(s.pad),
+        };
         let bind = [pooled, codes, inp, weight, bias, &taps];
         let grid = (quads.div_ceil(16), s.cout.div_ceil(tm));
-        return Ok(vec![ctx.dispatch_grid(
-            variant,
-            &words.map(u),
-            &bind,
-            grid,
-        )?]);
+        return Ok(vec![ctx.dispatch_grid(variant, &p, &bind, grid)?]);
     }
     if variant != "conv2d_forward_relu_maxpool" {
         return Err(Error::Gpu(format!(
@@ -466,19 +441,19 @@ pub fn conv2d_forward_relu_maxpool_variant(
     let groups = pool_code_words(&s) / s.cout;
     let x = groups.div_ceil(WORKGROUP as usize);
     let taps = ctx.tensor_from(&tap_offsets(s.cin, s.k, hp, wr4, copy), "conv tap offsets")?;
-    let words = [
-        s.batch,
-        s.cin,
-        s.cout,
-        hp,
-        wr4,
-        s.ho() / 2,
-        s.wo() / 8,
-        s.cin * s.k * s.k,
-    ];
+    let p = FusedParams {
+        batch: u(s.batch),
+        cin: u(s.cin),
+        cout: u(s.cout),
+        hp: u(hp),
+        wr4: u(wr4),
+        ho2: u(s.ho() / 2),
+        wo8: u(s.wo() / 8),
+        ws: u(s.cin * s.k * s.k),
+    };
     d.push(ctx.dispatch_grid(
         "conv2d_forward_relu_maxpool",
-        &words.map(u),
+        &p,
         &[pooled, codes, &xp, weight, bias, &taps],
         (x, s.cout.div_ceil(CONV_CHANNELS)),
     )?);
@@ -514,13 +489,15 @@ fn relu_maxpool_k5c2(
         .div_ceil(FUSED_ROW_CHANNELS)
         .div_ceil(WORKGROUP as usize);
     let y = s.batch * s.ho() / 2;
-    let words = [s.batch, s.cout, hp, wr4, s.ho() / 2, s.wo() / 8];
-    d.push(ctx.dispatch_grid(
-        variant,
-        &words.map(u),
-        &[pooled, codes, &xp, weight, bias],
-        (x, y),
-    )?);
+    let p = FusedK5c2Params {
+        batch: u(s.batch),
+        cout: u(s.cout),
+        hp: u(hp),
+        wr4: u(wr4),
+        ho2: u(s.ho() / 2),
+        wo8: u(s.wo() / 8),
+    };
+    d.push(ctx.dispatch_grid(variant, &p, &[pooled, codes, &xp, weight, bias], (x, y))?);
     Ok(d)
 }
 
@@ -535,7 +512,11 @@ fn conv_forward_tuned(
     relu: bool,
     s: Conv2dShape,
 ) -> Result<Vec<Dispatch>> {
-    tuned_conv(ctx, "conv2d_forward", &s, FORWARD_VARIANTS, |v| {
-        forward_variant(ctx, v, out, inp, weight, Some(bias), relu, s)
-    })
+    tuned_conv(
+        ctx,
+        "conv2d_forward",
+        &s,
+        &variants("conv2d_forward"),
+        |v| forward_variant(ctx, v, out, inp, weight, Some(bias), relu, s),
+    )
 }

@@ -13,20 +13,26 @@ pub use backward::*;
 pub use forward::*;
 
 use super::u;
+use super::variants::variants;
 use crate::gpu::context::GpuContext;
 use crate::gpu::tensor::{Dispatch, GpuTensor};
+use crate::gpu::uniform::uniform;
 use crate::shapes::Conv2dShape;
 use crate::{Error, Result};
+
+uniform! {
+    /// pad2d: `n` planes of `h` x `w` into rows of `wr` with `pad` zeros, `copies` shifted.
+    pub struct PadParams { n: u32, h: u32, w: u32, pad: u32, wr: u32, copies: u32 }
+}
+uniform! {
+    /// conv2d_flip_weight: `cout` x `cin` kernels of `k` x `k`.
+    pub struct FlipParams { cout: u32, cin: u32, k: u32 }
+}
 
 /// Output channels x consecutive output pixels each conv2d_forward invocation computes
 /// (the register block of tools/gen_kernels.py).
 const CONV_CHANNELS: usize = 16;
 const CONV_PIXELS: usize = 16;
-
-/// pad2d's variants: one invocation per row (vec4 stores where the row width allows) for
-/// CPU-type adapters, one per element (coalesced stores) for hardware GPUs. The first one
-/// allowed for a shape is the default (`GLASSNET_AUTOTUNE=off`).
-pub const PAD_VARIANTS: &[&str] = &["pad2d_v4", "pad2d", "pad2d_elem"];
 
 /// out `[copies, N, H + 2 pad, wr]`: copies of inp `[N, H, W]` in a zero border, copy c
 /// shifted left by c columns (one copy with `wr = W + 2 pad` is plain padding), by the
@@ -43,9 +49,8 @@ pub fn pad2d(
     wr: usize,
     copies: usize,
 ) -> Result<Dispatch> {
-    let variants: Vec<&'static str> = PAD_VARIANTS
-        .iter()
-        .copied()
+    let variants: Vec<&'static str> = variants("pad2d")
+        .into_iter()
         .filter(|v| *v != "pad2d_v4" || wr.is_multiple_of(4))
         .collect();
     let key = format!("pad2d n{n} {h}x{w} pad{pad} wr{wr} copies{copies}");
@@ -80,7 +85,14 @@ pub fn pad2d_variant(
     };
     ctx.dispatch(
         variant,
-        &[n, h, w, pad, wr, copies].map(u),
+        &PadParams {
+            n: u(n),
+            h: u(h),
+            w: u(w),
+            pad: u(pad),
+            wr: u(wr),
+            copies: u(copies),
+        },
         &[out, inp],
         threads,
     )
@@ -115,7 +127,11 @@ pub fn conv2d_flip_weight(
 ) -> Result<Dispatch> {
     ctx.dispatch(
         "conv2d_flip_weight",
-        &[cout, cin, k].map(u),
+        &FlipParams {
+            cout: u(cout),
+            cin: u(cin),
+            k: u(k),
+        },
         &[flipped, weight],
         cout * cin * k * k,
     )
