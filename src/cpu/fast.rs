@@ -88,7 +88,10 @@ fn im2col(col: &mut [f32], img: &[f32], s: &Conv2dShape) {
                     }
                     let src = &img[(ci * s.h + iy) * s.w..][..s.w];
                     dst[..lo].fill(0.0);
-                    dst[lo..hi].copy_from_slice(&src[lo + kx - p..hi + kx - p]);
+                    // Empty where the padding is wider than the image (lo + kx < p then).
+                    if hi > lo {
+                        dst[lo..hi].copy_from_slice(&src[lo + kx - p..hi + kx - p]);
+                    }
                     dst[hi..].fill(0.0);
                 }
             }
@@ -105,6 +108,9 @@ fn col2im(img: &mut [f32], col: &[f32], s: &Conv2dShape) {
             for kx in 0..k {
                 let row = ((ci * k + ky) * k + kx) * ho * wo;
                 let (lo, hi) = valid_cols(kx, s);
+                if hi == lo {
+                    continue; // the padding is wider than the image: nothing folds back
+                }
                 for oy in 0..ho {
                     let iy = (oy + ky).wrapping_sub(p);
                     if iy >= s.h {
