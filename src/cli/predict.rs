@@ -128,8 +128,6 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The model class named by the first folder of `file` below `root` (None for a file given
-/// directly, or a folder that is no class).
 /// `--csv`: one row per image.
 fn write_csv(records: &[Record]) -> anyhow::Result<()> {
     // csv quotes any field that needs it (a class or path with a comma, quote or newline).
@@ -200,6 +198,8 @@ fn print_table(records: &[Record], classes: &[String]) {
     }
 }
 
+/// The model class named by the first folder of `file` below `root` (None for a file given
+/// directly, or a folder that is no class).
 fn class_folder(
     file: &std::path::Path,
     root: &std::path::Path,

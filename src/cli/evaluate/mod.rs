@@ -201,7 +201,6 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     write_reports(&a, &out, &source, &pre, &arch, &data, &cv, &folds, &summary)
 }
 
-/// `--out` (or a fresh default) and whether it already holds something.
 /// The run's settings from the flags, each checked.
 fn cv_config(a: &EvaluateArgs) -> anyhow::Result<(CvConfig, crate::model::Arch)> {
     anyhow::ensure!(a.folds >= 2, "--folds {}: at least 2", a.folds);
@@ -272,6 +271,7 @@ fn print_summary(summary: &[crate::eval::cv::RowSummary]) {
     }
 }
 
+/// `--out` (or a fresh default) and whether it already holds something.
 fn out_dir(a: &EvaluateArgs) -> anyhow::Result<(PathBuf, bool)> {
     let out = a.out.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now()

@@ -10,7 +10,16 @@ use crate::Result;
 
 uniform! {
     /// adam_update over `n` values, with this step's hyperparameters and bias corrections.
-    pub struct AdamUniform { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32 }
+    pub struct AdamUniform {
+        n: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        bc1: f32,
+        bc2: f32,
+    }
 }
 
 /// The Adam block of a step over `n` values (the training step rewrites it each step).

@@ -19,31 +19,102 @@ use crate::{Error, Result};
 
 uniform! {
     /// conv2d_backward_weight_t*: a padded input of `hp` x `wp`, `imgs` images per invocation.
-    pub struct WgradParams { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, imgs: u32 }
+    pub struct WgradParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        hp: u32,
+        wp: u32,
+        k: u32,
+        ho: u32,
+        wo: u32,
+        imgs: u32,
+    }
 }
 uniform! {
     /// conv2d_backward_weight_v4t*: K shifted copies of rows of `wr4` vec4, `copy` apart.
-    pub struct WgradV4Params { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, k: u32, ho: u32, copy: u32 }
+    pub struct WgradV4Params {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        hp: u32,
+        wr4: u32,
+        k: u32,
+        ho: u32,
+        copy: u32,
+    }
 }
 uniform! {
     /// conv2d_backward_weight_split: a padded input of `hp` x `wp`.
-    pub struct WgradSplitParams { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32 }
+    pub struct WgradSplitParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        hp: u32,
+        wp: u32,
+        k: u32,
+        ho: u32,
+        wo: u32,
+    }
 }
 uniform! {
     /// conv2d_backward_weight_k5c2: rows of `wr4` vec4, outputs in groups of 4.
-    pub struct WgradK5c2Params { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo4: u32 }
+    pub struct WgradK5c2Params {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        hp: u32,
+        wr4: u32,
+        ho: u32,
+        wo4: u32,
+    }
 }
 uniform! {
     /// conv2d_backward_weight_tiled: the unpadded input, `ws` = Ci K K taps.
-    pub struct WgradTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, pad: u32 }
+    pub struct WgradTiledParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        h: u32,
+        w: u32,
+        ho: u32,
+        wo: u32,
+        ws: u32,
+        pad: u32,
+    }
 }
 uniform! {
     /// conv2d_backward_weight_tiled_split / _tiledMxN: positions in `parts` of `per`.
-    pub struct WgradTiledSplitParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32 }
+    pub struct WgradTiledSplitParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        h: u32,
+        w: u32,
+        ho: u32,
+        wo: u32,
+        ws: u32,
+        parts: u32,
+        per: u32,
+        pad: u32,
+    }
 }
 uniform! {
     /// conv2d_backward_params_tiled*: the same, partial rows of `stride` (weights, then bias).
-    pub struct ParamsTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, ws: u32, parts: u32, per: u32, pad: u32, stride: u32 }
+    pub struct ParamsTiledParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        h: u32,
+        w: u32,
+        ho: u32,
+        wo: u32,
+        ws: u32,
+        parts: u32,
+        per: u32,
+        pad: u32,
+        stride: u32,
+    }
 }
 uniform! {
     /// conv2d_backward_bias: `batch` x `cout` planes of `hw`.

@@ -16,23 +16,77 @@ use crate::{Error, Result};
 
 uniform! {
     /// conv2d_forward: a padded input of `hp` x `wp`, `k` x `k` kernels.
-    pub struct ConvParams { batch: u32, cin: u32, cout: u32, hp: u32, wp: u32, k: u32, ho: u32, wo: u32, has_bias: u32, relu: u32 }
+    pub struct ConvParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        hp: u32,
+        wp: u32,
+        k: u32,
+        ho: u32,
+        wo: u32,
+        has_bias: u32,
+        relu: u32,
+    }
 }
 uniform! {
     /// conv2d_forward_v4 / _v4s: K shifted padded copies of rows of `wr4` vec4; `ws` = Ci K K.
-    pub struct ConvV4Params { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho: u32, wo: u32, has_bias: u32, ws: u32, relu: u32 }
+    pub struct ConvV4Params {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        hp: u32,
+        wr4: u32,
+        ho: u32,
+        wo: u32,
+        has_bias: u32,
+        ws: u32,
+        relu: u32,
+    }
 }
 uniform! {
     /// conv2d_forward_tiled*: the unpadded input; `ws` = Ci K K taps.
-    pub struct ConvTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho: u32, wo: u32, has_bias: u32, relu: u32, ws: u32, pad: u32 }
+    pub struct ConvTiledParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        h: u32,
+        w: u32,
+        ho: u32,
+        wo: u32,
+        has_bias: u32,
+        relu: u32,
+        ws: u32,
+        pad: u32,
+    }
 }
 uniform! {
     /// conv2d_forward_k5c2: rows of `wr4` vec4, output in pairs of rows and groups of 8.
-    pub struct ConvK5c2Params { batch: u32, cout: u32, ho: u32, wo4: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32, has_bias: u32, relu: u32 }
+    pub struct ConvK5c2Params {
+        batch: u32,
+        cout: u32,
+        ho: u32,
+        wo4: u32,
+        hp: u32,
+        wr4: u32,
+        ho2: u32,
+        wo8: u32,
+        has_bias: u32,
+        relu: u32,
+    }
 }
 uniform! {
     /// conv2d_forward_relu_maxpool: K shifted copies, pooled output `ho2` x (8 `wo8`) / 2.
-    pub struct FusedParams { batch: u32, cin: u32, cout: u32, hp: u32, wr4: u32, ho2: u32, wo8: u32, ws: u32 }
+    pub struct FusedParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        hp: u32,
+        wr4: u32,
+        ho2: u32,
+        wo8: u32,
+        ws: u32,
+    }
 }
 uniform! {
     /// conv2d_forward_relu_maxpool_k5c2: one input channel, 5x5.
@@ -40,7 +94,17 @@ uniform! {
 }
 uniform! {
     /// conv2d_forward_relu_maxpool_tiled*: the unpadded input.
-    pub struct FusedTiledParams { batch: u32, cin: u32, cout: u32, h: u32, w: u32, ho2: u32, wo8: u32, ws: u32, pad: u32 }
+    pub struct FusedTiledParams {
+        batch: u32,
+        cin: u32,
+        cout: u32,
+        h: u32,
+        w: u32,
+        ho2: u32,
+        wo8: u32,
+        ws: u32,
+        pad: u32,
+    }
 }
 
 /// A register-blocked forward variant's block.
