@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::augment::{orient, Augment};
+use crate::data::augment::{orient, Augment, Jitter};
 use crate::data::Dataset;
 use crate::engine::{Batch, Engine, Triplets};
 use crate::metric::knn::knn;
@@ -61,6 +61,10 @@ pub struct TrainConfig {
     pub steps_per_epoch: usize,
     pub optim: OptimConfig,
     pub augment: Augment,
+    /// Brightness, contrast, gamma and shift jitter after the orientation (off by default;
+    /// absent from settings saved without it).
+    #[serde(default, skip_serializing_if = "Jitter::is_off")]
+    pub jitter: Jitter,
     /// Epochs without a better validation score before stopping; 0 = never stop early.
     pub patience: usize,
     pub seed: u64,
@@ -83,6 +87,7 @@ impl TrainConfig {
                     ..OptimConfig::default()
                 },
                 augment: Augment::Dihedral,
+                jitter: Jitter::default(),
                 patience: 8,
                 seed: 0,
             },
@@ -97,6 +102,7 @@ impl TrainConfig {
                 steps_per_epoch: 15, // 450 triplets / 32 per batch
                 optim: OptimConfig::default(),
                 augment: Augment::None,
+                jitter: Jitter::default(),
                 patience: 0,
                 seed: 0,
             },
@@ -163,14 +169,16 @@ pub trait Progress {
 }
 impl Progress for () {}
 
-/// Assembles the pixels of `idx` into `out`, each in a random orientation when augmenting.
+/// Assembles the pixels of `idx` into `out`, each in a random orientation when augmenting,
+/// then jittered when that is on.
 fn gather(
     out: &mut Vec<f32>,
     data: &Dataset,
     idx: &[usize],
-    augment: Augment,
+    (augment, jitter): (Augment, &Jitter),
     rng: &mut ChaCha8Rng,
 ) {
+    let mut scratch = Vec::new();
     let il = data.image_len();
     out.resize(idx.len() * il, 0.0);
     for (slot, &i) in idx.iter().enumerate() {
@@ -184,6 +192,9 @@ fn gather(
             dst.copy_from_slice(data.image(i));
         } else {
             orient(dst, data.image(i), data.side, t);
+        }
+        if !jitter.is_off() {
+            jitter.apply(dst, data.side, &mut scratch, rng);
         }
     }
 }
@@ -628,7 +639,13 @@ fn run_epoch(
         if i < run.steps_per_epoch {
             run.step += 1;
             let (idx, labels, triplets) = run.samplers.draw(train, cfg, &mut run.rng);
-            gather(pixels, train, &idx, cfg.augment, &mut run.rng);
+            gather(
+                pixels,
+                train,
+                &idx,
+                (cfg.augment, &cfg.jitter),
+                &mut run.rng,
+            );
             let batch = Batch {
                 images: pixels,
                 labels: &labels,

@@ -1355,3 +1355,56 @@ fn a_good_class_operating_point_is_calibrated_recorded_and_applied() {
     );
     assert!(!root.join("x").exists());
 }
+
+#[test]
+fn jitter_is_recorded_in_the_model_and_bad_values_are_refused() {
+    let dir = tmpdir("jitter");
+    let data = dir.join("data");
+    tiny_dataset(&data, 12);
+    let out = dir.join("model");
+    let flags = [
+        "--jitter-brightness",
+        "0.1",
+        "--jitter-contrast",
+        "0.2",
+        "--jitter-gamma",
+        "0.3",
+        "--jitter-shift",
+        "0.125",
+    ];
+    let o = train_tiny_with(&data, &out, &flags);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("jitter brightness 0.1, contrast 0.2, gamma 0.3, shift 0.125"),
+        "{}",
+        text(&o)
+    );
+    let meta = |m: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(m.join("metadata.json")).unwrap()).unwrap()
+    };
+    let j = &meta(&out)["training"]["jitter"];
+    for (part, want) in [
+        ("brightness", 0.1),
+        ("contrast", 0.2),
+        ("gamma", 0.3),
+        ("shift", 0.125),
+    ] {
+        let got = j[part].as_f64().unwrap_or(f64::NAN);
+        assert!((got - want).abs() < 1e-6, "{part}: {got} in {j}");
+    }
+    // Without jitter the settings have no jitter field, as models saved before it.
+    let plain = dir.join("plain");
+    let o = train_tiny(&data, &plain);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(meta(&plain)["training"].get("jitter").is_none());
+    for (flag, v) in [
+        ("--jitter-gamma", "-0.1"),
+        ("--jitter-shift", "0.7"),
+        ("--jitter-brightness", "NaN"),
+    ] {
+        let bad = dir.join("bad");
+        let arg = format!("{flag}={v}");
+        fails_with(&train_tiny_with(&data, &bad, &[&arg]), flag);
+        assert!(!bad.exists(), "{arg} left {}", bad.display());
+    }
+}

@@ -10,7 +10,7 @@ use crate::checkpoint::{
     identity_diff, read_train_checkpoint, write_model, write_train_checkpoint, Metadata, Model,
     FORMAT, FORMAT_VERSION, TRAIN_CHECKPOINT,
 };
-use crate::data::augment::Augment;
+use crate::data::augment::{Augment, Jitter};
 use crate::data::split::stratified_split;
 use crate::device::open_engine;
 use crate::fsio::{remove_stale, Staging};
@@ -100,6 +100,19 @@ pub struct RecipeArgs {
     /// class's meaning depends on orientation.
     #[arg(long, value_enum)]
     augment: Option<Augment>,
+    /// Brightness jitter: adds up to +-this to the grey level in [0, 1] (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_brightness: f32,
+    /// Contrast jitter: scales the grey level about the image mean by 1 +- up to this (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_contrast: f32,
+    /// Gamma jitter: raises the grey level to exp(+- up to this) (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_gamma: f32,
+    /// Shift jitter: moves the image by up to this fraction of its side, edges mirrored
+    /// (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_shift: f32,
     /// Epochs without a better validation score before stopping (0: never).
     #[arg(long)]
     patience: Option<usize>,
@@ -171,6 +184,13 @@ impl RecipeArgs {
         if let Some(v) = self.augment {
             c.augment = v;
         }
+        c.jitter = Jitter {
+            brightness: self.jitter_brightness,
+            contrast: self.jitter_contrast,
+            gamma: self.jitter_gamma,
+            shift: self.jitter_shift,
+        };
+        c.jitter.check().map_err(anyhow::Error::msg)?;
         if let Some(v) = self.patience {
             c.patience = v;
         }
@@ -432,7 +452,7 @@ fn print_plan(
     );
     eprintln!("model:  {}", arch.describe());
     eprintln!(
-        "recipe: {:?}: margin {}, sampler {:?}, {} epochs, lr {} ({}), augment {:?}",
+        "recipe: {:?}: margin {}, sampler {:?}, {} epochs, lr {} ({}), augment {:?}{}",
         cfg.recipe,
         cfg.margin,
         cfg.sampler,
@@ -443,7 +463,12 @@ fn print_plan(
         } else {
             "warm-up + cosine"
         },
-        cfg.augment
+        cfg.augment,
+        if cfg.jitter.is_off() {
+            String::new()
+        } else {
+            format!(", jitter {}", cfg.jitter.describe())
+        }
     );
     eprintln!("device: {device}");
 }

@@ -42,3 +42,219 @@ pub fn orient(dst: &mut [f32], src: &[f32], side: usize, t: u32) {
         }
     }
 }
+
+/// Jitter on top of the orientations, each part off at 0: a new line's lighting (brightness,
+/// contrast, gamma) and framing (a shift) differ from the line the training images came from.
+/// Applied to the network input (grey in [-1, 1]) after the orientation; recorded in the
+/// model's training settings. Random numbers are drawn only for the parts that are on, so
+/// a run without jitter draws exactly what it drew before jitter existed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Jitter {
+    /// Adds U(-b, b) to the grey level in [0, 1].
+    pub brightness: f32,
+    /// Scales the grey level about the image's mean by U(1 - c, 1 + c).
+    pub contrast: f32,
+    /// Raises the grey level in [0, 1] to exp(U(-g, g)).
+    pub gamma: f32,
+    /// Shifts the image by up to this fraction of its side in x and in y, mirroring the
+    /// edge, so no new border appears.
+    pub shift: f32,
+}
+
+impl Jitter {
+    pub fn is_off(&self) -> bool {
+        *self == Jitter::default()
+    }
+
+    /// The parts that are on, e.g. "brightness 0.1, shift 0.1".
+    pub fn describe(&self) -> String {
+        [
+            ("brightness", self.brightness),
+            ("contrast", self.contrast),
+            ("gamma", self.gamma),
+            ("shift", self.shift),
+        ]
+        .iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
+    /// Checks each part: finite, at least 0 and at most its bound (a brightness of 0.5 or a
+    /// shift of half the side already replaces most of what the image shows).
+    pub fn check(&self) -> Result<(), String> {
+        for (name, v, most) in [
+            ("brightness", self.brightness, 0.5),
+            ("contrast", self.contrast, 0.9),
+            ("gamma", self.gamma, 1.0),
+            ("shift", self.shift, 0.5),
+        ] {
+            if !(v.is_finite() && (0.0..=most).contains(&v)) {
+                return Err(format!("--jitter-{name} {v}: a number in [0, {most}]"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Jitters `img` `[side, side]` (grey in [-1, 1]) in place; `scratch` is reused.
+    pub fn apply(
+        &self,
+        img: &mut [f32],
+        side: usize,
+        scratch: &mut Vec<f32>,
+        rng: &mut impl rand::Rng,
+    ) {
+        if self.shift > 0.0 {
+            let most = (self.shift * side as f32).floor() as i64;
+            let dx = rng.random_range(-most..=most);
+            let dy = rng.random_range(-most..=most);
+            scratch.clear();
+            scratch.extend_from_slice(img);
+            shift(img, scratch, side, dx, dy);
+        }
+        let gamma = (self.gamma > 0.0).then(|| rng.random_range(-self.gamma..=self.gamma).exp());
+        let contrast =
+            (self.contrast > 0.0).then(|| 1.0 + rng.random_range(-self.contrast..=self.contrast));
+        let brightness =
+            (self.brightness > 0.0).then(|| rng.random_range(-self.brightness..=self.brightness));
+        photometric(img, gamma, contrast, brightness);
+    }
+}
+
+/// In place on grey `img` in [-1, 1]: u = (x + 1) / 2, then u^gamma, then (u - mean) *
+/// contrast + mean, then + brightness, clamped to [0, 1] and mapped back.
+pub fn photometric(
+    img: &mut [f32],
+    gamma: Option<f32>,
+    contrast: Option<f32>,
+    brightness: Option<f32>,
+) {
+    if gamma.is_none() && contrast.is_none() && brightness.is_none() {
+        return;
+    }
+    for v in img.iter_mut() {
+        let u = ((*v + 1.0) * 0.5).clamp(0.0, 1.0);
+        *v = gamma.map_or(u, |g| u.powf(g));
+    }
+    if let Some(c) = contrast {
+        let mean = img.iter().sum::<f32>() / img.len().max(1) as f32;
+        for v in img.iter_mut() {
+            *v = (*v - mean) * c + mean;
+        }
+    }
+    let b = brightness.unwrap_or(0.0);
+    for v in img.iter_mut() {
+        *v = (*v + b).clamp(0.0, 1.0) * 2.0 - 1.0;
+    }
+}
+
+/// dst `[side, side]` = src moved by (dx, dy) pixels, the edge mirrored (symmetric: the
+/// border pixel repeats once) where the image has moved away.
+pub fn shift(dst: &mut [f32], src: &[f32], side: usize, dx: i64, dy: i64) {
+    let n = side as i64;
+    let mirror = |i: i64| -> usize {
+        // Period 2n: 0..n as is, n..2n reversed.
+        let m = i.rem_euclid(2 * n);
+        (if m < n { m } else { 2 * n - 1 - m }) as usize
+    };
+    for y in 0..side {
+        let sy = mirror(y as i64 - dy);
+        for x in 0..side {
+            dst[y * side + x] = src[sy * side + mirror(x as i64 - dx)];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn ramp(side: usize) -> Vec<f32> {
+        (0..side * side)
+            .map(|i| (i as f32 / (side * side - 1) as f32) * 1.6 - 0.8)
+            .collect()
+    }
+
+    #[test]
+    fn off_is_the_identity_and_draws_nothing() {
+        let (mut img, mut scratch) = (ramp(9), Vec::new());
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let before = rng.clone();
+        Jitter::default().apply(&mut img, 9, &mut scratch, &mut rng);
+        assert_eq!(img, ramp(9));
+        assert_eq!(rng, before, "no draw when every part is off");
+    }
+
+    #[test]
+    fn shift_moves_the_image_and_mirrors_the_edge() {
+        let side = 5;
+        let src: Vec<f32> = (0..25).map(|i| i as f32).collect();
+        let mut dst = vec![0.0; 25];
+        shift(&mut dst, &src, side, 2, -1);
+        // Pixel (x, y) comes from (x - 2, y + 1), mirrored at the edges.
+        assert_eq!(dst[2 * 5 + 3], src[3 * 5 + 1]);
+        assert_eq!(dst[5 + 1], src[2 * 5]); // x - 2 = -1 mirrors to 0
+        assert_eq!(dst[4 * 5 + 4], src[4 * 5 + 2]); // y + 1 = 5 mirrors to 4
+        shift(&mut dst, &src, side, 0, 0);
+        assert_eq!(dst, src);
+    }
+
+    #[test]
+    fn photometric_parts_do_what_they_say_and_stay_in_range() {
+        let base = ramp(8);
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+        let mut b = base.clone();
+        photometric(&mut b, None, None, Some(0.1));
+        assert!(
+            (mean(&b) - mean(&base) - 0.2).abs() < 1e-4,
+            "+0.1 grey is +0.2 input"
+        );
+        let mut c = base.clone();
+        photometric(&mut c, None, Some(0.5), None);
+        let spread = |v: &[f32]| {
+            v.iter().fold(f32::MIN, |a, &x| a.max(x)) - v.iter().fold(f32::MAX, |a, &x| a.min(x))
+        };
+        assert!((spread(&c) - 0.5 * spread(&base)).abs() < 1e-4);
+        let mut g = base.clone();
+        photometric(&mut g, Some(2.0), None, None);
+        assert!(
+            g.iter().zip(&base).all(|(a, b)| a <= b),
+            "gamma > 1 darkens"
+        );
+        let mut all = base.clone();
+        photometric(&mut all, Some(0.3), Some(1.9), Some(0.5));
+        assert!(all.iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn jitter_draws_depend_only_on_the_seed() {
+        let j = Jitter {
+            brightness: 0.1,
+            contrast: 0.2,
+            gamma: 0.3,
+            shift: 0.2,
+        };
+        let run = |seed| {
+            let (mut img, mut s) = (ramp(10), Vec::new());
+            j.apply(&mut img, 10, &mut s, &mut ChaCha8Rng::seed_from_u64(seed));
+            img
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+        assert_ne!(run(5), ramp(10));
+        assert!(j.check().is_ok());
+        assert!(Jitter { gamma: -0.1, ..j }
+            .check()
+            .unwrap_err()
+            .contains("--jitter-gamma"));
+        assert!(Jitter {
+            shift: f32::NAN,
+            ..j
+        }
+        .check()
+        .is_err());
+    }
+}

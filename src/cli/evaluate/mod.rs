@@ -164,7 +164,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     eprintln!("data: {source}: {}", data.summary());
     eprintln!("preprocessing: {}", pre.describe());
     eprintln!(
-        "{}-fold stratified cross-validation of {}; networks: recipe {:?}, {} epochs per fold",
+        "{}-fold stratified cross-validation of {}; networks: recipe {:?}, {} epochs per fold{}",
         a.folds,
         cv.methods
             .iter()
@@ -172,7 +172,12 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         cv.train.recipe,
-        cv.train.epochs
+        cv.train.epochs,
+        if cv.train.jitter.is_off() {
+            String::new()
+        } else {
+            format!(", jitter {}", cv.train.jitter.describe())
+        }
     );
     let mut observer = Observer {
         dir: &folds_dir,
