@@ -376,6 +376,41 @@ pub fn gpu_layer_cases(ctx: &GpuContext, batch: usize) -> Result<Vec<GpuCase>> {
     Ok(out)
 }
 
+/// The kernel cases of one family, each validated against the reference before it is kept.
+struct Cases<'a> {
+    ctx: &'a GpuContext,
+    out: Vec<GpuCase>,
+}
+
+impl Cases<'_> {
+    fn push(
+        &mut self,
+        name: &str,
+        shape: String,
+        dispatches: Vec<Dispatch>,
+        flops: f64,
+        floats: usize,
+    ) {
+        self.out.push(GpuCase {
+            name: name.into(),
+            shape,
+            flops,
+            floats,
+            dispatches,
+        });
+    }
+
+    /// Runs one dispatch (to validate it).
+    fn one(&self, d: &Dispatch) -> Result<()> {
+        self.ctx.run(&[d])
+    }
+
+    /// Runs a list of dispatches in order.
+    fn all(&self, d: &[Dispatch]) -> Result<()> {
+        self.ctx.run(&d.iter().collect::<Vec<_>>())
+    }
+}
+
 /// Pooling (plain and the fused layers' argmax backward) and ReLU on conv1's output.
 fn pool_cases(
     ctx: &GpuContext,
@@ -383,18 +418,10 @@ fn pool_cases(
     arch: &Arch,
     batch: usize,
 ) -> Result<Vec<GpuCase>> {
-    let mut out = Vec::new();
-    let mut push =
-        |name: &str, shape: String, dispatches: Vec<Dispatch>, flops: f64, floats: usize| {
-            out.push(GpuCase {
-                name: name.into(),
-                shape,
-                flops,
-                floats,
-                dispatches,
-            })
-        };
-    let one = |d: &Dispatch| ctx.run(&[d]);
+    let mut c = Cases {
+        ctx,
+        out: Vec::new(),
+    };
     let ps = arch.pool(0, batch);
     let (x, g) = (random(rng, ps.in_len()), random(rng, ps.out_len()));
     let (tx, tg) = (ctx.tensor_from(&x, "x")?, ctx.tensor_from(&g, "g")?);
@@ -404,11 +431,11 @@ fn pool_cases(
     );
     let shape = format!("{}x{}x{}x{}", ps.batch, ps.c, ps.h, ps.w);
     let d = k::maxpool2d_forward(ctx, &ty, &tx, ps)?;
-    one(&d)?;
+    c.one(&d)?;
     let mut want = vec![0.0; ps.out_len()];
     r::maxpool2d_forward(&mut want, &x, ps);
     check("maxpool2d_forward", &ctx.read::<f32>(&ty)?, &want)?;
-    push(
+    c.push(
         "maxpool2d_forward",
         shape.clone(),
         vec![d],
@@ -416,11 +443,11 @@ fn pool_cases(
         ps.in_len() + ps.out_len(),
     );
     let d = k::maxpool2d_backward(ctx, &tdx, &tg, &tx, ps)?;
-    one(&d)?;
+    c.one(&d)?;
     let mut want = vec![0.0; ps.in_len()];
     r::maxpool2d_backward(&mut want, &g, &x, ps);
     check("maxpool2d_backward", &ctx.read::<f32>(&tdx)?, &want)?;
-    push(
+    c.push(
         "maxpool2d_backward",
         shape.clone(),
         vec![d],
@@ -437,7 +464,7 @@ fn pool_cases(
         }
         let tc = ctx.tensor_from(&codes, "codes")?;
         let d = k::maxpool2d_relu_backward_argmax(ctx, &tdx, &tg, &tc, ps)?;
-        one(&d)?;
+        c.one(&d)?;
         let mut want = vec![0.0; ps.in_len()];
         r::maxpool2d_relu_backward_argmax(&mut want, &g, &codes, ps);
         check(
@@ -445,7 +472,7 @@ fn pool_cases(
             &ctx.read::<f32>(&tdx)?,
             &want,
         )?;
-        push(
+        c.push(
             "maxpool2d_relu_backward_argmax",
             shape.clone(),
             vec![d],
@@ -454,13 +481,13 @@ fn pool_cases(
         );
     }
     let d = k::relu_forward(ctx, &tdx, &tx, ps.in_len())?;
-    one(&d)?;
+    c.one(&d)?;
     let mut want = vec![0.0; ps.in_len()];
     r::relu_forward(&mut want, &x);
     check("relu_forward", &ctx.read::<f32>(&tdx)?, &want)?;
-    push("relu_forward", shape, vec![d], 0.0, 2 * ps.in_len());
+    c.push("relu_forward", shape, vec![d], 0.0, 2 * ps.in_len());
 
-    Ok(out)
+    Ok(c.out)
 }
 
 /// The dense layer's forward and backward passes.
@@ -470,19 +497,10 @@ fn dense_cases(
     arch: &Arch,
     batch: usize,
 ) -> Result<Vec<GpuCase>> {
-    let mut out = Vec::new();
-    let mut push =
-        |name: &str, shape: String, dispatches: Vec<Dispatch>, flops: f64, floats: usize| {
-            out.push(GpuCase {
-                name: name.into(),
-                shape,
-                flops,
-                floats,
-                dispatches,
-            })
-        };
-    let one = |d: &Dispatch| ctx.run(&[d]);
-    let all = |d: &[Dispatch]| ctx.run(&d.iter().collect::<Vec<_>>());
+    let mut c = Cases {
+        ctx,
+        out: Vec::new(),
+    };
     let ds = arch.dense(batch);
     let (x, w, b, g) = (
         random(rng, ds.batch * ds.nin),
@@ -505,25 +523,25 @@ fn dense_cases(
     let flops = 2.0 * (ds.batch * ds.nin * ds.nout) as f64;
     let floats = ds.batch * ds.nin + ds.nin * ds.nout + ds.batch * ds.nout;
     let d = k::dense_forward(ctx, &ty, &tx, &tw, &tb, ds)?;
-    one(&d)?;
+    c.one(&d)?;
     let mut want = vec![0.0; ds.batch * ds.nout];
     r::dense_forward(&mut want, &x, &w, &b, ds);
     check("dense_forward", &ctx.read::<f32>(&ty)?, &want)?;
-    push("dense_forward", shape.clone(), vec![d], flops, floats);
+    c.push("dense_forward", shape.clone(), vec![d], flops, floats);
     let d = k::dense_backward_input(ctx, &tdx, &tg, &tw, ds)?;
-    all(&d)?;
+    c.all(&d)?;
     let mut want = vec![0.0; ds.batch * ds.nin];
     r::dense_backward_input(&mut want, &g, &w, ds);
     check("dense_backward_input", &ctx.read::<f32>(&tdx)?, &want)?;
-    push("dense_backward_input", shape.clone(), d, flops, floats);
+    c.push("dense_backward_input", shape.clone(), d, flops, floats);
     let d = k::dense_backward_weight(ctx, &tdw, &tg, &tx, ds)?;
-    all(&d)?;
+    c.all(&d)?;
     let mut want = vec![0.0; ds.nout * ds.nin];
     r::dense_backward_weight(&mut want, &g, &x, ds);
     check("dense_backward_weight", &ctx.read::<f32>(&tdw)?, &want)?;
-    push("dense_backward_weight", shape, d, flops, floats);
+    c.push("dense_backward_weight", shape, d, flops, floats);
 
-    Ok(out)
+    Ok(c.out)
 }
 
 /// The step's distance matrix between its embeddings, and Adam over every parameter.
@@ -533,29 +551,21 @@ fn distance_and_adam_cases(
     arch: &Arch,
     batch: usize,
 ) -> Result<Vec<GpuCase>> {
-    let mut out = Vec::new();
-    let mut push =
-        |name: &str, shape: String, dispatches: Vec<Dispatch>, flops: f64, floats: usize| {
-            out.push(GpuCase {
-                name: name.into(),
-                shape,
-                flops,
-                floats,
-                dispatches,
-            })
-        };
-    let one = |d: &Dispatch| ctx.run(&[d]);
+    let mut c = Cases {
+        ctx,
+        out: Vec::new(),
+    };
     let ds = arch.dense(batch);
     // The step's distance matrix between its embeddings.
     let (n, e) = (batch, ds.nout);
     let x = random(rng, n * e);
     let (tx, td) = (ctx.tensor_from(&x, "x")?, ctx.tensor(n * n, "dist")?);
     let d = k::pairwise_distance(ctx, &td, &tx, &tx, n, n, e)?;
-    one(&d)?;
+    c.one(&d)?;
     let mut want = vec![0.0; n * n];
     r::pairwise_distance(&mut want, &x, &x, n, n, e);
     check("pairwise_distance", &ctx.read::<f32>(&td)?, &want)?;
-    push(
+    c.push(
         "pairwise_distance",
         format!("{n}x{n}x{e}"),
         vec![d],
@@ -582,18 +592,18 @@ fn distance_and_adam_cases(
         ctx.tensor_from(&v0, "v")?,
     );
     let d = k::adam_update(ctx, &tp, &tm, &tv, &tg, &h)?;
-    one(&d)?;
+    c.one(&d)?;
     let (mut wp, mut wm, mut wv) = (p0.clone(), m0.clone(), v0.clone());
     r::adam_update(&mut wp, &g, &mut wm, &mut wv, &h);
     check("adam_update", &ctx.read::<f32>(&tp)?, &wp)?;
-    push(
+    c.push(
         "adam_update",
         format!("{np} parameters"),
         vec![d],
         0.0,
         7 * np,
     );
-    Ok(out)
+    Ok(c.out)
 }
 
 /// Every GPU case (matrix products at each conv layer's GEMM shape, the conv passes, the

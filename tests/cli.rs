@@ -1408,3 +1408,27 @@ fn jitter_is_recorded_in_the_model_and_bad_values_are_refused() {
         assert!(!bad.exists(), "{arg} left {}", bad.display());
     }
 }
+
+/// `bench` checks every kernel it times against the CPU reference before timing it (a wrong
+/// kernel is an error, not a figure); run small so the suite stays quick.
+#[test]
+fn bench_validates_the_kernels_it_times_and_reports_rates() {
+    let mut devices = vec!["--cpu"];
+    if common::gpu().is_some() {
+        devices.push("--gpu");
+    }
+    for dev in devices {
+        let o = glassnet(&["bench", dev, "--batch", "4", "--reps", "1"]);
+        let t = text(&o);
+        assert!(o.status.success(), "bench {dev}:\n{t}");
+        for want in ["conv2d_forward", "training:", "inference:", "images/s"] {
+            assert!(t.contains(want), "bench {dev} printed no {want:?}:\n{t}");
+        }
+        if dev == "--gpu" {
+            for kernel in ["maxpool2d_backward", "dense_backward_weight", "adam_update"] {
+                assert!(t.contains(kernel), "bench --gpu timed no {kernel}:\n{t}");
+            }
+        }
+    }
+    fails_with(&glassnet(&["bench", "--cpu", "--reps", "0"]), "--reps");
+}

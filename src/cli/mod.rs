@@ -248,6 +248,17 @@ pub fn main() -> i32 {
 
 /// Loads `--data` (or the built-in set), reporting skipped files; returns the set and a
 /// description of its source for reports.
+/// `--good-class NAME` as the index of that class in `data` (read from `source`).
+fn good_class(name: &str, data: &crate::data::Dataset, source: &str) -> anyhow::Result<u32> {
+    let i = data.classes.iter().position(|c| c == name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--good-class {name:?}: no such class in {source} (classes: {})",
+            data.classes.join(", ")
+        )
+    })?;
+    Ok(i as u32)
+}
+
 pub fn load_dataset(
     args: &DataArgs,
     pre: &crate::data::preprocess::Preprocess,

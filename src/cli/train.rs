@@ -388,17 +388,7 @@ fn good_class_index(
     let Some(name) = &args.good_class else {
         return Ok(None);
     };
-    let i = data
-        .classes
-        .iter()
-        .position(|c| c == name)
-        .with_context(|| {
-            format!(
-                "--good-class {name:?}: no such class in {source} (classes: {})",
-                data.classes.join(", ")
-            )
-        })?;
-    Ok(Some(i as u32))
+    super::good_class(name, data, source).map(Some)
 }
 
 /// The staging folder to write into, and the state to continue from when resuming (refused

@@ -244,18 +244,8 @@ fn good_config(
     let Some(name) = &a.good_class else {
         return Ok(None);
     };
-    let class = data
-        .classes
-        .iter()
-        .position(|c| c == name)
-        .with_context(|| {
-            format!(
-                "--good-class {name:?}: no such class in {source} (classes: {})",
-                data.classes.join(", ")
-            )
-        })?;
     Ok(Some(crate::eval::cv::GoodConfig {
-        class: class as u32,
+        class: crate::cli::good_class(name, data, source)?,
         max_escape: a.max_escape,
         calibration_fraction: 0.2,
     }))
