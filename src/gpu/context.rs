@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::gpu::autotune::Autotune;
 use crate::gpu::pipeline::{Kernel, PipelineCache};
 use crate::gpu::tensor::{grid, Dispatch, GpuTensor, UNIFORM_WORDS};
-use crate::gpu::uniform::Uniform;
+use crate::gpu::uniform::{check_fields, Uniform};
 use crate::{Error, Result};
 
 /// What to install when no adapter is found (printed by `info` and every `--gpu` command).
@@ -329,7 +329,7 @@ impl GpuContext {
 
     /// Builds a dispatch of kernel `name` over `threads` invocations. `bindings` follow the
     /// uniform block in the shader's binding order (outputs first, then inputs).
-    pub fn dispatch<P: Uniform>(
+    pub fn dispatch<P: Uniform + 'static>(
         &self,
         name: &'static str,
         params: &P,
@@ -342,7 +342,7 @@ impl GpuContext {
 
     /// A dispatch of `groups` (x, y) workgroups; a grid past the dispatch limit of 65,535 per
     /// dimension is a clear error naming the kernel, not a wgpu validation panic.
-    pub(crate) fn dispatch_grid<P: Uniform>(
+    pub(crate) fn dispatch_grid<P: Uniform + 'static>(
         &self,
         name: &'static str,
         params: &P,
@@ -359,6 +359,7 @@ impl GpuContext {
         // Both at most 65,535 (checked above).
         let groups = (groups.0 as u32, groups.1 as u32);
         let kernel = self.kernel(name)?;
+        check_fields::<P>(name, &kernel.params)?;
         let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
             size: (UNIFORM_WORDS * 4) as u64,
@@ -388,6 +389,7 @@ impl GpuContext {
             kernel,
             bind_group,
             uniform,
+            block: std::any::TypeId::of::<P>(),
             groups,
         };
         d.set_uniforms(&self.queue, params)?;

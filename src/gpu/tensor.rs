@@ -51,6 +51,9 @@ pub struct Dispatch {
     pub(crate) bind_group: wgpu::BindGroup,
     /// `[UNIFORM_WORDS]` u32: the kernel's `Params`.
     pub(crate) uniform: wgpu::Buffer,
+    /// The uniform block type checked against the shader when the dispatch was built, so
+    /// rewriting it each step compares a type id, not the field lists.
+    pub(crate) block: std::any::TypeId,
     /// Workgroups (x, y).
     pub(crate) groups: (u32, u32),
 }
@@ -62,8 +65,14 @@ impl Dispatch {
 
     /// Rewrites the uniform block (e.g. the learning rate of this step) without rebuilding;
     /// refused unless `P` is the shader's block.
-    pub fn set_uniforms<P: Uniform>(&self, queue: &wgpu::Queue, params: &P) -> Result<()> {
-        check_fields::<P>(self.kernel.name, &self.kernel.params)?;
+    pub fn set_uniforms<P: Uniform + 'static>(
+        &self,
+        queue: &wgpu::Queue,
+        params: &P,
+    ) -> Result<()> {
+        if std::any::TypeId::of::<P>() != self.block {
+            check_fields::<P>(self.kernel.name, &self.kernel.params)?;
+        }
         let words = words(params);
         if words.len() > UNIFORM_WORDS {
             return Err(Error::Gpu(format!(

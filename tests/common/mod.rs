@@ -22,6 +22,24 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
+/// `python3 tools/<tool> <args>` from the project root. Without python3 the caller skips
+/// (None, with a message) on a developer's machine, and fails under CI=true.
+pub fn python3_tool(tool: &str, args: &[&str]) -> Option<std::process::Output> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    match std::process::Command::new("python3")
+        .arg(format!("{root}/tools/{tool}"))
+        .args(args)
+        .output()
+    {
+        Ok(o) => Some(o),
+        Err(e) => {
+            assert!(!in_ci(), "CI=true and python3 cannot run: {e}");
+            eprintln!("SKIPPED (no python3; set CI=true to make this fail): {e}");
+            None
+        }
+    }
+}
+
 /// The shared GPU context. Without an adapter the GPU tests are skipped with a message on
 /// a developer's machine, and fail under CI=true.
 pub fn gpu() -> Option<Arc<GpuContext>> {
