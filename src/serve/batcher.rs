@@ -2,9 +2,12 @@
 //!
 //! Each request's images arrive as the bytes its client sent. The worker takes the first
 //! waiting job, then keeps gathering while the batch is below `max_batch`, `max_wait` has not
-//! passed since that first job, and some accepted request is still being read
-//! (`in_flight` above what is gathered): a lone client is answered at once, a crowd fills
-//! batches the engine runs at its batch-64 rate. The batch's images are then decoded and
+//! passed since that first job, and either some accepted request is still being read
+//! (`in_flight` above what is gathered) or the batch is smaller than the load the previous
+//! batch saw (the requests in flight when it finished computing): a lone client is answered
+//! at once, a crowd fills batches the engine runs at its batch-64 rate. Without the second
+//! rule a crowd of 64 split into alternating part batches (the clients just answered are
+//! not in flight until they send again, a few hundred microseconds later). The batch's images are then decoded and
 //! preprocessed in parallel on the same rayon pool the CPU engine computes on, right before
 //! the engine call: decoding on other threads while the engine ran preempted its workers,
 //! and a batch waits for its slowest worker (64 clients: 63% of the batch-64 rate, engine
@@ -171,9 +174,11 @@ fn run_worker(
     rx: &Receiver<Job>,
     c: &Counters,
 ) {
+    // Requests in flight when the last batch finished computing: the load to gather for.
+    let mut load = 0;
     while let Ok(first) = rx.recv() {
         let t0 = Instant::now();
-        let jobs = gather(first, cfg, rx, c);
+        let jobs = gather(first, cfg, rx, c, load);
         c.gather_us
             .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
         let n: usize = jobs.iter().map(Job::len).sum();
@@ -206,6 +211,7 @@ fn run_worker(
         };
         c.busy_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        load = c.in_flight.load(Ordering::SeqCst);
         c.batches.fetch_add(1, Ordering::Relaxed);
         c.images.fetch_add(n as u64, Ordering::Relaxed);
         let mut at = 0;
@@ -221,8 +227,15 @@ fn run_worker(
     }
 }
 
-/// The batch that starts with `first` (see the module doc for when it stops growing).
-fn gather(first: Job, cfg: &BatchConfig, rx: &Receiver<Job>, c: &Counters) -> Vec<Job> {
+/// The batch that starts with `first`, gathering for `load` requests at most `max_wait`
+/// (see the module doc for when it stops growing).
+fn gather(
+    first: Job,
+    cfg: &BatchConfig,
+    rx: &Receiver<Job>,
+    c: &Counters,
+    load: usize,
+) -> Vec<Job> {
     let deadline = Instant::now() + cfg.max_wait;
     let mut n = first.len();
     let mut jobs = vec![first];
@@ -232,7 +245,8 @@ fn gather(first: Job, cfg: &BatchConfig, rx: &Receiver<Job>, c: &Counters) -> Ve
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
                 let now = Instant::now();
-                if now >= deadline || c.in_flight.load(Ordering::SeqCst) <= jobs.len() {
+                let reading = c.in_flight.load(Ordering::SeqCst) > jobs.len();
+                if now >= deadline || !(reading || jobs.len() < load) {
                     break;
                 }
                 // Short naps, so a request that finishes decoding is seen soon and one that
@@ -284,7 +298,7 @@ mod tests {
         let c = Counters::default();
         c.in_flight.store(1, Ordering::SeqCst);
         let t = Instant::now();
-        let jobs = gather(job(1), &config(64, 500), &rx, &c);
+        let jobs = gather(job(1), &config(64, 500), &rx, &c, 1);
         assert_eq!(sizes(&jobs), [1]);
         assert!(
             t.elapsed() < Duration::from_millis(100),
@@ -307,12 +321,44 @@ mod tests {
         });
         let t = Instant::now();
         // Two jobs arrive; the fourth request in flight never does: the deadline ends it.
-        let jobs = gather(job(1), &config(64, 300), &rx, &c);
+        let jobs = gather(job(1), &config(64, 300), &rx, &c, 0);
         sender.join().unwrap();
         assert_eq!(sizes(&jobs), [1, 2, 3]);
         let waited = t.elapsed();
         assert!(waited >= Duration::from_millis(290), "{waited:?}");
         assert!(waited < Duration::from_millis(2000), "{waited:?}");
+    }
+
+    #[test]
+    fn a_crowd_just_answered_is_waited_for_not_split() {
+        let (tx, rx) = sync_channel(8);
+        let c = Counters::default();
+        // The last batch finished with 3 requests in flight; only this one is now.
+        c.in_flight.store(1, Ordering::SeqCst);
+        let late = tx.clone();
+        let sender = std::thread::spawn(move || {
+            for n in [1, 1] {
+                std::thread::sleep(Duration::from_millis(5));
+                late.send(job(n)).unwrap();
+            }
+        });
+        let t = Instant::now();
+        let jobs = gather(job(1), &config(64, 500), &rx, &c, 3);
+        sender.join().unwrap();
+        assert_eq!(sizes(&jobs), [1, 1, 1]);
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
+        // A load that has gone is waited for once, until the deadline, no longer.
+        let t = Instant::now();
+        let jobs = gather(job(1), &config(64, 50), &rx, &c, 3);
+        assert_eq!(sizes(&jobs), [1]);
+        let waited = t.elapsed();
+        assert!(waited >= Duration::from_millis(45), "{waited:?}");
+        assert!(waited < Duration::from_millis(1000), "{waited:?}");
+        drop(tx);
     }
 
     #[test]
@@ -324,7 +370,7 @@ mod tests {
             tx.send(job(n)).unwrap();
         }
         let t = Instant::now();
-        let jobs = gather(job(2), &config(8, 500), &rx, &c);
+        let jobs = gather(job(2), &config(8, 500), &rx, &c, 64);
         assert_eq!(sizes(&jobs), [2, 3, 3], "stops once 8 images are reached");
         assert!(t.elapsed() < Duration::from_millis(100));
         assert_eq!(
