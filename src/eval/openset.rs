@@ -22,7 +22,9 @@ use crate::data::split::stratified_split;
 use crate::data::Dataset;
 use crate::device::{open_engine, DeviceChoice};
 use crate::metric::knn::knn;
-use crate::metric::openset::{auroc, calibrate, fpr_at_95_tpr, roc_curve};
+use crate::metric::openset::{
+    auroc, calibrate, calibrate_pairs, fpr_at_95_tpr, roc_curve, ScoreRule,
+};
 use crate::metric::scores::{mean_std, Confusion, Scores};
 use crate::model::{init_params, Arch, ParamLayout};
 use crate::train::{train, Progress, TrainConfig};
@@ -60,6 +62,17 @@ pub struct WithClass {
     pub seconds: f64,
 }
 
+/// How one score rule tells the held-out class from the known ones, its thresholds
+/// calibrated on the same validation images.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuleResult {
+    pub rule: ScoreRule,
+    pub auroc: Option<f64>,
+    pub fpr_at_95_tpr: Option<f64>,
+    pub known_rejected: f64,
+    pub unknown_rejected: f64,
+}
+
 /// One held-out class's results.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HeldOut {
@@ -83,6 +96,9 @@ pub struct HeldOut {
     pub roc: Vec<(f64, f64)>,
     pub enrolled: Vec<WithClass>,
     pub retrained: Option<WithClass>,
+    /// Every score rule on the same embeddings (absent in results saved before them).
+    #[serde(default)]
+    pub rules: Vec<RuleResult>,
     pub train_seconds: f64,
     pub collapse: Option<String>,
 }
@@ -362,6 +378,32 @@ impl Loco<'_> {
         let unknown_q = engine.embed(&split.unknown_set.images)?;
         let (ks, us) = (score(&known_q), score(&unknown_q));
         let rejected = |s: &[f32]| s.iter().filter(|&&x| x > 1.0).count() as f64 / s.len() as f64;
+        let mut rules = Vec::new();
+        for rule in ScoreRule::ALL {
+            let pairs = |q: &[f32]| rule.distances(gallery, &known_set.labels, q, d, c - 1);
+            let classes = if rule == ScoreRule::NearestPooled {
+                1
+            } else {
+                c - 1
+            };
+            let Some(rej) = calibrate_pairs(&pairs(&val_q), classes, cfg.known_recall) else {
+                continue;
+            };
+            let score = |q: &[f32]| -> Vec<f32> {
+                pairs(q)
+                    .iter()
+                    .map(|&(l, dist)| rej.score(l, dist))
+                    .collect()
+            };
+            let (k, u) = (score(&known_q), score(&unknown_q));
+            rules.push(RuleResult {
+                rule,
+                auroc: auroc(&k, &u),
+                fpr_at_95_tpr: fpr_at_95_tpr(&k, &u),
+                known_rejected: rejected(&k),
+                unknown_rejected: rejected(&u),
+            });
+        }
         let closed: Vec<u32> = knn(gallery, &known_set.labels, &known_q, d, 1, false)
             .iter()
             .map(|n| n.label)
@@ -401,6 +443,7 @@ impl Loco<'_> {
             roc: roc_curve(&ks, &us),
             enrolled,
             retrained: None,
+            rules,
             train_seconds: fitted.seconds,
             collapse: fitted.collapse.take(),
         })
@@ -472,6 +515,38 @@ pub fn report_markdown(source: &str, cfg: &OpenSetConfig, rows: &[HeldOut]) -> S
     );
     for r in rows.iter().filter(|r| r.collapse.is_some()) {
         md += &format!("\nHeld out {}: {}\n", r.name, r.collapse.as_ref().unwrap());
+    }
+    if rows.iter().any(|r| !r.rules.is_empty()) {
+        md += "\n## Score rules\n\nThe same embeddings and validation images, each rule's thresholds calibrated the same way; AUROC per held-out class, then the mean AUROC, mean FPR@95TPR and mean known / unknown rejection. The first rule is the one predict applies.\n\n| rule |";
+        for r in rows {
+            md += &format!(" {} |", r.name);
+        }
+        md += " mean AUROC | FPR@95TPR | known rejected | unknown rejected |\n|---|";
+        md += &"---|".repeat(rows.len() + 4);
+        md += "\n";
+        for rule in ScoreRule::ALL {
+            let of: Vec<&RuleResult> = rows
+                .iter()
+                .filter_map(|r| r.rules.iter().find(|x| x.rule == rule))
+                .collect();
+            if of.len() != rows.len() {
+                continue;
+            }
+            md += &format!("| {} |", rule.describe());
+            for x in &of {
+                md += &format!(" {} |", opt(x.auroc, |v| format!("{v:.3}")));
+            }
+            let mean = |f: fn(&RuleResult) -> Option<f64>| {
+                mean_std(&of.iter().filter_map(|x| f(x)).collect::<Vec<_>>()).0
+            };
+            md += &format!(
+                " {:.3} | {} | {} | {} |\n",
+                mean(|x| x.auroc),
+                pct(mean(|x| x.fpr_at_95_tpr)),
+                pct(mean(|x| Some(x.known_rejected))),
+                pct(mean(|x| Some(x.unknown_rejected)))
+            );
+        }
     }
     if rows.iter().any(|r| !r.enrolled.is_empty()) {
         md += "\n## Enrolling the held-out class\n\nThe model trained without the class, with n of its images added to the gallery (what `glassnet enrol` does), against retraining from scratch with the largest n; 1-NN over the test images of every class, no rejection.\n\n| held-out class | gallery images | how | accuracy | balanced accuracy | macro-F1 | held-out recall | seconds |\n|---|---|---|---|---|---|---|---|\n";

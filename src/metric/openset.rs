@@ -6,7 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metric::knn::Neighbour;
+use rayon::prelude::*;
+
+use crate::cpu::reference::pairwise_distance;
+use crate::metric::knn::{centroids, Neighbour};
 
 /// Fewer calibration images than this and a class takes the pooled threshold: a quantile
 /// read from a handful of distances is mostly noise.
@@ -84,16 +87,18 @@ pub fn quantile(distances: &[f32], recall: f64) -> Option<f32> {
 /// fewer than MIN_CALIBRATION such images takes the quantile pooled over all of them.
 /// None when there is no calibration image at all.
 pub fn calibrate(nn: &[Neighbour], classes: usize, known_recall: f64) -> Option<Rejection> {
-    let all: Vec<f32> = nn.iter().map(|n| n.distance).collect();
+    let pairs: Vec<(u32, f32)> = nn.iter().map(|n| (n.nearest_label, n.distance)).collect();
+    calibrate_pairs(&pairs, classes, known_recall)
+}
+
+/// `calibrate` from (nearest class, distance) pairs, whatever rule gave them.
+pub fn calibrate_pairs(nn: &[(u32, f32)], classes: usize, known_recall: f64) -> Option<Rejection> {
+    let all: Vec<f32> = nn.iter().map(|n| n.1).collect();
     let pooled = quantile(&all, known_recall)?;
     let mut thresholds = Vec::with_capacity(classes);
     let mut sources = Vec::with_capacity(classes);
     for c in 0..classes as u32 {
-        let own: Vec<f32> = nn
-            .iter()
-            .filter(|n| n.nearest_label == c)
-            .map(|n| n.distance)
-            .collect();
+        let own: Vec<f32> = nn.iter().filter(|n| n.0 == c).map(|n| n.1).collect();
         if own.len() >= MIN_CALIBRATION {
             thresholds.push(quantile(&own, known_recall).expect("non-empty"));
             sources.push(ThresholdSource::Validation { images: own.len() });
@@ -148,6 +153,96 @@ impl Rejection {
             return Err(format!("rejection.pooled {}: not a distance", self.pooled));
         }
         Ok(())
+    }
+}
+
+/// Ways to give an image a class and a distance to hold against that class's threshold,
+/// compared by `evaluate --open-set` (predict applies `Nearest`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreRule {
+    /// The nearest gallery image's class and distance, over that class's threshold.
+    Nearest,
+    /// The same distance over one threshold pooled over all classes.
+    NearestPooled,
+    /// The nearest image's class; the mean distance to that class's `MEAN_OF` nearest
+    /// images (a lone look-alike gallery image pulls an unknown in less).
+    MeanOfNearest,
+    /// The nearest class centroid and the distance to it.
+    Centroid,
+}
+
+/// Gallery images of the nearest class averaged by `ScoreRule::MeanOfNearest`.
+pub const MEAN_OF: usize = 5;
+
+impl ScoreRule {
+    pub const ALL: [ScoreRule; 4] = [
+        ScoreRule::Nearest,
+        ScoreRule::NearestPooled,
+        ScoreRule::MeanOfNearest,
+        ScoreRule::Centroid,
+    ];
+
+    pub fn describe(self) -> String {
+        match self {
+            ScoreRule::Nearest => "nearest image / its class's threshold".into(),
+            ScoreRule::NearestPooled => "nearest image / one pooled threshold".into(),
+            ScoreRule::MeanOfNearest => {
+                format!("mean of the nearest class's {MEAN_OF} nearest images / its threshold")
+            }
+            ScoreRule::Centroid => "nearest centroid / its class's threshold".into(),
+        }
+    }
+
+    /// (class, squared distance) of each query `[q, d]` against a gallery `[g, d]` with
+    /// labels `[g]` in `0..classes`. `NearestPooled` gives every query class 0, so that
+    /// `calibrate_pairs(.., 1, ..)` pools one threshold.
+    pub fn distances(
+        self,
+        gallery: &[f32],
+        labels: &[u32],
+        queries: &[f32],
+        d: usize,
+        classes: usize,
+    ) -> Vec<(u32, f32)> {
+        if self == ScoreRule::Centroid {
+            let cent = centroids(gallery, labels, d, classes);
+            return queries
+                .par_chunks(d)
+                .map(|x| {
+                    let mut row = vec![0.0; classes];
+                    pairwise_distance(&mut row, x, &cent, 1, classes, d);
+                    let c = (0..classes)
+                        .filter(|&j| !row[j].is_nan())
+                        .min_by(|&a, &b| row[a].total_cmp(&row[b]))
+                        .unwrap_or(0);
+                    (c as u32, row[c])
+                })
+                .collect();
+        }
+        let g = labels.len();
+        queries
+            .par_chunks(d)
+            .map(|x| {
+                let mut row = vec![0.0; g];
+                pairwise_distance(&mut row, x, gallery, 1, g, d);
+                let near = (0..g)
+                    .min_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)))
+                    .expect("a gallery image");
+                let c = labels[near];
+                match self {
+                    ScoreRule::Nearest => (c, row[near]),
+                    ScoreRule::NearestPooled => (0, row[near]),
+                    _ => {
+                        let mut own: Vec<f32> =
+                            (0..g).filter(|&j| labels[j] == c).map(|j| row[j]).collect();
+                        let k = MEAN_OF.min(own.len());
+                        own.select_nth_unstable_by(k - 1, f32::total_cmp);
+                        (c, own[..k].iter().sum::<f32>() / k as f32)
+                    }
+                }
+            })
+            .collect()
     }
 }
 
@@ -272,6 +367,25 @@ mod tests {
         assert!(r.check(3).is_ok());
         assert!(r.check(4).is_err());
         assert!(calibrate(&[], 3, 0.95).is_none());
+    }
+
+    #[test]
+    fn score_rules_give_the_class_and_distance_they_describe() {
+        // 1-d gallery: class 0 at 0, 1, 2, 3, 4, 10; class 1 at 20, 21.
+        let gallery = [0.0, 1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 21.0];
+        let labels = [0, 0, 0, 0, 0, 0, 1, 1];
+        let q = [9.0, 19.0];
+        let got = |r: ScoreRule| r.distances(&gallery, &labels, &q, 1, 2);
+        assert_eq!(got(ScoreRule::Nearest), [(0, 1.0), (1, 1.0)]);
+        assert_eq!(got(ScoreRule::NearestPooled), [(0, 1.0), (0, 1.0)]);
+        // 9: class 0's five nearest are 10, 4, 3, 2, 1 -> (1 + 25 + 36 + 49 + 64) / 5.
+        // 19: class 1 has two images -> (1 + 4) / 2.
+        assert_eq!(got(ScoreRule::MeanOfNearest), [(0, 35.0), (1, 2.5)]);
+        // Centroids 10/3 and 20.5.
+        let c = got(ScoreRule::Centroid);
+        assert_eq!((c[0].0, c[1].0), (0, 1));
+        assert!((c[0].1 - (9.0f32 - 10.0 / 3.0).powi(2)).abs() < 1e-4);
+        assert!((c[1].1 - 2.25).abs() < 1e-6);
     }
 
     #[test]
