@@ -305,6 +305,15 @@ fn open_set_evaluation_reports_each_held_out_class_and_resumes() {
         assert_eq!(r["unknown_test"], 6);
         let auroc = r["auroc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&auroc), "AUROC {auroc}");
+        // Every score rule on the same embeddings; the first is the one reported above.
+        let rules = r["rules"].as_array().unwrap();
+        let names: Vec<&str> = rules.iter().map(|x| x["rule"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["nearest", "nearest-pooled", "mean-of-nearest", "centroid"]
+        );
+        assert_eq!(rules[0]["auroc"], r["auroc"]);
+        assert_eq!(rules[0]["known_rejected"], r["known_rejected"]);
         let known = r["known_test"].as_u64().unwrap() as f64;
         let rej = r["known_rejected"].as_f64().unwrap() * known;
         assert!(
@@ -320,6 +329,8 @@ fn open_set_evaluation_reports_each_held_out_class_and_resumes() {
         assert_eq!(sizes, [2, 4]);
         assert_eq!(r["retrained"]["images"], 4);
     }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Score rules"), "{md}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("AUROC") && html.contains("data:image/png;base64,"));
     assert!(html.contains("plain&lt;a&gt;"));
