@@ -69,6 +69,31 @@ fn balanced_batches_cover_classes_equally() {
 }
 
 #[test]
+fn a_class_smaller_than_its_share_of_a_batch_fills_it_evenly() {
+    // 3 images of a rare class against 24 slots per class: each image 8 times per batch,
+    // never one image 24 times, and every batch still holds every class.
+    let l: Vec<u32> = [500usize, 3, 50, 40]
+        .iter()
+        .enumerate()
+        .flat_map(|(c, &n)| std::iter::repeat_n(c as u32, n))
+        .collect();
+    let mut s = BalancedBatches::new(&l, 4, 96).unwrap();
+    assert_eq!((s.p, s.k), (4, 24));
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let rare: Vec<usize> = (500..503).collect();
+    for _ in 0..20 {
+        let b = s.sample(&mut rng);
+        for c in 0..4u32 {
+            assert_eq!(b.iter().filter(|&&i| l[i] == c).count(), 24, "class {c}");
+        }
+        for i in &rare {
+            let n = b.iter().filter(|&&j| j == *i).count();
+            assert!((7..=9).contains(&n), "rare image {i} {n} times in a batch");
+        }
+    }
+}
+
+#[test]
 fn samplers_refuse_data_without_triplets() {
     assert!(RandomTriplets::new(&[0, 0, 0], 1).is_err());
     assert!(
