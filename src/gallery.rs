@@ -7,7 +7,7 @@ use crate::checkpoint::{GalleryEdit, Model};
 use crate::classify::UNKNOWN;
 use crate::cpu::reference::pairwise_distance;
 use crate::metric::knn::knn_from_distances;
-use crate::metric::openset::{min_calibration, quantile, ThresholdSource};
+use crate::metric::openset::{quantile, ThresholdSource, MIN_CALIBRATION};
 use crate::{Error, Result};
 
 /// What an enrolment did.
@@ -55,7 +55,7 @@ pub fn check_class_name(name: &str) -> Result<()> {
 
 /// Adds `embeddings` `[n, embed_dim]` to the gallery as class `class` (created when new),
 /// and recalibrates that class's threshold from the leave-one-out nearest distances of the
-/// added images, when at least `min_calibration` of them have this class as their nearest: the
+/// added images, when at least MIN_CALIBRATION of them have this class as their nearest: the
 /// added images were not trained on, so they stand in for the validation split a trained
 /// class is calibrated on. With fewer, a new class takes the pooled threshold and an
 /// existing one keeps its own. `source` says where the images came from (for the record).
@@ -103,7 +103,7 @@ pub fn enrol(model: &mut Model, class: &str, embeddings: &[f32], source: &str) -
             .filter(|x| x.nearest_label == c as u32 && x.distance.is_finite())
             .map(|x| x.distance)
             .collect();
-        let (t, s) = if own.len() >= min_calibration(r.known_recall) {
+        let (t, s) = if own.len() >= MIN_CALIBRATION {
             let t = quantile(&own, r.known_recall).expect("non-empty");
             (t, ThresholdSource::Enrolled { images: own.len() })
         } else if existing.is_some() {

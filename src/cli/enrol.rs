@@ -105,7 +105,7 @@ pub fn run(a: EnrolArgs) -> anyhow::Result<()> {
         None => eprintln!("{}", super::NO_REJECTION),
         Some((t, s)) => {
             let how = if done.kept_threshold {
-                "kept: too few images to recalibrate it; "
+                "kept: under 10 images to recalibrate it; "
             } else {
                 ""
             };

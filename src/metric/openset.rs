@@ -15,28 +15,13 @@ use crate::metric::knn::{centroids, Neighbour};
 /// read from a handful of distances is mostly noise.
 pub const MIN_CALIBRATION: usize = 10;
 
-/// The fewest calibration images a class's own threshold is read from at `recall`: at least
-/// MIN_CALIBRATION, and enough that the quantile's plotting position recall * (n + 1) lies
-/// inside the sample (n >= recall / (1 - recall): 19 at 0.95). With fewer the threshold is
-/// the sample's largest distance, which a new image exceeds with probability 1 / (n + 1),
-/// not 1 - recall: a class calibrated on 13 images rejected about 7% of its known images
-/// at a 5% target (built-in set, leave-one-class-out).
-pub fn min_calibration(recall: f64) -> usize {
-    let inside = (recall / (1.0 - recall) - 1e-9).ceil();
-    MIN_CALIBRATION.max(if inside.is_finite() {
-        inside as usize
-    } else {
-        usize::MAX
-    })
-}
-
 /// Where one class's threshold came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "from")]
 pub enum ThresholdSource {
     /// The quantile of this class's validation images (those whose nearest class it is).
     Validation { images: usize },
-    /// Too few images of its own (`images` < min_calibration): the pooled threshold.
+    /// Too few images of its own (`images` < MIN_CALIBRATION): the pooled threshold.
     Pooled { images: usize },
     /// Leave-one-out distances among images enrolled after training.
     Enrolled { images: usize },
@@ -47,7 +32,7 @@ impl ThresholdSource {
         match self {
             ThresholdSource::Validation { images } => format!("{images} validation images"),
             ThresholdSource::Pooled { images } => format!(
-                "pooled over all classes (only {images} image(s) of its own, too few to read the quantile from)"
+                "pooled over all classes (only {images} image(s) of its own, under {MIN_CALIBRATION})"
             ),
             ThresholdSource::Enrolled { images } => {
                 format!("leave-one-out over {images} enrolled images")
@@ -99,8 +84,7 @@ pub fn quantile(distances: &[f32], recall: f64) -> Option<f32> {
 /// gallery (`nn`, one per image, e.g. the validation split against the training gallery):
 /// each class from the images whose nearest gallery image has that class, so the rule
 /// `predict` applies rejects about 1 - `known_recall` of each class's images. A class with
-/// fewer than `min_calibration(known_recall)` such images takes the quantile pooled over all
-/// of them.
+/// fewer than MIN_CALIBRATION such images takes the quantile pooled over all of them.
 /// None when there is no calibration image at all.
 pub fn calibrate(nn: &[Neighbour], classes: usize, known_recall: f64) -> Option<Rejection> {
     let pairs: Vec<(u32, f32)> = nn.iter().map(|n| (n.nearest_label, n.distance)).collect();
@@ -115,7 +99,7 @@ pub fn calibrate_pairs(nn: &[(u32, f32)], classes: usize, known_recall: f64) -> 
     let mut sources = Vec::with_capacity(classes);
     for c in 0..classes as u32 {
         let own: Vec<f32> = nn.iter().filter(|n| n.0 == c).map(|n| n.1).collect();
-        if own.len() >= min_calibration(known_recall) {
+        if own.len() >= MIN_CALIBRATION {
             thresholds.push(quantile(&own, known_recall).expect("non-empty"));
             sources.push(ThresholdSource::Validation { images: own.len() });
         } else {
@@ -383,36 +367,6 @@ mod tests {
         assert!(r.check(3).is_ok());
         assert!(r.check(4).is_err());
         assert!(calibrate(&[], 3, 0.95).is_none());
-        // 15 images of its own: enough at 0.9, too few to read the 95% quantile from.
-        let mut nn: Vec<Neighbour> = (0..40).map(|i| nb(0, i as f32 / 40.0)).collect();
-        nn.extend((0..15).map(|i| nb(1, 5.0 + i as f32)));
-        let r = calibrate(&nn, 2, 0.95).unwrap();
-        assert_eq!(r.sources[1], ThresholdSource::Pooled { images: 15 });
-        let r = calibrate(&nn, 2, 0.9).unwrap();
-        assert_eq!(r.sources[1], ThresholdSource::Validation { images: 15 });
-    }
-
-    #[test]
-    fn a_class_needs_enough_images_for_its_quantile_to_lie_inside_the_sample() {
-        assert_eq!(min_calibration(0.95), 19);
-        assert_eq!(min_calibration(0.99), 99);
-        assert_eq!(min_calibration(0.9), MIN_CALIBRATION);
-        assert_eq!(min_calibration(0.5), MIN_CALIBRATION);
-        // Why: below it the threshold is the sample's maximum, which accepts n / (n + 1) of
-        // new draws, short of the target (12 draws: 0.923 at a 0.95 target).
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
-        for (n, short) in [(12usize, true), (19, false), (40, false)] {
-            let trials = 4000;
-            let acc: f64 = (0..trials)
-                .map(|_| {
-                    let cal: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
-                    quantile(&cal, 0.95).unwrap() as f64
-                })
-                .sum::<f64>()
-                / trials as f64;
-            assert_eq!(acc < 0.94, short, "n {n}: acceptance {acc}");
-            assert!(n >= min_calibration(0.95) || short);
-        }
     }
 
     #[test]
