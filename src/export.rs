@@ -15,7 +15,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::checkpoint::{Metadata, Model};
-use crate::model::{Arch, Head, ParamLayout};
+use crate::model::{Arch, Head, ParamLayout, Pooling};
 use crate::shapes::L2_EPS;
 use crate::{Error, Result};
 
@@ -185,7 +185,8 @@ impl Graph {
     }
 }
 
-/// The embedder: conv blocks, flatten, dense, head. Returns the embedding's name.
+/// The embedder: conv blocks, global pooling when the architecture has it, flatten, dense,
+/// head. Returns the embedding's name.
 fn embedder(g: &mut Graph, arch: &Arch, params: &[f32]) -> Result<String> {
     arch.validate().map_err(Error::Input)?;
     let layout = ParamLayout::new(arch);
@@ -216,6 +217,17 @@ fn embedder(g: &mut Graph, arch: &Arch, params: &[f32]) -> Result<String> {
             &format!("pool{}", l + 1),
             &[&relu],
             vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+        );
+    }
+    if arch.pooling == Pooling::AvgMax {
+        // [N, C, 1, 1] twice, means first: the order of global_avgmax_pool_forward.
+        let avg = g.node("GlobalAveragePool", "global_avg", &[&x], vec![]);
+        let max = g.node("GlobalMaxPool", "global_max", &[&x], vec![]);
+        x = g.node(
+            "Concat",
+            "global_avgmax",
+            &[&avg, &max],
+            vec![int("axis", 1)],
         );
     }
     let flat = g.node("Flatten", "flatten", &[&x], vec![int("axis", 1)]);

@@ -4,7 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::shapes::{Conv2dShape, DenseShape, PoolShape};
+use crate::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, PoolShape};
 
 /// What follows the dense layer: the paper's sigmoid, or projection onto the unit sphere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -29,6 +29,18 @@ pub enum Objective {
     Siamese,
 }
 
+/// What the dense layer reads from the last conv block's pooled map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// The map flattened, as in the paper: the embedding depends on where a feature sits.
+    #[default]
+    Flatten,
+    /// Each channel's mean and maximum over the map (2C values): position-free, and far
+    /// fewer dense weights (256 x 64 instead of 6272 x 64 on the reference network).
+    AvgMax,
+}
+
 /// Largest network input side (a 1024 x 1024 input is 4 MiB of f32 per image).
 pub const MAX_SIDE: usize = 1024;
 /// Most channels of a conv block, and the largest embedding.
@@ -51,6 +63,9 @@ pub struct Arch {
     /// Models saved before the Siamese option read as triplet models.
     #[serde(default)]
     pub objective: Objective,
+    /// Models saved before global pooling read as flatten models.
+    #[serde(default)]
+    pub pooling: Pooling,
 }
 
 impl Arch {
@@ -63,6 +78,7 @@ impl Arch {
             embed_dim: 64,
             head,
             objective: Objective::Triplet,
+            pooling: Pooling::Flatten,
         }
     }
 
@@ -141,10 +157,24 @@ impl Arch {
         self.conv(l, batch).pool()
     }
 
+    /// Global pooling of the last block's pooled map, when the architecture has it.
+    pub fn global_pool(&self, batch: usize) -> Option<GlobalPoolShape> {
+        let last = self.pool(self.channels.len() - 1, batch);
+        (self.pooling == Pooling::AvgMax).then(|| GlobalPoolShape {
+            batch,
+            c: last.c,
+            h: last.ho(),
+            w: last.wo(),
+        })
+    }
+
     /// Features entering the dense layer.
     pub fn flat_len(&self) -> usize {
         let last = self.pool(self.channels.len() - 1, 1);
-        last.c * last.ho() * last.wo()
+        match self.pooling {
+            Pooling::Flatten => last.c * last.ho() * last.wo(),
+            Pooling::AvgMax => 2 * last.c,
+        }
     }
 
     pub fn dense(&self, batch: usize) -> DenseShape {
@@ -174,8 +204,12 @@ impl Arch {
             .zip(&self.kernels)
             .map(|(c, k)| format!("{k}x{k}x{c}"))
             .collect();
+        let pool = match self.pooling {
+            Pooling::Flatten => "",
+            Pooling::AvgMax => " -> global avg+max",
+        };
         format!(
-            "{}px -> conv {} -> dense {} -> {:?} ({:?})",
+            "{}px -> conv {}{pool} -> dense {} -> {:?} ({:?})",
             self.side,
             convs.join(", "),
             self.embed_dim,

@@ -76,6 +76,25 @@ impl PoolShape {
     }
 }
 
+/// Global average and max pooling: `[B, C, H, W]` to `[B, 2C]`, each image's C means then
+/// its C maxima (what the dense layer reads instead of the flattened map: position-free).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GlobalPoolShape {
+    pub batch: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl GlobalPoolShape {
+    pub fn in_len(&self) -> usize {
+        self.batch * self.c * self.h * self.w
+    }
+    pub fn out_len(&self) -> usize {
+        self.batch * 2 * self.c
+    }
+}
+
 /// Fully connected layer: `out[batch, nout] = inp[batch, nin] . weight[nout, nin]^T + bias`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DenseShape {

@@ -14,12 +14,13 @@ use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::Engine;
 use glassnet::export::{max_abs_diff, onnx_bytes, run_tract};
 use glassnet::metric::knn::knn;
-use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout};
+use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
 use glassnet::train::{Recipe, TrainConfig};
 
 /// The architectures a model can have: the default (L2 head), the paper's recipe (sigmoid
 /// head), the Siamese objective (its pair head is not part of the embedder), and a small one
-/// with odd sides (50 -> 25 -> 12 -> 6: floor pooling) and mixed kernel sizes.
+/// with odd sides (50 -> 25 -> 12 -> 6: floor pooling) and mixed kernel sizes; and global
+/// average + max pooling in place of the flatten.
 fn presets() -> Vec<(&'static str, Arch)> {
     vec![
         ("robust", Arch::reference(Head::L2)),
@@ -32,6 +33,13 @@ fn presets() -> Vec<(&'static str, Arch)> {
             },
         ),
         (
+            "global pooling",
+            Arch {
+                pooling: Pooling::AvgMax,
+                ..Arch::reference(Head::L2)
+            },
+        ),
+        (
             "odd",
             Arch {
                 side: 50,
@@ -40,6 +48,7 @@ fn presets() -> Vec<(&'static str, Arch)> {
                 embed_dim: 24,
                 head: Head::L2,
                 objective: Objective::Triplet,
+                pooling: Pooling::Flatten,
             },
         ),
     ]

@@ -364,6 +364,7 @@ fn regenerate_corpus() {
         embed_dim: 4,
         head: Head::L2,
         objective: Default::default(),
+        pooling: Default::default(),
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), 1);
     let model = Model {

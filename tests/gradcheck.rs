@@ -7,8 +7,8 @@ use common::{random, rng};
 use glassnet::cpu::reference as r;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::{Batch, Engine, Triplets};
-use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout};
-use glassnet::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape};
+use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
+use glassnet::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, MineMode, PoolShape};
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
@@ -106,6 +106,23 @@ fn maxpool2d_gradient() {
         r::maxpool2d_forward(&mut out, xp, s);
         dot(&out, &rr)
     });
+}
+
+#[test]
+fn global_avgmax_pool_gradient() {
+    let mut g = rng(26);
+    // Odd plane sides, and a 1x1 plane (mean and maximum both the value itself).
+    for (c, h, w) in [(3, 5, 3), (2, 1, 1)] {
+        let s = GlobalPoolShape { batch: 2, c, h, w };
+        let (x, rr) = (random(&mut g, s.in_len()), random(&mut g, s.out_len()));
+        let mut dx = vec![0.0; s.in_len()];
+        r::global_avgmax_pool_backward(&mut dx, &rr, &x, s);
+        check("global_avgmax_pool dinp", &x, &dx, 1e-4, 1e-2, |xp| {
+            let mut out = vec![0.0; s.out_len()];
+            r::global_avgmax_pool_forward(&mut out, xp, s);
+            dot(&out, &rr)
+        });
+    }
 }
 
 #[test]
@@ -306,10 +323,11 @@ fn siamese_gradients() {
 
 #[test]
 fn whole_network_gradient() {
-    for (head, objective) in [
-        (Head::L2, Objective::Triplet),
-        (Head::Sigmoid, Objective::Triplet),
-        (Head::L2, Objective::Siamese),
+    for (head, objective, pooling) in [
+        (Head::L2, Objective::Triplet, Pooling::Flatten),
+        (Head::Sigmoid, Objective::Triplet, Pooling::Flatten),
+        (Head::L2, Objective::Siamese, Pooling::Flatten),
+        (Head::L2, Objective::Triplet, Pooling::AvgMax),
     ] {
         let arch = Arch {
             side: 12,
@@ -318,6 +336,7 @@ fn whole_network_gradient() {
             embed_dim: 5,
             head,
             objective,
+            pooling,
         };
         let layout = ParamLayout::new(&arch);
         let params = init_params(&arch, &layout, 7);

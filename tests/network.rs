@@ -6,7 +6,7 @@ use common::{assert_close, gpu, random, rng};
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::gpu::GpuEngine;
 use glassnet::engine::{Batch, Engine, Triplets};
-use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout};
+use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
 use glassnet::optim::OptimConfig;
 use glassnet::shapes::MineMode;
 
@@ -27,6 +27,7 @@ fn two_blocks() -> Arch {
         embed_dim: 8,
         head: Head::L2,
         objective: Default::default(),
+        pooling: Default::default(),
     }
 }
 
@@ -71,8 +72,15 @@ fn compare(tag: &str, a: &mut dyn Engine, b: &mut dyn Engine, batch: &Batch) {
 #[test]
 fn reference_network_matches_across_backends() {
     let Some(ctx) = gpu() else { return };
-    for head in [Head::L2, Head::Sigmoid] {
-        let arch = Arch::reference(head);
+    for (head, pooling) in [
+        (Head::L2, Pooling::Flatten),
+        (Head::Sigmoid, Pooling::Flatten),
+        (Head::L2, Pooling::AvgMax),
+    ] {
+        let arch = Arch {
+            pooling,
+            ..Arch::reference(head)
+        };
         let params = init_params(&arch, &ParamLayout::new(&arch), 3);
         let (images, labels) = batch_data(&arch, 12, 30);
         let trip = [
@@ -94,13 +102,13 @@ fn reference_network_matches_across_backends() {
             margin: 1.0,
         };
         compare(
-            &format!("{head:?} gpu vs reference"),
+            &format!("{head:?} {pooling:?} gpu vs reference"),
             &mut gpu,
             &mut reference,
             &given,
         );
         compare(
-            &format!("{head:?} fast vs reference"),
+            &format!("{head:?} {pooling:?} fast vs reference"),
             &mut fast,
             &mut reference,
             &given,
@@ -110,7 +118,7 @@ fn reference_network_matches_across_backends() {
             ..given
         };
         compare(
-            &format!("{head:?} mined gpu vs fast"),
+            &format!("{head:?} {pooling:?} mined gpu vs fast"),
             &mut gpu,
             &mut fast,
             &mined,
@@ -168,6 +176,7 @@ fn gpu_step_is_bit_identical_run_to_run() {
         embed_dim: 16,
         head: Head::L2,
         objective: Default::default(),
+        pooling: Default::default(),
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), 4);
     let (images, labels) = batch_data(&arch, 9, 31);
@@ -212,6 +221,7 @@ fn training_steps_agree_between_gpu_and_cpu() {
         embed_dim: 8,
         head: Head::L2,
         objective: Default::default(),
+        pooling: Default::default(),
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), 5);
     let (images, labels) = batch_data(&arch, 12, 32);

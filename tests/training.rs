@@ -70,6 +70,7 @@ fn arch() -> Arch {
         embed_dim: 8,
         head: Head::L2,
         objective: Default::default(),
+        pooling: Default::default(),
     }
 }
 
@@ -145,6 +146,7 @@ fn check_siamese(engine: &mut dyn Engine, name: &str) {
 fn siamese_run_learns_on_both_backends() {
     let a = Arch {
         objective: glassnet::model::Objective::Siamese,
+        pooling: Default::default(),
         ..arch()
     };
     let p = init_params(&a, &ParamLayout::new(&a), 1);

@@ -21,7 +21,7 @@ fn every_shader_is_one_variant_and_every_variant_a_shader() {
 }
 
 /// Scalar helpers of the reference: not layer passes, so no kernel of their own.
-const SCALAR_HELPERS: &[&str] = &["maxpool_argmax", "sigmoid"];
+const SCALAR_HELPERS: &[&str] = &["global_argmax", "maxpool_argmax", "sigmoid"];
 
 #[test]
 fn every_reference_function_is_a_kernel_and_every_kernel_a_reference_function() {

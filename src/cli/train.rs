@@ -17,7 +17,7 @@ use crate::fsio::{remove_stale, Staging};
 use crate::metric::knn::knn;
 use crate::metric::openset::{calibrate, ThresholdSource};
 use crate::metric::scores::{Confusion, Scores};
-use crate::model::{init_params, Arch, Head, Objective, ParamLayout};
+use crate::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
 use crate::optim::OptimizerKind;
 use crate::train::{train_resumable, Recipe, SamplerKind, TrainConfig, TrainState};
 
@@ -129,6 +129,10 @@ pub struct RecipeArgs {
     /// Embedding size (default 64).
     #[arg(long)]
     embed_dim: Option<usize>,
+    /// What the dense layer reads: flatten (the paper's: the whole last map, position-bound)
+    /// or avg-max (each channel's global mean and maximum: position-free, 25x fewer weights).
+    #[arg(long, value_enum, default_value_t = Pooling::Flatten)]
+    pooling: Pooling,
     /// Network input side in pixels (default 112).
     #[arg(long, default_value_t = 112)]
     size: usize,
@@ -201,6 +205,7 @@ impl RecipeArgs {
         let mut a = Arch::reference(head);
         a.side = self.size;
         a.objective = self.objective;
+        a.pooling = self.pooling;
         if let Some(ch) = &self.channels {
             a.kernels = (0..ch.len()).map(|i| if i == 0 { 5 } else { 3 }).collect();
             a.channels = ch.clone();

@@ -6,7 +6,7 @@
 //! carry a `d` prefix and are overwritten (`=`), never accumulated, so no zeroing is needed.
 
 use crate::optim::{AdamParams, SgdParams};
-use crate::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape, INVALID};
+use crate::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, MineMode, PoolShape, INVALID};
 
 /// out `[B, Co, Ho, Wo]` = conv(inp `[B, Ci, H, W]`, weight `[Co, Ci, K, K]`) + bias `[Co]`.
 pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: Conv2dShape) {
@@ -206,6 +206,44 @@ pub fn maxpool2d_backward(dinp: &mut [f32], dout: &[f32], inp: &[f32], s: PoolSh
                 let a = maxpool_argmax([inp[idx[0]], inp[idx[1]], inp[idx[2]], inp[idx[3]]]);
                 dinp[idx[a]] = dout[(bc * ho + oy) * wo + ox];
             }
+        }
+    }
+}
+
+/// out `[B, 2C]`: per image, the mean of each channel of inp `[B, C, H, W]`, then its maximum.
+pub fn global_avgmax_pool_forward(out: &mut [f32], inp: &[f32], s: GlobalPoolShape) {
+    let hw = s.h * s.w;
+    for b in 0..s.batch {
+        for c in 0..s.c {
+            let plane = &inp[(b * s.c + c) * hw..][..hw];
+            let sum: f32 = plane.iter().sum();
+            out[b * 2 * s.c + c] = sum / hw as f32;
+            out[b * 2 * s.c + s.c + c] = plane[global_argmax(plane)];
+        }
+    }
+}
+
+/// Index of a plane's first maximum: ties go to the first, as in maxpool_argmax.
+pub fn global_argmax(plane: &[f32]) -> usize {
+    (1..plane.len()).fold(0, |best, i| if plane[i] > plane[best] { i } else { best })
+}
+
+/// dinp `[B, C, H, W]`: each plane's mean gradient spread evenly over it, plus its max
+/// gradient at the plane's first maximum; dout `[B, 2C]`.
+pub fn global_avgmax_pool_backward(
+    dinp: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    s: GlobalPoolShape,
+) {
+    let hw = s.h * s.w;
+    for b in 0..s.batch {
+        for c in 0..s.c {
+            let o = (b * s.c + c) * hw;
+            let da = dout[b * 2 * s.c + c] / hw as f32;
+            dinp[o..o + hw].fill(da);
+            let m = global_argmax(&inp[o..o + hw]);
+            dinp[o + m] += dout[b * 2 * s.c + s.c + c];
         }
     }
 }

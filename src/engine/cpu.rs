@@ -62,6 +62,8 @@ struct Acts {
     z: Vec<Vec<f32>>,
     a: Vec<Vec<f32>>,
     p: Vec<Vec<f32>>,
+    /// global average + max pooling of the last p `[B, 2C]` (empty without it)
+    g: Vec<f32>,
     /// dense output before the head `[B, E]`
     pre: Vec<f32>,
     /// embeddings `[B, E]`
@@ -89,6 +91,8 @@ pub struct CpuEngine {
 #[derive(Default)]
 struct Scratch {
     dpre: Vec<f32>,
+    /// gradient w.r.t. the global pooling's output `[B, 2C]`
+    dg: Vec<f32>,
     /// gradient w.r.t. the current block's pooled output, ReLU output, conv output
     dp: Vec<f32>,
     da: Vec<f32>,
@@ -139,12 +143,20 @@ impl CpuEngine {
                 r::maxpool2d_forward(p, a, one)
             });
         }
+        if let Some(gs) = self.arch.global_pool(n) {
+            acts.g.resize(gs.out_len(), 0.0);
+            r::global_avgmax_pool_forward(&mut acts.g, &acts.p[nl - 1], gs);
+        }
+        let feat = match self.arch.global_pool(n) {
+            Some(_) => &acts.g,
+            None => &acts.p[nl - 1],
+        };
         let ds = self.arch.dense(n);
         let (w, b) = self.layout.dense();
         acts.pre.resize(n * ds.nout, 0.0);
         (self.k.dense_fwd)(
             &mut acts.pre,
-            &acts.p[nl - 1],
+            feat,
             &self.params[w.range()],
             &self.params[b.range()],
             ds,
@@ -167,11 +179,22 @@ impl CpuEngine {
             Head::L2 => r::l2norm_backward(&mut sc.dpre, demb, &acts.emb, &acts.pre, n, ds.nout),
         }
         let nl = self.arch.channels.len();
+        let gs = self.arch.global_pool(n);
+        let feat = if gs.is_some() {
+            &acts.g
+        } else {
+            &acts.p[nl - 1]
+        };
         let (w, b) = self.layout.dense();
-        (self.k.dense_bwd_weight)(&mut self.grads[w.range()], &sc.dpre, &acts.p[nl - 1], ds);
+        (self.k.dense_bwd_weight)(&mut self.grads[w.range()], &sc.dpre, feat, ds);
         r::dense_backward_bias(&mut self.grads[b.range()], &sc.dpre, ds);
-        sc.dp.resize(n * ds.nin, 0.0);
-        (self.k.dense_bwd_input)(&mut sc.dp, &sc.dpre, &self.params[w.range()], ds);
+        let dfeat = if gs.is_some() { &mut sc.dg } else { &mut sc.dp };
+        dfeat.resize(n * ds.nin, 0.0);
+        (self.k.dense_bwd_input)(dfeat, &sc.dpre, &self.params[w.range()], ds);
+        if let Some(gs) = gs {
+            sc.dp.resize(gs.in_len(), 0.0);
+            r::global_avgmax_pool_backward(&mut sc.dp, &sc.dg, &acts.p[nl - 1], gs);
+        }
         for l in (0..nl).rev() {
             let s = self.arch.conv(l, n);
             let ps = self.arch.pool(l, n);

@@ -23,6 +23,8 @@ struct Forward {
     /// per block: what pooling's backward pass reads and pooled p `[n, C, H/2, W/2]`
     a: Vec<Activation>,
     p: Vec<GpuTensor>,
+    /// global average + max pooling of the last p `[n, 2C]`, when the architecture has it
+    g: Option<GpuTensor>,
     /// dense output `[n, E]` and embeddings `[n, E]`
     pre: GpuTensor,
     emb: GpuTensor,
@@ -171,6 +173,19 @@ fn build_forward(
         }
         p.push(pl);
     }
+    let g = match arch.global_pool(n) {
+        Some(gs) => {
+            let g = ctx.tensor(gs.out_len(), "global pool out")?;
+            dispatches.push(k::global_avgmax_pool_forward(
+                ctx,
+                &g,
+                p.last().unwrap(),
+                gs,
+            )?);
+            Some(g)
+        }
+        None => None,
+    };
     let ds = arch.dense(n);
     let pre = ctx.tensor(n * ds.nout, "dense out")?;
     let emb = ctx.tensor(n * ds.nout, "embeddings")?;
@@ -178,7 +193,7 @@ fn build_forward(
     dispatches.push(k::dense_forward(
         ctx,
         &pre,
-        p.last().unwrap(),
+        g.as_ref().unwrap_or_else(|| p.last().unwrap()),
         &tensor_view(params, w),
         &tensor_view(params, b),
         ds,
@@ -192,6 +207,7 @@ fn build_forward(
         images,
         a,
         p,
+        g,
         readback: ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("embeddings readback"),
             size: (emb.len * 4) as u64,
@@ -444,15 +460,10 @@ impl GpuEngine {
         let nl = self.arch.channels.len();
         let (w, b) = self.layout.dense();
         let (gw, gb) = (tensor_view(&self.grads, w), tensor_view(&self.grads, b));
-        d.extend(k::dense_backward_weight(
-            ctx,
-            &gw,
-            dpre,
-            &fwd.p[nl - 1],
-            ds,
-        )?);
+        let feat = fwd.g.as_ref().unwrap_or(&fwd.p[nl - 1]);
+        d.extend(k::dense_backward_weight(ctx, &gw, dpre, feat, ds)?);
         d.push(k::dense_backward_bias(ctx, &gb, dpre, ds)?);
-        let mut dp = ctx.tensor(n * ds.nin, "d flat")?;
+        let mut dp = ctx.tensor(n * ds.nin, "d dense in")?;
         d.extend(k::dense_backward_input(
             ctx,
             &dp,
@@ -460,6 +471,17 @@ impl GpuEngine {
             &tensor_view(&self.params, w),
             ds,
         )?);
+        if let Some(gs) = self.arch.global_pool(n) {
+            let dg = dp;
+            dp = ctx.tensor(gs.in_len(), &format!("d pool{nl} out"))?;
+            d.push(k::global_avgmax_pool_backward(
+                ctx,
+                &dp,
+                &dg,
+                &fwd.p[nl - 1],
+                gs,
+            )?);
+        }
         // Scratch for per-image partial gradients (weights and bias), sized for the largest layer.
         let partial_len = (0..nl)
             .map(|l| self.arch.conv(l, n))

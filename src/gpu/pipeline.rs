@@ -60,6 +60,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("dense_backward_weight"),
     shader!("dense_forward"),
     shader!("dense_forward_split"),
+    shader!("global_avgmax_pool_backward"),
+    shader!("global_avgmax_pool_forward"),
     shader!("l2norm_backward"),
     shader!("l2norm_forward"),
     shader!("matmul"),

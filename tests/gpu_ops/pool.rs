@@ -3,7 +3,7 @@
 use glassnet::cpu::reference as r;
 use glassnet::gpu::ops as k;
 use glassnet::gpu::GpuContext;
-use glassnet::shapes::PoolShape;
+use glassnet::shapes::{GlobalPoolShape, PoolShape};
 use rand_chacha::ChaCha8Rng;
 
 use crate::common::{assert_close, gpu, random, rng};
@@ -107,6 +107,79 @@ fn maxpool_ties_route_to_the_first_maximum() {
         ctx.tensor(4, "di").unwrap(),
     );
     ctx.run(&[&k::maxpool2d_backward(&ctx, &din, &td, &ti, s).unwrap()])
+        .unwrap();
+    assert_eq!(ctx.read::<f32>(&din).unwrap(), want);
+}
+
+#[test]
+fn global_avgmax_pool_kernels_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = rng(5);
+    let p = |batch, c, h, w| GlobalPoolShape { batch, c, h, w };
+    // Odd sides, a 1x1 plane, a plane longer than a workgroup, more planes than a workgroup.
+    for s in [
+        p(3, 5, 7, 7),
+        p(2, 3, 1, 1),
+        p(1, 2, 13, 11),
+        p(5, 29, 3, 2),
+    ] {
+        let (inp, dout) = (random(&mut g, s.in_len()), random(&mut g, s.out_len()));
+        let ti = ctx.tensor_from(&inp, "i").unwrap();
+        let mut want = vec![0.0; s.out_len()];
+        r::global_avgmax_pool_forward(&mut want, &inp, s);
+        let out = ctx.tensor(s.out_len(), "o").unwrap();
+        ctx.upload(&out, &vec![7.0f32; s.out_len()]);
+        ctx.run(&[&k::global_avgmax_pool_forward(&ctx, &out, &ti, s).unwrap()])
+            .unwrap();
+        let got: Vec<f32> = ctx.read(&out).unwrap();
+        // Sums in the same order: only the division may round differently.
+        assert_close(
+            &format!("global_avgmax_pool_forward {s:?}"),
+            &got,
+            &want,
+            1e-6,
+            1e-6,
+        );
+        let mut want = vec![0.0; s.in_len()];
+        r::global_avgmax_pool_backward(&mut want, &dout, &inp, s);
+        let (td, din) = (
+            ctx.tensor_from(&dout, "d").unwrap(),
+            ctx.tensor(s.in_len(), "di").unwrap(),
+        );
+        ctx.upload(&din, &vec![7.0f32; s.in_len()]);
+        ctx.run(&[&k::global_avgmax_pool_backward(&ctx, &din, &td, &ti, s).unwrap()])
+            .unwrap();
+        let got: Vec<f32> = ctx.read(&din).unwrap();
+        assert_close(
+            &format!("global_avgmax_pool_backward {s:?}"),
+            &got,
+            &want,
+            1e-6,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn global_max_ties_route_to_the_first_maximum() {
+    let Some(ctx) = gpu() else { return };
+    let s = GlobalPoolShape {
+        batch: 1,
+        c: 1,
+        h: 2,
+        w: 2,
+    };
+    let inp = [0.25f32, 0.5, 0.5, 0.5];
+    let dout = [4.0f32, 3.0];
+    let mut want = vec![0.0; 4];
+    r::global_avgmax_pool_backward(&mut want, &dout, &inp, s);
+    assert_eq!(want, [1.0, 4.0, 1.0, 1.0]);
+    let (ti, td, din) = (
+        ctx.tensor_from(&inp, "i").unwrap(),
+        ctx.tensor_from(&dout, "d").unwrap(),
+        ctx.tensor(4, "di").unwrap(),
+    );
+    ctx.run(&[&k::global_avgmax_pool_backward(&ctx, &din, &td, &ti, s).unwrap()])
         .unwrap();
     assert_eq!(ctx.read::<f32>(&din).unwrap(), want);
 }

@@ -162,6 +162,8 @@ pub const VARIANTS: &[Variant] = &[
     v("batch_sum_pair", "batch_sum_pair", "two column ranges of one partial buffer in one pass"),
     v("maxpool2d_forward", "maxpool2d_forward", "one invocation per window"),
     v("maxpool2d_backward", "maxpool2d_backward", "one invocation per window (also maxpool2d_relu_backward, with the ReLU's mask)"),
+    v("global_avgmax_pool_forward", "global_avgmax_pool_forward", "one invocation per (image, channel) plane"),
+    v("global_avgmax_pool_backward", "global_avgmax_pool_backward", "one invocation per plane, which it alone writes"),
     v("dense_forward", "dense_forward", "16 outputs x 4 images per invocation (lavapipe)").gen(),
     v("dense_forward", "dense_forward_split", "a workgroup per image and 4 outputs, features over its lanes (hardware GPUs)").hw(),
     v("dense_backward_input", "dense_backward_input", "one invocation per input value: any shape"),
