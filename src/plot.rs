@@ -86,6 +86,76 @@ pub fn fold_curves(path: &Path, title: &str, y_desc: &str, curves: &[Vec<f64>]) 
     atomic_png(path, |p| draw_fold_curves(p, title, y_desc, curves))
 }
 
+/// Learning curves: per named series, mean accuracy (+- std as error bars) against images
+/// per class on a log axis.
+pub fn learning_curves(path: &Path, title: &str, series: &[LearningSeries]) -> Result<()> {
+    atomic_png(path, |p| draw_learning_curves(p, title, series))
+}
+
+/// One method's learning curve: (images per class, mean, std) per point.
+pub struct LearningSeries {
+    pub name: String,
+    pub points: Vec<(usize, f64, f64)>,
+}
+
+fn draw_learning_curves(path: &Path, title: &str, series: &[LearningSeries]) -> Result<()> {
+    fonts();
+    let root = BitMapBackend::new(path, (820, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let xs = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0 as f64));
+    let x_max = xs.fold(1.0f64, f64::max) * 1.3;
+    let y_min = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1 - p.2))
+        .fold(1.0f64, f64::min)
+        .clamp(0.0, 0.9)
+        - 0.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d((0.8f64..x_max).log_scale(), y_min.max(0.0)..1.0)
+        .map_err(|e| err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("training images per class (log scale)")
+        .y_desc("test accuracy (mean over folds)")
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(|e| err(path, e))?;
+    for (i, s) in series.iter().enumerate() {
+        let colour = palette(i);
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0 as f64, p.1)).collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+            .map_err(|e| err(path, e))?
+            .label(s.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+            .map_err(|e| err(path, e))?;
+        chart
+            .draw_series(s.points.iter().map(|&(n, m, sd)| {
+                ErrorBar::new_vertical(n as f64, m - sd, m, (m + sd).min(1.0), colour, 6)
+            }))
+            .map_err(|e| err(path, e))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
 /// Open-set ROC curves, one per named curve of (false-positive rate, true-positive rate)
 /// points, with the chance diagonal; the legend sits lower right, where a useful curve
 /// leaves the plot empty.

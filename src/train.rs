@@ -71,6 +71,16 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Images a class needs to train: 2 (an anchor and a positive), or 1 when augmentation
+    /// turns one image into different views that serve as anchor and positive.
+    pub fn min_class_images(&self) -> usize {
+        if self.augment == Augment::None && self.jitter.is_off() {
+            2
+        } else {
+            1
+        }
+    }
+
     pub fn preset(recipe: Recipe) -> TrainConfig {
         match recipe {
             Recipe::Robust => TrainConfig {
@@ -409,9 +419,11 @@ type Drawn = (Vec<usize>, Vec<u32>, Option<Vec<[u32; 3]>>);
 impl Samplers {
     fn new(train: &Dataset, cfg: &TrainConfig, siamese: bool) -> Result<Samplers> {
         let random = match cfg.sampler {
-            SamplerKind::Random if !siamese => {
-                Some(RandomTriplets::new(&train.labels, train.classes.len())?)
-            }
+            SamplerKind::Random if !siamese => Some(RandomTriplets::new(
+                &train.labels,
+                train.classes.len(),
+                cfg.min_class_images(),
+            )?),
             _ => None,
         };
         let balanced = match random {
@@ -420,6 +432,7 @@ impl Samplers {
                 &train.labels,
                 train.classes.len(),
                 cfg.batch_images,
+                cfg.min_class_images(),
             )?),
         };
         let mode = match cfg.sampler {
@@ -495,7 +508,7 @@ pub fn train_resumable(
     resume: Option<TrainState>,
     save: &mut dyn FnMut(&TrainState) -> Result<()>,
 ) -> Result<TrainOutcome> {
-    train.check_trainable("training set")?;
+    train.check_trainable("training set", cfg.min_class_images())?;
     let siamese = engine.arch().objective == Objective::Siamese;
     let steps_per_epoch = cfg.steps_for(train.len());
     let total = (steps_per_epoch * cfg.epochs) as u64;

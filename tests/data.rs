@@ -147,15 +147,17 @@ fn trainability_checks_name_the_problem() {
             .unwrap();
     }
     let (ds, _) = load_folder(&d, &Preprocess::resize_only(8), false).unwrap();
-    let err = ds.check_trainable("x").unwrap_err().to_string();
+    let err = ds.check_trainable("x", 2).unwrap_err().to_string();
     assert!(err.contains("only one class"), "{err}");
     std::fs::create_dir_all(d.join("single")).unwrap();
     image::GrayImage::from_pixel(8, 8, image::Luma([9]))
         .save(d.join("single").join("a.png"))
         .unwrap();
     let (ds, _) = load_folder(&d, &Preprocess::resize_only(8), false).unwrap();
-    let err = ds.check_trainable("x").unwrap_err().to_string();
+    let err = ds.check_trainable("x", 2).unwrap_err().to_string();
     assert!(err.contains("'single' has 1 image"), "{err}");
+    // With augmented views a one-image class trains (its positive: another view).
+    ds.check_trainable("x", 1).unwrap();
 }
 
 /// Two views of the same images joined: images, labels and paths in order, one after the

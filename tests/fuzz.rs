@@ -280,6 +280,7 @@ fn fold_setting() -> (Dataset, CvConfig) {
         methods: vec![Method::Knn],
         train: TrainConfig::preset(Recipe::Robust),
         svm_c: 1.0,
+        train_per_class: None,
         good: None,
     };
     (data, cfg)
@@ -407,6 +408,7 @@ fn regenerate_corpus() {
     let fold = FoldResult {
         fold: 0,
         test_labels: test.clone(),
+        train_counts: vec![],
         rows: vec![RowResult {
             row: "pixels k-NN".into(),
             confusion: Confusion::from_labels(&test, &pred, 3),

@@ -552,3 +552,91 @@ fn predict_report_lists_every_mistake_of_a_labelled_folder() {
         assert!(!bad.exists());
     }
 }
+
+#[test]
+fn train_per_class_writes_a_learning_curve_of_nested_subsets() {
+    let root = tmpdir("learning-curve");
+    let data = root.join("data");
+    confusable_dataset(&data, 9);
+    let out = root.join("curve");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let base = [
+        "evaluate",
+        "--data",
+        d,
+        "--folds",
+        "3",
+        "--methods",
+        "triplet,knn",
+    ];
+    let run_ok = |extra: &[&str]| {
+        let o = run(&[&base, SMALL, extra]);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    run_ok(&["--train-per-class", "4,1,100", "--out", o]);
+    let md = std::fs::read_to_string(out.join("learning-curve.md")).unwrap();
+    for needle in [
+        "| method | N = 1 | N = 4 | N = 100 |",
+        "## Balanced accuracy",
+        "## Macro-F1",
+        "| triplet 1-NN |",
+        "| pixels 1-NN |",
+    ] {
+        assert!(
+            md.contains(needle),
+            "learning-curve.md lacks {needle}:\n{md}"
+        );
+    }
+    let png = image::open(out.join("learning-curve.png")).unwrap();
+    assert!(png.width() > 300 && png.height() > 200);
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    // Each point trained on at most N images of each class; the 6 a class has in two
+    // folds of 9 cap N = 100. Every test fold stays whole (3 x 3 images per fold).
+    for (n, want) in [(1, [1, 1, 1]), (4, [4, 4, 4]), (100, [6, 6, 6])] {
+        let j = read(out.join(format!("per-class-{n}/report.json")));
+        for f in j["per_fold"].as_array().unwrap() {
+            assert_eq!(f["train_counts"], serde_json::json!(want), "N = {n}");
+            for r in f["rows"].as_array().unwrap() {
+                let total: u64 = r["confusion"]["counts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap())
+                    .sum();
+                assert_eq!(total, 9, "N = {n}: the test fold is whole");
+            }
+        }
+    }
+    let curve = read(out.join("learning-curve.json"));
+    assert_eq!(curve["sizes"], serde_json::json!([1, 4, 100]));
+    // A size above every class's count is the plain run: the same pixel 1-NN results.
+    let plain = root.join("plain");
+    run_ok(&["--out", plain.to_str().unwrap()]);
+    let confusion = |j: &serde_json::Value, row: &str| {
+        j["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["row"] == row)
+            .map(|s| s["confusion"].clone())
+            .unwrap()
+    };
+    let (all, capped) = (
+        read(plain.join("report.json")),
+        read(out.join("per-class-100/report.json")),
+    );
+    for row in ["pixels 1-NN", "pixels 5-NN", "triplet 1-NN"] {
+        assert_eq!(confusion(&all, row), confusion(&capped, row), "{row}");
+    }
+    // Bad sizes are refused before anything is written.
+    let bad = root.join("bad");
+    let o = run(&[
+        &base,
+        SMALL,
+        &["--train-per-class", "0,5", "--out", bad.to_str().unwrap()],
+    ]);
+    fails_with(&o, "--train-per-class");
+    assert!(!bad.exists(), "a refused run wrote {}", bad.display());
+}

@@ -228,7 +228,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // Refuse a bad --out or a run left unfinished before spending minutes training.
     let pending = pending_run(&args, &out)?;
     let (data, frames, source) = load_dataset_and_frames(&args.data, &pre, args.crop_views)?;
-    data.check_trainable(&source)?;
+    data.check_trainable(&source, 2)?;
     let good_class = good_class_index(&args, &data, &source)?;
     let input = crate::data::profile::InputProfile::of(&data.paths)?;
     let (train_set, val_set, source) =

@@ -108,7 +108,9 @@ impl Dataset {
     }
 
     /// Checks the set can train a triplet network; the message says what is missing.
-    pub fn check_trainable(&self, source: &str) -> crate::Result<()> {
+    /// `min_images` per class: 2 (an anchor and a positive), or 1 when augmentation makes
+    /// the positive another view of the anchor's image (TrainConfig::min_class_images).
+    pub fn check_trainable(&self, source: &str, min_images: usize) -> crate::Result<()> {
         let counts = self.class_counts();
         if self.classes.len() < 2 {
             return Err(crate::Error::Input(format!(
@@ -116,10 +118,19 @@ impl Dataset {
                 self.classes.first().map(String::as_str).unwrap_or("none")
             )));
         }
-        if let Some((c, n)) = self.classes.iter().zip(&counts).find(|(_, &n)| n < 2) {
-            return Err(crate::Error::Input(format!(
-                "{source}: class '{c}' has {n} image(s); every class needs at least two (an anchor and a positive)"
-            )));
+        if let Some((c, n)) = self
+            .classes
+            .iter()
+            .zip(&counts)
+            .find(|(_, &n)| n < min_images.max(1))
+        {
+            return Err(crate::Error::Input(if *n == 0 {
+                format!("{source}: class '{c}' has no images")
+            } else {
+                format!(
+                    "{source}: class '{c}' has {n} image(s); without augmentation (--augment none, no jitter) every class needs at least two (an anchor and a positive)"
+                )
+            }));
         }
         Ok(())
     }

@@ -56,3 +56,52 @@ pub fn stratified_folds(labels: &[u32], classes: usize, k: usize, seed: u64) -> 
     }
     fold
 }
+
+/// At most `n` of each class's images among `idx` (indices into `labels`), chosen by a
+/// seeded shuffle; a class with fewer keeps all of them. Sorted, so the subset's order does
+/// not depend on the seed.
+pub fn at_most_per_class(idx: &[usize], labels: &[u32], n: usize, seed: u64) -> Vec<usize> {
+    let classes = idx
+        .iter()
+        .map(|&i| labels[i] as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut by_class = vec![Vec::new(); classes];
+    for &i in idx {
+        by_class[labels[i] as usize].push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for mut v in by_class {
+        v.shuffle(&mut rng);
+        out.extend_from_slice(&v[..n.min(v.len())]);
+    }
+    out.sort_unstable();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_per_class_keeps_n_of_each_class_seeded_and_small_classes_whole() {
+        // Class 0: 20 images, classes 1 and 2: 9 each.
+        let labels: Vec<u32> = (0..38).map(|i| [0, 0, 1, 2][i % 4]).collect();
+        let idx: Vec<usize> = (0..labels.len()).collect();
+        let count = |s: &[usize], c: u32| s.iter().filter(|&&i| labels[i] == c).count();
+        let a = at_most_per_class(&idx, &labels, 5, 1);
+        assert_eq!([count(&a, 0), count(&a, 1), count(&a, 2)], [5, 5, 5]);
+        let b = at_most_per_class(&idx[..12], &labels, 5, 1);
+        assert_eq!([count(&b, 0), count(&b, 1), count(&b, 2)], [5, 3, 3]);
+        assert!(b.iter().all(|&i| i < 12), "only offered indices");
+        assert_eq!(a, at_most_per_class(&idx, &labels, 5, 1), "seeded");
+        assert_ne!(
+            a,
+            at_most_per_class(&idx, &labels, 5, 2),
+            "the seed chooses"
+        );
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+        assert_eq!(at_most_per_class(&idx, &labels, 0, 1), Vec::<usize>::new());
+    }
+}

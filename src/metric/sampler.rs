@@ -25,14 +25,18 @@ pub struct RandomTriplets {
 }
 
 impl RandomTriplets {
-    pub fn new(labels: &[u32], classes: usize) -> Result<RandomTriplets> {
+    /// `min_images`: what a class needs to give anchors, 2, or 1 when augmentation makes the
+    /// positive a second view of the anchor's own image.
+    pub fn new(labels: &[u32], classes: usize, min_images: usize) -> Result<RandomTriplets> {
         let by_class = by_class(labels, classes);
-        let anchor_classes: Vec<usize> = (0..classes).filter(|&c| by_class[c].len() >= 2).collect();
+        let anchor_classes: Vec<usize> = (0..classes)
+            .filter(|&c| by_class[c].len() >= min_images.max(1))
+            .collect();
         let populated = by_class.iter().filter(|v| !v.is_empty()).count();
         if anchor_classes.is_empty() || populated < 2 {
-            return Err(Error::Input(
-                "random triplets need a class with two images and at least two classes".into(),
-            ));
+            return Err(Error::Input(format!(
+                "random triplets need a class with {min_images} image(s) and at least two classes"
+            )));
         }
         Ok(RandomTriplets {
             by_class,
@@ -47,8 +51,13 @@ impl RandomTriplets {
                 let c = self.anchor_classes[rng.random_range(0..self.anchor_classes.len())];
                 let imgs = &self.by_class[c];
                 let a = rng.random_range(0..imgs.len());
-                let mut p = rng.random_range(0..imgs.len() - 1);
-                if p >= a {
+                // A one-image class: the positive is the same image, seen in another view.
+                let mut p = if imgs.len() > 1 {
+                    rng.random_range(0..imgs.len() - 1)
+                } else {
+                    a
+                };
+                if imgs.len() > 1 && p >= a {
                     p += 1;
                 }
                 let others: Vec<usize> = (0..self.by_class.len())
@@ -70,17 +79,33 @@ pub struct BalancedBatches {
     cursor: Vec<usize>,
     pub p: usize,
     pub k: usize,
+    /// Images a class needs to be drawn (2, or 1 with augmented views); checkpoints saved
+    /// before it read as 2.
+    #[serde(default = "two")]
+    min_images: usize,
+}
+
+fn two() -> usize {
+    2
 }
 
 impl BalancedBatches {
-    /// Picks `p x k <= batch` with `k >= 4` images per class where the batch allows.
-    pub fn new(labels: &[u32], classes: usize, batch: usize) -> Result<BalancedBatches> {
+    /// Picks `p x k <= batch` with `k >= 4` images per class where the batch allows;
+    /// `min_images` as in RandomTriplets (a one-image class fills its slots with copies of
+    /// its image, which augmentation makes different views).
+    pub fn new(
+        labels: &[u32],
+        classes: usize,
+        batch: usize,
+        min_images: usize,
+    ) -> Result<BalancedBatches> {
         let by_class = by_class(labels, classes);
-        let populated = by_class.iter().filter(|v| v.len() >= 2).count();
+        let min_images = min_images.max(1);
+        let populated = by_class.iter().filter(|v| v.len() >= min_images).count();
         if populated < 2 {
-            return Err(Error::Input(
-                "mining needs at least two classes with two images each".into(),
-            ));
+            return Err(Error::Input(format!(
+                "mining needs at least two classes with {min_images} image(s) each"
+            )));
         }
         if batch < 4 {
             return Err(Error::Input(format!(
@@ -94,6 +119,7 @@ impl BalancedBatches {
             by_class,
             p,
             k,
+            min_images,
         })
     }
 
@@ -117,7 +143,8 @@ impl BalancedBatches {
             .iter()
             .zip(&saved.by_class)
             .all(|(&c, v)| c == usize::MAX || c <= v.len());
-        if (saved.p, saved.k) != (self.p, self.k) || !same_images || !cursors_ok {
+        let same_shape = (saved.p, saved.k, saved.min_images) == (self.p, self.k, self.min_images);
+        if !same_shape || !same_images || !cursors_ok {
             return Err(Error::Input(
                 "sampler: the checkpoint's batches are not drawn from this training set".into(),
             ));
@@ -129,7 +156,7 @@ impl BalancedBatches {
     /// Dataset indices of one batch, grouped by class.
     pub fn sample(&mut self, rng: &mut ChaCha8Rng) -> Vec<usize> {
         let mut classes: Vec<usize> = (0..self.by_class.len())
-            .filter(|&c| self.by_class[c].len() >= 2)
+            .filter(|&c| self.by_class[c].len() >= self.min_images)
             .collect();
         classes.shuffle(rng);
         let mut out = Vec::with_capacity(self.batch_len());

@@ -22,6 +22,7 @@ use crate::metric::scores::Scores;
 use crate::plot;
 use crate::train::Progress;
 
+mod learning_curve;
 mod open_set;
 mod report;
 
@@ -67,6 +68,12 @@ pub struct EvaluateArgs {
     /// With --open-set: fraction of each known class kept for testing.
     #[arg(long, default_value_t = 0.2, requires = "open_set")]
     test_fraction: f64,
+    /// Learning curve: the cross-validation once per size (e.g. 1,5,10,30,100), every
+    /// method fitting on at most that many images of each class of the training folds
+    /// (seeded; smaller sizes are subsets of larger ones) and tested on the whole test fold.
+    /// Each size's report in per-class-N/; the curve in learning-curve.md, .json and .png.
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', conflicts_with_all = ["open_set", "good_class"])]
+    train_per_class: Vec<usize>,
     /// The defect-free class: also report escapes (defects called good) and false alarms
     /// (good parts called a defect), at plain 1-NN and at a bias calibrated for
     /// --max-escape on a fifth of each training fold the networks then do not train on.
@@ -135,15 +142,30 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     if a.open_set {
         return open_set::run_open_set(a);
     }
-    let (mut cv, arch) = cv_config(&a)?;
+    cv_config(&a, None)?;
     let (out, non_empty) = out_dir(&a)?;
+    if !a.train_per_class.is_empty() {
+        return learning_curve::run(&a, &out);
+    }
+    run_kfold(&a, &out, non_empty, None).map(|_| ())
+}
+
+/// One k-fold cross-validation into `out` (`per_class`: a learning-curve point): folds,
+/// reports and pictures; returns the report rows' summaries.
+fn run_kfold(
+    a: &EvaluateArgs,
+    out: &Path,
+    non_empty: bool,
+    per_class: Option<usize>,
+) -> anyhow::Result<Vec<crate::eval::cv::RowSummary>> {
+    let (mut cv, arch) = cv_config(a, per_class)?;
     let pre = a.pre.build(arch.side)?;
     let needs_whole = [Method::TripletWholeFrame, Method::TripletViews]
         .iter()
         .any(|m| cv.methods.contains(m));
     let (data, whole_frame, source) = load_dataset_and_frames(&a.data, &pre, needs_whole)?;
-    data.check_trainable(&source)?;
-    cv.good = good_config(&a, &data, &source)?;
+    data.check_trainable(&source, 2)?;
+    cv.good = good_config(a, &data, &source)?;
     let min_class = data.class_counts().into_iter().min().unwrap_or(0);
     anyhow::ensure!(
         min_class >= a.folds,
@@ -159,7 +181,7 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         preprocess: pre.clone(),
     };
     let folds_dir = out.join("folds");
-    let done = resume_folds(&a, &out, non_empty, &identity, &data, &cv)?;
+    let done = resume_folds(a, out, non_empty, &identity, &data, &cv)?;
 
     eprintln!("data: {source}: {}", data.summary());
     eprintln!("preprocessing: {}", pre.describe());
@@ -202,12 +224,15 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     })?;
     let summary = summarise(&folds, data.classes.len());
     print_summary(&summary);
-
-    write_reports(&a, &out, &source, &pre, &arch, &data, &cv, &folds, &summary)
+    write_reports(a, out, &source, &pre, &arch, &data, &cv, &folds, &summary)?;
+    Ok(summary)
 }
 
 /// The run's settings from the flags, each checked.
-fn cv_config(a: &EvaluateArgs) -> anyhow::Result<(CvConfig, crate::model::Arch)> {
+fn cv_config(
+    a: &EvaluateArgs,
+    per_class: Option<usize>,
+) -> anyhow::Result<(CvConfig, crate::model::Arch)> {
     anyhow::ensure!(a.folds >= 2, "--folds {}: at least 2", a.folds);
     anyhow::ensure!(
         a.svm_c.is_finite() && a.svm_c > 0.0,
@@ -230,6 +255,7 @@ fn cv_config(a: &EvaluateArgs) -> anyhow::Result<(CvConfig, crate::model::Arch)>
         methods,
         train: train_cfg,
         svm_c: a.svm_c,
+        train_per_class: per_class,
         good: None,
     };
     Ok((cv, arch))
@@ -407,6 +433,7 @@ fn write_reports(
         "notes": notes,
         "per_fold": folds.iter().map(|f| serde_json::json!({
             "fold": f.fold,
+            "train_counts": f.train_counts,
             "rows": f.rows,
             "networks": f.networks.iter().map(|n| serde_json::json!({
                 "method": n.method,

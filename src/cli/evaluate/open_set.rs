@@ -77,7 +77,7 @@ pub(super) fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
     let (out, non_empty) = out_dir(&a)?;
     let pre = a.pre.build(arch.side)?;
     let (data, _, source) = load_dataset_and_frames(&a.data, &pre, false)?;
-    data.check_trainable(&source)?;
+    data.check_trainable(&source, 2)?;
     crate::eval::openset::check(&data, &cfg)?;
     let identity = OpenSetIdentity {
         source: source.clone(),

@@ -8,7 +8,7 @@ use super::{
     CvConfig, CvObserver, FoldResult, GoodConfig, GoodFold, Method, Mistake, Near, NetworkFold,
     RowResult, MISTAKE_NEIGHBOURS,
 };
-use crate::data::split::{stratified_folds, stratified_split};
+use crate::data::split::{at_most_per_class, stratified_folds, stratified_split};
 use crate::data::Dataset;
 use crate::device::{open_engine, DeviceChoice};
 use crate::eval::baselines::{
@@ -105,6 +105,12 @@ impl Folds<'_> {
         let classes = data.classes.len();
         let test_idx: Vec<usize> = (0..data.len()).filter(|&i| self.fold_of[i] == f).collect();
         let train_idx: Vec<usize> = (0..data.len()).filter(|&i| self.fold_of[i] != f).collect();
+        // A learning-curve point: the same choice for every method; the seed leaves out the
+        // size, so a smaller point's images are a subset of a larger one's.
+        let train_idx = match self.cfg.train_per_class {
+            Some(n) => at_most_per_class(&train_idx, &data.labels, n, self.cfg.seed ^ f as u64),
+            None => train_idx,
+        };
         let (tr, te) = (data.subset(&train_idx), data.subset(&test_idx));
         // The uncropped images of the same split, only when a row asks for them.
         let whole = self
@@ -147,6 +153,7 @@ impl Folds<'_> {
         Ok(FoldResult {
             fold: f,
             test_labels: te.labels.clone(),
+            train_counts: tr.class_counts(),
             rows,
             networks,
         })

@@ -108,6 +108,11 @@ pub struct CvConfig {
     pub train: TrainConfig,
     /// SVM penalty.
     pub svm_c: f64,
+    /// Learning-curve point (`--train-per-class`): every method fits on at most this many
+    /// images of each class of the training folds (seeded, nested across sizes); the test
+    /// fold is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_per_class: Option<usize>,
     /// The defect-free class, when escapes and false alarms are reported (`--good-class`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub good: Option<GoodConfig>,
@@ -190,6 +195,9 @@ pub struct Near {
 pub struct FoldResult {
     pub fold: usize,
     pub test_labels: Vec<u32>,
+    /// Training images per class the methods fitted on (empty in folds saved before).
+    #[serde(default)]
+    pub train_counts: Vec<usize>,
     pub rows: Vec<RowResult>,
     pub networks: Vec<NetworkFold>,
 }
@@ -343,6 +351,9 @@ pub fn report_markdown(
         "# glassnet evaluate\n\nData: {source}. Stratified {}-fold cross-validation (fold seed {}); per fold the networks are trained on the other folds with a fixed schedule ({} epochs, recipe {:?}, no model selection on the test fold) and the baselines fit on the same training images. Pixels are the preprocessed network inputs. Mean +- standard deviation over folds.\n\n",
         cfg.folds, cfg.seed, cfg.train.epochs, cfg.train.recipe
     );
+    if let Some(n) = cfg.train_per_class {
+        md += &format!("Learning-curve point: every method fits on at most {n} images per class of the training folds (the same seeded choice for every method; smaller sizes are subsets of larger ones); the test folds are whole.\n\n");
+    }
     md += "| method | accuracy | balanced accuracy | macro-F1 | train s / fold | inference ms / image |\n|---|---|---|---|---|---|\n";
     for s in summary {
         md += &format!(
