@@ -8,7 +8,8 @@
 #   bash benches/compare_pytorch.sh --gpu                    # glassnet's shaders vs PyTorch CPU
 #   TORCH_DEVICE=cuda bash benches/compare_pytorch.sh --gpu  # glassnet's shaders vs PyTorch CUDA
 #
-# Environment: ROUNDS (3 alternating rounds; medians and the spread are printed),
+# Environment: POOLING (flatten, the paper's network, or avg-max: both sides run it),
+# ROUNDS (3 alternating rounds; medians and the spread are printed),
 # TORCH_DEVICE (cpu), THREADS (all cores), PEERS (../shared/peers), PY (a python
 # with torch; default: the environment ../shared/peers/setup.sh makes outside the project),
 # GLASSNET (a built binary; default: build target/release/glassnet).
@@ -28,13 +29,14 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rounds=${ROUNDS:-3}
+pooling=${POOLING:-flatten}
 # Alternating rounds, so a slow spell of a shared machine lands on both sides.
 for r in $(seq "$rounds"); do
   echo "round $r/$rounds: PyTorch on ${TORCH_DEVICE:-cpu} ($threads threads) ..." >&2
   "$py" "$root/benches/pytorch_bench.py" --peers "$peers" --device "${TORCH_DEVICE:-cpu}" \
-    --threads "$threads" > "$tmp/torch-$r.json"
+    --threads "$threads" --pooling "$pooling" > "$tmp/torch-$r.json"
   echo "round $r/$rounds: glassnet bench ${args[*]} ..." >&2
-  "$GLASSNET" bench "${args[@]}" --no-kernels --reps 50 --json > "$tmp/glassnet-$r.json"
+  "$GLASSNET" bench "${args[@]}" --pooling "$pooling" --no-kernels --reps 50 --json > "$tmp/glassnet-$r.json"
 done
 "$py" - "$tmp" "$rounds" <<'PY'
 import json, statistics, sys
@@ -42,8 +44,8 @@ tmp, rounds = sys.argv[1], int(sys.argv[2])
 ts = [json.load(open(f"{tmp}/torch-{r}.json")) for r in range(1, rounds + 1)]
 gs = [json.load(open(f"{tmp}/glassnet-{r}.json")) for r in range(1, rounds + 1)]
 t0, g0 = ts[0], gs[0]
-print(f"glassnet: {g0['device']} (commit {g0['commit']})")
-print(f"PyTorch {t0['torch']} on {t0.get('device_name', t0['device'])}, {t0['threads']} threads"
+print(f"glassnet: {g0['device']} (commit {g0['commit']}); network {g0.get('network', 'reference')}")
+print(f"PyTorch {t0['torch']} on {t0.get('device_name', t0['device'])}, {t0['threads']} threads, pooling {t0.get('pooling', 'flatten')}"
       + (" (the faster of cudnn.benchmark off and on)" if "default" in t0 else ""))
 print(f"{rounds} alternating rounds; each figure is the median over the rounds, the ratio's spread is min-max")
 rows = [

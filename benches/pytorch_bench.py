@@ -29,10 +29,30 @@ def load_peer(peers):
     return mod
 
 
-def rates(ref, device, steps):
+def avgmax_net(ref):
+    """The reference network with glassnet's `--pooling avg-max`: each channel's global mean
+    and maximum of the last 7x7 map (means first) into the dense layer, 256 -> 64."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class AvgMaxNet(ref.RefNet):
+        def __init__(self, emb_dim=64):
+            super().__init__(emb_dim)
+            self.fc = nn.Linear(2 * 128, emb_dim)
+
+        def forward(self, x):
+            for c in (self.c1, self.c2, self.c3, self.c4):
+                x = F.max_pool2d(F.relu(c(x)), 2)
+            x = torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1)
+            return torch.sigmoid(self.fc(x))
+
+    return AvgMaxNet
+
+
+def rates(ref, device, steps, pooling="flatten"):
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    net = ref.RefNet().to(device)
+    net = (avgmax_net(ref) if pooling == "avg-max" else ref.RefNet)().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=ref.LR)
     xb = torch.randn(3 * ref.BATCH, 1, ref.SIZE, ref.SIZE, device=device)
     net.train()
@@ -69,22 +89,24 @@ def main():
     ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda, mps, ...")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=50, help="timed repetitions (the median is used)")
+    ap.add_argument("--pooling", choices=["flatten", "avg-max"], default="flatten",
+                    help="the dense layer's input, as glassnet's --pooling")
     args = ap.parse_args()
     ref = load_peer(args.peers)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    out = {"torch": torch.__version__, "device": args.device, "threads": args.threads}
+    out = {"torch": torch.__version__, "device": args.device, "threads": args.threads, "pooling": args.pooling}
     if device.type == "cuda":
         out["device_name"] = torch.cuda.get_device_name(device)
         torch.backends.cudnn.benchmark = False
-        out["default"] = rates(ref, device, args.steps)
+        out["default"] = rates(ref, device, args.steps, args.pooling)
         torch.backends.cudnn.benchmark = True
-        out["cudnn_benchmark"] = rates(ref, device, args.steps)
+        out["cudnn_benchmark"] = rates(ref, device, args.steps, args.pooling)
         # PyTorch's default lets cuDNN run fp32 convolutions on TF32 tensor cores (10-bit
         # mantissa products); glassnet's shaders compute in full fp32, as does this run.
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-        out["fp32_strict"] = rates(ref, device, args.steps)
+        out["fp32_strict"] = rates(ref, device, args.steps, args.pooling)
         best = lambda k, hi: (max if hi else min)(out["default"][k], out["cudnn_benchmark"][k])
         out["best"] = {
             "train_images_per_s": best("train_images_per_s", True),
@@ -92,7 +114,7 @@ def main():
             "latency_b1_ms": best("latency_b1_ms", False),
         }
     else:
-        out["best"] = rates(ref, device, args.steps)
+        out["best"] = rates(ref, device, args.steps, args.pooling)
     print(json.dumps(out, indent=1))
 
 

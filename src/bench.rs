@@ -54,6 +54,8 @@ impl KernelTime {
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub device: String,
+    /// The end-to-end network (Arch::describe).
+    pub network: String,
     pub commit: String,
     /// Plain matrix product on the same device (the ceiling the kernels are compared with):
     /// the fastest `matmul` rate on the GPU, one-thread-per-core SGEMM on the CPU.
@@ -769,8 +771,12 @@ pub fn end_to_end(engine: &mut dyn Engine, steps: usize) -> Result<EndToEnd> {
 }
 
 /// The reference network with fresh weights, for end-to-end timing.
-pub fn reference_params() -> (Arch, Vec<f32>) {
-    let arch = Arch::reference(crate::model::Head::L2);
+/// The reference network (L2 head) with `pooling` before its dense layer, initialised.
+pub fn reference_params(pooling: crate::model::Pooling) -> (Arch, Vec<f32>) {
+    let arch = Arch {
+        pooling,
+        ..Arch::reference(crate::model::Head::L2)
+    };
     let p = init_params(&arch, &ParamLayout::new(&arch), 0);
     (arch, p)
 }

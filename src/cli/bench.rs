@@ -8,6 +8,7 @@ use crate::bench::{
 };
 use crate::device::open_engine;
 use crate::gpu::{AdapterChoice, GpuContext};
+use crate::model::Pooling;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -25,6 +26,9 @@ pub struct BenchArgs {
     /// Skip the per-kernel table (end-to-end rates only).
     #[arg(long)]
     no_kernels: bool,
+    /// The end-to-end network's input to its dense layer: flatten (the paper's) or avg-max.
+    #[arg(long, value_enum, default_value_t = Pooling::Flatten)]
+    pooling: Pooling,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
@@ -32,7 +36,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         a.batch >= 1 && a.reps >= 1,
         "--batch and --reps must be at least 1"
     );
-    let (arch, params) = reference_params();
+    let (arch, params) = reference_params(a.pooling);
     let (mut engine, note) = open_engine(a.device.choice(), &arch, &params)?;
     if let Some(n) = note {
         eprintln!("{n}");
@@ -63,6 +67,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let e2e = end_to_end(engine.as_mut(), a.reps)?;
     let report = BenchReport {
         device,
+        network: arch.describe(),
         commit: option_env!("GLASSNET_COMMIT").unwrap_or("unknown").into(),
         gemm_gflops,
         gemm,
@@ -79,6 +84,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("device: {}", report.device);
+    println!("network: {}", report.network);
     if !report.kernels.is_empty() {
         println!("rates at each kernel's fastest run (the median is shown beside it)");
         println!(
