@@ -128,12 +128,19 @@ fn a_global_pooling_model_records_it_and_predicts_alike_on_cpu_gpu_and_onnx() {
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
             // The nearest class: `class` may flip to unknown for an image whose distance
             // is its class's threshold to the last bit (a calibration image can be).
-            .map(|r| (r["nearest_class"].to_string(), r["distance"].as_f64().unwrap()))
+            .map(|r| {
+                (
+                    r["nearest_class"].to_string(),
+                    r["distance"].as_f64().unwrap(),
+                )
+            })
             .collect()
     };
     let cpu = predict("--cpu");
     assert_eq!(cpu.len(), 16);
-    assert!(cpu.iter().all(|(c, _)| c.contains("disk") || c.contains("bar")));
+    assert!(cpu
+        .iter()
+        .all(|(c, _)| c.contains("disk") || c.contains("bar")));
     if common::gpu().is_some() || common::in_ci() {
         for ((cc, dc), (gc, dg)) in cpu.iter().zip(&predict("--gpu")) {
             assert_eq!(cc, gc);

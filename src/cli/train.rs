@@ -113,6 +113,10 @@ pub struct RecipeArgs {
     /// (0: off).
     #[arg(long, default_value_t = 0.0)]
     jitter_shift: f32,
+    /// Rotation jitter: turns the image by up to this many degrees either way, bilinear,
+    /// edges mirrored (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_rotate: f32,
     /// Epochs without a better validation score before stopping (0: never).
     #[arg(long)]
     patience: Option<usize>,
@@ -193,6 +197,7 @@ impl RecipeArgs {
             contrast: self.jitter_contrast,
             gamma: self.jitter_gamma,
             shift: self.jitter_shift,
+            rotate: self.jitter_rotate,
         };
         c.jitter.check().map_err(anyhow::Error::msg)?;
         if let Some(v) = self.patience {
