@@ -8,7 +8,8 @@
 #   bash benches/compare_pytorch.sh --gpu                    # glassnet's shaders vs PyTorch CPU
 #   TORCH_DEVICE=cuda bash benches/compare_pytorch.sh --gpu  # glassnet's shaders vs PyTorch CUDA
 #
-# Environment: POOLING (flatten, the paper's network, or avg-max: both sides run it),
+# Environment: POOLING (avg-max, train's default network, or flatten, the paper's: both
+# sides run it),
 # ROUNDS (3 alternating rounds; medians and the spread are printed),
 # TORCH_DEVICE (cpu), THREADS (all cores), PEERS (../shared/peers), PY (a python
 # with torch; default: the environment ../shared/peers/setup.sh makes outside the project),
@@ -29,7 +30,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rounds=${ROUNDS:-3}
-pooling=${POOLING:-flatten}
+pooling=${POOLING:-avg-max}
 # Alternating rounds, so a slow spell of a shared machine lands on both sides.
 for r in $(seq "$rounds"); do
   echo "round $r/$rounds: PyTorch on ${TORCH_DEVICE:-cpu} ($threads threads) ..." >&2

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch's rates for the reference network on any torch device, measured the way
+"""PyTorch's rates for glassnet's default network (--pooling avg-max; flatten: the reference
+network) on any torch device, measured the way
 `glassnet bench` measures its own: training images/s at 96 images per step (32 triplets,
 forward + backward + Adam, the loss read back every step), inference images/s at batch 64 and
 the median latency at batch 1. The network, loss and optimiser are imported from the peers'
@@ -89,7 +90,7 @@ def main():
     ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda, mps, ...")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=50, help="timed repetitions (the median is used)")
-    ap.add_argument("--pooling", choices=["flatten", "avg-max"], default="flatten",
+    ap.add_argument("--pooling", choices=["flatten", "avg-max"], default="avg-max",
                     help="the dense layer's input, as glassnet's --pooling")
     args = ap.parse_args()
     ref = load_peer(args.peers)

@@ -35,7 +35,10 @@ fn neu_80_20_held_out_1nn_at_least_97_percent() {
     cfg.patience = 0;
     let (train_idx, test_idx) = stratified_split(&data.labels, 6, 0.2, 0);
     let (fit, test) = (data.subset(&train_idx), data.subset(&test_idx));
-    let arch = Arch::reference(cfg.head);
+    let arch = Arch {
+        pooling: Recipe::Robust.pooling(),
+        ..Arch::reference(cfg.head)
+    };
     let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);
     let mut engine = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
     let out = train(&mut engine, &fit, None, &cfg, &mut ()).unwrap();

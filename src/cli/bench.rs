@@ -26,8 +26,9 @@ pub struct BenchArgs {
     /// Skip the per-kernel table (end-to-end rates only).
     #[arg(long)]
     no_kernels: bool,
-    /// The end-to-end network's input to its dense layer: flatten (the paper's) or avg-max.
-    #[arg(long, value_enum, default_value_t = Pooling::Flatten)]
+    /// The end-to-end network's input to its dense layer: avg-max (train's default) or
+    /// flatten (the paper's).
+    #[arg(long, value_enum, default_value_t = Pooling::AvgMax)]
     pooling: Pooling,
 }
 

@@ -133,10 +133,11 @@ pub struct RecipeArgs {
     /// Embedding size (default 64).
     #[arg(long)]
     embed_dim: Option<usize>,
-    /// What the dense layer reads: flatten (the paper's: the whole last map, position-bound)
-    /// or avg-max (each channel's global mean and maximum: position-free, 25x fewer weights).
-    #[arg(long, value_enum, default_value_t = Pooling::Flatten)]
-    pooling: Pooling,
+    /// What the dense layer reads: avg-max (each channel's global mean and maximum:
+    /// position-free, 25x fewer weights; the robust recipe's default) or flatten (the
+    /// paper's whole last map, position-bound; --recipe paper's default).
+    #[arg(long, value_enum)]
+    pooling: Option<Pooling>,
     /// Network input side in pixels (default 112).
     #[arg(long, default_value_t = 112)]
     size: usize,
@@ -210,7 +211,7 @@ impl RecipeArgs {
         let mut a = Arch::reference(head);
         a.side = self.size;
         a.objective = self.objective;
-        a.pooling = self.pooling;
+        a.pooling = self.pooling.unwrap_or(self.recipe.pooling());
         if let Some(ch) = &self.channels {
             a.kernels = (0..ch.len()).map(|i| if i == 0 { 5 } else { 3 }).collect();
             a.channels = ch.clone();

@@ -116,6 +116,10 @@ pub fn calibrate_pairs(nn: &[(u32, f32)], classes: usize, known_recall: f64) -> 
     })
 }
 
+/// Relative slack of the unknown decision: far above the devices' rounding differences
+/// (about 1e-6), far below any threshold's own uncertainty.
+pub const THRESHOLD_SLACK: f32 = 1e-4;
+
 impl Rejection {
     /// How far beyond its class's threshold an image lies: > 1 is unknown. The open-set
     /// score, comparable across classes.
@@ -123,8 +127,10 @@ impl Rejection {
         distance / self.thresholds[nearest_label as usize].max(f32::MIN_POSITIVE)
     }
 
+    /// Beyond the threshold by more than THRESHOLD_SLACK: a calibration image can sit on its
+    /// class's threshold exactly, and the CPU and GPU compute its distance a few ulps apart.
     pub fn is_unknown(&self, nearest_label: u32, distance: f32) -> bool {
-        distance > self.thresholds[nearest_label as usize]
+        distance > self.thresholds[nearest_label as usize] * (1.0 + THRESHOLD_SLACK)
     }
 
     /// Checks the fields against each other and against the model's class count.
