@@ -72,8 +72,8 @@ pub struct TrainConfig {
 
 impl Recipe {
     /// The dense layer's input a recipe trains by default: the robust recipe global average
-    /// + max pooling (measured better on X-SDD, NEU and the built-in set: README, "Measured
-    /// results"), the paper's recipe the paper's flattened map, for the comparison.
+    /// and max pooling (measured better on X-SDD, NEU and the built-in set: README,
+    /// "Measured results"), the paper's recipe the paper's flattened map, for the comparison.
     pub fn pooling(self) -> Pooling {
         match self {
             Recipe::Robust => Pooling::AvgMax,
