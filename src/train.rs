@@ -13,7 +13,7 @@ use crate::engine::{Batch, Engine, Triplets};
 use crate::metric::knn::knn;
 use crate::metric::sampler::{sample_pairs, BalancedBatches, RandomTriplets};
 use crate::metric::scores::{Confusion, Scores};
-use crate::model::{Head, Objective, Pooling};
+use crate::model::{Head, Objective};
 use crate::optim::OptimConfig;
 use crate::shapes::MineMode;
 use crate::{Error, Result};
@@ -31,19 +31,6 @@ pub enum SamplerKind {
     SemiHard,
     /// Class-balanced batch; every valid triplet, loss averaged over the active ones.
     BatchAll,
-}
-
-/// Named starting points; any single flag overrides them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Recipe {
-    /// glassnet's default: L2-normalised embedding, margin 0.2, all triplets of
-    /// class-balanced batches (loss over the active ones), warm-up + cosine learning rate,
-    /// flips and rotations.
-    Robust,
-    /// The paper's: sigmoid embedding, margin 1.0, 30 epochs x 450 random triplets in
-    /// batches of 32, Adam 1e-3 constant, no augmentation, no early stop.
-    Paper,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,17 +57,8 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
-impl Recipe {
-    /// The dense layer's input a recipe trains by default: the robust recipe global average
-    /// and max pooling (measured better on X-SDD, NEU and the built-in set: README,
-    /// "Measured results"), the paper's recipe the paper's flattened map, for the comparison.
-    pub fn pooling(self) -> Pooling {
-        match self {
-            Recipe::Robust => Pooling::AvgMax,
-            Recipe::Paper => Pooling::Flatten,
-        }
-    }
-}
+mod recipe;
+pub use recipe::Recipe;
 
 impl TrainConfig {
     /// Images a class needs to train: 2 (an anchor and a positive), or 1 when augmentation
