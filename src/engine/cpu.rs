@@ -143,12 +143,12 @@ impl CpuEngine {
                 r::maxpool2d_forward(p, a, one)
             });
         }
-        if let Some(gs) = self.arch.global_pool(n) {
-            acts.g.resize(gs.out_len(), 0.0);
-            r::global_avgmax_pool_forward(&mut acts.g, &acts.p[nl - 1], gs);
-        }
         let feat = match self.arch.global_pool(n) {
-            Some(_) => &acts.g,
+            Some(gs) => {
+                acts.g.resize(gs.out_len(), 0.0);
+                r::global_avgmax_pool_forward(&mut acts.g, &acts.p[nl - 1], gs);
+                &acts.g
+            }
             None => &acts.p[nl - 1],
         };
         let ds = self.arch.dense(n);
