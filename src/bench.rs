@@ -16,6 +16,8 @@ use crate::optim::OptimConfig;
 use crate::shapes::{Conv2dShape, MineMode};
 use crate::{Error, Result};
 
+mod layers;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct KernelTime {
     pub name: String,
@@ -488,54 +490,9 @@ fn pool_cases(
     r::relu_forward(&mut want, &x);
     check("relu_forward", &ctx.read::<f32>(&tdx)?, &want)?;
     c.push("relu_forward", shape, vec![d], 0.0, 2 * ps.in_len());
-    global_pool_cases(&mut c, rng, arch, batch)?;
+    layers::global_pool_cases(&mut c, rng, arch, batch)?;
+    layers::batchnorm_cases(&mut c, rng, arch, batch)?;
     Ok(c.out)
-}
-
-/// Global average + max pooling of the last block's pooled map (the avg-max head's input).
-fn global_pool_cases(c: &mut Cases, rng: &mut ChaCha8Rng, arch: &Arch, batch: usize) -> Result<()> {
-    let ctx = c.ctx;
-    let gs = match arch.global_pool(batch) {
-        Some(gs) => gs,
-        None => crate::model::Arch {
-            pooling: crate::model::Pooling::AvgMax,
-            ..arch.clone()
-        }
-        .global_pool(batch)
-        .expect("avg-max pooling has a global pool"),
-    };
-    let (x, g) = (random(rng, gs.in_len()), random(rng, gs.out_len()));
-    let (tx, tg) = (ctx.tensor_from(&x, "x")?, ctx.tensor_from(&g, "g")?);
-    let (ty, tdx) = (
-        ctx.tensor(gs.out_len(), "y")?,
-        ctx.tensor(gs.in_len(), "dx")?,
-    );
-    let shape = format!("{}x{}x{}x{}", gs.batch, gs.c, gs.h, gs.w);
-    let d = k::global_avgmax_pool_forward(ctx, &ty, &tx, gs)?;
-    c.one(&d)?;
-    let mut want = vec![0.0; gs.out_len()];
-    r::global_avgmax_pool_forward(&mut want, &x, gs);
-    check("global_avgmax_pool_forward", &ctx.read::<f32>(&ty)?, &want)?;
-    let floats = gs.in_len() + gs.out_len();
-    c.push(
-        "global_avgmax_pool_forward",
-        shape.clone(),
-        vec![d],
-        0.0,
-        floats,
-    );
-    let d = k::global_avgmax_pool_backward(ctx, &tdx, &tg, &tx, gs)?;
-    c.one(&d)?;
-    let mut want = vec![0.0; gs.in_len()];
-    r::global_avgmax_pool_backward(&mut want, &g, &x, gs);
-    check(
-        "global_avgmax_pool_backward",
-        &ctx.read::<f32>(&tdx)?,
-        &want,
-    )?;
-    let floats = 2 * gs.in_len() + gs.out_len();
-    c.push("global_avgmax_pool_backward", shape, vec![d], 0.0, floats);
-    Ok(())
 }
 
 /// The dense layer's forward and backward passes.

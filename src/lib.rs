@@ -14,6 +14,7 @@ pub mod device;
 pub mod engine;
 pub mod eval;
 pub mod export;
+pub mod fold;
 pub mod fsio;
 pub mod gallery;
 pub mod gpu;

@@ -95,6 +95,34 @@ impl GlobalPoolShape {
     }
 }
 
+/// Added to a batch variance before its square root (PyTorch's BatchNorm2d default).
+pub const BN_EPS: f32 = 1e-5;
+/// Weight of a batch's statistics in the running ones (PyTorch's default momentum).
+pub const BN_MOMENTUM: f32 = 0.1;
+
+/// Batch normalisation of `[B, C, H, W]`: each channel's statistics over its B*H*W values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormShape {
+    pub batch: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl NormShape {
+    /// Elements of the input (and output) `[batch, c, h, w]`.
+    pub fn len(&self) -> usize {
+        self.batch * self.c * self.h * self.w
+    }
+    /// Values each channel's statistics are taken over.
+    pub fn count(&self) -> usize {
+        self.batch * self.h * self.w
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Fully connected layer: `out[batch, nout] = inp[batch, nin] . weight[nout, nin]^T + bias`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DenseShape {

@@ -8,7 +8,7 @@ use glassnet::cpu::reference as r;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::{Batch, Engine, Triplets};
 use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
-use glassnet::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, MineMode, PoolShape};
+use glassnet::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, MineMode, NormShape, PoolShape};
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
@@ -121,6 +121,44 @@ fn global_avgmax_pool_gradient() {
             let mut out = vec![0.0; s.out_len()];
             r::global_avgmax_pool_forward(&mut out, xp, s);
             dot(&out, &rr)
+        });
+    }
+}
+
+#[test]
+fn batchnorm_gradients() {
+    let mut g = rng(27);
+    // Odd planes; 1x1 planes over a batch of 4 (statistics over the batch alone).
+    for (batch, c, h, w) in [(3, 2, 3, 5), (4, 3, 1, 1)] {
+        let s = NormShape { batch, c, h, w };
+        let x: Vec<f32> = random(&mut g, s.len())
+            .iter()
+            .map(|v| 2.0 * v + 0.7)
+            .collect();
+        let gamma: Vec<f32> = random(&mut g, c).iter().map(|v| 1.0 + 0.5 * v).collect();
+        let beta = random(&mut g, c);
+        let rr = random(&mut g, s.len());
+        // Training mode: the batch statistics are functions of x, so every input moves
+        // every output of its channel.
+        let forward = |x: &[f32], gamma: &[f32], beta: &[f32]| {
+            let (mut out, mut stats) = (vec![0.0; s.len()], vec![0.0; 2 * c]);
+            let (mut rm, mut rv) = (vec![0.0; c], vec![1.0; c]);
+            r::batchnorm_forward(
+                &mut out, &mut stats, &mut rm, &mut rv, x, gamma, beta, 0.0, s,
+            );
+            (out, stats)
+        };
+        let (_, stats) = forward(&x, &gamma, &beta);
+        let (mut dx, mut dg, mut db) = (vec![0.0; s.len()], vec![0.0; c], vec![0.0; c]);
+        r::batchnorm_backward(&mut dx, &mut dg, &mut db, &rr, &x, &stats, &gamma, s);
+        check("batchnorm dinp", &x, &dx, 1e-3, 1e-2, |xp| {
+            dot(&forward(xp, &gamma, &beta).0, &rr)
+        });
+        check("batchnorm dgamma", &gamma, &dg, 1e-3, 1e-2, |gp| {
+            dot(&forward(&x, gp, &beta).0, &rr)
+        });
+        check("batchnorm dbeta", &beta, &db, 1e-3, 1e-2, |bp| {
+            dot(&forward(&x, &gamma, bp).0, &rr)
         });
     }
 }

@@ -25,7 +25,16 @@ const SCALAR_HELPERS: &[&str] = &["global_argmax", "maxpool_argmax", "sigmoid"];
 
 #[test]
 fn every_reference_function_is_a_kernel_and_every_kernel_a_reference_function() {
-    let src = std::fs::read_to_string(format!("{ROOT}/src/cpu/reference.rs")).unwrap();
+    // reference.rs and its submodules (reference/*.rs), which it re-exports.
+    let mut src = std::fs::read_to_string(format!("{ROOT}/src/cpu/reference.rs")).unwrap();
+    let mut subs: Vec<_> = std::fs::read_dir(format!("{ROOT}/src/cpu/reference"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    subs.sort();
+    for p in subs {
+        src += &std::fs::read_to_string(p).unwrap();
+    }
     let refs: BTreeSet<&str> = src
         .lines()
         .filter_map(|l| l.strip_prefix("pub fn "))

@@ -20,7 +20,7 @@ MAX_FILE, MAX_FN = 800, 100
 # is its order: persistence and plots sit above training, reports and the CLI on top).
 FLOORS = [
     {"shapes", "fsio", "data"},
-    {"optim", "model"},
+    {"optim", "model", "fold"},
     {"cpu", "gpu"},
     {"metric", "engine"},
     {"device", "train", "bench", "html"},

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::shapes::{Conv2dShape, DenseShape};
+use crate::shapes::{Conv2dShape, DenseShape, NormShape, BN_EPS};
 
 /// Chunks a batch reduction is split into, whatever the thread count (keeps results bitwise
 /// reproducible across machines). 16 keeps a 16-core workstation busy in the weight gradients
@@ -364,6 +364,133 @@ pub fn pairwise_distance(out: &mut [f32], x: &[f32], y: &[f32], n: usize, m: usi
                 for (j, v) in row.iter_mut().enumerate() {
                     *v = (nx[r0 + r] + ny[j] - 2.0 * *v).max(0.0);
                 }
+            }
+        });
+}
+
+/// Per channel of `[B, C, H, W]`, (sum of f(value, channel), sum of g(value, channel)) over
+/// its B*H*W values in f64, channels in parallel (each sum in a fixed order).
+fn channel_sums(s: NormShape, f: impl Fn(usize, usize) -> (f64, f64) + Sync) -> Vec<(f64, f64)> {
+    let hw = s.h * s.w;
+    (0..s.c)
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = (0.0, 0.0);
+            for b in 0..s.batch {
+                let o = (b * s.c + c) * hw;
+                for i in o..o + hw {
+                    let (x, y) = f(i, c);
+                    acc.0 += x;
+                    acc.1 += y;
+                }
+            }
+            acc
+        })
+        .collect()
+}
+
+/// As `reference::batchnorm_forward`, channels' sums and images' planes in parallel.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_forward(
+    out: &mut [f32],
+    stats: &mut [f32],
+    running_mean: &mut [f32],
+    running_var: &mut [f32],
+    inp: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    momentum: f32,
+    s: NormShape,
+) {
+    let n = s.count() as f64;
+    let means: Vec<f64> = channel_sums(s, |i, _| (inp[i] as f64, 0.0))
+        .into_iter()
+        .map(|(sum, _)| sum / n)
+        .collect();
+    let vars = channel_sums(s, |i, c| ((inp[i] as f64 - means[c]).powi(2), 0.0));
+    let m = momentum as f64;
+    let mut coef = vec![(0.0f32, 0.0f32); s.c];
+    for c in 0..s.c {
+        let var = vars[c].0 / n;
+        let invstd = 1.0 / (var + BN_EPS as f64).sqrt();
+        stats[c] = means[c] as f32;
+        stats[s.c + c] = invstd as f32;
+        let unbiased = if n > 1.0 { var * n / (n - 1.0) } else { var };
+        running_mean[c] = ((1.0 - m) * running_mean[c] as f64 + m * means[c]) as f32;
+        running_var[c] = ((1.0 - m) * running_var[c] as f64 + m * unbiased) as f32;
+        let k = gamma[c] as f64 * invstd;
+        coef[c] = (k as f32, (beta[c] as f64 - k * means[c]) as f32);
+    }
+    scale_shift_planes(out, inp, &coef, s);
+}
+
+/// out = k * inp + shift per plane, (k, shift) of each plane's channel; planes in parallel.
+fn scale_shift_planes(out: &mut [f32], inp: &[f32], coef: &[(f32, f32)], s: NormShape) {
+    let hw = s.h * s.w;
+    out[..s.len()]
+        .par_chunks_mut(hw)
+        .zip(inp.par_chunks(hw))
+        .enumerate()
+        .for_each(|(bc, (o, x))| {
+            let (k, shift) = coef[bc % s.c];
+            for (o, x) in o.iter_mut().zip(x) {
+                *o = k * x + shift;
+            }
+        });
+}
+
+/// As `reference::batchnorm_inference`, planes in parallel.
+pub fn batchnorm_inference(
+    out: &mut [f32],
+    inp: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    s: NormShape,
+) {
+    let coef: Vec<(f32, f32)> = (0..s.c)
+        .map(|c| {
+            let k = gamma[c] as f64 / (running_var[c] as f64 + BN_EPS as f64).sqrt();
+            (
+                k as f32,
+                (beta[c] as f64 - k * running_mean[c] as f64) as f32,
+            )
+        })
+        .collect();
+    scale_shift_planes(out, inp, &coef, s);
+}
+
+/// As `reference::batchnorm_backward`, channels' sums and images' planes in parallel.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    dinp: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    stats: &[f32],
+    gamma: &[f32],
+    s: NormShape,
+) {
+    let n = s.count() as f64;
+    let xhat = |i: usize, c: usize| (inp[i] as f64 - stats[c] as f64) * stats[s.c + c] as f64;
+    let sums = channel_sums(s, |i, c| (dout[i] as f64, dout[i] as f64 * xhat(i, c)));
+    for (c, &(sum_dy, sum_dy_xhat)) in sums.iter().enumerate() {
+        dbeta[c] = sum_dy as f32;
+        dgamma[c] = sum_dy_xhat as f32;
+    }
+    let hw = s.h * s.w;
+    dinp[..s.len()]
+        .par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(bc, d)| {
+            let c = bc % s.c;
+            let (sum_dy, sum_dy_xhat) = sums[c];
+            let k = gamma[c] as f64 * stats[s.c + c] as f64;
+            for (j, d) in d.iter_mut().enumerate() {
+                let i = bc * hw + j;
+                *d = (k * (dout[i] as f64 - sum_dy / n - xhat(i, c) * sum_dy_xhat / n)) as f32;
             }
         });
 }

@@ -5,6 +5,9 @@
 //! Conventions (after llm.c): outputs first, then inputs, then the shape; gradient buffers
 //! carry a `d` prefix and are overwritten (`=`), never accumulated, so no zeroing is needed.
 
+mod norm;
+pub use norm::*;
+
 use crate::optim::{AdamParams, SgdParams};
 use crate::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, MineMode, PoolShape, INVALID};
 

@@ -10,6 +10,7 @@ mod activation;
 mod conv;
 mod dense;
 mod distance;
+mod norm;
 mod optim;
 mod pool;
 mod props;

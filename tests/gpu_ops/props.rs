@@ -4,12 +4,12 @@
 //! `PROPTEST_CASES=N` runs more (failures are shrunk to the smallest shape and printed).
 
 use glassnet::gpu::GpuContext;
-use glassnet::shapes::{Conv2dShape, DenseShape, PoolShape};
+use glassnet::shapes::{Conv2dShape, DenseShape, NormShape, PoolShape};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
 use crate::common::{gpu, rng};
-use crate::{activation, conv, dense, distance, optim, pool, reduce};
+use crate::{activation, conv, dense, distance, norm, optim, pool, reduce};
 
 fn config() -> Config {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
@@ -119,6 +119,15 @@ proptest! {
     ) {
         let s = PoolShape { batch, c, h, w };
         with_gpu(|ctx| pool::maxpool2d_on(ctx, s, &mut rng(seed)));
+    }
+
+    #[test]
+    fn batchnorm_kernels_on_random_shapes(
+        (batch, c, h, w) in (1usize..=4, 1usize..=40, 1usize..=17, 1usize..=17),
+        seed: u64,
+    ) {
+        let s = NormShape { batch, c, h, w };
+        with_gpu(|ctx| norm::batchnorm_on(ctx, s, &mut rng(seed)));
     }
 
     #[test]
