@@ -11,8 +11,10 @@ struct Params { b: u32, c: u32, hw: u32, momentum: f32, eps: f32 }
 @group(0) @binding(3) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(4) var<storage, read_write> running_var: array<f32>;
 @group(0) @binding(5) var<storage, read> inp: array<f32>;
-@group(0) @binding(6) var<storage, read> gamma: array<f32>;
-@group(0) @binding(7) var<storage, read> beta: array<f32>;
+// Read only, but declared read_write: in a network they share the parameter buffer with the
+// running statistics written above, and one dispatch may not bind a buffer both ways.
+@group(0) @binding(6) var<storage, read_write> gamma: array<f32>;
+@group(0) @binding(7) var<storage, read_write> beta: array<f32>;
 
 const WG: u32 = 256u;
 var<workgroup> part: array<f32, 256>;

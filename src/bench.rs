@@ -727,11 +727,15 @@ pub fn end_to_end(engine: &mut dyn Engine, steps: usize) -> Result<EndToEnd> {
     })
 }
 
-/// The reference network with fresh weights, for end-to-end timing.
-/// The reference network (L2 head) with `pooling` before its dense layer, initialised.
-pub fn reference_params(pooling: crate::model::Pooling) -> (Arch, Vec<f32>) {
+/// The reference network (L2 head) with `pooling` before its dense layer and `norm` after
+/// each convolution, with fresh weights, for end-to-end timing.
+pub fn reference_params(
+    pooling: crate::model::Pooling,
+    norm: crate::model::Norm,
+) -> (Arch, Vec<f32>) {
     let arch = Arch {
         pooling,
+        norm,
         ..Arch::reference(crate::model::Head::L2)
     };
     let p = init_params(&arch, &ParamLayout::new(&arch), 0);

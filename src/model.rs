@@ -4,7 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, PoolShape};
+use crate::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, NormShape, PoolShape};
 
 /// What follows the dense layer: the paper's sigmoid, or projection onto the unit sphere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -41,6 +41,18 @@ pub enum Pooling {
     AvgMax,
 }
 
+/// What normalises each convolution's output before its ReLU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    /// Nothing, as in the paper.
+    #[default]
+    None,
+    /// Batch normalisation: batch statistics while training, running statistics (folded
+    /// into the convolution) at inference.
+    Batch,
+}
+
 /// Largest network input side (a 1024 x 1024 input is 4 MiB of f32 per image).
 pub const MAX_SIDE: usize = 1024;
 /// Most channels of a conv block, and the largest embedding.
@@ -66,6 +78,9 @@ pub struct Arch {
     /// Models saved before global pooling read as flatten models.
     #[serde(default)]
     pub pooling: Pooling,
+    /// Models saved before normalisation read as unnormalised ones.
+    #[serde(default)]
+    pub norm: Norm,
 }
 
 impl Arch {
@@ -79,6 +94,7 @@ impl Arch {
             head,
             objective: Objective::Triplet,
             pooling: Pooling::Flatten,
+            norm: Norm::None,
         }
     }
 
@@ -157,6 +173,17 @@ impl Arch {
         self.conv(l, batch).pool()
     }
 
+    /// Batch normalisation of conv block `l`'s output, when the architecture has it.
+    pub fn norm(&self, l: usize, batch: usize) -> Option<NormShape> {
+        let s = self.conv(l, batch);
+        (self.norm == Norm::Batch).then_some(NormShape {
+            batch,
+            c: s.cout,
+            h: s.ho(),
+            w: s.wo(),
+        })
+    }
+
     /// Global pooling of the last block's pooled map, when the architecture has it.
     pub fn global_pool(&self, batch: usize) -> Option<GlobalPoolShape> {
         let last = self.pool(self.channels.len() - 1, batch);
@@ -204,12 +231,16 @@ impl Arch {
             .zip(&self.kernels)
             .map(|(c, k)| format!("{k}x{k}x{c}"))
             .collect();
+        let norm = match self.norm {
+            Norm::None => "",
+            Norm::Batch => " +BN",
+        };
         let pool = match self.pooling {
             Pooling::Flatten => "",
             Pooling::AvgMax => " -> global avg+max",
         };
         format!(
-            "{}px -> conv {}{pool} -> dense {} -> {:?} ({:?})",
+            "{}px -> conv {}{norm}{pool} -> dense {} -> {:?} ({:?})",
             self.side,
             convs.join(", "),
             self.embed_dim,
@@ -233,46 +264,77 @@ pub struct TensorInfo {
 /// one dispatch (padding has zero gradient and stays zero).
 pub const PARAM_ALIGN: usize = 64;
 
-/// Named tensors of an architecture in one flat buffer (llm.c style).
+/// Named tensors of an architecture in one flat buffer (llm.c style): the trained ones
+/// first, then the frozen ones (with batch normalisation: the conv biases it makes
+/// redundant and its running statistics), which the optimizer never touches (it updates
+/// `[0, trainable)` only, so no weight decay or momentum reaches them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamLayout {
     pub tensors: Vec<TensorInfo>,
+    /// Start of the running statistics: the optimizer's range is `[0, trainable)`.
+    pub trainable: usize,
     pub total: usize,
+}
+
+/// A batch normalisation's tensors in the flat buffer, each `[C]`.
+pub struct NormTensors<'a> {
+    pub gamma: &'a TensorInfo,
+    pub beta: &'a TensorInfo,
+    pub running_mean: &'a TensorInfo,
+    pub running_var: &'a TensorInfo,
 }
 
 impl ParamLayout {
     pub fn new(arch: &Arch) -> ParamLayout {
-        let mut tensors = Vec::new();
-        let mut offset = 0;
-        let mut push = |name: String, shape: Vec<usize>| {
-            let len = shape.iter().product();
-            tensors.push(TensorInfo {
-                name,
-                shape,
-                offset,
-                len,
-            });
-            offset += len.div_ceil(PARAM_ALIGN) * PARAM_ALIGN;
+        let mut l = ParamLayout {
+            tensors: Vec::new(),
+            trainable: 0,
+            total: 0,
         };
-        for l in 0..arch.channels.len() {
-            let s = arch.conv(l, 1);
-            push(
-                format!("conv{}.weight", l + 1),
+        for b in 0..arch.channels.len() {
+            let s = arch.conv(b, 1);
+            l.push(
+                format!("conv{}.weight", b + 1),
                 vec![s.cout, s.cin, s.k, s.k],
             );
-            push(format!("conv{}.bias", l + 1), vec![s.cout]);
+            if arch.norm == Norm::Batch {
+                l.push(format!("bn{}.weight", b + 1), vec![s.cout]);
+                l.push(format!("bn{}.bias", b + 1), vec![s.cout]);
+            } else {
+                l.push(format!("conv{}.bias", b + 1), vec![s.cout]);
+            }
         }
         let d = arch.dense(1);
-        push("fc.weight".into(), vec![d.nout, d.nin]);
-        push("fc.bias".into(), vec![d.nout]);
+        l.push("fc.weight".into(), vec![d.nout, d.nin]);
+        l.push("fc.bias".into(), vec![d.nout]);
         if arch.objective == Objective::Siamese {
-            push("siamese.alpha".into(), vec![d.nout]);
-            push("siamese.bias".into(), vec![1]);
+            l.push("siamese.alpha".into(), vec![d.nout]);
+            l.push("siamese.bias".into(), vec![1]);
         }
-        ParamLayout {
-            tensors,
-            total: offset,
+        l.trainable = l.total;
+        if arch.norm == Norm::Batch {
+            for (b, &c) in arch.channels.iter().enumerate() {
+                // Frozen at 0: the normalisation subtracts a conv bias again, so its gradient
+                // is rounding noise, which Adam would turn into steps of the full rate. The
+                // tensor stays, so the kernels and the folding keep one form.
+                l.push(format!("conv{}.bias", b + 1), vec![c]);
+                l.push(format!("bn{}.running_mean", b + 1), vec![c]);
+                l.push(format!("bn{}.running_var", b + 1), vec![c]);
+            }
         }
+        l
+    }
+
+    /// Appends a tensor at the next aligned offset.
+    fn push(&mut self, name: String, shape: Vec<usize>) {
+        let len = shape.iter().product();
+        self.tensors.push(TensorInfo {
+            name,
+            shape,
+            offset: self.total,
+            len,
+        });
+        self.total += len.div_ceil(PARAM_ALIGN) * PARAM_ALIGN;
     }
 
     pub fn get(&self, name: &str) -> &TensorInfo {
@@ -282,9 +344,27 @@ impl ParamLayout {
             .unwrap_or_else(|| panic!("no parameter tensor named {name}"))
     }
 
+    fn find(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
     /// (weight, bias) of conv block `l`.
     pub fn conv(&self, l: usize) -> (&TensorInfo, &TensorInfo) {
-        (&self.tensors[2 * l], &self.tensors[2 * l + 1])
+        (
+            self.get(&format!("conv{}.weight", l + 1)),
+            self.get(&format!("conv{}.bias", l + 1)),
+        )
+    }
+
+    /// The batch normalisation after conv block `l`, when the architecture has one.
+    pub fn norm(&self, l: usize) -> Option<NormTensors<'_>> {
+        let t = |what: &str| self.find(&format!("bn{}.{what}", l + 1));
+        Some(NormTensors {
+            gamma: t("weight")?,
+            beta: t("bias")?,
+            running_mean: t("running_mean")?,
+            running_var: t("running_var")?,
+        })
     }
 
     /// (weight, bias) of the dense layer.
@@ -294,11 +374,10 @@ impl ParamLayout {
 
     /// (alpha, beta) of the Siamese head, when the objective has one.
     pub fn siamese(&self) -> Option<(&TensorInfo, &TensorInfo)> {
-        let find = |name: &str| self.tensors.iter().find(|t| t.name == name);
-        find("siamese.alpha").zip(find("siamese.bias"))
+        self.find("siamese.alpha").zip(self.find("siamese.bias"))
     }
 
-    /// Number of trainable values (padding excluded).
+    /// Number of values (padding excluded; running statistics included).
     pub fn count(&self) -> usize {
         self.tensors.iter().map(|t| t.len).sum()
     }
@@ -330,6 +409,14 @@ pub fn init_params(arch: &Arch, layout: &ParamLayout, seed: u64) -> Vec<f32> {
     // differ by sum_j |h1_j - h2_j| ~ 0.8 sqrt(2 D), so alpha = -5 / sqrt(2 D) and beta = 2
     // start the logits near +2 for identical embeddings and near -2 for unrelated ones: a
     // useful range from the first step instead of a slow climb out of sigmoid(~0).
+    // Normalisations start as the identity on unit-variance inputs: gamma 1, beta 0,
+    // running mean 0 and running variance 1 (PyTorch's init).
+    for l in 0..arch.channels.len() {
+        if let Some(n) = layout.norm(l) {
+            p[n.gamma.range()].fill(1.0);
+            p[n.running_var.range()].fill(1.0);
+        }
+    }
     if let Some((alpha, beta)) = layout.siamese() {
         p[alpha.range()].fill(-5.0 / (2.0 * d.nout as f32).sqrt());
         p[beta.range()].fill(2.0);

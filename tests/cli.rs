@@ -105,54 +105,66 @@ fn info_lists_adapters_or_says_what_to_install() {
 
 #[test]
 fn a_global_pooling_model_records_it_and_predicts_alike_on_cpu_gpu_and_onnx() {
-    let root = tmpdir("avgmax");
-    let data = root.join("data");
-    tiny_dataset(&data, 8);
-    let model = root.join("model");
-    let o = train_tiny_with(&data, &model, &["--pooling", "avg-max"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(metadata(&model)["arch"]["pooling"], "avg-max");
-    let predict = |device: &str| -> Vec<(String, f64)> {
-        let m = model.to_str().unwrap();
-        let o = glassnet(&[
-            "predict",
-            "--model",
-            m,
-            data.to_str().unwrap(),
-            "--json",
-            device,
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            // The nearest class: `class` may flip to unknown for an image whose distance
-            // is its class's threshold to the last bit (a calibration image can be).
-            .map(|r| {
-                (
-                    r["nearest_class"].to_string(),
-                    r["distance"].as_f64().unwrap(),
-                )
-            })
-            .collect()
-    };
-    let cpu = predict("--cpu");
-    assert_eq!(cpu.len(), 16);
-    assert!(cpu
-        .iter()
-        .all(|(c, _)| c.contains("disk") || c.contains("bar")));
-    if common::gpu().is_some() || common::in_ci() {
-        for ((cc, dc), (gc, dg)) in cpu.iter().zip(&predict("--gpu")) {
-            assert_eq!(cc, gc);
-            assert!((dc - dg).abs() <= 1e-4, "distance {dc} vs {dg}");
+    // Global pooling alone, and with batch normalisation (running statistics at inference,
+    // folded into the convolutions in the ONNX export).
+    for (tag, flags, norm) in [
+        ("avgmax", &["--pooling", "avg-max"][..], "none"),
+        (
+            "avgmax-bn",
+            &["--pooling", "avg-max", "--norm", "batch"][..],
+            "batch",
+        ),
+    ] {
+        let root = tmpdir(tag);
+        let data = root.join("data");
+        tiny_dataset(&data, 8);
+        let model = root.join("model");
+        let o = train_tiny_with(&data, &model, flags);
+        assert!(o.status.success(), "{tag}: {}", text(&o));
+        assert_eq!(metadata(&model)["arch"]["pooling"], "avg-max");
+        assert_eq!(metadata(&model)["arch"]["norm"], norm);
+        let predict = |device: &str| -> Vec<(String, f64)> {
+            let m = model.to_str().unwrap();
+            let o = glassnet(&[
+                "predict",
+                "--model",
+                m,
+                data.to_str().unwrap(),
+                "--json",
+                device,
+            ]);
+            assert!(o.status.success(), "{tag}: {}", text(&o));
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                // The nearest class: `class` may flip to unknown for an image whose distance
+                // is its class's threshold to the last bit (a calibration image can be).
+                .map(|r| {
+                    (
+                        r["nearest_class"].to_string(),
+                        r["distance"].as_f64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let cpu = predict("--cpu");
+        assert_eq!(cpu.len(), 16);
+        assert!(cpu
+            .iter()
+            .all(|(c, _)| c.contains("disk") || c.contains("bar")));
+        if common::gpu().is_some() || common::in_ci() {
+            for ((cc, dc), (gc, dg)) in cpu.iter().zip(&predict("--gpu")) {
+                assert_eq!(cc, gc, "{tag}");
+                assert!((dc - dg).abs() <= 1e-4, "{tag}: distance {dc} vs {dg}");
+            }
         }
+        // ONNX export runs its own check against the CPU engine before writing.
+        let onnx = root.join("m.onnx");
+        let m = model.to_str().unwrap();
+        let o = glassnet(&["export", "--model", m, "--onnx", onnx.to_str().unwrap()]);
+        assert!(o.status.success(), "{tag}: {}", text(&o));
+        assert!(onnx.is_file());
     }
-    // ONNX export runs its own check against the CPU engine before writing.
-    let onnx = root.join("m.onnx");
-    let m = model.to_str().unwrap();
-    let o = glassnet(&["export", "--model", m, "--onnx", onnx.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(onnx.is_file());
 }
 
 #[test]

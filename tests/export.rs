@@ -14,7 +14,7 @@ use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::Engine;
 use glassnet::export::{max_abs_diff, onnx_bytes, run_tract};
 use glassnet::metric::knn::knn;
-use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
+use glassnet::model::{init_params, Arch, Head, Norm, Objective, ParamLayout, Pooling};
 use glassnet::train::{Recipe, TrainConfig};
 
 /// The architectures a model can have: the default (L2 head), the paper's recipe (sigmoid
@@ -40,6 +40,14 @@ fn presets() -> Vec<(&'static str, Arch)> {
             },
         ),
         (
+            "batch norm",
+            Arch {
+                pooling: Pooling::AvgMax,
+                norm: Norm::Batch,
+                ..Arch::reference(Head::L2)
+            },
+        ),
+        (
             "odd",
             Arch {
                 side: 50,
@@ -49,6 +57,7 @@ fn presets() -> Vec<(&'static str, Arch)> {
                 head: Head::L2,
                 objective: Objective::Triplet,
                 pooling: Pooling::Flatten,
+                norm: Norm::Batch,
             },
         ),
     ]
@@ -107,10 +116,33 @@ fn model(arch: &Arch, params: Vec<f32>, gallery: Vec<f32>, labels: Vec<u32>) -> 
     }
 }
 
+/// Normalisations as training leaves them, not the identity they start as: gamma, beta and
+/// running statistics drawn at random (positive variances), so the export's folding shows.
+fn with_trained_norms(arch: &Arch, mut params: Vec<f32>) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let layout = ParamLayout::new(arch);
+    let mut g = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    for l in 0..arch.channels.len() {
+        if let Some(n) = layout.norm(l) {
+            for (t, lo, hi) in [
+                (n.gamma, 0.5, 1.5),
+                (n.beta, -0.5, 0.5),
+                (n.running_mean, -0.3, 0.3),
+                (n.running_var, 0.2, 2.0),
+            ] {
+                for v in &mut params[t.range()] {
+                    *v = g.random_range(lo..hi);
+                }
+            }
+        }
+    }
+    params
+}
+
 #[test]
 fn every_preset_exports_and_tract_matches_the_cpu_path() {
     for (name, arch) in presets() {
-        let params = init_params(&arch, &ParamLayout::new(&arch), 5);
+        let params = with_trained_norms(&arch, init_params(&arch, &ParamLayout::new(&arch), 5));
         let mut cpu = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
         let (gallery_images, labels, queries) = images(arch.side);
         let gallery = cpu.embed(&gallery_images).unwrap();

@@ -366,6 +366,7 @@ fn regenerate_corpus() {
         head: Head::L2,
         objective: Default::default(),
         pooling: Default::default(),
+        norm: Default::default(),
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), 1);
     let model = Model {

@@ -7,7 +7,7 @@ use common::{random, rng};
 use glassnet::cpu::reference as r;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::{Batch, Engine, Triplets};
-use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
+use glassnet::model::{init_params, Arch, Head, Norm, Objective, ParamLayout, Pooling};
 use glassnet::shapes::{Conv2dShape, DenseShape, GlobalPoolShape, MineMode, NormShape, PoolShape};
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -361,11 +361,18 @@ fn siamese_gradients() {
 
 #[test]
 fn whole_network_gradient() {
-    for (head, objective, pooling) in [
-        (Head::L2, Objective::Triplet, Pooling::Flatten),
-        (Head::Sigmoid, Objective::Triplet, Pooling::Flatten),
-        (Head::L2, Objective::Siamese, Pooling::Flatten),
-        (Head::L2, Objective::Triplet, Pooling::AvgMax),
+    for (head, objective, pooling, norm) in [
+        (Head::L2, Objective::Triplet, Pooling::Flatten, Norm::None),
+        (
+            Head::Sigmoid,
+            Objective::Triplet,
+            Pooling::Flatten,
+            Norm::None,
+        ),
+        (Head::L2, Objective::Siamese, Pooling::Flatten, Norm::None),
+        (Head::L2, Objective::Triplet, Pooling::AvgMax, Norm::None),
+        // Batch statistics: each image's gradient also flows through the others'.
+        (Head::L2, Objective::Triplet, Pooling::AvgMax, Norm::Batch),
     ] {
         let arch = Arch {
             side: 12,
@@ -375,6 +382,7 @@ fn whole_network_gradient() {
             head,
             objective,
             pooling,
+            norm,
         };
         let layout = ParamLayout::new(&arch);
         let params = init_params(&arch, &layout, 7);

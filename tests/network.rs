@@ -6,7 +6,7 @@ use common::{assert_close, gpu, random, rng};
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::gpu::GpuEngine;
 use glassnet::engine::{Batch, Engine, Triplets};
-use glassnet::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
+use glassnet::model::{init_params, Arch, Head, Norm, Objective, ParamLayout, Pooling};
 use glassnet::optim::OptimConfig;
 use glassnet::shapes::MineMode;
 
@@ -28,6 +28,7 @@ fn two_blocks() -> Arch {
         head: Head::L2,
         objective: Default::default(),
         pooling: Default::default(),
+        norm: Default::default(),
     }
 }
 
@@ -53,8 +54,34 @@ fn compare(tag: &str, a: &mut dyn Engine, b: &mut dyn Engine, batch: &Batch) {
         1e-5,
         1e-4,
     );
+    // Batch normalisations' running statistics, moved alike by the batch.
+    let (pa, pb) = (a.params().unwrap(), b.params().unwrap());
+    for t in a
+        .layout()
+        .tensors
+        .clone()
+        .iter()
+        .filter(|t| t.name.contains("running"))
+    {
+        assert_close(
+            &format!("{tag} {} after the step", t.name),
+            &pa[t.range()],
+            &pb[t.range()],
+            1e-5,
+            1e-4,
+        );
+    }
     let (ga, gb) = (a.gradients().unwrap(), b.gradients().unwrap());
-    for t in &a.layout().tensors.clone() {
+    // The trained tensors: a frozen conv bias under a normalisation has a gradient of pure
+    // rounding noise, which nothing reads.
+    let trainable = a.layout().trainable;
+    for t in a
+        .layout()
+        .tensors
+        .clone()
+        .iter()
+        .filter(|t| t.offset < trainable)
+    {
         let want = &gb[t.range()];
         // Gradients sum over up to 12 x 112 x 112 terms in different orders: tolerance is
         // relative to the tensor's own scale.
@@ -72,13 +99,15 @@ fn compare(tag: &str, a: &mut dyn Engine, b: &mut dyn Engine, batch: &Batch) {
 #[test]
 fn reference_network_matches_across_backends() {
     let Some(ctx) = gpu() else { return };
-    for (head, pooling) in [
-        (Head::L2, Pooling::Flatten),
-        (Head::Sigmoid, Pooling::Flatten),
-        (Head::L2, Pooling::AvgMax),
+    for (head, pooling, norm) in [
+        (Head::L2, Pooling::Flatten, Norm::None),
+        (Head::Sigmoid, Pooling::Flatten, Norm::None),
+        (Head::L2, Pooling::AvgMax, Norm::None),
+        (Head::L2, Pooling::AvgMax, Norm::Batch),
     ] {
         let arch = Arch {
             pooling,
+            norm,
             ..Arch::reference(head)
         };
         let params = init_params(&arch, &ParamLayout::new(&arch), 3);
@@ -102,13 +131,16 @@ fn reference_network_matches_across_backends() {
             margin: 1.0,
         };
         compare(
-            &format!("{head:?} {pooling:?} gpu vs reference"),
+            &format!("{head:?} {pooling:?} {norm:?} gpu vs reference"),
             &mut gpu,
             &mut reference,
             &given,
         );
+        // A fresh reference: the one above has taken a step, which moved its running
+        // statistics once more than fast's.
+        let mut reference = CpuEngine::new(&arch, &params, CpuKind::Reference).unwrap();
         compare(
-            &format!("{head:?} {pooling:?} fast vs reference"),
+            &format!("{head:?} {pooling:?} {norm:?} fast vs reference"),
             &mut fast,
             &mut reference,
             &given,
@@ -118,7 +150,7 @@ fn reference_network_matches_across_backends() {
             ..given
         };
         compare(
-            &format!("{head:?} {pooling:?} mined gpu vs fast"),
+            &format!("{head:?} {pooling:?} {norm:?} mined gpu vs fast"),
             &mut gpu,
             &mut fast,
             &mined,
@@ -169,97 +201,109 @@ fn siamese_network_matches_across_backends() {
 #[test]
 fn gpu_step_is_bit_identical_run_to_run() {
     let Some(ctx) = gpu() else { return };
-    let arch = Arch {
-        side: 28,
-        channels: vec![5, 17],
-        kernels: vec![5, 3],
-        embed_dim: 16,
-        head: Head::L2,
-        objective: Default::default(),
-        pooling: Default::default(),
-    };
-    let params = init_params(&arch, &ParamLayout::new(&arch), 4);
-    let (images, labels) = batch_data(&arch, 9, 31);
-    let batch = Batch {
-        images: &images,
-        labels: &labels,
-        triplets: Triplets::Mine(MineMode::SemiHard),
-        margin: 0.3,
-    };
-    let opt = OptimConfig::default();
-    let run = || {
-        let mut e = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
-        let s1 = e.train_step(&batch, Some(opt.at_step(1))).unwrap();
-        let s2 = e.train_step(&batch, Some(opt.at_step(2))).unwrap();
-        (s1, s2, e.gradients().unwrap(), e.params().unwrap())
-    };
-    let (a, b) = (run(), run());
-    assert_eq!((a.0, a.1), (b.0, b.1));
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(
-        bits(&a.2),
-        bits(&b.2),
-        "gradients differ between identical runs"
-    );
-    assert_eq!(
-        bits(&a.3),
-        bits(&b.3),
-        "parameters differ between identical runs"
-    );
-    assert_ne!(bits(&a.3), bits(&params), "the update changed nothing");
+    // Without normalisation (the fused conv + ReLU + pooling pass) and with it.
+    for norm in [Norm::None, Norm::Batch] {
+        let arch = Arch {
+            side: 28,
+            channels: vec![5, 17],
+            kernels: vec![5, 3],
+            embed_dim: 16,
+            head: Head::L2,
+            objective: Default::default(),
+            pooling: Default::default(),
+            norm,
+        };
+        let params = init_params(&arch, &ParamLayout::new(&arch), 4);
+        let (images, labels) = batch_data(&arch, 9, 31);
+        let batch = Batch {
+            images: &images,
+            labels: &labels,
+            triplets: Triplets::Mine(MineMode::SemiHard),
+            margin: 0.3,
+        };
+        let opt = OptimConfig::default();
+        let run = || {
+            let mut e = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+            let s1 = e.train_step(&batch, Some(opt.at_step(1))).unwrap();
+            let s2 = e.train_step(&batch, Some(opt.at_step(2))).unwrap();
+            (s1, s2, e.gradients().unwrap(), e.params().unwrap())
+        };
+        let (a, b) = (run(), run());
+        assert_eq!((a.0, a.1), (b.0, b.1), "{norm:?}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&a.2),
+            bits(&b.2),
+            "{norm:?}: gradients differ between identical runs"
+        );
+        assert_eq!(
+            bits(&a.3),
+            bits(&b.3),
+            "{norm:?}: parameters differ between identical runs"
+        );
+        assert_ne!(
+            bits(&a.3),
+            bits(&params),
+            "{norm:?}: the update changed nothing"
+        );
+    }
 }
 
 #[test]
 fn training_steps_agree_between_gpu_and_cpu() {
     let Some(ctx) = gpu() else { return };
-    // Blocks 1 and 2 (16x16, 8x8) take the fused conv + ReLU + pooling pass on the GPU,
-    // block 3 (4x4) the separate passes: both against the CPU.
-    let arch = Arch {
-        side: 16,
-        channels: vec![4, 8, 6],
-        kernels: vec![3, 3, 3],
-        embed_dim: 8,
-        head: Head::L2,
-        objective: Default::default(),
-        pooling: Default::default(),
-    };
-    let params = init_params(&arch, &ParamLayout::new(&arch), 5);
-    let (images, labels) = batch_data(&arch, 12, 32);
-    let batch = Batch {
-        images: &images,
-        labels: &labels,
-        triplets: Triplets::Mine(MineMode::BatchHard),
-        margin: 0.5,
-    };
-    let opt = OptimConfig {
-        lr: 1e-2,
-        ..Default::default()
-    };
-    let mut g = GpuEngine::new(ctx, &arch, &params).unwrap();
-    let mut c = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
-    let mut losses = Vec::new();
-    for t in 1..=5 {
-        let sg = g.train_step(&batch, Some(opt.at_step(t))).unwrap();
-        let sc = c.train_step(&batch, Some(opt.at_step(t))).unwrap();
+    // Without normalisation, blocks 1 and 2 (16x16, 8x8) take the fused conv + ReLU +
+    // pooling pass on the GPU, block 3 (4x4) the separate passes; with it, every block takes
+    // conv, batchnorm_forward, ReLU and pooling: all against the CPU.
+    for norm in [Norm::None, Norm::Batch] {
+        let arch = Arch {
+            side: 16,
+            channels: vec![4, 8, 6],
+            kernels: vec![3, 3, 3],
+            embed_dim: 8,
+            head: Head::L2,
+            objective: Default::default(),
+            pooling: Default::default(),
+            norm,
+        };
+        let params = init_params(&arch, &ParamLayout::new(&arch), 5);
+        let (images, labels) = batch_data(&arch, 12, 32);
+        let batch = Batch {
+            images: &images,
+            labels: &labels,
+            triplets: Triplets::Mine(MineMode::BatchHard),
+            margin: 0.5,
+        };
+        let opt = OptimConfig {
+            lr: 1e-2,
+            ..Default::default()
+        };
+        let mut g = GpuEngine::new(ctx.clone(), &arch, &params).unwrap();
+        let mut c = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
+        let mut losses = Vec::new();
+        for t in 1..=5 {
+            let sg = g.train_step(&batch, Some(opt.at_step(t))).unwrap();
+            let sc = c.train_step(&batch, Some(opt.at_step(t))).unwrap();
+            assert!(
+                (sg.loss - sc.loss).abs() < 1e-3,
+                "{norm:?} step {t}: gpu loss {} cpu loss {}",
+                sg.loss,
+                sc.loss
+            );
+            losses.push(sc.loss);
+        }
         assert!(
-            (sg.loss - sc.loss).abs() < 1e-3,
-            "step {t}: gpu loss {} cpu loss {}",
-            sg.loss,
-            sc.loss
+            losses[4] < losses[0],
+            "{norm:?}: loss did not fall over 5 steps: {losses:?}"
         );
-        losses.push(sc.loss);
+        assert_close(
+            &format!("{norm:?} params after 5 steps"),
+            &g.params().unwrap(),
+            &c.params().unwrap(),
+            1e-4,
+            1e-3,
+        );
     }
-    assert!(
-        losses[4] < losses[0],
-        "loss did not fall over 5 steps: {losses:?}"
-    );
-    assert_close(
-        "params after 5 steps",
-        &g.params().unwrap(),
-        &c.params().unwrap(),
-        1e-4,
-        1e-3,
-    );
 }
 
 #[test]

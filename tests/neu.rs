@@ -37,6 +37,7 @@ fn neu_80_20_held_out_1nn_at_least_97_percent() {
     let (fit, test) = (data.subset(&train_idx), data.subset(&test_idx));
     let arch = Arch {
         pooling: Recipe::Robust.pooling(),
+        norm: Recipe::Robust.norm(),
         ..Arch::reference(cfg.head)
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), cfg.seed);

@@ -71,6 +71,7 @@ fn arch() -> Arch {
         head: Head::L2,
         objective: Default::default(),
         pooling: Default::default(),
+        norm: Default::default(),
     }
 }
 

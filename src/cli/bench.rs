@@ -8,7 +8,7 @@ use crate::bench::{
 };
 use crate::device::open_engine;
 use crate::gpu::{AdapterChoice, GpuContext};
-use crate::model::Pooling;
+use crate::model::{Norm, Pooling};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// flatten (the paper's).
     #[arg(long, value_enum, default_value_t = Pooling::AvgMax)]
     pooling: Pooling,
+    /// What follows each convolution in the end-to-end network: none (train's default) or
+    /// batch (batch normalisation).
+    #[arg(long, value_enum, default_value_t = Norm::None)]
+    norm: Norm,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
@@ -37,7 +41,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         a.batch >= 1 && a.reps >= 1,
         "--batch and --reps must be at least 1"
     );
-    let (arch, params) = reference_params(a.pooling);
+    let (arch, params) = reference_params(a.pooling, a.norm);
     let (mut engine, note) = open_engine(a.device.choice(), &arch, &params)?;
     if let Some(n) = note {
         eprintln!("{n}");

@@ -17,7 +17,7 @@ use crate::fsio::{remove_stale, Staging};
 use crate::metric::knn::knn;
 use crate::metric::openset::{calibrate, ThresholdSource};
 use crate::metric::scores::{Confusion, Scores};
-use crate::model::{init_params, Arch, Head, Objective, ParamLayout, Pooling};
+use crate::model::{init_params, Arch, Head, Norm, Objective, ParamLayout, Pooling};
 use crate::optim::OptimizerKind;
 use crate::train::{train_resumable, Recipe, SamplerKind, TrainConfig, TrainState};
 
@@ -138,6 +138,11 @@ pub struct RecipeArgs {
     /// paper's whole last map, position-bound; --recipe paper's default).
     #[arg(long, value_enum)]
     pooling: Option<Pooling>,
+    /// What follows each convolution: none (the paper's) or batch (batch normalisation:
+    /// batch statistics in training, running statistics folded into the convolution at
+    /// inference and in the ONNX export).
+    #[arg(long, value_enum)]
+    norm: Option<Norm>,
     /// Network input side in pixels (default 112).
     #[arg(long, default_value_t = 112)]
     size: usize,
@@ -212,6 +217,7 @@ impl RecipeArgs {
         a.side = self.size;
         a.objective = self.objective;
         a.pooling = self.pooling.unwrap_or(self.recipe.pooling());
+        a.norm = self.norm.unwrap_or(self.recipe.norm());
         if let Some(ch) = &self.channels {
             a.kernels = (0..ch.len()).map(|i| if i == 0 { 5 } else { 3 }).collect();
             a.channels = ch.clone();

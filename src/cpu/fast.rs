@@ -368,28 +368,49 @@ pub fn pairwise_distance(out: &mut [f32], x: &[f32], y: &[f32], n: usize, m: usi
         });
 }
 
-/// Per channel of `[B, C, H, W]`, (sum of f(value, channel), sum of g(value, channel)) over
-/// its B*H*W values in f64, channels in parallel (each sum in a fixed order).
-fn channel_sums(s: NormShape, f: impl Fn(usize, usize) -> (f64, f64) + Sync) -> Vec<(f64, f64)> {
-    let hw = s.h * s.w;
-    (0..s.c)
-        .into_par_iter()
-        .map(|c| {
-            let mut acc = (0.0, 0.0);
-            for b in 0..s.batch {
-                let o = (b * s.c + c) * hw;
-                for i in o..o + hw {
-                    let (x, y) = f(i, c);
-                    acc.0 += x;
-                    acc.1 += y;
-                }
-            }
-            acc
-        })
-        .collect()
+/// Sum of f(x) over a slice in 8 f32 lanes (so it vectorises), the lanes added in f64.
+fn sum8(x: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut acc = [0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v) as f64).sum();
+    for c in chunks {
+        for j in 0..8 {
+            acc[j] += f(c[j]);
+        }
+    }
+    acc.iter().map(|&a| a as f64).sum::<f64>() + tail
 }
 
-/// As `reference::batchnorm_forward`, channels' sums and images' planes in parallel.
+/// Sum of f(x, y) over two slices in 8 f32 lanes, the lanes added in f64.
+fn sum8_pair(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut acc = [0f32; 8];
+    let (cx, cy) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f64 = (cx.remainder().iter().zip(cy.remainder()))
+        .map(|(&a, &b)| f(a, b) as f64)
+        .sum();
+    for (a, b) in cx.zip(cy) {
+        for j in 0..8 {
+            acc[j] += f(a[j], b[j]);
+        }
+    }
+    acc.iter().map(|&a| a as f64).sum::<f64>() + tail
+}
+
+/// Per channel of `[B, C, H, W]`, the sums f(plane index b * C + c) gives for each of its B
+/// planes, planes in parallel, then added per channel in image order (f64): the same result
+/// for any thread count.
+fn channel_sums(s: NormShape, f: impl Fn(usize) -> (f64, f64) + Sync + Send) -> Vec<(f64, f64)> {
+    let planes: Vec<(f64, f64)> = (0..s.batch * s.c).into_par_iter().map(f).collect();
+    let mut out = vec![(0.0, 0.0); s.c];
+    for (bc, (x, y)) in planes.into_iter().enumerate() {
+        out[bc % s.c].0 += x;
+        out[bc % s.c].1 += y;
+    }
+    out
+}
+
+/// As `reference::batchnorm_forward`: per-plane sums in f32 lanes (added in f64), planes in
+/// parallel.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_forward(
     out: &mut [f32],
@@ -402,12 +423,16 @@ pub fn batchnorm_forward(
     momentum: f32,
     s: NormShape,
 ) {
-    let n = s.count() as f64;
-    let means: Vec<f64> = channel_sums(s, |i, _| (inp[i] as f64, 0.0))
+    let (n, hw) = (s.count() as f64, s.h * s.w);
+    let plane = |bc: usize| &inp[bc * hw..(bc + 1) * hw];
+    let means: Vec<f64> = channel_sums(s, |bc| (sum8(plane(bc), |v| v), 0.0))
         .into_iter()
         .map(|(sum, _)| sum / n)
         .collect();
-    let vars = channel_sums(s, |i, c| ((inp[i] as f64 - means[c]).powi(2), 0.0));
+    let vars = channel_sums(s, |bc| {
+        let m = means[bc % s.c] as f32;
+        (sum8(plane(bc), |v| (v - m) * (v - m)), 0.0)
+    });
     let m = momentum as f64;
     let mut coef = vec![(0.0f32, 0.0f32); s.c];
     for c in 0..s.c {
@@ -461,7 +486,8 @@ pub fn batchnorm_inference(
     scale_shift_planes(out, inp, &coef, s);
 }
 
-/// As `reference::batchnorm_backward`, channels' sums and images' planes in parallel.
+/// As `reference::batchnorm_backward`: per-plane sums in f32 lanes (added in f64), and the
+/// input gradient as one multiply-add per value, dinp = a * dout + b * inp + c per channel.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_backward(
     dinp: &mut [f32],
@@ -473,24 +499,34 @@ pub fn batchnorm_backward(
     gamma: &[f32],
     s: NormShape,
 ) {
-    let n = s.count() as f64;
-    let xhat = |i: usize, c: usize| (inp[i] as f64 - stats[c] as f64) * stats[s.c + c] as f64;
-    let sums = channel_sums(s, |i, c| (dout[i] as f64, dout[i] as f64 * xhat(i, c)));
-    for (c, &(sum_dy, sum_dy_xhat)) in sums.iter().enumerate() {
-        dbeta[c] = sum_dy as f32;
-        dgamma[c] = sum_dy_xhat as f32;
-    }
-    let hw = s.h * s.w;
+    let (n, hw) = (s.count() as f64, s.h * s.w);
+    let sums = channel_sums(s, |bc| {
+        let (dy, x) = (&dout[bc * hw..(bc + 1) * hw], &inp[bc * hw..(bc + 1) * hw]);
+        let m = stats[bc % s.c];
+        (sum8(dy, |v| v), sum8_pair(dy, x, |g, v| g * (v - m)))
+    });
+    // dinp = k (dout - sum_dy / n - xhat sum_dy_xhat / n), xhat = (x - mean) invstd, k =
+    // gamma invstd: linear in dout and x with per-channel coefficients.
+    let coef: Vec<(f32, f32, f32)> = (0..s.c)
+        .map(|c| {
+            let (mean, invstd) = (stats[c] as f64, stats[s.c + c] as f64);
+            let (sum_dy, sum_dy_xc) = sums[c];
+            let sum_dy_xhat = sum_dy_xc * invstd;
+            dbeta[c] = sum_dy as f32;
+            dgamma[c] = sum_dy_xhat as f32;
+            let k = gamma[c] as f64 * invstd;
+            let bx = -k * invstd * sum_dy_xhat / n;
+            ((k) as f32, bx as f32, (-k * sum_dy / n - bx * mean) as f32)
+        })
+        .collect();
     dinp[..s.len()]
         .par_chunks_mut(hw)
         .enumerate()
         .for_each(|(bc, d)| {
-            let c = bc % s.c;
-            let (sum_dy, sum_dy_xhat) = sums[c];
-            let k = gamma[c] as f64 * stats[s.c + c] as f64;
-            for (j, d) in d.iter_mut().enumerate() {
-                let i = bc * hw + j;
-                *d = (k * (dout[i] as f64 - sum_dy / n - xhat(i, c) * sum_dy_xhat / n)) as f32;
+            let (a, b, c) = coef[bc % s.c];
+            let (dy, x) = (&dout[bc * hw..(bc + 1) * hw], &inp[bc * hw..(bc + 1) * hw]);
+            for ((d, &g), &v) in d.iter_mut().zip(dy).zip(x) {
+                *d = a * g + b * v + c;
             }
         });
 }

@@ -8,13 +8,18 @@ use crate::model::{Arch, Head, ParamLayout};
 use crate::optim::StepParams;
 use rayon::prelude::*;
 
-use crate::shapes::{Conv2dShape, DenseShape, MineMode, PoolShape};
+use crate::shapes::{Conv2dShape, DenseShape, MineMode, NormShape, PoolShape, BN_MOMENTUM};
 use crate::{Error, Result};
 
 type ConvFwd = fn(&mut [f32], &[f32], &[f32], &[f32], Conv2dShape);
 type ConvBwd = fn(&mut [f32], &[f32], &[f32], Conv2dShape);
 type DenseFwd = fn(&mut [f32], &[f32], &[f32], &[f32], DenseShape);
 type DenseBwd = fn(&mut [f32], &[f32], &[f32], DenseShape);
+#[rustfmt::skip]
+type NormFwd = fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], f32, NormShape);
+type NormInf = fn(&mut [f32], &[f32], &[f32], &[f32], &[f32], &[f32], NormShape);
+#[rustfmt::skip]
+type NormBwd = fn(&mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], &[f32], NormShape);
 
 /// Which implementation of the heavy layers the engine calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +35,9 @@ struct Kernels {
     dense_fwd: DenseFwd,
     dense_bwd_input: DenseBwd,
     dense_bwd_weight: DenseBwd,
+    norm_fwd: NormFwd,
+    norm_inf: NormInf,
+    norm_bwd: NormBwd,
 }
 
 impl Kernels {
@@ -42,6 +50,9 @@ impl Kernels {
                 dense_fwd: r::dense_forward,
                 dense_bwd_input: r::dense_backward_input,
                 dense_bwd_weight: r::dense_backward_weight,
+                norm_fwd: r::batchnorm_forward,
+                norm_inf: r::batchnorm_inference,
+                norm_bwd: r::batchnorm_backward,
             },
             CpuKind::Fast => Kernels {
                 conv_fwd: fast::conv2d_forward,
@@ -50,6 +61,9 @@ impl Kernels {
                 dense_fwd: fast::dense_forward,
                 dense_bwd_input: fast::dense_backward_input,
                 dense_bwd_weight: fast::dense_backward_weight,
+                norm_fwd: fast::batchnorm_forward,
+                norm_inf: fast::batchnorm_inference,
+                norm_bwd: fast::batchnorm_backward,
             },
         }
     }
@@ -60,6 +74,11 @@ impl Kernels {
 struct Acts {
     /// per block: conv output z `[B, C, H, W]`, ReLU output a (same), pooled p `[B, C, H/2, W/2]`
     z: Vec<Vec<f32>>,
+    /// per block with batch normalisation (its output goes straight into a, the ReLU then
+    /// in place): the batch's (mean, invstd) `[2, C]` and the running statistics moved by
+    /// this batch, (mean, var) `[C]` each, for train_step to commit (training passes only)
+    stats: Vec<Vec<f32>>,
+    running: Vec<(Vec<f32>, Vec<f32>)>,
     a: Vec<Vec<f32>>,
     p: Vec<Vec<f32>>,
     /// global average + max pooling of the last p `[B, 2C]` (empty without it)
@@ -97,6 +116,8 @@ struct Scratch {
     dp: Vec<f32>,
     da: Vec<f32>,
     dz: Vec<f32>,
+    /// gradient w.r.t. the conv output under a batch normalisation
+    dn: Vec<f32>,
 }
 
 impl CpuEngine {
@@ -121,11 +142,15 @@ impl CpuEngine {
     }
 
     /// Runs the forward pass into `acts`, reusing its buffers (no per-step allocation).
-    fn forward_into(&self, acts: &mut Acts, images: &[f32], n: usize) {
+    /// `train`: batch normalisation uses (and records) the batch's statistics, else the
+    /// running ones.
+    fn forward_into(&self, acts: &mut Acts, images: &[f32], n: usize, train: bool) {
         let nl = self.arch.channels.len();
         acts.z.resize_with(nl, Vec::new);
         acts.a.resize_with(nl, Vec::new);
         acts.p.resize_with(nl, Vec::new);
+        acts.stats.resize_with(nl, Vec::new);
+        acts.running.resize_with(nl, Default::default);
         for l in 0..nl {
             let s = self.arch.conv(l, n);
             let ps = self.arch.pool(l, n);
@@ -138,7 +163,45 @@ impl CpuEngine {
             p.resize(ps.out_len(), 0.0);
             (self.k.conv_fwd)(z, x, &self.params[w.range()], &self.params[b.range()], s);
             let one = PoolShape { batch: 1, ..ps };
-            per_image(a, (z, ps.in_len() / n), r::relu_forward);
+            match (self.arch.norm(l, n), self.layout.norm(l)) {
+                (Some(ns), Some(t)) => {
+                    // The normalisation writes straight into a, and the ReLU runs in place:
+                    // its output is never kept on its own.
+                    let p = |t: &crate::model::TensorInfo| &self.params[t.range()];
+                    if train {
+                        let (stats, (rm, rv)) = (&mut acts.stats[l], &mut acts.running[l]);
+                        stats.resize(2 * ns.c, 0.0);
+                        rm.clear();
+                        rm.extend_from_slice(p(t.running_mean));
+                        rv.clear();
+                        rv.extend_from_slice(p(t.running_var));
+                        (self.k.norm_fwd)(
+                            a,
+                            stats,
+                            rm,
+                            rv,
+                            z,
+                            p(t.gamma),
+                            p(t.beta),
+                            BN_MOMENTUM,
+                            ns,
+                        );
+                    } else {
+                        (self.k.norm_inf)(
+                            a,
+                            z,
+                            p(t.gamma),
+                            p(t.beta),
+                            p(t.running_mean),
+                            p(t.running_var),
+                            ns,
+                        );
+                    }
+                    a.par_chunks_mut(one.in_len())
+                        .for_each(|a| a.iter_mut().for_each(|v| *v = v.max(0.0)));
+                }
+                _ => per_image(a, (z, one.in_len()), r::relu_forward),
+            }
             per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
                 r::maxpool2d_forward(p, a, one)
             });
@@ -218,6 +281,24 @@ impl CpuEngine {
                 .for_each(|((dz, da), a)| {
                     r::relu_backward(dz, da, a);
                 });
+            if let (Some(ns), Some(t)) = (self.arch.norm(l, n), self.layout.norm(l)) {
+                // sc.dz is the gradient at the normalisation's output; take it to the conv's.
+                sc.dn.resize(ns.len(), 0.0);
+                let (mut dgamma, mut dbeta) = (vec![0.0; ns.c], vec![0.0; ns.c]);
+                (self.k.norm_bwd)(
+                    &mut sc.dn,
+                    &mut dgamma,
+                    &mut dbeta,
+                    &sc.dz,
+                    &acts.z[l],
+                    &acts.stats[l],
+                    &self.params[t.gamma.range()],
+                    ns,
+                );
+                self.grads[t.gamma.range()].copy_from_slice(&dgamma);
+                self.grads[t.beta.range()].copy_from_slice(&dbeta);
+                std::mem::swap(&mut sc.dz, &mut sc.dn);
+            }
             let inp: &[f32] = if l == 0 { images } else { &acts.p[l - 1] };
             let (w, b) = self.layout.conv(l);
             (self.k.conv_bwd_weight)(&mut self.grads[w.range()], &sc.dz, inp, s);
@@ -314,7 +395,7 @@ impl Engine for CpuEngine {
         let mut out = Vec::with_capacity(images.len() / il * self.arch.embed_dim);
         let mut acts = std::mem::take(&mut self.acts);
         for chunk in images.chunks(64 * il) {
-            self.forward_into(&mut acts, chunk, chunk.len() / il);
+            self.forward_into(&mut acts, chunk, chunk.len() / il, false);
             out.extend_from_slice(&acts.emb);
         }
         self.acts = acts;
@@ -343,7 +424,15 @@ impl Engine for CpuEngine {
         let n = batch.len();
         let e = self.arch.embed_dim;
         let mut acts = std::mem::take(&mut self.acts);
-        self.forward_into(&mut acts, batch.images, n);
+        self.forward_into(&mut acts, batch.images, n, true);
+        // Commit the running statistics this batch moved (a training pass, as in PyTorch's
+        // train mode, whether or not the step updates the weights).
+        for (l, (rm, rv)) in acts.running.iter().enumerate() {
+            if let Some(t) = self.layout.norm(l) {
+                self.params[t.running_mean.range()].copy_from_slice(rm);
+                self.params[t.running_var.range()].copy_from_slice(rv);
+            }
+        }
         let mut dist = vec![0.0; n * n];
         r::pairwise_distance(&mut dist, &acts.emb, &acts.emb, n, n, e);
         let mut stats = [0.0f32; 4];
@@ -408,13 +497,17 @@ impl Engine for CpuEngine {
         }
         self.backward(batch.images, &acts, &demb, n);
         self.acts = acts;
+        // The trained range only: the running statistics after it are not the optimizer's.
+        let t = self.layout.trainable;
+        let (p, g, m, v) = (
+            &mut self.params[..t],
+            &self.grads[..t],
+            &mut self.m[..t],
+            &mut self.v[..t],
+        );
         match update {
-            Some(StepParams::Adam(h)) => {
-                r::adam_update(&mut self.params, &self.grads, &mut self.m, &mut self.v, &h)
-            }
-            Some(StepParams::Sgd(h)) => {
-                r::sgd_momentum_update(&mut self.params, &self.grads, &mut self.m, &h)
-            }
+            Some(StepParams::Adam(h)) => r::adam_update(p, g, m, v, &h),
+            Some(StepParams::Sgd(h)) => r::sgd_momentum_update(p, g, m, &h),
             None => {}
         }
         Ok(StepStats::from_raw(&stats))

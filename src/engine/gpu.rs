@@ -12,6 +12,9 @@ use crate::optim::StepParams;
 use crate::shapes::MineMode;
 use crate::{Error, Result};
 
+mod norm;
+use norm::norm_block;
+
 /// Images per inference dispatch chain.
 const INFER_BATCH: usize = 64;
 
@@ -23,6 +26,9 @@ struct Forward {
     /// per block: what pooling's backward pass reads and pooled p `[n, C, H/2, W/2]`
     a: Vec<Activation>,
     p: Vec<GpuTensor>,
+    /// per block with batch normalisation in a training pass: the conv output z and the
+    /// batch's (mean, invstd) `[2, C]`, what batchnorm_backward reads
+    norm: Vec<Option<(GpuTensor, GpuTensor)>>,
     /// global average + max pooling of the last p `[n, 2C]`, when the architecture has it
     g: Option<GpuTensor>,
     /// dense output `[n, E]` and embeddings `[n, E]`
@@ -141,15 +147,19 @@ fn tensor_view(t: &GpuTensor, info: &crate::model::TensorInfo) -> GpuTensor {
     t.slice(info.offset, info.len)
 }
 
+/// `train`: batch normalisations use (and update the running statistics with) the batch's
+/// statistics, and keep what their backward pass reads; else they use the running ones.
 fn build_forward(
     ctx: &GpuContext,
     arch: &Arch,
     layout: &ParamLayout,
     params: &GpuTensor,
     n: usize,
+    train: bool,
 ) -> Result<Forward> {
     let images = ctx.tensor(n * arch.image_len(), "images")?;
     let (mut a, mut p, mut dispatches) = (Vec::new(), Vec::new(), Vec::new());
+    let mut norm = Vec::new();
     for l in 0..arch.channels.len() {
         let s = arch.conv(l, n);
         let ps = arch.pool(l, n);
@@ -157,6 +167,15 @@ fn build_forward(
         let (w, b) = layout.conv(l);
         let (w, b) = (tensor_view(params, w), tensor_view(params, b));
         let inp = if l == 0 { &images } else { &p[l - 1] };
+        if let (Some(ns), Some(t)) = (arch.norm(l, n), layout.norm(l)) {
+            let (d, al, kept) = norm_block(ctx, params, t, (inp, &w, &b, &pl), s, ns, train)?;
+            dispatches.extend(d);
+            a.push(Activation::Full(al));
+            norm.push(kept);
+            p.push(pl);
+            continue;
+        }
+        norm.push(None);
         if k::relu_maxpool_fits(&s) {
             // Conv, bias, ReLU and pooling in one pass, keeping only each window's argmax.
             let codes = ctx.tensor(k::pool_code_words(&s), &format!("pool{} codes", l + 1))?;
@@ -207,6 +226,7 @@ fn build_forward(
         images,
         a,
         p,
+        norm,
         g,
         readback: ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("embeddings readback"),
@@ -340,7 +360,7 @@ impl GpuEngine {
     fn build_train(&self, key: TrainKey) -> Result<TrainPlan> {
         let ctx = &*self.ctx;
         let (n, t, e) = (key.n, key.t, self.arch.embed_dim);
-        let fwd = build_forward(ctx, &self.arch, &self.layout, &self.params, n)?;
+        let fwd = build_forward(ctx, &self.arch, &self.layout, &self.params, n, true)?;
         let labels = ctx.tensor(n, "labels")?;
         let triplets = ctx.tensor(3 * t, "triplets")?;
         let stats = ctx.tensor(4, "loss stats")?;
@@ -498,6 +518,25 @@ impl GpuEngine {
                 Activation::Full(a) => k::maxpool2d_relu_backward(ctx, &dz, &dp, a, ps)?,
                 Activation::Codes(c) => k::maxpool2d_relu_backward_argmax(ctx, &dz, &dp, c, ps)?,
             });
+            // Through the normalisation: dz becomes the gradient at the conv's output.
+            let dz = match (&fwd.norm[l], self.arch.norm(l, n), self.layout.norm(l)) {
+                (Some((z, stats)), Some(ns), Some(t)) => {
+                    let dn = ctx.tensor(s.out_len(), &format!("d bn{} in", l + 1))?;
+                    d.push(k::batchnorm_backward(
+                        ctx,
+                        &dn,
+                        &tensor_view(&self.grads, t.gamma),
+                        &tensor_view(&self.grads, t.beta),
+                        &dz,
+                        z,
+                        stats,
+                        &tensor_view(&self.params, t.gamma),
+                        ns,
+                    )?);
+                    dn
+                }
+                _ => dz,
+            };
             let inp = if l == 0 { &fwd.images } else { &fwd.p[l - 1] };
             let (w, b) = self.layout.conv(l);
             d.extend(k::conv2d_backward_params(
@@ -526,16 +565,18 @@ impl GpuEngine {
     /// Builds the optimizer dispatch on first use and writes this step's hyper-parameters.
     fn prepare_update(&mut self, step: &StepParams) -> Result<()> {
         let ctx = &*self.ctx;
-        let n = self.layout.total;
+        // The trained range only: the running statistics after it are not the optimizer's.
+        let n = self.layout.trainable;
+        let view = |t: &GpuTensor| t.slice(0, n);
         match step {
             StepParams::Adam(h) => {
                 if self.adam.is_none() {
                     self.adam = Some(k::adam_update(
                         ctx,
-                        &self.params,
-                        &self.m,
-                        &self.v,
-                        &self.grads,
+                        &view(&self.params),
+                        &view(&self.m),
+                        &view(&self.v),
+                        &view(&self.grads),
                         h,
                     )?);
                 }
@@ -549,9 +590,9 @@ impl GpuEngine {
                 if self.sgd.is_none() {
                     self.sgd = Some(k::sgd_momentum_update(
                         ctx,
-                        &self.params,
-                        &self.m,
-                        &self.grads,
+                        &view(&self.params),
+                        &view(&self.m),
+                        &view(&self.grads),
                         h,
                     )?);
                 }
@@ -628,7 +669,7 @@ impl Engine for GpuEngine {
             // Full chunks share one plan; a remainder gets a plan of its own size (kept,
             // so repeated single-image calls allocate nothing).
             if !self.infer.iter().any(|f| f.n == n) {
-                let f = build_forward(&self.ctx, &self.arch, &self.layout, &self.params, n)?;
+                let f = build_forward(&self.ctx, &self.arch, &self.layout, &self.params, n, false)?;
                 self.infer.push(f);
             }
             let ctx = &*self.ctx;

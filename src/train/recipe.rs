@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Pooling;
+use crate::model::{Norm, Pooling};
 
 /// Named starting points; any single flag overrides them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -26,5 +26,11 @@ impl Recipe {
             Recipe::Robust => Pooling::AvgMax,
             Recipe::Paper => Pooling::Flatten,
         }
+    }
+
+    /// What follows each convolution by default: nothing in either recipe until batch
+    /// normalisation is measured on NEU, X-SDD and the built-in set (`--norm batch`).
+    pub fn norm(self) -> Norm {
+        Norm::None
     }
 }
