@@ -15,7 +15,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::checkpoint::{Metadata, Model};
-use crate::fold::fold_batchnorm;
+use crate::fold::folded;
 use crate::model::{Arch, Head, ParamLayout, Pooling};
 use crate::shapes::L2_EPS;
 use crate::{Error, Result};
@@ -190,6 +190,10 @@ impl Graph {
 /// head. Returns the embedding's name.
 fn embedder(g: &mut Graph, arch: &Arch, params: &[f32]) -> Result<String> {
     arch.validate().map_err(Error::Input)?;
+    // Batch normalisation folded into the convolutions: the graph has no normalisation
+    // node, and runs as fast as an unnormalised network.
+    let (arch, params) = folded(arch, params);
+    let (arch, params) = (&arch, &params[..]);
     let layout = ParamLayout::new(arch);
     let tensor = |g: &mut Graph, t: &crate::model::TensorInfo| {
         g.constant(&t.name, &t.shape, &params[t.range()])
@@ -198,27 +202,7 @@ fn embedder(g: &mut Graph, arch: &Arch, params: &[f32]) -> Result<String> {
     for l in 0..arch.channels.len() {
         let s = arch.conv(l, 1);
         let (w, b) = layout.conv(l);
-        let (w, b) = match layout.norm(l) {
-            // Inference-mode batch normalisation folded into the convolution: the graph has
-            // no normalisation node, and runs as fast as an unnormalised one.
-            Some(n) => {
-                let (mut fw, mut fb) = (params[w.range()].to_vec(), params[b.range()].to_vec());
-                let v = |t: &crate::model::TensorInfo| &params[t.range()];
-                fold_batchnorm(
-                    &mut fw,
-                    &mut fb,
-                    v(n.gamma),
-                    v(n.beta),
-                    v(n.running_mean),
-                    v(n.running_var),
-                );
-                (
-                    g.constant(&w.name, &w.shape, &fw),
-                    g.constant(&b.name, &b.shape, &fb),
-                )
-            }
-            None => (tensor(g, w), tensor(g, b)),
-        };
+        let (w, b) = (tensor(g, w), tensor(g, b));
         let p = s.pad as i64;
         let conv = g.node(
             "Conv",

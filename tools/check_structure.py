@@ -20,8 +20,8 @@ MAX_FILE, MAX_FN = 800, 100
 # is its order: persistence and plots sit above training, reports and the CLI on top).
 FLOORS = [
     {"shapes", "fsio", "data"},
-    {"optim", "model", "fold"},
-    {"cpu", "gpu"},
+    {"optim", "model"},
+    {"cpu", "gpu", "fold"},
     {"metric", "engine"},
     {"device", "train", "bench", "html"},
     {"checkpoint", "plot"},

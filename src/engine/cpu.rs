@@ -4,7 +4,7 @@ use crate::cpu::{fast, reference as r};
 use crate::engine::{
     check_batch, check_state_len, flatten_triplets, Batch, Engine, StepStats, Triplets,
 };
-use crate::model::{Arch, Head, ParamLayout};
+use crate::model::{Arch, Head, Norm, ParamLayout};
 use crate::optim::StepParams;
 use rayon::prelude::*;
 
@@ -104,6 +104,9 @@ pub struct CpuEngine {
     scratch: Scratch,
     /// Statistics of submitted steps not yet finished (the CPU runs a step on submission).
     pending: std::collections::VecDeque<StepStats>,
+    /// With batch normalisation: the folded network (fold::folded) embed runs, built on
+    /// first use and dropped whenever the parameters change.
+    folded: Option<Box<CpuEngine>>,
 }
 
 /// Backward-pass buffers reused across steps.
@@ -135,6 +138,7 @@ impl CpuEngine {
             acts: Acts::default(),
             scratch: Scratch::default(),
             pending: Default::default(),
+            folded: None,
             layout,
         };
         e.set_params(params)?;
@@ -363,6 +367,7 @@ impl Engine for CpuEngine {
             )));
         }
         self.params = params.to_vec();
+        self.folded = None;
         self.m.fill(0.0);
         self.v.fill(0.0);
         Ok(())
@@ -391,6 +396,13 @@ impl Engine for CpuEngine {
                 "{} pixels is not a whole number of images",
                 images.len()
             )));
+        }
+        if self.arch.norm != Norm::None {
+            if self.folded.is_none() {
+                let (arch, params) = crate::fold::folded(&self.arch, &self.params);
+                self.folded = Some(Box::new(CpuEngine::new(&arch, &params, self.kind)?));
+            }
+            return self.folded.as_mut().unwrap().embed(images);
         }
         let mut out = Vec::with_capacity(images.len() / il * self.arch.embed_dim);
         let mut acts = std::mem::take(&mut self.acts);
@@ -424,6 +436,7 @@ impl Engine for CpuEngine {
         let n = batch.len();
         let e = self.arch.embed_dim;
         let mut acts = std::mem::take(&mut self.acts);
+        self.folded = None;
         self.forward_into(&mut acts, batch.images, n, true);
         // Commit the running statistics this batch moved (a training pass, as in PyTorch's
         // train mode, whether or not the step updates the weights).
