@@ -464,28 +464,6 @@ fn scale_shift_planes(out: &mut [f32], inp: &[f32], coef: &[(f32, f32)], s: Norm
         });
 }
 
-/// As `reference::batchnorm_inference`, planes in parallel.
-pub fn batchnorm_inference(
-    out: &mut [f32],
-    inp: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    running_mean: &[f32],
-    running_var: &[f32],
-    s: NormShape,
-) {
-    let coef: Vec<(f32, f32)> = (0..s.c)
-        .map(|c| {
-            let k = gamma[c] as f64 / (running_var[c] as f64 + BN_EPS as f64).sqrt();
-            (
-                k as f32,
-                (beta[c] as f64 - k * running_mean[c] as f64) as f32,
-            )
-        })
-        .collect();
-    scale_shift_planes(out, inp, &coef, s);
-}
-
 /// As `reference::batchnorm_backward`: per-plane sums in f32 lanes (added in f64), and the
 /// input gradient as one multiply-add per value, dinp = a * dout + b * inp + c per channel.
 #[allow(clippy::too_many_arguments)]

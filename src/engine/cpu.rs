@@ -17,7 +17,6 @@ type DenseFwd = fn(&mut [f32], &[f32], &[f32], &[f32], DenseShape);
 type DenseBwd = fn(&mut [f32], &[f32], &[f32], DenseShape);
 #[rustfmt::skip]
 type NormFwd = fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], f32, NormShape);
-type NormInf = fn(&mut [f32], &[f32], &[f32], &[f32], &[f32], &[f32], NormShape);
 #[rustfmt::skip]
 type NormBwd = fn(&mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], &[f32], NormShape);
 
@@ -36,7 +35,6 @@ struct Kernels {
     dense_bwd_input: DenseBwd,
     dense_bwd_weight: DenseBwd,
     norm_fwd: NormFwd,
-    norm_inf: NormInf,
     norm_bwd: NormBwd,
 }
 
@@ -51,7 +49,6 @@ impl Kernels {
                 dense_bwd_input: r::dense_backward_input,
                 dense_bwd_weight: r::dense_backward_weight,
                 norm_fwd: r::batchnorm_forward,
-                norm_inf: r::batchnorm_inference,
                 norm_bwd: r::batchnorm_backward,
             },
             CpuKind::Fast => Kernels {
@@ -62,7 +59,6 @@ impl Kernels {
                 dense_bwd_input: fast::dense_backward_input,
                 dense_bwd_weight: fast::dense_backward_weight,
                 norm_fwd: fast::batchnorm_forward,
-                norm_inf: fast::batchnorm_inference,
                 norm_bwd: fast::batchnorm_backward,
             },
         }
@@ -104,8 +100,9 @@ pub struct CpuEngine {
     scratch: Scratch,
     /// Statistics of submitted steps not yet finished (the CPU runs a step on submission).
     pending: std::collections::VecDeque<StepStats>,
-    /// With batch normalisation: the folded network (fold::folded) embed runs, built on
-    /// first use and dropped whenever the parameters change.
+    /// Fast kind with batch normalisation: the folded network (fold::folded) embed runs,
+    /// built on first use and dropped whenever the parameters change. The reference kind
+    /// embeds unfolded (batchnorm_inference): the oracle the fold is checked against.
     folded: Option<Box<CpuEngine>>,
 }
 
@@ -191,7 +188,9 @@ impl CpuEngine {
                             ns,
                         );
                     } else {
-                        (self.k.norm_inf)(
+                        // Only the reference embeds unfolded (the fast kind runs the folded
+                        // network): the loops are the oracle, not a hot path.
+                        r::batchnorm_inference(
                             a,
                             z,
                             p(t.gamma),
@@ -397,7 +396,7 @@ impl Engine for CpuEngine {
                 images.len()
             )));
         }
-        if self.arch.norm != Norm::None {
+        if self.arch.norm != Norm::None && self.kind == CpuKind::Fast {
             if self.folded.is_none() {
                 let (arch, params) = crate::fold::folded(&self.arch, &self.params);
                 self.folded = Some(Box::new(CpuEngine::new(&arch, &params, self.kind)?));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::engine::{check_batch, flatten_triplets, Batch, Engine, StepStats, Triplets};
 use crate::gpu::ops as k;
 use crate::gpu::{Dispatch, DispatchTimer, GpuContext, GpuTensor};
-use crate::model::{Arch, Head, ParamLayout};
+use crate::model::{Arch, Head, Norm, ParamLayout};
 use crate::optim::StepParams;
 use crate::shapes::MineMode;
 use crate::{Error, Result};
@@ -26,8 +26,8 @@ struct Forward {
     /// per block: what pooling's backward pass reads and pooled p `[n, C, H/2, W/2]`
     a: Vec<Activation>,
     p: Vec<GpuTensor>,
-    /// per block with batch normalisation in a training pass: the conv output z and the
-    /// batch's (mean, invstd) `[2, C]`, what batchnorm_backward reads
+    /// per block with batch normalisation (training passes only): the conv output z and
+    /// the batch's (mean, invstd) `[2, C]`, what batchnorm_backward reads
     norm: Vec<Option<(GpuTensor, GpuTensor)>>,
     /// global average + max pooling of the last p `[n, 2C]`, when the architecture has it
     g: Option<GpuTensor>,
@@ -112,6 +112,10 @@ pub struct GpuEngine {
     in_flight: std::collections::VecDeque<(usize, wgpu::SubmissionIndex)>,
     /// The readback slot of the next step.
     slot: usize,
+    /// With batch normalisation: the folded network (fold::folded) embed runs, so inference
+    /// takes the fused conv + ReLU + pooling kernels and no normalisation pass. Built on
+    /// first use from the parameters read back, dropped whenever they change.
+    folded: Option<Box<GpuEngine>>,
 }
 
 /// One training step's commands: every dispatch in one pass (a timestamp after each when
@@ -147,8 +151,9 @@ fn tensor_view(t: &GpuTensor, info: &crate::model::TensorInfo) -> GpuTensor {
     t.slice(info.offset, info.len)
 }
 
-/// `train`: batch normalisations use (and update the running statistics with) the batch's
-/// statistics, and keep what their backward pass reads; else they use the running ones.
+/// `train`: a training pass; batch normalisations use (and move the running statistics
+/// with) the batch's statistics and keep what their backward pass reads. An inference pass
+/// is built on the folded network, which has none.
 fn build_forward(
     ctx: &GpuContext,
     arch: &Arch,
@@ -168,10 +173,15 @@ fn build_forward(
         let (w, b) = (tensor_view(params, w), tensor_view(params, b));
         let inp = if l == 0 { &images } else { &p[l - 1] };
         if let (Some(ns), Some(t)) = (arch.norm(l, n), layout.norm(l)) {
-            let (d, al, kept) = norm_block(ctx, params, t, (inp, &w, &b, &pl), s, ns, train)?;
+            if !train {
+                return Err(Error::Gpu(
+                    "an inference pass with batch normalisation: fold it first".into(),
+                ));
+            }
+            let (d, al, kept) = norm_block(ctx, params, t, (inp, &w, &b, &pl), s, ns)?;
             dispatches.extend(d);
             a.push(Activation::Full(al));
-            norm.push(kept);
+            norm.push(Some(kept));
             p.push(pl);
             continue;
         }
@@ -261,6 +271,7 @@ impl GpuEngine {
             in_flight: Default::default(),
             slot: 0,
             infer: Vec::new(),
+            folded: None,
         };
         e.set_params(params)?;
         Ok(e)
@@ -280,6 +291,8 @@ impl GpuEngine {
         timed: bool,
     ) -> Result<Option<(DispatchTimer, Vec<&'static str>)>> {
         check_batch(&self.arch, batch)?;
+        // A training pass moves the running statistics (and an update the weights).
+        self.folded = None;
         if self.in_flight.len() >= 2 {
             return Err(Error::Gpu(
                 "two training steps are already unfinished: finish one first".into(),
@@ -632,6 +645,7 @@ impl Engine for GpuEngine {
             )));
         }
         self.ctx.upload(&self.params, params);
+        self.folded = None;
         let zeros = vec![0.0f32; self.layout.total];
         self.ctx.upload(&self.m, &zeros);
         self.ctx.upload(&self.v, &zeros);
@@ -661,6 +675,14 @@ impl Engine for GpuEngine {
                 "{} pixels is not a whole number of images",
                 images.len()
             )));
+        }
+        if self.arch.norm != Norm::None {
+            if self.folded.is_none() {
+                let params = self.params()?;
+                let (arch, params) = crate::fold::folded(&self.arch, &params);
+                self.folded = Some(Box::new(GpuEngine::new(self.ctx.clone(), &arch, &params)?));
+            }
+            return self.folded.as_mut().unwrap().embed(images);
         }
         let e = self.arch.embed_dim;
         let mut out = Vec::with_capacity(images.len() / il * e);

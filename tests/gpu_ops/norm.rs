@@ -88,9 +88,6 @@ pub fn batchnorm_on(ctx: &GpuContext, s: NormShape, g: &mut ChaCha8Rng) {
     // Inference with the running statistics.
     let mut want = vec![0.0; s.len()];
     r::batchnorm_inference(&mut want, &inp, &gamma, &beta, &rmean, &rvar, s);
-    let mut fast_out = vec![0.0; s.len()];
-    fast::batchnorm_inference(&mut fast_out, &inp, &gamma, &beta, &rmean, &rvar, s);
-    assert_close(&name("fast inference"), &fast_out, &want, 1e-5, 1e-5);
     let (grm, grv) = (t(&rmean), t(&rvar));
     ctx.upload(&go, &vec![7.0f32; s.len()]);
     let d = k::batchnorm_inference(ctx, &go, &ti, &tg, &tb, &grm, &grv, s).unwrap();
