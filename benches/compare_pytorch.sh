@@ -8,8 +8,8 @@
 #   bash benches/compare_pytorch.sh --gpu                    # glassnet's shaders vs PyTorch CPU
 #   TORCH_DEVICE=cuda bash benches/compare_pytorch.sh --gpu  # glassnet's shaders vs PyTorch CUDA
 #
-# Environment: POOLING (avg-max, train's default network, or flatten, the paper's: both
-# sides run it),
+# Environment: POOLING (avg-max, train's default network, or flatten, the paper's) and NORM
+# (none or batch): both sides run that network,
 # ROUNDS (3 alternating rounds; medians and the spread are printed),
 # TORCH_DEVICE (cpu), THREADS (all cores), PEERS (../shared/peers), PY (a python
 # with torch; default: the environment ../shared/peers/setup.sh makes outside the project),
@@ -31,13 +31,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rounds=${ROUNDS:-3}
 pooling=${POOLING:-avg-max}
+norm=${NORM:-none}
 # Alternating rounds, so a slow spell of a shared machine lands on both sides.
 for r in $(seq "$rounds"); do
   echo "round $r/$rounds: PyTorch on ${TORCH_DEVICE:-cpu} ($threads threads) ..." >&2
   "$py" "$root/benches/pytorch_bench.py" --peers "$peers" --device "${TORCH_DEVICE:-cpu}" \
-    --threads "$threads" --pooling "$pooling" > "$tmp/torch-$r.json"
+    --threads "$threads" --pooling "$pooling" --norm "$norm" > "$tmp/torch-$r.json"
   echo "round $r/$rounds: glassnet bench ${args[*]} ..." >&2
-  "$GLASSNET" bench "${args[@]}" --pooling "$pooling" --no-kernels --reps 50 --json > "$tmp/glassnet-$r.json"
+  "$GLASSNET" bench "${args[@]}" --pooling "$pooling" --norm "$norm" --no-kernels --reps 50 --json > "$tmp/glassnet-$r.json"
 done
 "$py" - "$tmp" "$rounds" <<'PY'
 import json, statistics, sys
@@ -46,7 +47,7 @@ ts = [json.load(open(f"{tmp}/torch-{r}.json")) for r in range(1, rounds + 1)]
 gs = [json.load(open(f"{tmp}/glassnet-{r}.json")) for r in range(1, rounds + 1)]
 t0, g0 = ts[0], gs[0]
 print(f"glassnet: {g0['device']} (commit {g0['commit']}); network {g0.get('network', 'reference')}")
-print(f"PyTorch {t0['torch']} on {t0.get('device_name', t0['device'])}, {t0['threads']} threads, pooling {t0.get('pooling', 'flatten')}"
+print(f"PyTorch {t0['torch']} on {t0.get('device_name', t0['device'])}, {t0['threads']} threads, pooling {t0.get('pooling', 'flatten')}, norm {t0.get('norm', 'none')}"
       + (" (the faster of cudnn.benchmark off and on)" if "default" in t0 else ""))
 print(f"{rounds} alternating rounds; each figure is the median over the rounds, the ratio's spread is min-max")
 rows = [

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch's rates for glassnet's default network (--pooling avg-max; flatten: the reference
-network) on any torch device, measured the way
+"""PyTorch's rates for glassnet's network (--pooling avg-max or flatten, --norm none or batch:
+the same flags as `glassnet bench`) on any torch device, measured the way
 `glassnet bench` measures its own: training images/s at 96 images per step (32 triplets,
 forward + backward + Adam, the loss read back every step), inference images/s at batch 64 and
 the median latency at batch 1. The network, loss and optimiser are imported from the peers'
@@ -30,30 +30,39 @@ def load_peer(peers):
     return mod
 
 
-def avgmax_net(ref):
-    """The reference network with glassnet's `--pooling avg-max`: each channel's global mean
-    and maximum of the last 7x7 map (means first) into the dense layer, 256 -> 64."""
+def make_net(ref, pooling, norm):
+    """The reference network as glassnet's `--pooling` and `--norm` shape it: avg-max puts each
+    channel's global mean and maximum of the last 7x7 map (means first) into the dense layer,
+    256 -> 64; batch puts a BatchNorm2d (eps 1e-5, momentum 0.1, as glassnet) after each
+    convolution. Both left at their reference values: the reference network itself."""
     import torch.nn as nn
     import torch.nn.functional as F
 
-    class AvgMaxNet(ref.RefNet):
+    class Net(ref.RefNet):
         def __init__(self, emb_dim=64):
             super().__init__(emb_dim)
-            self.fc = nn.Linear(2 * 128, emb_dim)
+            convs = (self.c1, self.c2, self.c3, self.c4)
+            if pooling == "avg-max":
+                self.fc = nn.Linear(2 * 128, emb_dim)
+            self.bns = nn.ModuleList(
+                nn.BatchNorm2d(c.out_channels) if norm == "batch" else nn.Identity() for c in convs)
 
         def forward(self, x):
-            for c in (self.c1, self.c2, self.c3, self.c4):
-                x = F.max_pool2d(F.relu(c(x)), 2)
-            x = torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1)
+            for c, bn in zip((self.c1, self.c2, self.c3, self.c4), self.bns):
+                x = F.max_pool2d(F.relu(bn(c(x))), 2)
+            if pooling == "avg-max":
+                x = torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1)
+            else:
+                x = x.flatten(1)
             return torch.sigmoid(self.fc(x))
 
-    return AvgMaxNet
+    return Net
 
 
-def rates(ref, device, steps, pooling="flatten"):
+def rates(ref, device, steps, pooling="flatten", norm="none"):
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    net = (avgmax_net(ref) if pooling == "avg-max" else ref.RefNet)().to(device)
+    net = make_net(ref, pooling, norm)().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=ref.LR)
     xb = torch.randn(3 * ref.BATCH, 1, ref.SIZE, ref.SIZE, device=device)
     net.train()
@@ -92,22 +101,24 @@ def main():
     ap.add_argument("--steps", type=int, default=50, help="timed repetitions (the median is used)")
     ap.add_argument("--pooling", choices=["flatten", "avg-max"], default="avg-max",
                     help="the dense layer's input, as glassnet's --pooling")
+    ap.add_argument("--norm", choices=["none", "batch"], default="none",
+                    help="what follows each convolution, as glassnet's --norm")
     args = ap.parse_args()
     ref = load_peer(args.peers)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    out = {"torch": torch.__version__, "device": args.device, "threads": args.threads, "pooling": args.pooling}
+    out = {"torch": torch.__version__, "device": args.device, "threads": args.threads, "pooling": args.pooling, "norm": args.norm}
     if device.type == "cuda":
         out["device_name"] = torch.cuda.get_device_name(device)
         torch.backends.cudnn.benchmark = False
-        out["default"] = rates(ref, device, args.steps, args.pooling)
+        out["default"] = rates(ref, device, args.steps, args.pooling, args.norm)
         torch.backends.cudnn.benchmark = True
-        out["cudnn_benchmark"] = rates(ref, device, args.steps, args.pooling)
+        out["cudnn_benchmark"] = rates(ref, device, args.steps, args.pooling, args.norm)
         # PyTorch's default lets cuDNN run fp32 convolutions on TF32 tensor cores (10-bit
         # mantissa products); glassnet's shaders compute in full fp32, as does this run.
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-        out["fp32_strict"] = rates(ref, device, args.steps, args.pooling)
+        out["fp32_strict"] = rates(ref, device, args.steps, args.pooling, args.norm)
         best = lambda k, hi: (max if hi else min)(out["default"][k], out["cudnn_benchmark"][k])
         out["best"] = {
             "train_images_per_s": best("train_images_per_s", True),
@@ -115,7 +126,7 @@ def main():
             "latency_b1_ms": best("latency_b1_ms", False),
         }
     else:
-        out["best"] = rates(ref, device, args.steps, args.pooling)
+        out["best"] = rates(ref, device, args.steps, args.pooling, args.norm)
     print(json.dumps(out, indent=1))
 
 
