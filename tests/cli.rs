@@ -733,6 +733,33 @@ fn preprocessing_is_recorded_and_replayed_by_predict() {
     std::fs::write(edited.join("metadata.json"), m.to_string()).unwrap();
     assert!(nearest(&edited).iter().any(|&v| v > 1e-4));
 
+    // --fit pad (crops are square, so on the whole frames: 48-120 px, aspect 0.4-2.5): recorded
+    // and replayed; the same model told to stretch no longer matches itself.
+    let padded = root.join("padded");
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        padded.to_str().unwrap(),
+        "--fit",
+        "pad",
+        "--val-fraction",
+        "0",
+    ];
+    args.extend_from_slice(TINY);
+    let o = glassnet(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(padded.join("metadata.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["preprocess"]["fit"], "pad");
+    assert!(nearest(&padded).iter().all(|&v| v < 1e-6));
+    let mut m = meta.clone();
+    m["preprocess"]["fit"] = "stretch".into();
+    std::fs::write(padded.join("metadata.json"), m.to_string()).unwrap();
+    assert!(nearest(&padded).iter().any(|&v| v > 1e-4));
+
     // --crop-views: the whole frames join the crops in training; predict still replays the
     // crop, and every image finds its own cropped view.
     let views = root.join("views");

@@ -158,6 +158,10 @@ pub struct PreprocessArgs {
     /// Replace what lies outside the detected region by the surface's median grey.
     #[arg(long)]
     segment: bool,
+    /// To the square input: stretch (each side resized; the aspect ratio is lost) or pad
+    /// (aspect kept, centred, the rest filled with the image's median grey).
+    #[arg(long, value_enum, default_value_t = crate::data::fit::Fit::Stretch)]
+    fit: crate::data::fit::Fit,
 }
 
 impl PreprocessArgs {
@@ -201,6 +205,7 @@ impl PreprocessArgs {
             denoise: self.denoise,
             contrast: self.contrast,
             segment: self.segment,
+            fit: self.fit,
         })
     }
 }

@@ -18,6 +18,8 @@ use image::{GrayImage, ImageBuffer, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
 use serde::{Deserialize, Serialize};
 
+use super::fit::{fit_pad, Fit};
+
 /// A grey image with values in [0, 1].
 pub type GreyF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
 
@@ -105,6 +107,9 @@ pub struct Preprocess {
     /// Replace what lies outside the detected region (dilated) by the surface's median grey.
     #[serde(default)]
     pub segment: bool,
+    /// The last step, to the square input (stretch for models saved before it existed).
+    #[serde(default)]
+    pub fit: Fit,
 }
 
 impl Default for Preprocess {
@@ -115,6 +120,7 @@ impl Default for Preprocess {
             denoise: Denoise::None,
             contrast: Contrast::None,
             segment: false,
+            fit: Fit::Stretch,
         }
     }
 }
@@ -610,7 +616,10 @@ impl Preprocess {
         if self.segment {
             steps.push("segment".into());
         }
-        steps.push(format!("resize {0}x{0}", self.side));
+        steps.push(match self.fit {
+            Fit::Stretch => format!("resize {0}x{0}", self.side),
+            Fit::Pad => format!("fit {0}x{0} (aspect kept, median-grey padding)", self.side),
+        });
         steps.push("scale to [-1, 1]".into());
         steps.join(" -> ")
     }
@@ -672,9 +681,13 @@ impl Preprocess {
             }
         }
         let s = self.side as u32;
-        if out.dimensions() != (s, s) {
-            out = image::imageops::resize(&out, s, s, image::imageops::FilterType::Triangle);
-        }
+        out = match self.fit {
+            Fit::Pad => fit_pad(&out, s),
+            Fit::Stretch if out.dimensions() != (s, s) => {
+                image::imageops::resize(&out, s, s, image::imageops::FilterType::Triangle)
+            }
+            Fit::Stretch => out,
+        };
         (out, rect)
     }
 
@@ -707,6 +720,13 @@ mod tests {
         );
         let new = Crop::default();
         assert!(new.fine_scale > 0.0 && new.min_pixels == 112 && new.stripe_free);
+    }
+
+    /// A model saved before `fit` existed stretches, as it was trained.
+    #[test]
+    fn an_old_model_stretches() {
+        let old: Preprocess = serde_json::from_str(r#"{"side": 112}"#).unwrap();
+        assert_eq!(old.fit, Fit::Stretch);
     }
 
     /// The shrunk wide blur stays within 1e-3 of the direct one everywhere, edges included,
