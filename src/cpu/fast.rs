@@ -409,8 +409,10 @@ fn channel_sums(s: NormShape, f: impl Fn(usize) -> (f64, f64) + Sync + Send) -> 
     out
 }
 
-/// As `reference::batchnorm_forward`: per-plane sums in f32 lanes (added in f64), planes in
-/// parallel.
+/// As `reference::batchnorm_forward`, reading the input from memory once for the statistics:
+/// each plane's mean and squared deviations from it (two passes over a plane that stays in
+/// cache, f32 lanes), planes in parallel, then per channel Chan's combination in f64 (image
+/// order, the same for any thread count).
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_forward(
     out: &mut [f32],
@@ -424,19 +426,31 @@ pub fn batchnorm_forward(
     s: NormShape,
 ) {
     let (n, hw) = (s.count() as f64, s.h * s.w);
-    let plane = |bc: usize| &inp[bc * hw..(bc + 1) * hw];
-    let means: Vec<f64> = channel_sums(s, |bc| (sum8(plane(bc), |v| v), 0.0))
-        .into_iter()
-        .map(|(sum, _)| sum / n)
+    let planes: Vec<(f64, f64)> = (0..s.batch * s.c)
+        .into_par_iter()
+        .map(|bc| {
+            let x = &inp[bc * hw..(bc + 1) * hw];
+            let mean = sum8(x, |v| v) / hw as f64;
+            let m = mean as f32;
+            (mean, sum8(x, |v| (v - m) * (v - m)))
+        })
         .collect();
-    let vars = channel_sums(s, |bc| {
-        let m = means[bc % s.c] as f32;
-        (sum8(plane(bc), |v| (v - m) * (v - m)), 0.0)
-    });
+    // Per channel: mean of the plane means; M2 = sum of the planes' M2 + hw (mean_p - mean)^2.
+    let mut means = vec![0.0f64; s.c];
+    for (bc, &(pm, _)) in planes.iter().enumerate() {
+        means[bc % s.c] += pm / s.batch as f64;
+    }
+    let mut m2s = vec![0.0f64; s.c];
+    for (bc, &(pm, m2)) in planes.iter().enumerate() {
+        let c = bc % s.c;
+        // The plane's M2 is about its f32-rounded mean: taken back to its own mean first.
+        let (d, r) = (pm - means[c], pm - pm as f32 as f64);
+        m2s[c] += m2 - hw as f64 * r * r + hw as f64 * d * d;
+    }
     let m = momentum as f64;
     let mut coef = vec![(0.0f32, 0.0f32); s.c];
     for c in 0..s.c {
-        let var = vars[c].0 / n;
+        let var = m2s[c] / n;
         let invstd = 1.0 / (var + BN_EPS as f64).sqrt();
         stats[c] = means[c] as f32;
         stats[s.c + c] = invstd as f32;

@@ -68,11 +68,13 @@ impl Kernels {
 /// Activations of one forward pass, kept for the backward pass.
 #[derive(Default)]
 struct Acts {
-    /// per block: conv output z `[B, C, H, W]`, ReLU output a (same), pooled p `[B, C, H/2, W/2]`
+    /// per block: conv output z `[B, C, H, W]`, ReLU output a (same; with batch
+    /// normalisation its output before the ReLU, see forward_into), pooled p
+    /// `[B, C, H/2, W/2]`
     z: Vec<Vec<f32>>,
-    /// per block with batch normalisation (its output goes straight into a, the ReLU then
-    /// in place): the batch's (mean, invstd) `[2, C]` and the running statistics moved by
-    /// this batch, (mean, var) `[C]` each, for train_step to commit (training passes only)
+    /// per block with batch normalisation (its output goes straight into a): the batch's
+    /// (mean, invstd) `[2, C]` and the running statistics moved by this batch, (mean, var)
+    /// `[C]` each, for train_step to commit (training passes only)
     stats: Vec<Vec<f32>>,
     running: Vec<(Vec<f32>, Vec<f32>)>,
     a: Vec<Vec<f32>>,
@@ -166,24 +168,23 @@ impl CpuEngine {
             let one = PoolShape { batch: 1, ..ps };
             match (self.arch.norm(l, n), self.layout.norm(l)) {
                 (Some(ns), Some(t)) => {
-                    // The normalisation writes straight into a, and the ReLU runs in place:
-                    // its output is never kept on its own.
-                    let p = |t: &crate::model::TensorInfo| &self.params[t.range()];
+                    // The normalisation writes straight into a.
+                    let v = |t: &crate::model::TensorInfo| &self.params[t.range()];
                     if train {
                         let (stats, (rm, rv)) = (&mut acts.stats[l], &mut acts.running[l]);
                         stats.resize(2 * ns.c, 0.0);
                         rm.clear();
-                        rm.extend_from_slice(p(t.running_mean));
+                        rm.extend_from_slice(v(t.running_mean));
                         rv.clear();
-                        rv.extend_from_slice(p(t.running_var));
+                        rv.extend_from_slice(v(t.running_var));
                         (self.k.norm_fwd)(
                             a,
                             stats,
                             rm,
                             rv,
                             z,
-                            p(t.gamma),
-                            p(t.beta),
+                            v(t.gamma),
+                            v(t.beta),
                             BN_MOMENTUM,
                             ns,
                         );
@@ -193,21 +194,30 @@ impl CpuEngine {
                         r::batchnorm_inference(
                             a,
                             z,
-                            p(t.gamma),
-                            p(t.beta),
-                            p(t.running_mean),
-                            p(t.running_var),
+                            v(t.gamma),
+                            v(t.beta),
+                            v(t.running_mean),
+                            v(t.running_var),
                             ns,
                         );
                     }
-                    a.par_chunks_mut(one.in_len())
-                        .for_each(|a| a.iter_mut().for_each(|v| *v = v.max(0.0)));
+                    // Max-pooling commutes with the ReLU (both monotone): pool the normalised
+                    // map, then the ReLU on the pooled one, a quarter of the size. a keeps
+                    // the normalised map; its sign is the ReLU's mask, and a window's argmax
+                    // differs only where its maximum is <= 0, whose gradient the mask zeroes.
+                    per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
+                        r::maxpool2d_forward(p, a, one)
+                    });
+                    p.par_chunks_mut(one.out_len())
+                        .for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
                 }
-                _ => per_image(a, (z, one.in_len()), r::relu_forward),
+                _ => {
+                    per_image(a, (z, one.in_len()), r::relu_forward);
+                    per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
+                        r::maxpool2d_forward(p, a, one)
+                    });
+                }
             }
-            per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
-                r::maxpool2d_forward(p, a, one)
-            });
         }
         let feat = match self.arch.global_pool(n) {
             Some(gs) => {
@@ -287,19 +297,21 @@ impl CpuEngine {
             if let (Some(ns), Some(t)) = (self.arch.norm(l, n), self.layout.norm(l)) {
                 // sc.dz is the gradient at the normalisation's output; take it to the conv's.
                 sc.dn.resize(ns.len(), 0.0);
-                let (mut dgamma, mut dbeta) = (vec![0.0; ns.c], vec![0.0; ns.c]);
+                let (g, b) = (t.gamma.range(), t.beta.range());
+                // gamma before beta in the layout (tensors aligned, not adjacent): one split
+                // at beta gives both gradients' slices without a copy.
+                assert!(g.end <= b.start, "bn gamma is laid out before beta");
+                let (lo, hi) = self.grads.split_at_mut(b.start);
                 (self.k.norm_bwd)(
                     &mut sc.dn,
-                    &mut dgamma,
-                    &mut dbeta,
+                    &mut lo[g.clone()],
+                    &mut hi[..b.len()],
                     &sc.dz,
                     &acts.z[l],
                     &acts.stats[l],
-                    &self.params[t.gamma.range()],
+                    &self.params[g],
                     ns,
                 );
-                self.grads[t.gamma.range()].copy_from_slice(&dgamma);
-                self.grads[t.beta.range()].copy_from_slice(&dbeta);
                 std::mem::swap(&mut sc.dz, &mut sc.dn);
             }
             let inp: &[f32] = if l == 0 { images } else { &acts.p[l - 1] };
