@@ -709,10 +709,14 @@ fn end_epoch(
     let d = engine.arch().embed_dim;
     let train_secs = t0.elapsed().as_secs_f64();
     let gallery = engine.embed(&train.images)?;
-    // A NaN can hide behind the hinge (NaN > 0 is false), so check what the network outputs.
-    if gallery.iter().any(|v| !v.is_finite()) {
+    // A NaN hides behind the hinge (NaN > 0 is false) and a ReLU (f32::max drops it): check
+    // the outputs and the weights (a normalised network keeps finite outputs over inf ones).
+    let finite = |v: &[f32]| v.iter().all(|v| v.is_finite());
+    let bad = (!finite(&gallery)).then_some("embeddings");
+    let bad = bad.or((!finite(&engine.params()?)).then_some("parameters"));
+    if let Some(what) = bad {
         return Err(Error::Diverged(format!(
-            "training diverged: the embeddings became NaN or infinite by epoch {epoch}; nothing was written. Try a lower --lr (now {}).",
+            "training diverged: the {what} became NaN or infinite by epoch {epoch}; nothing was written. Try a lower --lr (now {}).",
             cfg.optim.lr
         )));
     }

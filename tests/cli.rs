@@ -108,7 +108,11 @@ fn a_global_pooling_model_records_it_and_predicts_alike_on_cpu_gpu_and_onnx() {
     // Global pooling alone, and with batch normalisation (running statistics at inference,
     // folded into the convolutions in the ONNX export).
     for (tag, flags, norm) in [
-        ("avgmax", &["--pooling", "avg-max"][..], "none"),
+        (
+            "avgmax",
+            &["--pooling", "avg-max", "--norm", "none"][..],
+            "none",
+        ),
         (
             "avgmax-bn",
             &["--pooling", "avg-max", "--norm", "batch"][..],
@@ -437,6 +441,11 @@ fn a_diverging_loss_stops_with_no_output() {
         "--constant-lr",
     ];
     args.extend_from_slice(TINY);
+    fails_with(&glassnet(&args), "training diverged");
+    assert!(!out.exists());
+    // Unnormalised, the loss itself turns NaN; normalised (the default), the outputs can
+    // stay finite over infinite weights: both are refused.
+    args.extend_from_slice(&["--norm", "none"]);
     fails_with(&glassnet(&args), "training diverged");
     assert!(!out.exists());
 }
