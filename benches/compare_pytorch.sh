@@ -8,8 +8,8 @@
 #   bash benches/compare_pytorch.sh --gpu                    # glassnet's shaders vs PyTorch CPU
 #   TORCH_DEVICE=cuda bash benches/compare_pytorch.sh --gpu  # glassnet's shaders vs PyTorch CUDA
 #
-# Environment: POOLING (avg-max, train's default network, or flatten, the paper's) and NORM
-# (none or batch): both sides run that network,
+# Environment: POOLING (avg-max, train's default, or flatten, the paper's) and NORM (batch,
+# train's default, or none, the paper's): both sides run that network,
 # ROUNDS (3 alternating rounds; medians and the spread are printed),
 # TORCH_DEVICE (cpu), THREADS (all cores), PEERS (../shared/peers), PY (a python
 # with torch; default: the environment ../shared/peers/setup.sh makes outside the project),
@@ -31,7 +31,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rounds=${ROUNDS:-3}
 pooling=${POOLING:-avg-max}
-norm=${NORM:-none}
+norm=${NORM:-batch}
 # Alternating rounds, so a slow spell of a shared machine lands on both sides.
 for r in $(seq "$rounds"); do
   echo "round $r/$rounds: PyTorch on ${TORCH_DEVICE:-cpu} ($threads threads) ..." >&2

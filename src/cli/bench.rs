@@ -30,9 +30,9 @@ pub struct BenchArgs {
     /// flatten (the paper's).
     #[arg(long, value_enum, default_value_t = Pooling::AvgMax)]
     pooling: Pooling,
-    /// What follows each convolution in the end-to-end network: none (train's default) or
-    /// batch (batch normalisation).
-    #[arg(long, value_enum, default_value_t = Norm::None)]
+    /// What follows each convolution in the end-to-end network: batch (batch normalisation,
+    /// train's default) or none (the paper's).
+    #[arg(long, value_enum, default_value_t = Norm::Batch)]
     norm: Norm,
 }
 

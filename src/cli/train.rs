@@ -138,9 +138,9 @@ pub struct RecipeArgs {
     /// paper's whole last map, position-bound; --recipe paper's default).
     #[arg(long, value_enum)]
     pooling: Option<Pooling>,
-    /// What follows each convolution: none (the paper's) or batch (batch normalisation:
-    /// batch statistics in training, running statistics folded into the convolution at
-    /// inference and in the ONNX export).
+    /// What follows each convolution: batch (batch normalisation: batch statistics in
+    /// training, running statistics folded into the convolution at inference and in the ONNX
+    /// export; the robust recipe's default) or none (the paper's; --recipe paper's default).
     #[arg(long, value_enum)]
     norm: Option<Norm>,
     /// Network input side in pixels (default 112).
