@@ -651,6 +651,91 @@ fn evaluate_writes_a_report_over_stratified_folds_and_resumes() {
     assert!(!root.join("x").exists() && !root.join("bad").exists());
 }
 
+/// `--tta` adds a network's test-time-augmentation rows beside its plain ones (each counting
+/// every test image once), is part of what a resume must match, and is refused where
+/// training drew one view only.
+#[test]
+fn evaluate_tta_adds_rows_from_the_same_network() {
+    let root = tmpdir("evaluate-tta");
+    let data = root.join("data");
+    tiny_dataset(&data, 6);
+    let args = |out: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--methods",
+            "triplet",
+            "--cpu",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(root.join(out).to_str().unwrap().to_string());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| glassnet(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args("plain", &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(args("tta", &["--tta"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let json = |out: &str| -> serde_json::Value {
+        let body = std::fs::read_to_string(root.join(out).join("report.json")).unwrap();
+        serde_json::from_str(&body).unwrap()
+    };
+    let rows = |j: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        j["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["row"].as_str().unwrap().to_string(),
+                    s["confusion"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (plain, tta) = (rows(&json("plain")), rows(&json("tta")));
+    let names: Vec<&str> = tta.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "triplet 1-NN",
+            "triplet 5-NN",
+            "triplet centroid",
+            "triplet TTA 1-NN",
+            "triplet TTA 5-NN",
+            "triplet TTA centroid"
+        ]
+    );
+    // The plain rows are the same network's as without --tta: the option only adds.
+    assert_eq!(plain, tta[..3].to_vec());
+    for (row, c) in &tta {
+        let total: u64 = c["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(total, 12, "{row}");
+    }
+    let md = std::fs::read_to_string(root.join("tta/report.md")).unwrap();
+    assert!(md.contains("triplet TTA 1-NN"), "{md}");
+    fails_with(
+        &run(args("plain", &["--resume", "--tta"])),
+        "other settings",
+    );
+    fails_with(&run(args("none", &["--tta", "--augment", "none"])), "--tta");
+    assert!(!root.join("none").exists());
+}
+
 /// Frames of varying size (48..=120 px) with a dark spot ("spot") or a bright bar ("bar")
 /// somewhere on a striped surface.
 fn frames_dataset(dir: &Path, per_class: usize) {

@@ -282,6 +282,7 @@ fn fold_setting() -> (Dataset, CvConfig) {
         svm_c: 1.0,
         train_per_class: None,
         good: None,
+        tta: false,
     };
     (data, cfg)
 }

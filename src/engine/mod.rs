@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod fault;
 pub mod gpu;
+pub mod tta;
 
 use crate::model::{Arch, ParamLayout};
 use crate::optim::StepParams;

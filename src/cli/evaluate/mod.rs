@@ -74,6 +74,12 @@ pub struct EvaluateArgs {
     /// Each size's report in per-class-N/; the curve in learning-curve.md, .json and .png.
     #[arg(long, value_name = "SIZES", value_delimiter = ',', conflicts_with_all = ["open_set", "good_class"])]
     train_per_class: Vec<usize>,
+    /// Also score every network with test-time augmentation: each gallery and test image
+    /// embedded as the mean over the orientations training drew from (--augment), in rows
+    /// of their own beside the plain ones, from the same trained network (8x the embedding
+    /// time with the default dihedral views).
+    #[arg(long, conflicts_with = "open_set")]
+    tta: bool,
     /// The defect-free class: also report escapes (defects called good) and false alarms
     /// (good parts called a defect), at plain 1-NN and at a bias calibrated for
     /// --max-escape on a fifth of each training fold the networks then do not train on.
@@ -243,6 +249,10 @@ fn cv_config(
     methods.dedup();
     anyhow::ensure!(!methods.is_empty(), "--methods: name at least one method");
     let train_cfg = a.recipe.config()?;
+    anyhow::ensure!(
+        !a.tta || train_cfg.augment != crate::data::augment::Augment::None,
+        "--tta: test-time augmentation averages the training views, and --augment none has one"
+    );
     let arch = a.recipe.arch(train_cfg.head)?;
     anyhow::ensure!(
         (0.0..0.5).contains(&a.max_escape),
@@ -257,6 +267,7 @@ fn cv_config(
         svm_c: a.svm_c,
         train_per_class: per_class,
         good: None,
+        tta: a.tta,
     };
     Ok((cv, arch))
 }

@@ -11,6 +11,7 @@ use super::{
 use crate::data::split::{at_most_per_class, stratified_folds, stratified_split};
 use crate::data::Dataset;
 use crate::device::{open_engine, DeviceChoice};
+use crate::engine::tta::embed_views;
 use crate::eval::baselines::{
     gamma_scale, gamma_scale_rows, pixel_knn, pixel_naive_bayes, pixel_svm, PixelGram,
 };
@@ -192,24 +193,29 @@ impl Folds<'_> {
             .map(|&r| s.train_idx[r % s.train_idx.len()])
             .collect();
         let mut net = self.fit_network(method, f, tr, s.te, observer)?;
-        let (g, q, d) = (&net.gallery, &net.queries, net.dim);
-        let vote = |k: usize| -> (Vec<u32>, f64) {
+        let d = net.dim;
+        let p1 = neighbour_rows(
+            method.rows(),
+            &net.gallery,
+            &net.queries,
+            d,
+            tr,
+            classes,
+            push,
+            (net.train_s, net.embed_s),
+        );
+        if cfg.tta {
+            // The same network, every image embedded as the mean of its training views.
+            let augment = cfg.train.augment;
             let t = Instant::now();
-            let p = knn(g, &tr.labels, q, d, k, false)
-                .iter()
-                .map(|n| n.label)
-                .collect();
-            (p, t.elapsed().as_secs_f64())
-        };
-        let rows_of = method.rows();
-        let (p1, s1) = vote(1);
-        push(rows_of[0], &p1, net.train_s, net.embed_s + s1);
-        let (p5, s5) = vote(5);
-        push(rows_of[1], &p5, net.train_s, net.embed_s + s5);
-        let t2 = Instant::now();
-        let pc = nearest_centroid(&centroids(g, &tr.labels, d, classes), q, d);
-        let centroid_s = t2.elapsed().as_secs_f64();
-        push(rows_of[2], &pc, net.train_s, net.embed_s + centroid_s);
+            let g = embed_views(net.engine.as_mut(), &tr.images, augment)?;
+            let fit_s = net.train_s + t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let q = embed_views(net.engine.as_mut(), &s.te.images, augment)?;
+            let times = (fit_s, t.elapsed().as_secs_f64());
+            neighbour_rows(method.tta_rows(), &g, &q, d, tr, classes, push, times);
+        }
+        let (g, q) = (&net.gallery, &net.queries);
         let mistakes = mistakes_of(
             g,
             &tr.labels,
@@ -363,6 +369,38 @@ struct FittedNetwork {
     embed_s: f64,
     history: Vec<EpochRecord>,
     collapse: Option<String>,
+}
+
+/// A network's three report rows (`rows`: 1-NN, 5-NN, nearest centroid) from gallery and
+/// query embeddings `[n, dim]`; `(fit_s, embed_s)`: fitting and test-embedding seconds.
+/// Returns the 1-NN predictions.
+#[allow(clippy::too_many_arguments)]
+fn neighbour_rows(
+    rows: &[&str],
+    gallery: &[f32],
+    queries: &[f32],
+    dim: usize,
+    tr: &Dataset,
+    classes: usize,
+    push: &mut PushRow,
+    (fit_s, embed_s): (f64, f64),
+) -> Vec<u32> {
+    let vote = |k: usize| -> (Vec<u32>, f64) {
+        let t = Instant::now();
+        let p = knn(gallery, &tr.labels, queries, dim, k, false)
+            .iter()
+            .map(|n| n.label)
+            .collect();
+        (p, t.elapsed().as_secs_f64())
+    };
+    let (p1, s1) = vote(1);
+    push(rows[0], &p1, fit_s, embed_s + s1);
+    let (p5, s5) = vote(5);
+    push(rows[1], &p5, fit_s, embed_s + s5);
+    let t = Instant::now();
+    let pc = nearest_centroid(&centroids(gallery, &tr.labels, dim, classes), queries, dim);
+    push(rows[2], &pc, fit_s, embed_s + t.elapsed().as_secs_f64());
+    p1
 }
 
 /// d(nearest good) - d(nearest defect) against one gallery.

@@ -74,6 +74,34 @@ impl Method {
         }
     }
 
+    /// The rows of a network method's test-time augmentation (`CvConfig::tta`): the same
+    /// network, each image embedded as the mean over its training views.
+    pub fn tta_rows(self) -> &'static [&'static str] {
+        match self {
+            Method::Triplet => &[
+                "triplet TTA 1-NN",
+                "triplet TTA 5-NN",
+                "triplet TTA centroid",
+            ],
+            Method::Siamese => &[
+                "siamese TTA 1-NN",
+                "siamese TTA 5-NN",
+                "siamese TTA centroid",
+            ],
+            Method::TripletWholeFrame => &[
+                "triplet whole-frame TTA 1-NN",
+                "triplet whole-frame TTA 5-NN",
+                "triplet whole-frame TTA centroid",
+            ],
+            Method::TripletViews => &[
+                "triplet both views TTA 1-NN",
+                "triplet both views TTA 5-NN",
+                "triplet both views TTA centroid",
+            ],
+            Method::Svm | Method::Knn | Method::Nb | Method::Rules => &[],
+        }
+    }
+
     fn objective(self) -> Option<Objective> {
         match self {
             Method::Triplet | Method::TripletWholeFrame | Method::TripletViews => {
@@ -116,6 +144,10 @@ pub struct CvConfig {
     /// The defect-free class, when escapes and false alarms are reported (`--good-class`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub good: Option<GoodConfig>,
+    /// Also score each network with test-time augmentation (`--tta`): its rows beside the
+    /// plain ones, from the same trained network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tta: bool,
 }
 
 /// `--good-class`: the networks train on part of each training fold and calibrate the
