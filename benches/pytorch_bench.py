@@ -30,11 +30,12 @@ def load_peer(peers):
     return mod
 
 
-def make_net(ref, pooling, norm):
+def make_net(ref, pooling, norm, head="sigmoid"):
     """The reference network as glassnet's `--pooling` and `--norm` shape it: avg-max puts each
     channel's global mean and maximum of the last 7x7 map (means first) into the dense layer,
     256 -> 64; batch puts a BatchNorm2d (eps 1e-5, momentum 0.1, as glassnet) after each
-    convolution. Both left at their reference values: the reference network itself."""
+    convolution. Both left at their reference values: the reference network itself. `head`:
+    the paper's sigmoid, or "l2" (the robust recipe's unit-length embedding)."""
     import torch.nn as nn
     import torch.nn.functional as F
 
@@ -54,7 +55,8 @@ def make_net(ref, pooling, norm):
                 x = torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1)
             else:
                 x = x.flatten(1)
-            return torch.sigmoid(self.fc(x))
+            x = self.fc(x)
+            return F.normalize(x, dim=1) if head == "l2" else torch.sigmoid(x)
 
     return Net
 

@@ -609,6 +609,46 @@ fn train_per_class_writes_a_learning_curve_of_nested_subsets() {
             }
         }
     }
+    // split.json names each fold's images, so another tool repeats the run on the same ones:
+    // the test folds partition the files, each the one its fold file scored; the training
+    // images come from the other folds, as many per class as train_counts, and nest.
+    let idx = |v: &serde_json::Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap() as usize)
+            .collect()
+    };
+    let mut smaller: Option<Vec<Vec<usize>>> = None;
+    for n in [1, 4, 100] {
+        let dir = out.join(format!("per-class-{n}"));
+        let split = read(dir.join("split.json"));
+        let files = split["files"].as_array().unwrap();
+        let labels = idx(&split["labels"]);
+        assert_eq!((files.len(), labels.len()), (27, 27));
+        assert!(files
+            .iter()
+            .all(|f| Path::new(f.as_str().unwrap()).is_file()));
+        let mut tested = vec![0; 27];
+        let mut trains = Vec::new();
+        for (f, fold) in split["folds"].as_array().unwrap().iter().enumerate() {
+            let scored = read(dir.join(format!("folds/fold-{:02}.json", f + 1)));
+            let (train, test) = (idx(&fold["train"]), idx(&fold["test"]));
+            test.iter().for_each(|&i| tested[i] += 1);
+            assert!(train.iter().all(|i| !test.contains(i)), "N = {n} fold {f}");
+            let test_labels: Vec<usize> = test.iter().map(|&i| labels[i]).collect();
+            assert_eq!(idx(&scored["test_labels"]), test_labels, "N = {n} fold {f}");
+            let mut counts = vec![0usize; 3];
+            train.iter().for_each(|&i| counts[labels[i]] += 1);
+            assert_eq!(serde_json::json!(counts), scored["train_counts"]);
+            if let Some(s) = &smaller {
+                assert!(s[f].iter().all(|i| train.contains(i)), "N = {n} fold {f}");
+            }
+            trains.push(train);
+        }
+        assert_eq!(tested, vec![1; 27], "N = {n}: every image tested once");
+        smaller = Some(trains);
+    }
     let curve = read(out.join("learning-curve.json"));
     assert_eq!(curve["sizes"], serde_json::json!([1, 4, 100]));
     // A size above every class's count is the plain run: the same pixel 1-NN results.

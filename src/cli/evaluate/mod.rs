@@ -188,6 +188,7 @@ fn run_kfold(
     };
     let folds_dir = out.join("folds");
     let done = resume_folds(a, out, non_empty, &identity, &data, &cv)?;
+    write_split(out, &source, &data, &cv)?;
 
     eprintln!("data: {source}: {}", data.summary());
     eprintln!("preprocessing: {}", pre.describe());
@@ -232,6 +233,42 @@ fn run_kfold(
     print_summary(&summary);
     write_reports(a, out, &source, &pre, &arch, &data, &cv, &folds, &summary)?;
     Ok(summary)
+}
+
+/// split.json: each fold's training and test images (indices into `files`, the dataset in
+/// load order), so that another tool (benches/pytorch_learning_curve.py) repeats the run on
+/// exactly the same images. `files` is null for the generated built-in set.
+fn write_split(
+    out: &Path,
+    source: &str,
+    data: &crate::data::Dataset,
+    cv: &CvConfig,
+) -> anyhow::Result<()> {
+    let files = (!data.paths.is_empty()).then(|| {
+        data.paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    });
+    let folds: Vec<serde_json::Value> = crate::eval::cv::splits(data, cv)
+        .into_iter()
+        .map(|(train, test)| serde_json::json!({ "train": train, "test": test }))
+        .collect();
+    let body = serde_json::json!({
+        "data": source,
+        "classes": data.classes,
+        "files": files,
+        "labels": data.labels,
+        "fold_seed": cv.seed,
+        "train_per_class": cv.train_per_class,
+        "folds": folds,
+    });
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    write_atomic(
+        &out.join("split.json"),
+        serde_json::to_string(&body)?.as_bytes(),
+    )?;
+    Ok(())
 }
 
 /// The run's settings from the flags, each checked.

@@ -68,6 +68,25 @@ pub fn cross_validate(
     Ok(done)
 }
 
+/// Dataset indices `(train, test)` of fold `f` given each image's fold: the test fold whole,
+/// the training folds cut to `cfg.train_per_class` images per class where that is set (the
+/// same choice for every method; the seed leaves out the size, so a smaller learning-curve
+/// point's images are a subset of a larger one's).
+pub fn fold_split(
+    labels: &[u32],
+    fold_of: &[usize],
+    cfg: &CvConfig,
+    f: usize,
+) -> (Vec<usize>, Vec<usize>) {
+    let test_idx: Vec<usize> = (0..labels.len()).filter(|&i| fold_of[i] == f).collect();
+    let train_idx: Vec<usize> = (0..labels.len()).filter(|&i| fold_of[i] != f).collect();
+    let train_idx = match cfg.train_per_class {
+        Some(n) => at_most_per_class(&train_idx, labels, n, cfg.seed ^ f as u64),
+        None => train_idx,
+    };
+    (train_idx, test_idx)
+}
+
 /// What every fold of one cross-validation shares.
 struct Folds<'a> {
     data: &'a Dataset,
@@ -104,14 +123,7 @@ impl Folds<'_> {
     fn fold(&self, f: usize, observer: &mut dyn CvObserver) -> Result<FoldResult> {
         let data = self.data;
         let classes = data.classes.len();
-        let test_idx: Vec<usize> = (0..data.len()).filter(|&i| self.fold_of[i] == f).collect();
-        let train_idx: Vec<usize> = (0..data.len()).filter(|&i| self.fold_of[i] != f).collect();
-        // A learning-curve point: the same choice for every method; the seed leaves out the
-        // size, so a smaller point's images are a subset of a larger one's.
-        let train_idx = match self.cfg.train_per_class {
-            Some(n) => at_most_per_class(&train_idx, &data.labels, n, self.cfg.seed ^ f as u64),
-            None => train_idx,
-        };
+        let (train_idx, test_idx) = fold_split(&data.labels, &self.fold_of, self.cfg, f);
         let (tr, te) = (data.subset(&train_idx), data.subset(&test_idx));
         // The uncropped images of the same split, only when a row asks for them.
         let whole = self

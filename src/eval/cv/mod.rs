@@ -13,7 +13,7 @@ use crate::train::{EpochRecord, Progress, TrainConfig};
 use crate::Result;
 
 mod fold;
-pub use fold::cross_validate;
+pub use fold::{cross_validate, fold_split};
 
 /// What `evaluate --methods` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -287,6 +287,15 @@ pub trait CvObserver {
     fn training(&mut self, fold: usize, method: Method) -> Box<dyn Progress + '_>;
     /// A fold has finished (saved here so an interrupted run can resume).
     fn fold_done(&mut self, fold: &FoldResult) -> Result<()>;
+}
+
+/// Every fold's dataset indices `(train, test)`, as `cross_validate` runs them: what another
+/// tool needs to repeat the run on the same images (`evaluate` writes them to split.json).
+pub fn splits(data: &Dataset, cfg: &CvConfig) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let fold_of = stratified_folds(&data.labels, data.classes.len(), cfg.folds, cfg.seed);
+    (0..cfg.folds)
+        .map(|f| fold_split(&data.labels, &fold_of, cfg, f))
+        .collect()
 }
 
 /// Checks that a fold result read back on resume is fold `f` of this run: its test images
