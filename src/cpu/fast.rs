@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::shapes::{Conv2dShape, DenseShape, NormShape, BN_EPS};
+use crate::shapes::{Conv2dShape, DenseShape, NormShape, PoolShape, BN_EPS};
 
 /// Chunks a batch reduction is split into, whatever the thread count (keeps results bitwise
 /// reproducible across machines). 16 keeps a 16-core workstation busy in the weight gradients
@@ -16,6 +16,8 @@ thread_local! {
     /// Each thread's im2col buffer, reused across calls (a fresh one per call cost a
     /// megabyte of allocation and zeroing per layer at batch 1).
     static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each thread's one-image convolution output, for conv2d_forward_maxpool_relu.
+    static CONV: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A row-major or transposed view of a matrix: (row stride, column stride).
@@ -136,25 +138,6 @@ fn col2im(img: &mut [f32], col: &[f32], s: &Conv2dShape) {
 pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: Conv2dShape) {
     let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
     let img_len = s.cin * s.h * s.w;
-    // rows `[co0, co0 + rows)` of one image's output from its im2col matrix.
-    let product = |col: &[f32], co0: usize, out_rows: &mut [f32]| {
-        let rows = out_rows.len() / hw;
-        for (r, row) in out_rows.chunks_mut(hw).enumerate() {
-            row.fill(bias[co0 + r]);
-        }
-        sgemm(
-            rows,
-            ckk,
-            hw,
-            &weight[co0 * ckk..],
-            (ckk, 1),
-            col,
-            (hw, 1),
-            1.0,
-            out_rows,
-            (hw, 1),
-        );
-    };
     out[..s.out_len()]
         .par_chunks_mut(s.cout * hw)
         .enumerate()
@@ -163,7 +146,61 @@ pub fn conv2d_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32]
                 let mut col = c.borrow_mut();
                 col.resize(ckk * hw, 0.0);
                 im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
-                product(&col, 0, out_b);
+                conv_product(out_b, &col, weight, bias, &s);
+            })
+        });
+}
+
+/// One image's output `[Co, Ho*Wo]` from its im2col matrix: bias, then weight . col.
+fn conv_product(out: &mut [f32], col: &[f32], weight: &[f32], bias: &[f32], s: &Conv2dShape) {
+    let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    for (r, row) in out.chunks_mut(hw).enumerate() {
+        row.fill(bias[r]);
+    }
+    sgemm(
+        s.cout,
+        ckk,
+        hw,
+        weight,
+        (ckk, 1),
+        col,
+        (hw, 1),
+        1.0,
+        out,
+        (hw, 1),
+    );
+}
+
+/// pooled `[B, Co, Ho/2, Wo/2]` = relu(maxpool2d_forward(conv2d_forward(..))), which equals
+/// the pooling of the ReLU (both are monotone): an inference block without the full-size
+/// map, each image's convolution pooled while it is still in cache.
+pub fn conv2d_forward_maxpool_relu(
+    pooled: &mut [f32],
+    inp: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    s: Conv2dShape,
+) {
+    let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
+    let img_len = s.cin * s.h * s.w;
+    let one = PoolShape {
+        batch: 1,
+        ..s.pool()
+    };
+    pooled[..s.pool().out_len()]
+        .par_chunks_mut(one.out_len())
+        .enumerate()
+        .for_each(|(b, out_b)| {
+            COL.with(|c| {
+                CONV.with(|z| {
+                    let (mut col, mut z) = (c.borrow_mut(), z.borrow_mut());
+                    col.resize(ckk * hw, 0.0);
+                    z.resize(s.cout * hw, 0.0);
+                    im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
+                    conv_product(&mut z, &col, weight, bias, &s);
+                    super::reference::maxpool2d_forward(out_b, &z, one);
+                    out_b.iter_mut().for_each(|v| *v = v.max(0.0));
+                })
             })
         });
 }

@@ -29,6 +29,9 @@ pub enum CpuKind {
 
 struct Kernels {
     conv_fwd: ConvFwd,
+    /// Inference's conv + pooling + ReLU in one pass where the kind has it (the reference
+    /// runs the passes one by one).
+    conv_pool_fwd: Option<ConvFwd>,
     conv_bwd_input: ConvBwd,
     conv_bwd_weight: ConvBwd,
     dense_fwd: DenseFwd,
@@ -43,6 +46,7 @@ impl Kernels {
         match kind {
             CpuKind::Reference => Kernels {
                 conv_fwd: r::conv2d_forward,
+                conv_pool_fwd: None,
                 conv_bwd_input: r::conv2d_backward_input,
                 conv_bwd_weight: r::conv2d_backward_weight,
                 dense_fwd: r::dense_forward,
@@ -53,6 +57,7 @@ impl Kernels {
             },
             CpuKind::Fast => Kernels {
                 conv_fwd: fast::conv2d_forward,
+                conv_pool_fwd: Some(fast::conv2d_forward_maxpool_relu),
                 conv_bwd_input: fast::conv2d_backward_input,
                 conv_bwd_weight: fast::conv2d_backward_weight,
                 dense_fwd: fast::dense_forward,
@@ -147,6 +152,35 @@ impl CpuEngine {
     /// Runs the forward pass into `acts`, reusing its buffers (no per-step allocation).
     /// `train`: batch normalisation uses (and records) the batch's statistics, else the
     /// running ones.
+    /// Block `l`'s batch normalisation of `z` into `a`: with the batch's statistics while
+    /// training (kept in `stats`, the running statistics they move in `running`), with the
+    /// running ones otherwise.
+    fn normalise(
+        &self,
+        a: &mut [f32],
+        z: &[f32],
+        (stats, (rm, rv)): (&mut Vec<f32>, &mut (Vec<f32>, Vec<f32>)),
+        ns: NormShape,
+        t: crate::model::NormTensors,
+        train: bool,
+    ) {
+        let v = |t: &crate::model::TensorInfo| &self.params[t.range()];
+        if train {
+            stats.resize(2 * ns.c, 0.0);
+            rm.clear();
+            rm.extend_from_slice(v(t.running_mean));
+            rv.clear();
+            rv.extend_from_slice(v(t.running_var));
+            let (g, b) = (v(t.gamma), v(t.beta));
+            (self.k.norm_fwd)(a, stats, rm, rv, z, g, b, BN_MOMENTUM, ns);
+        } else {
+            // Only the reference embeds unfolded (the fast kind runs the folded network):
+            // the loops are the oracle, not a hot path.
+            let (g, b, m, var) = (v(t.gamma), v(t.beta), v(t.running_mean), v(t.running_var));
+            r::batchnorm_inference(a, z, g, b, m, var, ns);
+        }
+    }
+
     fn forward_into(&self, acts: &mut Acts, images: &[f32], n: usize, train: bool) {
         let nl = self.arch.channels.len();
         acts.z.resize_with(nl, Vec::new);
@@ -161,66 +195,31 @@ impl CpuEngine {
             let (done, rest) = acts.p.split_at_mut(l);
             let x: &[f32] = if l == 0 { images } else { &done[l - 1] };
             let (z, a, p) = (&mut acts.z[l], &mut acts.a[l], &mut rest[0]);
+            p.resize(ps.out_len(), 0.0);
+            // Inference of an unnormalised block (the fast kind embeds the folded network).
+            if let Some(fused) = self.k.conv_pool_fwd.filter(|_| !train) {
+                if self.arch.norm(l, n).is_none() {
+                    fused(p, x, &self.params[w.range()], &self.params[b.range()], s);
+                    continue;
+                }
+            }
             z.resize(s.out_len(), 0.0);
             a.resize(s.out_len(), 0.0);
-            p.resize(ps.out_len(), 0.0);
             (self.k.conv_fwd)(z, x, &self.params[w.range()], &self.params[b.range()], s);
             let one = PoolShape { batch: 1, ..ps };
             match (self.arch.norm(l, n), self.layout.norm(l)) {
                 (Some(ns), Some(t)) => {
-                    // The normalisation writes straight into a.
-                    let v = |t: &crate::model::TensorInfo| &self.params[t.range()];
-                    if train {
-                        let (stats, (rm, rv)) = (&mut acts.stats[l], &mut acts.running[l]);
-                        stats.resize(2 * ns.c, 0.0);
-                        rm.clear();
-                        rm.extend_from_slice(v(t.running_mean));
-                        rv.clear();
-                        rv.extend_from_slice(v(t.running_var));
-                        (self.k.norm_fwd)(
-                            a,
-                            stats,
-                            rm,
-                            rv,
-                            z,
-                            v(t.gamma),
-                            v(t.beta),
-                            BN_MOMENTUM,
-                            ns,
-                        );
-                    } else {
-                        // Only the reference embeds unfolded (the fast kind runs the folded
-                        // network): the loops are the oracle, not a hot path.
-                        r::batchnorm_inference(
-                            a,
-                            z,
-                            v(t.gamma),
-                            v(t.beta),
-                            v(t.running_mean),
-                            v(t.running_var),
-                            ns,
-                        );
-                    }
+                    let (stats, running) = (&mut acts.stats[l], &mut acts.running[l]);
+                    self.normalise(a, z, (stats, running), ns, t, train);
                     // Max-pooling commutes with the ReLU (both monotone): pool the normalised
                     // map, then the ReLU on the pooled one, a quarter of the size. a keeps
                     // the normalised map; its sign is the ReLU's mask, and a window's argmax
                     // differs only where its maximum is <= 0, whose gradient the mask zeroes.
-                    per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
-                        r::maxpool2d_forward(p, a, one)
-                    });
-                    p.par_chunks_mut(one.out_len())
-                        .for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
+                    maxpool_then_relu(p, a, one);
                 }
-                _ if !train => {
-                    // Inference keeps no activations for a backward pass: pool the
-                    // convolution's output and apply the ReLU to the pooled map (they
-                    // commute), a quarter of the size, instead of a full-size ReLU pass.
-                    per_image2(p, one.out_len(), z, one.in_len(), |p, z| {
-                        r::maxpool2d_forward(p, z, one)
-                    });
-                    p.par_chunks_mut(one.out_len())
-                        .for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
-                }
+                // Inference keeps no activations for a backward pass: the ReLU on the pooled
+                // map (they commute), a quarter of the size, not on the full-size one.
+                _ if !train => maxpool_then_relu(p, z, one),
                 _ => {
                     per_image(a, (z, one.in_len()), r::relu_forward);
                     per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
@@ -344,6 +343,17 @@ fn per_image(out: &mut [f32], (inp, len): (&[f32], usize), f: impl Fn(&mut [f32]
 }
 
 /// `f(out_image, in_image)` over the images of a batch in parallel (different sizes).
+/// pooled `[B, C, H/2, W/2]` = relu(maxpool2d_forward(m)) of `m` `[B, C, H, W]`, the same
+/// as pooling the ReLU's output (both are monotone) with a ReLU pass a quarter of the size.
+fn maxpool_then_relu(pooled: &mut [f32], m: &[f32], one: PoolShape) {
+    per_image2(pooled, one.out_len(), m, one.in_len(), |p, m| {
+        r::maxpool2d_forward(p, m, one)
+    });
+    pooled
+        .par_chunks_mut(one.out_len())
+        .for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
+}
+
 fn per_image2(
     out: &mut [f32],
     out_len: usize,

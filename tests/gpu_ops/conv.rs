@@ -451,6 +451,35 @@ fn relu_maxpool_reference_matches_the_unfused_passes() {
     }
 }
 
+/// The fast path's inference block (conv, 2x2 max-pooling, ReLU in one pass per image) is
+/// the reference's relu -> maxpool of the convolution, on the fused kernel's shapes and on
+/// odd ones (an odd output height and width, which the pooling floors).
+#[test]
+fn fast_conv_maxpool_relu_matches_the_reference_passes() {
+    let mut g = rng(43);
+    let odd = [
+        c(2, 3, 7, 9, 11, 3, 1),
+        c(3, 1, 5, 13, 7, 5, 2),
+        c(1, 4, 3, 5, 5, 1, 0),
+    ];
+    for s in relu_maxpool_shapes().into_iter().chain(odd) {
+        let (inp, w, b) = (
+            random(&mut g, s.in_len()),
+            random(&mut g, s.weight_len()),
+            random(&mut g, s.cout),
+        );
+        let ps = s.pool();
+        let mut want = vec![0.0; ps.out_len()];
+        r::maxpool2d_forward(&mut want, &relu_conv(&inp, &w, &b, s), ps);
+        let mut got = vec![f32::NAN; ps.out_len()];
+        fast::conv2d_forward_maxpool_relu(&mut got, &inp, &w, &b, s);
+        assert_close(&format!("{s:?}"), &got, &want, ATOL, RTOL);
+        // Random weights leave both live and dead windows, so the ReLU is exercised.
+        let dead = want.iter().filter(|&&v| v == 0.0).count();
+        assert!(dead > 0 && dead < want.len(), "{s:?}: {dead} dead windows");
+    }
+}
+
 /// The argmax codes may differ from the reference's only where the window's two largest
 /// values are within rounding of each other (the GPU's sums may round differently).
 fn check_codes(tag: &str, codes: &[u32], want: &[u32], a: &[f32], ps: PoolShape) {
