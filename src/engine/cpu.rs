@@ -15,6 +15,8 @@ type ConvFwd = fn(&mut [f32], &[f32], &[f32], &[f32], Conv2dShape);
 type ConvBwd = fn(&mut [f32], &[f32], &[f32], Conv2dShape);
 type DenseFwd = fn(&mut [f32], &[f32], &[f32], &[f32], DenseShape);
 type DenseBwd = fn(&mut [f32], &[f32], &[f32], DenseShape);
+type PoolFwd = fn(&mut [f32], &[f32], PoolShape);
+type PoolBwd = fn(&mut [f32], &[f32], &[f32], PoolShape);
 #[rustfmt::skip]
 type NormFwd = fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], f32, NormShape);
 #[rustfmt::skip]
@@ -34,6 +36,10 @@ struct Kernels {
     conv_pool_fwd: Option<ConvFwd>,
     conv_bwd_input: ConvBwd,
     conv_bwd_weight: ConvBwd,
+    pool_fwd: PoolFwd,
+    /// The pooling's and the ReLU's backward in one pass where the kind has it (the
+    /// reference runs maxpool2d_backward, then relu_backward).
+    pool_relu_bwd: Option<PoolBwd>,
     dense_fwd: DenseFwd,
     dense_bwd_input: DenseBwd,
     dense_bwd_weight: DenseBwd,
@@ -49,6 +55,8 @@ impl Kernels {
                 conv_pool_fwd: None,
                 conv_bwd_input: r::conv2d_backward_input,
                 conv_bwd_weight: r::conv2d_backward_weight,
+                pool_fwd: r::maxpool2d_forward,
+                pool_relu_bwd: None,
                 dense_fwd: r::dense_forward,
                 dense_bwd_input: r::dense_backward_input,
                 dense_bwd_weight: r::dense_backward_weight,
@@ -60,6 +68,8 @@ impl Kernels {
                 conv_pool_fwd: Some(fast::conv2d_forward_maxpool_relu),
                 conv_bwd_input: fast::conv2d_backward_input,
                 conv_bwd_weight: fast::conv2d_backward_weight,
+                pool_fwd: fast::maxpool2d_forward,
+                pool_relu_bwd: Some(fast::maxpool2d_relu_backward),
                 dense_fwd: fast::dense_forward,
                 dense_bwd_input: fast::dense_backward_input,
                 dense_bwd_weight: fast::dense_backward_weight,
@@ -215,16 +225,14 @@ impl CpuEngine {
                     // map, then the ReLU on the pooled one, a quarter of the size. a keeps
                     // the normalised map; its sign is the ReLU's mask, and a window's argmax
                     // differs only where its maximum is <= 0, whose gradient the mask zeroes.
-                    maxpool_then_relu(p, a, one);
+                    maxpool_then_relu(p, a, ps, self.k.pool_fwd);
                 }
                 // Inference keeps no activations for a backward pass: the ReLU on the pooled
                 // map (they commute), a quarter of the size, not on the full-size one.
-                _ if !train => maxpool_then_relu(p, z, one),
+                _ if !train => maxpool_then_relu(p, z, ps, self.k.pool_fwd),
                 _ => {
                     per_image(a, (z, one.in_len()), r::relu_forward);
-                    per_image2(p, one.out_len(), a, one.in_len(), |p, a| {
-                        r::maxpool2d_forward(p, a, one)
-                    });
+                    (self.k.pool_fwd)(p, a, ps);
                 }
             }
         }
@@ -284,25 +292,20 @@ impl CpuEngine {
             let s = self.arch.conv(l, n);
             let ps = self.arch.pool(l, n);
             let one = PoolShape { batch: 1, ..ps };
-            sc.da.resize(s.out_len(), 0.0);
             sc.dz.resize(s.out_len(), 0.0);
-            let dp = &sc.dp;
-            let a = &acts.a[l];
-            let (il, ol) = (one.in_len(), one.out_len());
-            sc.da
-                .par_chunks_mut(il)
-                .zip(dp.par_chunks(ol))
-                .zip(a.par_chunks(il))
-                .for_each(|((da, dp), a)| {
-                    r::maxpool2d_backward(da, dp, a, one);
-                });
-            sc.dz
-                .par_chunks_mut(il)
-                .zip(sc.da.par_chunks(il))
-                .zip(a.par_chunks(il))
-                .for_each(|((dz, da), a)| {
-                    r::relu_backward(dz, da, a);
-                });
+            let (dp, a) = (&sc.dp, &acts.a[l]);
+            if let Some(fused) = self.k.pool_relu_bwd {
+                fused(&mut sc.dz, dp, a, ps);
+            } else {
+                sc.da.resize(s.out_len(), 0.0);
+                let (il, ol) = (one.in_len(), one.out_len());
+                sc.da
+                    .par_chunks_mut(il)
+                    .zip(dp.par_chunks(ol))
+                    .zip(a.par_chunks(il))
+                    .for_each(|((da, dp), a)| r::maxpool2d_backward(da, dp, a, one));
+                per_image_of_two(&mut sc.dz, (&sc.da, a), il, r::relu_backward);
+            }
             if let (Some(ns), Some(t)) = (self.arch.norm(l, n), self.layout.norm(l)) {
                 // sc.dz is the gradient at the normalisation's output; take it to the conv's.
                 sc.dn.resize(ns.len(), 0.0);
@@ -342,28 +345,25 @@ fn per_image(out: &mut [f32], (inp, len): (&[f32], usize), f: impl Fn(&mut [f32]
         .for_each(|(o, i)| f(o, i));
 }
 
-/// `f(out_image, in_image)` over the images of a batch in parallel (different sizes).
-/// pooled `[B, C, H/2, W/2]` = relu(maxpool2d_forward(m)) of `m` `[B, C, H, W]`, the same
-/// as pooling the ReLU's output (both are monotone) with a ReLU pass a quarter of the size.
-fn maxpool_then_relu(pooled: &mut [f32], m: &[f32], one: PoolShape) {
-    per_image2(pooled, one.out_len(), m, one.in_len(), |p, m| {
-        r::maxpool2d_forward(p, m, one)
-    });
-    pooled
-        .par_chunks_mut(one.out_len())
-        .for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
+/// `f(out_image, x_image, y_image)` over the images of a batch in parallel (same-size tensors).
+fn per_image_of_two(
+    out: &mut [f32],
+    (x, y): (&[f32], &[f32]),
+    len: usize,
+    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) {
+    out.par_chunks_mut(len)
+        .zip(x.par_chunks(len).zip(y.par_chunks(len)))
+        .for_each(|(o, (x, y))| f(o, x, y));
 }
 
-fn per_image2(
-    out: &mut [f32],
-    out_len: usize,
-    inp: &[f32],
-    in_len: usize,
-    f: impl Fn(&mut [f32], &[f32]) + Sync,
-) {
-    out.par_chunks_mut(out_len)
-        .zip(inp.par_chunks(in_len))
-        .for_each(|(o, i)| f(o, i));
+/// pooled `[B, C, H/2, W/2]` = relu(maxpool2d_forward(m)) of `m` `[B, C, H, W]`, the same
+/// as pooling the ReLU's output (both are monotone) with a ReLU pass a quarter of the size.
+fn maxpool_then_relu(pooled: &mut [f32], m: &[f32], s: PoolShape, pool: PoolFwd) {
+    pool(pooled, m, s);
+    pooled
+        .par_chunks_mut(s.out_len().div_ceil(16).max(1))
+        .for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
 }
 
 impl Engine for CpuEngine {

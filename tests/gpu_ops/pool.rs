@@ -1,6 +1,6 @@
 //! 2x2 max pooling (ops/pool): forward, backward and the backward with the ReLU folded in.
 
-use glassnet::cpu::reference as r;
+use glassnet::cpu::{fast, reference as r};
 use glassnet::gpu::ops as k;
 use glassnet::gpu::GpuContext;
 use glassnet::shapes::{GlobalPoolShape, PoolShape};
@@ -24,6 +24,64 @@ fn maxpool2d_kernels_match_reference() {
     let mut g = rng(3);
     for s in pool_shapes() {
         maxpool2d_on(&ctx, s, &mut g);
+    }
+}
+
+/// The fast path's pooling (row pairs, parallel over planes) is the reference's exactly,
+/// odd sides (the last row or column dropped) and a plane too small to pool included; it
+/// writes nothing beyond its output.
+#[test]
+fn fast_maxpool2d_forward_matches_reference() {
+    let mut g = rng(4);
+    for s in pool_shapes().into_iter().chain([PoolShape {
+        batch: 4,
+        c: 70,
+        h: 15,
+        w: 30,
+    }]) {
+        let inp = random(&mut g, s.in_len());
+        let mut want = vec![0.0; s.out_len()];
+        r::maxpool2d_forward(&mut want, &inp, s);
+        let mut got = vec![f32::NAN; s.out_len() + 3];
+        got[s.out_len()..].fill(5.0);
+        fast::maxpool2d_forward(&mut got, &inp, s);
+        assert_eq!(&got[..s.out_len()], &want[..], "{s:?}");
+        assert_eq!(
+            &got[s.out_len()..],
+            &[5.0; 3],
+            "{s:?}: wrote past its output"
+        );
+    }
+}
+
+/// The fast path's pooling-and-ReLU backward is the reference's maxpool2d_backward then
+/// relu_backward exactly: random inputs of both signs (windows whose maximum is negative
+/// route nothing), odd sides, a plane too small to pool, and ties (the first maximum wins).
+#[test]
+fn fast_maxpool2d_relu_backward_matches_reference() {
+    let mut g = rng(5);
+    for s in pool_shapes().into_iter().chain([PoolShape {
+        batch: 3,
+        c: 40,
+        h: 9,
+        w: 12,
+    }]) {
+        let mut inp = random(&mut g, s.in_len());
+        // Rounded to a coarse grid, so some windows hold their maximum twice.
+        inp.iter_mut().for_each(|v| *v = (*v * 4.0).round() / 4.0);
+        let dout = random(&mut g, s.out_len());
+        let mut pooled = vec![0.0; s.in_len()];
+        r::maxpool2d_backward(&mut pooled, &dout, &inp, s);
+        let mut want = vec![0.0; s.in_len()];
+        r::relu_backward(&mut want, &pooled, &inp);
+        let mut got = vec![f32::NAN; s.in_len()];
+        fast::maxpool2d_relu_backward(&mut got, &dout, &inp, s);
+        assert_eq!(got, want, "{s:?}");
+        let routed = want.iter().filter(|&&v| v != 0.0).count();
+        assert!(
+            s.out_len() == 0 || (routed > 0 && routed < s.out_len()),
+            "{s:?}: {routed}"
+        );
     }
 }
 
