@@ -117,6 +117,10 @@ pub struct RecipeArgs {
     /// edges mirrored (0: off).
     #[arg(long, default_value_t = 0.0)]
     jitter_rotate: f32,
+    /// Random resized crop: a square window of 1 - up to this of the side, anywhere in the
+    /// image, stretched back to the whole side, bilinear (0: off; at most 0.5).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_scale: f32,
     /// Epochs without a better validation score before stopping (0: never).
     #[arg(long)]
     patience: Option<usize>,
@@ -204,6 +208,7 @@ impl RecipeArgs {
             gamma: self.jitter_gamma,
             shift: self.jitter_shift,
             rotate: self.jitter_rotate,
+            scale: self.jitter_scale,
         };
         c.jitter.check().map_err(anyhow::Error::msg)?;
         if let Some(v) = self.patience {

@@ -64,6 +64,12 @@ pub struct Jitter {
     /// read 0.
     #[serde(default)]
     pub rotate: f32,
+    /// Random resized crop: a square window of U(1 - s, 1) of the side, anywhere inside the
+    /// image, stretched back to the whole side (bilinear): defects seen at other sizes and
+    /// cut by the frame, as a new line's optics and framing show them. Models saved before
+    /// it read 0.
+    #[serde(default)]
+    pub scale: f32,
 }
 
 impl Jitter {
@@ -79,6 +85,7 @@ impl Jitter {
             ("gamma", self.gamma),
             ("shift", self.shift),
             ("rotate", self.rotate),
+            ("scale", self.scale),
         ]
         .iter()
         .filter(|(_, v)| *v > 0.0)
@@ -96,6 +103,7 @@ impl Jitter {
             ("gamma", self.gamma, 1.0),
             ("shift", self.shift, 0.5),
             ("rotate", self.rotate, 45.0),
+            ("scale", self.scale, 0.5),
         ] {
             if !(v.is_finite() && (0.0..=most).contains(&v)) {
                 return Err(format!("--jitter-{name} {v}: a number in [0, {most}]"));
@@ -112,6 +120,14 @@ impl Jitter {
         scratch: &mut Vec<f32>,
         rng: &mut impl rand::Rng,
     ) {
+        if self.scale > 0.0 {
+            let frac = rng.random_range(1.0 - self.scale..=1.0);
+            let room = (1.0 - frac) * side as f32;
+            let (x0, y0) = (rng.random_range(0.0..=room), rng.random_range(0.0..=room));
+            scratch.clear();
+            scratch.extend_from_slice(img);
+            resized_crop(img, scratch, side, frac, (x0, y0));
+        }
         if self.rotate > 0.0 {
             let deg = rng.random_range(-self.rotate..=self.rotate);
             scratch.clear();
@@ -185,6 +201,26 @@ pub fn rotate(dst: &mut [f32], src: &[f32], side: usize, deg: f32) {
             let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
             let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
             dst[y * side + x] = top * (1.0 - fy) + bottom * fy;
+        }
+    }
+}
+
+/// dst `[side, side]` = the window of src `[side, side]` with its top-left corner at
+/// `(x0, y0)` and a side of `frac` of the image's, stretched over the whole side: output
+/// pixel centre x samples x0 + (x + 0.5) * frac - 0.5, bilinearly, clamped to the image.
+pub fn resized_crop(dst: &mut [f32], src: &[f32], side: usize, frac: f32, (x0, y0): (f32, f32)) {
+    let last = side as f32 - 1.0;
+    let at = |o: f32, i: usize| (o + (i as f32 + 0.5) * frac - 0.5).clamp(0.0, last);
+    for y in 0..side {
+        let sy = at(y0, y);
+        let (r0, fy) = (sy.floor() as usize, sy - sy.floor());
+        let r1 = (r0 + 1).min(side - 1);
+        for x in 0..side {
+            let sx = at(x0, x);
+            let (c0, fx) = (sx.floor() as usize, sx - sx.floor());
+            let c1 = (c0 + 1).min(side - 1);
+            let row = |r: usize| src[r * side + c0] * (1.0 - fx) + src[r * side + c1] * fx;
+            dst[y * side + x] = row(r0) * (1.0 - fy) + row(r1) * fy;
         }
     }
 }
@@ -269,6 +305,32 @@ mod tests {
     }
 
     #[test]
+    fn resized_crop_of_the_whole_is_the_identity_and_a_half_window_zooms_in() {
+        let side = 8;
+        let src: Vec<f32> = (0..side * side).map(|i| (i * 29 % 13) as f32).collect();
+        let mut dst = vec![0.0; side * side];
+        resized_crop(&mut dst, &src, side, 1.0, (0.0, 0.0));
+        assert_eq!(dst, src);
+        // The top-left half window: output (2x + 1, 2y + 1) sits on source pixel (x + 0.25
+        // .. ), between source pixels x and x + 1 with weights 0.75 / 0.25 on a ramp in x.
+        let ramp_x: Vec<f32> = (0..side * side).map(|i| (i % side) as f32).collect();
+        resized_crop(&mut dst, &ramp_x, side, 0.5, (0.0, 0.0));
+        for y in 0..side {
+            for x in 0..side {
+                let want = ((x as f32 + 0.5) * 0.5 - 0.5).max(0.0);
+                assert!((dst[y * side + x] - want).abs() < 1e-5, "({x}, {y})");
+            }
+        }
+        // A window at the far corner reads only the far part of the image.
+        resized_crop(&mut dst, &ramp_x, side, 0.5, (4.0, 4.0));
+        assert!(dst.iter().all(|&v| v >= 3.5), "{dst:?}");
+        // A flat image stays flat whatever the window.
+        let flat = vec![0.3f32; side * side];
+        resized_crop(&mut dst, &flat, side, 0.63, (1.7, 0.4));
+        assert!(dst.iter().all(|v| (v - 0.3).abs() < 1e-6));
+    }
+
+    #[test]
     fn photometric_parts_do_what_they_say_and_stay_in_range() {
         let base = ramp(8);
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
@@ -303,6 +365,7 @@ mod tests {
             gamma: 0.3,
             shift: 0.2,
             rotate: 10.0,
+            scale: 0.3,
         };
         let run = |seed| {
             let (mut img, mut s) = (ramp(10), Vec::new());
@@ -327,5 +390,17 @@ mod tests {
             .check()
             .unwrap_err()
             .contains("--jitter-rotate"));
+        assert!(Jitter { scale: 0.6, ..j }
+            .check()
+            .unwrap_err()
+            .contains("--jitter-scale"));
+        // Scale alone moves the image too, and each part draws only when it is on.
+        let only_scale = Jitter {
+            scale: 0.3,
+            ..Jitter::default()
+        };
+        let (mut img, mut s) = (ramp(10), Vec::new());
+        only_scale.apply(&mut img, 10, &mut s, &mut ChaCha8Rng::seed_from_u64(5));
+        assert_ne!(img, ramp(10));
     }
 }
