@@ -8,6 +8,10 @@ use crate::data::augment::{orient, Augment};
 use crate::model::Head;
 use crate::Result;
 
+/// Images turned at a time: the engine still batches, while the turned copy stays a few
+/// megabytes whatever the gallery's size.
+const CHUNK: usize = 256;
+
 /// Embeddings `[n, embed_dim]` of images `[n, 1, side, side]`, each the mean over the
 /// `augment.variants()` orientations. `Augment::None` is the plain embedding.
 pub fn embed_views(engine: &mut dyn Engine, images: &[f32], augment: Augment) -> Result<Vec<f32>> {
@@ -21,15 +25,18 @@ pub fn embed_views(engine: &mut dyn Engine, images: &[f32], augment: Augment) ->
     let len = side * side;
     let n = images.len() / len;
     let mut sum = vec![0.0f32; n * dim];
-    // [n, 1, side, side]: one orientation of every image at a time, so the engine batches.
-    let mut view = vec![0.0f32; images.len()];
-    for t in 0..augment.variants() {
-        for (dst, src) in view.chunks_exact_mut(len).zip(images.chunks_exact(len)) {
-            orient(dst, src, side, t);
-        }
-        let e = engine.embed(&view)?;
-        for (s, v) in sum.iter_mut().zip(&e) {
-            *s += v;
+    // [CHUNK, 1, side, side]: one orientation of a chunk of images at a time.
+    let mut view = Vec::with_capacity(CHUNK.min(n) * len);
+    for (imgs, sums) in images.chunks(CHUNK * len).zip(sum.chunks_mut(CHUNK * dim)) {
+        view.resize(imgs.len(), 0.0);
+        for t in 0..augment.variants() {
+            for (dst, src) in view.chunks_exact_mut(len).zip(imgs.chunks_exact(len)) {
+                orient(dst, src, side, t);
+            }
+            let e = engine.embed(&view)?;
+            for (s, v) in sums.iter_mut().zip(&e) {
+                *s += v;
+            }
         }
     }
     let views = augment.variants() as f32;
@@ -83,6 +90,23 @@ mod tests {
         let x = images(3, 24);
         let plain = e.embed(&x).unwrap();
         assert_eq!(embed_views(&mut e, &x, Augment::None).unwrap(), plain);
+    }
+
+    /// More images than one chunk: each row is that image's own mean embedding, as if it
+    /// were embedded alone (the chunk boundary and the short last chunk change nothing).
+    #[test]
+    fn a_gallery_larger_than_a_chunk_embeds_image_by_image() {
+        let mut e = engine(Head::L2);
+        let (n, len) = (CHUNK + 3, 24 * 24);
+        let x = images(n, 24);
+        let all = embed_views(&mut e, &x, Augment::Flip).unwrap();
+        assert_eq!(all.len(), n * 5);
+        for i in [0, 1, CHUNK - 1, CHUNK, n - 1] {
+            let one = embed_views(&mut e, &x[i * len..(i + 1) * len], Augment::Flip).unwrap();
+            for (a, b) in all[i * 5..(i + 1) * 5].iter().zip(&one) {
+                assert!((a - b).abs() < 1e-5, "image {i}: {a} vs {b}");
+            }
+        }
     }
 
     /// The views of a turned image are the views of the image in another order, so the mean
