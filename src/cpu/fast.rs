@@ -274,26 +274,21 @@ pub fn conv2d_backward_input(dinp: &mut [f32], dout: &[f32], weight: &[f32], s: 
     dinp[..s.in_len()]
         .par_chunks_mut(img_len)
         .enumerate()
-        .for_each_init(
-            || vec![0.0f32; ckk * hw],
-            |dcol, (b, dinp_b)| {
+        .for_each(|(b, dinp_b)| {
+            // The thread's im2col buffer (a fresh one per rayon job was a megabyte-sized
+            // allocation, zeroed and page-faulted, several times a layer).
+            COL.with(|c| {
+                let mut dcol = c.borrow_mut();
+                dcol.resize(ckk * hw, 0.0);
                 let dout_b = &dout[b * s.cout * hw..(b + 1) * s.cout * hw];
                 // dcol [CKK, HW] = weight^T [CKK, Co] . dout_b [Co, HW]
+                let (wt, rows) = ((1, ckk), (hw, 1));
                 sgemm(
-                    ckk,
-                    s.cout,
-                    hw,
-                    weight,
-                    (1, ckk),
-                    dout_b,
-                    (hw, 1),
-                    0.0,
-                    dcol,
-                    (hw, 1),
+                    ckk, s.cout, hw, weight, wt, dout_b, rows, 0.0, &mut dcol, rows,
                 );
-                col2im(dinp_b, dcol, &s);
-            },
-        );
+                col2im(dinp_b, &dcol, &s);
+            })
+        });
 }
 
 /// Splits 0..n into at most REDUCE_CHUNKS contiguous ranges.
