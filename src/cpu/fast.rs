@@ -76,14 +76,20 @@ fn valid_cols(kx: usize, s: &Conv2dShape) -> (usize, usize) {
 /// col `[Ci*K*K, Ho*Wo]` from one image `[Ci, H, W]` (zeros where the window leaves the
 /// image). Each output row is one contiguous copy plus zeroed edges.
 fn im2col(col: &mut [f32], img: &[f32], s: &Conv2dShape) {
-    let (ho, wo, k, p) = (s.ho(), s.wo(), s.k, s.pad);
+    im2col_rows(col, img, s, 0..s.ho());
+}
+
+/// col `[Ci*K*K, rows.len()*Wo]`: im2col's columns of the output rows `rows` only.
+fn im2col_rows(col: &mut [f32], img: &[f32], s: &Conv2dShape, rows: std::ops::Range<usize>) {
+    let (wo, k, p) = (s.wo(), s.k, s.pad);
+    let n = rows.len() * wo;
     for ci in 0..s.cin {
         for ky in 0..k {
             for kx in 0..k {
-                let row = ((ci * k + ky) * k + kx) * ho * wo;
+                let row = ((ci * k + ky) * k + kx) * n;
                 let (lo, hi) = valid_cols(kx, s);
-                for oy in 0..ho {
-                    let dst = &mut col[row + oy * wo..row + (oy + 1) * wo];
+                for (r, oy) in rows.clone().enumerate() {
+                    let dst = &mut col[row + r * wo..row + (r + 1) * wo];
                     let iy = (oy + ky).wrapping_sub(p);
                     if iy >= s.h {
                         dst.fill(0.0);
@@ -177,6 +183,8 @@ fn conv_product(out: &mut [f32], col: &[f32], weight: &[f32], bias: &[f32], s: &
 /// map, each image's convolution pooled while it is still in cache. The bias is added after
 /// the pooling (a per-channel constant commutes with the maximum, and rounding is monotone,
 /// so the result is the same), a quarter of the adds and no pass to preload the output.
+/// Parallel over images; a batch smaller than the thread count also splits each image's
+/// pooled rows, so that one image's embedding uses every core.
 pub fn conv2d_forward_maxpool_relu(
     pooled: &mut [f32],
     inp: &[f32],
@@ -184,32 +192,69 @@ pub fn conv2d_forward_maxpool_relu(
     bias: &[f32],
     s: Conv2dShape,
 ) {
-    let (hw, ckk) = (s.ho() * s.wo(), s.cin * s.k * s.k);
     let img_len = s.cin * s.h * s.w;
     let ps = s.pool();
     let plane = ps.ho() * ps.wo();
     if plane == 0 {
         return;
     }
+    let parts = (rayon::current_num_threads() / s.batch).clamp(1, ps.ho());
     pooled[..ps.out_len()]
         .par_chunks_mut(s.cout * plane)
         .enumerate()
         .for_each(|(b, out_b)| {
-            COL.with(|c| {
-                CONV.with(|z| {
-                    let (mut col, mut z) = (c.borrow_mut(), z.borrow_mut());
-                    col.resize(ckk * hw, 0.0);
-                    z.resize(s.cout * hw, 0.0);
-                    im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
-                    let (w, c) = ((ckk, 1), (hw, 1));
-                    sgemm(s.cout, ckk, hw, weight, w, &col, c, 0.0, &mut z, c);
-                    let planes = out_b.chunks_exact_mut(plane).zip(z.chunks_exact(hw));
-                    for ((o, zc), &bc) in planes.zip(bias) {
-                        pool_plane(o, zc, s.wo(), |m| (m + bc).max(0.0));
-                    }
+            let img = &inp[b * img_len..(b + 1) * img_len];
+            if parts == 1 {
+                return conv_pool_rows(out_b, img, weight, bias, &s, 0..ps.ho());
+            }
+            // Each part pools a band of rows into its own [Co, band, Wo/2], then the bands
+            // are put in place (the copy is a quarter of the convolution's output).
+            let bands: Vec<_> = (0..parts)
+                .map(|i| i * ps.ho() / parts..(i + 1) * ps.ho() / parts)
+                .collect();
+            let done: Vec<Vec<f32>> = bands
+                .par_iter()
+                .map(|rows| {
+                    let mut out = vec![0.0; s.cout * rows.len() * ps.wo()];
+                    conv_pool_rows(&mut out, img, weight, bias, &s, rows.clone());
+                    out
                 })
-            })
+                .collect();
+            for (rows, out) in bands.iter().zip(&done) {
+                let band = rows.len() * ps.wo();
+                for (dst, src) in out_b.chunks_exact_mut(plane).zip(out.chunks_exact(band)) {
+                    dst[rows.start * ps.wo()..][..band].copy_from_slice(src);
+                }
+            }
         });
+}
+
+/// out `[Co, rows.len(), Wo/2]`: the pooled rows `rows` of one image's conv + pool + ReLU,
+/// from the convolution's rows 2 * rows (the thread's buffers hold the columns and the map).
+fn conv_pool_rows(
+    out: &mut [f32],
+    img: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    s: &Conv2dShape,
+    rows: std::ops::Range<usize>,
+) {
+    let ckk = s.cin * s.k * s.k;
+    let n = 2 * rows.len() * s.wo();
+    COL.with(|c| {
+        CONV.with(|z| {
+            let (mut col, mut z) = (c.borrow_mut(), z.borrow_mut());
+            col.resize(ckk * n, 0.0);
+            z.resize(s.cout * n, 0.0);
+            im2col_rows(&mut col, img, s, 2 * rows.start..2 * rows.end);
+            let (w, c) = ((ckk, 1), (n, 1));
+            sgemm(s.cout, ckk, n, weight, w, &col, c, 0.0, &mut z, c);
+            let band = rows.len() * (s.wo() / 2);
+            for ((o, zc), &bc) in out.chunks_exact_mut(band).zip(z.chunks_exact(n)).zip(bias) {
+                pool_plane(o, zc, s.wo(), |m| (m + bc).max(0.0));
+            }
+        })
+    })
 }
 
 /// out `[B, C, H/2, W/2]` = 2x2 max pooling of inp `[B, C, H, W]` (an odd last row or
