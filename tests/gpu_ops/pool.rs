@@ -60,12 +60,11 @@ fn fast_maxpool2d_forward_matches_reference() {
 #[test]
 fn fast_maxpool2d_relu_backward_matches_reference() {
     let mut g = rng(5);
-    for s in pool_shapes().into_iter().chain([PoolShape {
-        batch: 3,
-        c: 40,
-        h: 9,
-        w: 12,
-    }]) {
+    let p = |batch, c, h, w| PoolShape { batch, c, h, w };
+    for s in pool_shapes()
+        .into_iter()
+        .chain([p(3, 40, 9, 12), p(2, 3, 4, 1), p(2, 5, 6, 7)])
+    {
         let mut inp = random(&mut g, s.in_len());
         // Rounded to a coarse grid, so some windows hold their maximum twice.
         inp.iter_mut().for_each(|v| *v = (*v * 4.0).round() / 4.0);
