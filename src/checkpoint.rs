@@ -299,6 +299,17 @@ pub fn check_metadata(m: &Metadata, mp: &Path) -> Result<()> {
             ),
         );
     }
+    if m.preprocess.channels() != m.arch.in_channels {
+        return bad(
+            mp,
+            format!(
+                "preprocess.colour {:?} gives {} plane(s) but arch.in_channels is {}",
+                m.preprocess.colour,
+                m.preprocess.channels(),
+                m.arch.in_channels
+            ),
+        );
+    }
     if m.training.head != m.arch.head {
         return bad(
             mp,

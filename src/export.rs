@@ -1,8 +1,8 @@
 //! ONNX export of a model's embedder, and a check of the written file by an independent
 //! runtime (tract).
 //!
-//! The graph takes the preprocessed input `[N, 1, side, side]` (grey in [-1, 1], what
-//! `Preprocess::apply` yields; N is dynamic) and has two outputs: `embedding` `[N, D]`, as
+//! The graph takes the preprocessed input `[N, C, side, side]` (grey, C = 1, or red, green
+//! and blue, C = 3, in [-1, 1], what `Preprocess::apply_picture` yields; N is dynamic) and has two outputs: `embedding` `[N, D]`, as
 //! the engines compute it (conv + ReLU + 2x2 max-pool blocks, flatten, dense, then the
 //! head: sigmoid, or division by the row norm floored at `L2_EPS`), and `distances`
 //! `[N, G]`, squared Euclidean distances to the model's gallery (carried as an
@@ -61,7 +61,12 @@ pub struct TensorSpec {
 pub fn sidecar(model: &Model) -> Sidecar {
     let m: &Metadata = &model.meta;
     let a = &m.arch;
-    let side = a.side.to_string();
+    let (side, c) = (a.side.to_string(), a.in_channels.to_string());
+    let planes = if a.in_channels == 3 {
+        "red, green and blue planes"
+    } else {
+        "grey images"
+    };
     Sidecar {
         format: "glassnet-onnx",
         glassnet_version: env!("CARGO_PKG_VERSION"),
@@ -69,8 +74,8 @@ pub fn sidecar(model: &Model) -> Sidecar {
         opset: OPSET,
         input: TensorSpec {
             name: INPUT,
-            shape: vec!["N".into(), "1".into(), side.clone(), side],
-            meaning: "preprocessed grey images, NCHW float32 in [-1, 1] (see preprocess)".into(),
+            shape: vec!["N".into(), c, side.clone(), side],
+            meaning: format!("preprocessed {planes}, NCHW float32 in [-1, 1] (see preprocess)"),
         },
         outputs: vec![
             TensorSpec {
@@ -300,13 +305,13 @@ pub fn onnx_model(model: &Model) -> Result<pb::ModelProto> {
     let mut g = Graph::default();
     let emb = embedder(&mut g, arch, &model.params)?;
     gallery_distances(&mut g, &emb, &model.gallery, rows, d);
-    let side = arch.side.to_string();
+    let (side, c) = (arch.side.to_string(), arch.in_channels.to_string());
     let (ds, rs) = (d.to_string(), rows.to_string());
     let graph = pb::GraphProto {
         name: "glassnet_embedder".into(),
         node: g.nodes,
         initializer: g.init,
-        input: vec![float_value(INPUT, &["N", "1", &side, &side])],
+        input: vec![float_value(INPUT, &["N", &c, &side, &side])],
         output: vec![
             float_value(EMBEDDING, &["N", &ds]),
             float_value(DISTANCES, &["N", &rs]),
@@ -354,20 +359,21 @@ fn tract_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Input(format!("tract, {what}: {e}"))
 }
 
-/// Runs `images` `[n, 1, side, side]` through an ONNX file with tract (optimised plan for
-/// this batch size).
-pub fn run_tract(onnx: &[u8], side: usize, images: &[f32]) -> Result<TractOutputs> {
-    let n = images.len() / (side * side);
+/// Runs `images` `[n, arch.in_channels, arch.side, arch.side]` through an ONNX file with
+/// tract (optimised plan for this batch size).
+pub fn run_tract(onnx: &[u8], arch: &Arch, images: &[f32]) -> Result<TractOutputs> {
+    let (c, side) = (arch.in_channels, arch.side);
+    let n = images.len() / arch.image_len();
     let plan = tract_onnx::onnx()
         .model_for_read(&mut &*onnx)
         .map_err(|e| tract_err("reading the model", e))?
-        .with_input_fact(0, f32::fact([n, 1, side, side]).into())
+        .with_input_fact(0, f32::fact([n, c, side, side]).into())
         .map_err(|e| tract_err("input shape", e))?
         .into_optimized()
         .map_err(|e| tract_err("optimising", e))?
         .into_runnable()
         .map_err(|e| tract_err("planning", e))?;
-    let input = Tensor::from_shape(&[n, 1, side, side], images)
+    let input = Tensor::from_shape(&[n, c, side, side], images)
         .map_err(|e| tract_err("input tensor", e))?;
     let out = plan
         .run(tvec!(input.into_tvalue()))

@@ -59,18 +59,8 @@ impl<'a> Thumbnails<'a> {
     /// An `<img>` of image `i`.
     pub fn img(&mut self, i: usize, alt: &str) -> Result<String> {
         if !self.cache.contains_key(&i) {
-            let side = self.data.side as u32;
-            // Network inputs are scaled to [-1, 1].
-            let grey: Vec<u8> = self
-                .data
-                .image(i)
-                .iter()
-                .map(|&v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8)
-                .collect();
-            let full = image::GrayImage::from_raw(side, side, grey)
-                .ok_or_else(|| Error::Input(format!("image {i}: not {side}x{side} pixels")))?;
-            let small =
-                image::imageops::resize(&full, THUMB, THUMB, image::imageops::FilterType::Triangle);
+            let full = crate::data::preprocess::input_to_image(self.data.image(i), self.data.side);
+            let small = full.resize_exact(THUMB, THUMB, image::imageops::FilterType::Triangle);
             let mut png = Vec::new();
             small
                 .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
@@ -353,6 +343,7 @@ mod tests {
     fn image_names_are_relative_to_the_shared_folder() {
         let data = Dataset {
             side: 1,
+            channels: 1,
             images: vec![0.0; 3],
             labels: vec![0, 1, 1],
             classes: vec!["a".into(), "b".into()],

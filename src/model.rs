@@ -81,6 +81,13 @@ pub struct Arch {
     /// Models saved before normalisation read as unnormalised ones.
     #[serde(default)]
     pub norm: Norm,
+    /// Input planes: 1 (grey) or 3 (red, green, blue); models saved before colour read 1.
+    #[serde(default = "one")]
+    pub in_channels: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Arch {
@@ -95,6 +102,7 @@ impl Arch {
             objective: Objective::Triplet,
             pooling: Pooling::Flatten,
             norm: Norm::None,
+            in_channels: 1,
         }
     }
 
@@ -107,6 +115,12 @@ impl Arch {
         }
         if let Some(k) = self.kernels.iter().find(|&&k| k % 2 == 0 || k == 0) {
             return Err(format!("kernel size {k} must be odd"));
+        }
+        if !matches!(self.in_channels, 1 | 3) {
+            return Err(format!(
+                "{} input channels: 1 (grey) or 3 (colour)",
+                self.in_channels
+            ));
         }
         if self.channels.contains(&0) || self.embed_dim == 0 {
             return Err("channel counts and embedding size must be positive".into());
@@ -159,7 +173,11 @@ impl Arch {
         let side = self.side >> l;
         Conv2dShape {
             batch,
-            cin: if l == 0 { 1 } else { self.channels[l - 1] },
+            cin: if l == 0 {
+                self.in_channels
+            } else {
+                self.channels[l - 1]
+            },
             cout: self.channels[l],
             h: side,
             w: side,
@@ -212,8 +230,9 @@ impl Arch {
         }
     }
 
+    /// Values of one input image `[in_channels, side, side]`.
     pub fn image_len(&self) -> usize {
-        self.side * self.side
+        self.in_channels * self.side * self.side
     }
 
     /// Forward FLOPs for one image.
@@ -239,8 +258,9 @@ impl Arch {
             Pooling::Flatten => "",
             Pooling::AvgMax => " -> global avg+max",
         };
+        let colour = if self.in_channels == 3 { " RGB" } else { "" };
         format!(
-            "{}px -> conv {}{norm}{pool} -> dense {} -> {:?} ({:?})",
+            "{}px{colour} -> conv {}{norm}{pool} -> dense {} -> {:?} ({:?})",
             self.side,
             convs.join(", "),
             self.embed_dim,

@@ -412,3 +412,63 @@ fn class_folders_are_walked_by_the_one_rule_and_what_is_ignored_is_listed() {
         ["README.txt", "alpha/day2/scan.raw", "beta/notes.txt"]
     );
 }
+
+/// `--colour auto` chooses colour only where the planes differ: a set of tinted images is
+/// colour; grey files, and colour files of grey content (R = G = B, also as JPEG), are grey.
+/// A colour set loads as three planes per image, each plane the file's own.
+#[test]
+fn colour_is_detected_from_the_pixels_not_the_file_type() {
+    use glassnet::data::folder::has_colour;
+    use glassnet::data::preprocess::Colour;
+    let ramp = |x: u32, y: u32| (x * 5 + y * 3) as u8;
+    let write = |dir: &Path, f: &dyn Fn(&Path, usize)| {
+        for class in ["a", "b"] {
+            std::fs::create_dir_all(dir.join(class)).unwrap();
+            for i in 0..4 {
+                f(&dir.join(class), i);
+            }
+        }
+    };
+    let tinted = tmpdir("colour-tinted");
+    write(&tinted, &|d, i| {
+        image::RgbImage::from_fn(30, 20, |x, y| {
+            image::Rgb([ramp(x, y), 40, 200 - ramp(x, y)])
+        })
+        .save(d.join(format!("{i}.png")))
+        .unwrap()
+    });
+    let grey_rgb = tmpdir("colour-grey-rgb");
+    write(&grey_rgb, &|d, i| {
+        let v = |x, y| ramp(x, y);
+        let img = image::RgbImage::from_fn(30, 20, |x, y| image::Rgb([v(x, y); 3]));
+        img.save(d.join(format!("{i}.png"))).unwrap();
+        img.save(d.join(format!("{i}.jpg"))).unwrap();
+    });
+    let grey = tmpdir("colour-grey");
+    write(&grey, &|d, i| {
+        image::GrayImage::from_fn(30, 20, |x, y| image::Luma([ramp(x, y)]))
+            .save(d.join(format!("{i}.png")))
+            .unwrap()
+    });
+    assert!(has_colour(&tinted).unwrap());
+    assert!(!has_colour(&grey_rgb).unwrap());
+    assert!(!has_colour(&grey).unwrap());
+    assert!(has_colour(&tinted.join("missing")).is_err());
+
+    let pre = Preprocess {
+        colour: Colour::Rgb,
+        ..Preprocess::resize_only(16)
+    };
+    let (data, _) = load_folder(&tinted, &pre, false).unwrap();
+    assert_eq!((data.channels, data.image_len()), (3, 3 * 16 * 16));
+    let img = data.image(0);
+    let plane = |k: usize| &img[k * 256..(k + 1) * 256];
+    // Green is a constant 40 / 255; red rises where blue falls.
+    let want = 40.0 / 255.0 * 2.0 - 1.0;
+    assert!(plane(1).iter().all(|v| (v - want).abs() < 1e-5));
+    let (r, b) = (plane(0), plane(2));
+    assert!(r[255] > r[0] && b[255] < b[0]);
+    for d in [tinted, grey_rgb, grey] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

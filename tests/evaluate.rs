@@ -35,6 +35,7 @@ fn three_classes(per_class: usize, seed: u64) -> Dataset {
     }
     Dataset {
         side,
+        channels: 1,
         images,
         labels,
         classes: vec!["left".into(), "right".into(), "centre".into()],

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use glassnet::checkpoint::{Metadata, Model, FORMAT, FORMAT_VERSION};
 use glassnet::data::builtin::builtin;
-use glassnet::data::preprocess::Preprocess;
+use glassnet::data::preprocess::{Colour, Preprocess};
 use glassnet::data::synth::SynthConfig;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::Engine;
@@ -58,14 +58,26 @@ fn presets() -> Vec<(&'static str, Arch)> {
                 objective: Objective::Triplet,
                 pooling: Pooling::Flatten,
                 norm: Norm::Batch,
+                in_channels: 1,
+            },
+        ),
+        (
+            "colour",
+            Arch {
+                pooling: Pooling::AvgMax,
+                norm: Norm::Batch,
+                in_channels: 3,
+                ..Arch::reference(Head::L2)
             },
         ),
     ]
 }
 
-/// 96 built-in images at `side`: the first 64 (16 per class) embed into the gallery, the last
-/// 32 are the queries.
-fn images(side: usize) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
+/// 96 built-in images at `arch`'s side: the first 64 (16 per class) embed into the gallery,
+/// the last 32 are the queries. A colour architecture gets three planes that differ (the
+/// grey level, its negative and its square), so a swapped plane would show.
+fn images(arch: &Arch) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
+    let side = arch.side;
     let cfg = SynthConfig {
         seed: 3,
         counts: [24, 24, 24, 24],
@@ -73,14 +85,24 @@ fn images(side: usize) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
         ..Default::default()
     };
     let data = builtin(&cfg, &Preprocess::resize_only(side));
-    let il = side * side;
+    let il = arch.image_len();
     let (mut gallery, mut labels, mut queries) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..data.len() {
+        let g = data.image(i);
+        let img: Vec<f32> = match arch.in_channels {
+            3 => g
+                .iter()
+                .copied()
+                .chain(g.iter().map(|v| -v))
+                .chain(g.iter().map(|v| v * v))
+                .collect(),
+            _ => g.to_vec(),
+        };
         if i % 24 < 16 {
-            gallery.extend_from_slice(data.image(i));
+            gallery.extend_from_slice(&img);
             labels.push(data.labels[i]);
         } else {
-            queries.extend_from_slice(data.image(i));
+            queries.extend_from_slice(&img);
         }
     }
     assert_eq!((labels.len(), queries.len() / il), (64, 32));
@@ -97,7 +119,14 @@ fn model(arch: &Arch, params: Vec<f32>, gallery: Vec<f32>, labels: Vec<u32>) -> 
             classes: ["control", "dent", "mold", "fold"]
                 .map(String::from)
                 .to_vec(),
-            preprocess: Preprocess::resize_only(arch.side),
+            preprocess: Preprocess {
+                colour: if arch.in_channels == 3 {
+                    Colour::Rgb
+                } else {
+                    Colour::Grey
+                },
+                ..Preprocess::resize_only(arch.side)
+            },
             normalisation: "test".into(),
             training: TrainConfig::preset(Recipe::Robust),
             seed: 0,
@@ -144,12 +173,12 @@ fn every_preset_exports_and_tract_matches_the_cpu_path() {
     for (name, arch) in presets() {
         let params = with_trained_norms(&arch, init_params(&arch, &ParamLayout::new(&arch), 5));
         let mut cpu = CpuEngine::new(&arch, &params, CpuKind::Fast).unwrap();
-        let (gallery_images, labels, queries) = images(arch.side);
+        let (gallery_images, labels, queries) = images(&arch);
         let gallery = cpu.embed(&gallery_images).unwrap();
         let ours = cpu.embed(&queries).unwrap();
         let m = model(&arch, params.clone(), gallery.clone(), labels.clone());
         let bytes = onnx_bytes(&m).unwrap();
-        let theirs = run_tract(&bytes, arch.side, &queries).unwrap();
+        let theirs = run_tract(&bytes, &arch, &queries).unwrap();
         let diff = max_abs_diff(&ours, &theirs.embedding);
         eprintln!("{name}: max |tract - cpu| over 32 images = {diff:.2e}");
         assert!(diff <= 1e-5, "{name}: embeddings differ by {diff}");

@@ -269,6 +269,7 @@ fn fold_setting() -> (Dataset, CvConfig) {
     let labels: Vec<u32> = (0..30).map(|i| i % 3).collect();
     let data = Dataset {
         side: 4,
+        channels: 1,
         images: vec![0.0; 30 * 16],
         labels,
         classes: vec!["a".into(), "b".into(), "c".into()],
@@ -368,6 +369,7 @@ fn regenerate_corpus() {
         objective: Default::default(),
         pooling: Default::default(),
         norm: Default::default(),
+        in_channels: 1,
     };
     let params = init_params(&arch, &ParamLayout::new(&arch), 1);
     let model = Model {

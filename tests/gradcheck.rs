@@ -361,18 +361,16 @@ fn siamese_gradients() {
 
 #[test]
 fn whole_network_gradient() {
-    for (head, objective, pooling, norm) in [
-        (Head::L2, Objective::Triplet, Pooling::Flatten, Norm::None),
-        (
-            Head::Sigmoid,
-            Objective::Triplet,
-            Pooling::Flatten,
-            Norm::None,
-        ),
-        (Head::L2, Objective::Siamese, Pooling::Flatten, Norm::None),
-        (Head::L2, Objective::Triplet, Pooling::AvgMax, Norm::None),
+    let (triplet, l2) = (Objective::Triplet, Head::L2);
+    for (head, objective, pooling, norm, in_channels) in [
+        (l2, triplet, Pooling::Flatten, Norm::None, 1),
+        (Head::Sigmoid, triplet, Pooling::Flatten, Norm::None, 1),
+        (l2, Objective::Siamese, Pooling::Flatten, Norm::None, 1),
+        (l2, triplet, Pooling::AvgMax, Norm::None, 1),
         // Batch statistics: each image's gradient also flows through the others'.
-        (Head::L2, Objective::Triplet, Pooling::AvgMax, Norm::Batch),
+        (l2, triplet, Pooling::AvgMax, Norm::Batch, 1),
+        // Colour: three input planes.
+        (l2, triplet, Pooling::AvgMax, Norm::Batch, 3),
     ] {
         let arch = Arch {
             side: 12,
@@ -383,6 +381,7 @@ fn whole_network_gradient() {
             objective,
             pooling,
             norm,
+            in_channels,
         };
         let layout = ParamLayout::new(&arch);
         let params = init_params(&arch, &layout, 7);

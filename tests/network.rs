@@ -29,6 +29,7 @@ fn two_blocks() -> Arch {
         objective: Default::default(),
         pooling: Default::default(),
         norm: Default::default(),
+        in_channels: 1,
     }
 }
 
@@ -99,15 +100,18 @@ fn compare(tag: &str, a: &mut dyn Engine, b: &mut dyn Engine, batch: &Batch) {
 #[test]
 fn reference_network_matches_across_backends() {
     let Some(ctx) = gpu() else { return };
-    for (head, pooling, norm) in [
-        (Head::L2, Pooling::Flatten, Norm::None),
-        (Head::Sigmoid, Pooling::Flatten, Norm::None),
-        (Head::L2, Pooling::AvgMax, Norm::None),
-        (Head::L2, Pooling::AvgMax, Norm::Batch),
+    // The last: colour input, three planes into the first convolution.
+    for (head, pooling, norm, in_channels) in [
+        (Head::L2, Pooling::Flatten, Norm::None, 1),
+        (Head::Sigmoid, Pooling::Flatten, Norm::None, 1),
+        (Head::L2, Pooling::AvgMax, Norm::None, 1),
+        (Head::L2, Pooling::AvgMax, Norm::Batch, 1),
+        (Head::L2, Pooling::AvgMax, Norm::Batch, 3),
     ] {
         let arch = Arch {
             pooling,
             norm,
+            in_channels,
             ..Arch::reference(head)
         };
         let params = init_params(&arch, &ParamLayout::new(&arch), 3);
@@ -131,7 +135,7 @@ fn reference_network_matches_across_backends() {
             margin: 1.0,
         };
         compare(
-            &format!("{head:?} {pooling:?} {norm:?} gpu vs reference"),
+            &format!("{head:?} {pooling:?} {norm:?} {in_channels} gpu vs reference"),
             &mut gpu,
             &mut reference,
             &given,
@@ -140,7 +144,7 @@ fn reference_network_matches_across_backends() {
         // statistics once more than fast's.
         let mut reference = CpuEngine::new(&arch, &params, CpuKind::Reference).unwrap();
         compare(
-            &format!("{head:?} {pooling:?} {norm:?} fast vs reference"),
+            &format!("{head:?} {pooling:?} {norm:?} {in_channels} fast vs reference"),
             &mut fast,
             &mut reference,
             &given,
@@ -150,7 +154,7 @@ fn reference_network_matches_across_backends() {
             ..given
         };
         compare(
-            &format!("{head:?} {pooling:?} {norm:?} mined gpu vs fast"),
+            &format!("{head:?} {pooling:?} {norm:?} {in_channels} mined gpu vs fast"),
             &mut gpu,
             &mut fast,
             &mined,
@@ -212,6 +216,7 @@ fn gpu_step_is_bit_identical_run_to_run() {
             objective: Default::default(),
             pooling: Default::default(),
             norm,
+            in_channels: 1,
         };
         let params = init_params(&arch, &ParamLayout::new(&arch), 4);
         let (images, labels) = batch_data(&arch, 9, 31);
@@ -254,8 +259,9 @@ fn training_steps_agree_between_gpu_and_cpu() {
     let Some(ctx) = gpu() else { return };
     // Without normalisation, blocks 1 and 2 (16x16, 8x8) take the fused conv + ReLU +
     // pooling pass on the GPU, block 3 (4x4) the separate passes; with it, every block takes
-    // conv, batchnorm_forward, ReLU and pooling: all against the CPU.
-    for norm in [Norm::None, Norm::Batch] {
+    // conv, batchnorm_forward, ReLU and pooling: all against the CPU. The last with colour
+    // input (three planes into the first convolution).
+    for (norm, in_channels) in [(Norm::None, 1), (Norm::Batch, 1), (Norm::Batch, 3)] {
         let arch = Arch {
             side: 16,
             channels: vec![4, 8, 6],
@@ -265,6 +271,7 @@ fn training_steps_agree_between_gpu_and_cpu() {
             objective: Default::default(),
             pooling: Default::default(),
             norm,
+            in_channels,
         };
         let params = init_params(&arch, &ParamLayout::new(&arch), 5);
         let (images, labels) = batch_data(&arch, 12, 32);
@@ -286,7 +293,7 @@ fn training_steps_agree_between_gpu_and_cpu() {
             let sc = c.train_step(&batch, Some(opt.at_step(t))).unwrap();
             assert!(
                 (sg.loss - sc.loss).abs() < 1e-3,
-                "{norm:?} step {t}: gpu loss {} cpu loss {}",
+                "{norm:?} {in_channels} step {t}: gpu loss {} cpu loss {}",
                 sg.loss,
                 sc.loss
             );
@@ -294,10 +301,10 @@ fn training_steps_agree_between_gpu_and_cpu() {
         }
         assert!(
             losses[4] < losses[0],
-            "{norm:?}: loss did not fall over 5 steps: {losses:?}"
+            "{norm:?} {in_channels}: loss did not fall over 5 steps: {losses:?}"
         );
         assert_close(
-            &format!("{norm:?} params after 5 steps"),
+            &format!("{norm:?} {in_channels} params after 5 steps"),
             &g.params().unwrap(),
             &c.params().unwrap(),
             1e-4,

@@ -273,6 +273,7 @@ fn every_step_is_deterministic_and_in_range() {
                 } else {
                     Fit::Stretch
                 },
+                colour: Default::default(),
             };
             for (_, img) in &frames {
                 let a = pre.apply(img);
@@ -313,4 +314,96 @@ fn rule_features_tell_a_blob_from_a_clean_surface() {
     assert_eq!((fc[0], fb[0]), (0.0, 1.0));
     assert!(fb[1] > 0.0 && fb[1] < 0.2, "area fraction {}", fb[1]);
     assert_eq!(fb, rule_features(&blob, side));
+}
+
+/// Colour input: with no crop each plane goes through the pipeline as a grey image would;
+/// with a crop the region is found once, on the grey level, and cut from every plane.
+#[test]
+fn colour_planes_go_through_the_pipeline_alike() {
+    use glassnet::data::preprocess::{Colour, Picture};
+    let mut g = rng(41);
+    let (w, h) = (150u32, 90u32);
+    let planes: Vec<GreyF32> = (0..3).map(|_| surface(w, h, &mut g)).collect();
+    let grey = GreyF32::from_fn(w, h, |x, y| {
+        Luma([planes.iter().map(|p| p.get_pixel(x, y)[0]).sum::<f32>() / 3.0])
+    });
+    let pic = Picture {
+        grey: grey.clone(),
+        rgb: Some([planes[0].clone(), planes[1].clone(), planes[2].clone()]),
+    };
+    let plane = 40 * 40;
+    for (fit, denoise, contrast) in [
+        (Fit::Stretch, Denoise::None, Contrast::None),
+        (Fit::Pad, Denoise::Median, Contrast::Stretch),
+        (Fit::Stretch, Denoise::Gaussian, Contrast::Equalize),
+    ] {
+        let grey_pre = Preprocess {
+            fit,
+            denoise,
+            contrast,
+            ..Preprocess::resize_only(40)
+        };
+        let rgb = Preprocess {
+            colour: Colour::Rgb,
+            ..grey_pre.clone()
+        };
+        let out = rgb.apply_picture(&pic);
+        assert_eq!(out.len(), 3 * plane, "{fit:?}");
+        for (k, p) in planes.iter().enumerate() {
+            assert_eq!(
+                out[k * plane..(k + 1) * plane],
+                grey_pre.apply(p)[..],
+                "plane {k}"
+            );
+        }
+        // A grey model reads the grey level of a colour file; a grey file in a colour model
+        // is three equal planes.
+        assert_eq!(grey_pre.apply_picture(&pic), grey_pre.apply(&grey));
+        let flat = rgb.apply_picture(&Picture::from(grey.clone()));
+        let one = grey_pre.apply(&grey);
+        assert_eq!(flat, [one.clone(), one.clone(), one].concat());
+    }
+    // The crop: a dark defect in every plane; the region found on the grey level cuts each.
+    let mut with_defect = planes.clone();
+    let mut g2 = rng(42);
+    let rect = add_defect(&mut with_defect[0], &mut g2);
+    for p in &mut with_defect[1..] {
+        add_defect(p, &mut rng(42));
+    }
+    let grey = GreyF32::from_fn(w, h, |x, y| {
+        Luma([with_defect
+            .iter()
+            .map(|p| p.get_pixel(x, y)[0])
+            .sum::<f32>()
+            / 3.0])
+    });
+    let crop = Preprocess {
+        crop: Some(Crop::default()),
+        ..Preprocess::resize_only(40)
+    };
+    let (_, found) = crop.process(&grey);
+    let found = found.expect("the defect stands out");
+    assert!(found.contains(&rect), "{found:?} holds {rect:?}");
+    let pic = Picture {
+        grey: grey.clone(),
+        rgb: Some([
+            with_defect[0].clone(),
+            with_defect[1].clone(),
+            with_defect[2].clone(),
+        ]),
+    };
+    let out = Preprocess {
+        colour: Colour::Rgb,
+        ..crop.clone()
+    }
+    .apply_picture(&pic);
+    let whole = Preprocess::resize_only(40);
+    for (k, p) in with_defect.iter().enumerate() {
+        let cut = image::imageops::crop_imm(p, found.x, found.y, found.w, found.h).to_image();
+        assert_eq!(
+            out[k * plane..(k + 1) * plane],
+            whole.apply(&cut)[..],
+            "plane {k}"
+        );
+    }
 }

@@ -45,6 +45,7 @@ fn toy(n_per_class: usize, seed: u64) -> Dataset {
     }
     Dataset {
         side,
+        channels: 1,
         images,
         labels,
         classes: vec!["blob".into(), "stripe".into(), "plain".into()],
@@ -72,6 +73,7 @@ fn arch() -> Arch {
         objective: Default::default(),
         pooling: Default::default(),
         norm: Default::default(),
+        in_channels: 1,
     }
 }
 

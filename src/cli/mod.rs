@@ -162,11 +162,29 @@ pub struct PreprocessArgs {
     /// (aspect kept, centred, the rest filled with the image's median grey).
     #[arg(long, value_enum, default_value_t = crate::data::fit::Fit::Stretch)]
     fit: crate::data::fit::Fit,
+    /// Input planes: auto (colour when at least half of a sample of the images differ
+    /// between their red, green and blue planes, else grey), grey, or rgb.
+    #[arg(long, alias = "color", value_enum, default_value_t = ColourChoice::Auto)]
+    colour: ColourChoice,
+}
+
+/// `--colour`: a fixed choice, or one made from the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColourChoice {
+    Auto,
+    Grey,
+    Rgb,
 }
 
 impl PreprocessArgs {
-    pub fn build(&self, side: usize) -> anyhow::Result<crate::data::preprocess::Preprocess> {
-        use crate::data::preprocess::Preprocess;
+    /// The pipeline for images of `data` (`--colour auto` looks at them; the built-in set is
+    /// grey).
+    pub fn build(
+        &self,
+        side: usize,
+        data: &DataArgs,
+    ) -> anyhow::Result<crate::data::preprocess::Preprocess> {
+        use crate::data::preprocess::{Colour, Preprocess};
         use crate::model::MAX_SIDE;
         anyhow::ensure!(
             (8..=MAX_SIDE).contains(&side),
@@ -206,6 +224,17 @@ impl PreprocessArgs {
             contrast: self.contrast,
             segment: self.segment,
             fit: self.fit,
+            colour: match (self.colour, &data.data) {
+                (ColourChoice::Grey, _) | (ColourChoice::Auto, None) => Colour::Grey,
+                (ColourChoice::Rgb, _) => Colour::Rgb,
+                (ColourChoice::Auto, Some(dir)) => {
+                    if crate::data::folder::has_colour(dir)? {
+                        Colour::Rgb
+                    } else {
+                        Colour::Grey
+                    }
+                }
+            },
         })
     }
 }

@@ -243,6 +243,7 @@ fn report_html(
     let side = model.meta.preprocess.side;
     let data = crate::data::Dataset {
         side,
+        channels: model.meta.preprocess.channels(),
         images: images.concat(),
         labels: vec![0; images.len()],
         classes: names.clone(),

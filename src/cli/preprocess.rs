@@ -32,14 +32,6 @@ pub struct PreprocessCmdArgs {
     sheet_examples: usize,
 }
 
-/// 8-bit image of a network input `[side * side]` in [-1, 1].
-fn input_to_u8(pixels: &[f32], side: usize) -> GrayImage {
-    GrayImage::from_fn(side as u32, side as u32, |x, y| {
-        let v = pixels[y as usize * side + x as usize];
-        Luma([((v.clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8])
-    })
-}
-
 /// A contact-sheet cell's width (original and processed side by side) and the gap around it.
 fn sheet_cell(size: usize) -> (u32, u32) {
     (2 * size as u32 + 6, 6)
@@ -107,7 +99,7 @@ fn original(
 
 pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.size >= 16, "--size {}: at least 16 pixels", a.size);
-    let pre = a.pre.build(a.size)?;
+    let pre = a.pre.build(a.size, &a.data)?;
     let stage = Staging::new(&a.out)?;
     let (data, source) = load_dataset(&a.data, &pre)?;
     eprintln!("data: {source}: {}", data.summary());
@@ -142,7 +134,7 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         );
         let dir = stage.path(&data.classes[c]);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let processed = input_to_u8(data.image(i), a.size);
+        let processed = crate::data::preprocess::input_to_image(data.image(i), a.size);
         processed
             .save(dir.join(format!("{name}.png")))
             .with_context(|| format!("writing {}", dir.display()))?;
@@ -156,7 +148,14 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         if !on_sheet {
             continue;
         }
-        place_on_sheet(&mut sheet, &orig, rect, &processed, (k, c), a.size);
+        place_on_sheet(
+            &mut sheet,
+            &orig,
+            rect,
+            &processed.to_luma8(),
+            (k, c),
+            a.size,
+        );
     }
     sheet
         .save(stage.path("contact_sheet.png"))

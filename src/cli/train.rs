@@ -238,9 +238,10 @@ impl RecipeArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let cfg = args.recipe.config()?;
-    let arch = args.recipe.arch(cfg.head)?;
+    let mut arch = args.recipe.arch(cfg.head)?;
     check_flags(&args)?;
-    let pre = args.pre.build(arch.side)?;
+    let pre = args.pre.build(arch.side, &args.data)?;
+    arch.in_channels = pre.channels();
     let out = output_dir(&args)?;
     // Refuse a bad --out or a run left unfinished before spending minutes training.
     let pending = pending_run(&args, &out)?;

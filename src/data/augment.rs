@@ -25,22 +25,34 @@ impl Augment {
     }
 }
 
+/// Runs `f(dst_plane, src_plane)` on each `side x side` plane of an image `[planes, side,
+/// side]` (grey has one plane, colour three): every plane moves the same way.
+fn per_plane(dst: &mut [f32], src: &[f32], side: usize, mut f: impl FnMut(&mut [f32], &[f32])) {
+    debug_assert_eq!(dst.len(), src.len());
+    let plane = side * side;
+    for (d, s) in dst.chunks_exact_mut(plane).zip(src.chunks_exact(plane)) {
+        f(d, s);
+    }
+}
+
 /// Writes orientation `t` (0..8: bit 0 flips x, bit 1 flips y, bit 2 transposes) of the
-/// `side x side` image `src` into `dst`.
+/// image `src` `[planes, side, side]` into `dst`.
 pub fn orient(dst: &mut [f32], src: &[f32], side: usize, t: u32) {
     let (fx, fy, tr) = (t & 1 != 0, t & 2 != 0, t & 4 != 0);
-    for y in 0..side {
-        for x in 0..side {
-            let (mut sx, mut sy) = if tr { (y, x) } else { (x, y) };
-            if fx {
-                sx = side - 1 - sx;
+    per_plane(dst, src, side, |dst, src| {
+        for y in 0..side {
+            for x in 0..side {
+                let (mut sx, mut sy) = if tr { (y, x) } else { (x, y) };
+                if fx {
+                    sx = side - 1 - sx;
+                }
+                if fy {
+                    sy = side - 1 - sy;
+                }
+                dst[y * side + x] = src[sy * side + sx];
             }
-            if fy {
-                sy = side - 1 - sy;
-            }
-            dst[y * side + x] = src[sy * side + sx];
         }
-    }
+    });
 }
 
 /// Jitter on top of the orientations, each part off at 0: a new line's lighting (brightness,
@@ -112,7 +124,8 @@ impl Jitter {
         Ok(())
     }
 
-    /// Jitters `img` `[side, side]` (grey in [-1, 1]) in place; `scratch` is reused.
+    /// Jitters `img` `[planes, side, side]` (in [-1, 1]) in place, every plane by the same
+    /// draws; `scratch` is reused.
     pub fn apply(
         &self,
         img: &mut [f32],
@@ -126,13 +139,15 @@ impl Jitter {
             let (x0, y0) = (rng.random_range(0.0..=room), rng.random_range(0.0..=room));
             scratch.clear();
             scratch.extend_from_slice(img);
-            resized_crop(img, scratch, side, frac, (x0, y0));
+            per_plane(img, scratch, side, |d, s| {
+                resized_crop(d, s, side, frac, (x0, y0))
+            });
         }
         if self.rotate > 0.0 {
             let deg = rng.random_range(-self.rotate..=self.rotate);
             scratch.clear();
             scratch.extend_from_slice(img);
-            rotate(img, scratch, side, deg);
+            per_plane(img, scratch, side, |d, s| rotate(d, s, side, deg));
         }
         if self.shift > 0.0 {
             let most = (self.shift * side as f32).floor() as i64;
@@ -140,7 +155,7 @@ impl Jitter {
             let dy = rng.random_range(-most..=most);
             scratch.clear();
             scratch.extend_from_slice(img);
-            shift(img, scratch, side, dx, dy);
+            per_plane(img, scratch, side, |d, s| shift(d, s, side, dx, dy));
         }
         let gamma = (self.gamma > 0.0).then(|| rng.random_range(-self.gamma..=self.gamma).exp());
         let contrast =
@@ -258,6 +273,65 @@ mod tests {
         Jitter::default().apply(&mut img, 9, &mut scratch, &mut rng);
         assert_eq!(img, ramp(9));
         assert_eq!(rng, before, "no draw when every part is off");
+    }
+
+    /// A colour image's planes move together: each comes out as that plane alone would,
+    /// under the same orientation and the same jitter draws.
+    #[test]
+    fn every_plane_of_a_colour_image_moves_the_same_way() {
+        let side = 11;
+        let planes: Vec<Vec<f32>> = (0..3)
+            .map(|k| {
+                (0..side * side)
+                    .map(|i| ((i * (7 + 4 * k) + 3 * k) % 17) as f32 / 17.0 - 0.5)
+                    .collect()
+            })
+            .collect();
+        let colour = planes.concat();
+        for t in 0..8 {
+            let mut out = vec![0.0; colour.len()];
+            orient(&mut out, &colour, side, t);
+            for (k, p) in planes.iter().enumerate() {
+                let mut one = vec![0.0; p.len()];
+                orient(&mut one, p, side, t);
+                assert_eq!(
+                    out[k * side * side..(k + 1) * side * side],
+                    one[..],
+                    "t {t}"
+                );
+            }
+        }
+        let j = Jitter {
+            brightness: 0.1,
+            contrast: 0.2,
+            gamma: 0.3,
+            shift: 0.2,
+            rotate: 10.0,
+            scale: 0.3,
+        };
+        let mut s = Vec::new();
+        let mut out = colour.clone();
+        j.apply(&mut out, side, &mut s, &mut ChaCha8Rng::seed_from_u64(9));
+        // Geometry per plane: the photometric contrast uses the whole image's mean, so each
+        // plane is checked with that part off.
+        let geometric = Jitter {
+            brightness: 0.0,
+            contrast: 0.0,
+            gamma: 0.0,
+            ..j
+        };
+        let mut whole = colour.clone();
+        geometric.apply(&mut whole, side, &mut s, &mut ChaCha8Rng::seed_from_u64(9));
+        for (k, p) in planes.iter().enumerate() {
+            let mut one = p.clone();
+            geometric.apply(&mut one, side, &mut s, &mut ChaCha8Rng::seed_from_u64(9));
+            assert_eq!(
+                whole[k * side * side..(k + 1) * side * side],
+                one[..],
+                "plane {k}"
+            );
+        }
+        assert_ne!(out, whole, "the photometric part acted");
     }
 
     #[test]

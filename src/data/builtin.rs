@@ -70,6 +70,7 @@ pub fn builtin_views(cfg: &SynthConfig, pres: &[&Preprocess]) -> Vec<Dataset> {
         .enumerate()
         .map(|(v, pre)| Dataset {
             side: pre.side,
+            channels: pre.channels(),
             images: images
                 .iter()
                 .flat_map(|views| views[v].iter().copied())

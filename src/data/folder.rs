@@ -1,10 +1,11 @@
-//! Class-per-folder image datasets: decoded once, in parallel, to grey `side x side` in [-1, 1].
+//! Class-per-folder image datasets: decoded once, in parallel, to network inputs in [-1, 1]
+//! (grey, or red, green and blue planes).
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::data::preprocess::Preprocess;
+use crate::data::preprocess::{Colour, GreyF32, Picture, Preprocess};
 use crate::data::Dataset;
 use crate::{Error, Result};
 
@@ -36,9 +37,15 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Decodes one image file (8- or 16-bit, grey or colour) to grey in [0, 1], with the checks
 /// of `decode_grey_bytes`.
-pub fn decode_grey(path: &Path) -> Result<crate::data::preprocess::GreyF32> {
+pub fn decode_grey(path: &Path) -> Result<GreyF32> {
+    Ok(decode_picture(path, false)?.grey)
+}
+
+/// Decodes one image file to its grey level and, with `colour` and a colour file, its red,
+/// green and blue planes, all in [0, 1].
+pub fn decode_picture(path: &Path, colour: bool) -> Result<Picture> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    decode_grey_bytes(&bytes, &path.display().to_string())
+    decode_picture_bytes(&bytes, &path.display().to_string(), colour)
 }
 
 /// Whether JPEG data runs from its start-of-image to an end-of-image marker: walks the marker
@@ -94,7 +101,13 @@ pub const MAX_PIXELS: u64 = 64 << 20;
 
 /// Decodes an image held in memory (png, jpeg, bmp or tiff, recognised by its content) to
 /// grey in [0, 1]; `name` says where it came from in errors.
-pub fn decode_grey_bytes(bytes: &[u8], name: &str) -> Result<crate::data::preprocess::GreyF32> {
+pub fn decode_grey_bytes(bytes: &[u8], name: &str) -> Result<GreyF32> {
+    Ok(decode_picture_bytes(bytes, name, false)?.grey)
+}
+
+/// `decode_grey_bytes`, with the colour planes too when `colour` is asked and the file has
+/// colour.
+pub fn decode_picture_bytes(bytes: &[u8], name: &str, colour: bool) -> Result<Picture> {
     let bad = |e: &dyn std::fmt::Display| Error::Input(format!("{name}: cannot decode image: {e}"));
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
@@ -129,12 +142,23 @@ pub fn decode_grey_bytes(bytes: &[u8], name: &str) -> Result<crate::data::prepro
         .map_err(|e| bad(&e))?
         .decode()
         .map_err(|e| bad(&e))?;
-    Ok(img.to_luma32f())
+    let rgb = (colour && img.color().has_color()).then(|| {
+        let c = img.to_rgb32f();
+        let (w, h) = c.dimensions();
+        let plane = |k: usize| {
+            GreyF32::from_raw(w, h, c.pixels().map(|p| p[k]).collect()).expect("w x h values")
+        };
+        [plane(0), plane(1), plane(2)]
+    });
+    Ok(Picture {
+        grey: img.to_luma32f(),
+        rgb,
+    })
 }
 
-/// Decodes one image and preprocesses it to `[side * side]`.
+/// Decodes one image and preprocesses it to `[channels, side, side]`.
 pub fn load_image(path: &Path, pre: &Preprocess) -> Result<Vec<f32>> {
-    Ok(pre.apply(&decode_grey(path)?))
+    Ok(pre.apply_picture(&decode_picture(path, pre.colour == Colour::Rgb)?))
 }
 
 /// Images that could not be read, with why, when `skip_bad` is on.
@@ -153,19 +177,20 @@ pub fn load_images(
 }
 
 /// `load_images` with several preprocessings of each image (e.g. its crop and its whole
-/// frame), each file decoded once: per kept image, one `[side * side]` vector per entry of
-/// `pres`.
+/// frame), each file decoded once: per kept image, one `[channels, side, side]` vector per
+/// entry of `pres`.
 #[allow(clippy::type_complexity)]
 pub fn load_images_views(
     paths: &[PathBuf],
     pres: &[&Preprocess],
     skip_bad: bool,
 ) -> Result<(Vec<Vec<Vec<f32>>>, Vec<usize>, Skipped)> {
+    let colour = pres.iter().any(|p| p.colour == Colour::Rgb);
     let decoded: Vec<Result<Vec<Vec<f32>>>> = paths
         .par_iter()
         .map(|p| {
-            let img = decode_grey(p)?;
-            Ok(pres.iter().map(|pre| pre.apply(&img)).collect())
+            let img = decode_picture(p, colour)?;
+            Ok(pres.iter().map(|pre| pre.apply_picture(&img)).collect())
         })
         .collect();
     let (mut images, mut kept, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
@@ -256,20 +281,10 @@ pub fn ignored_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Loads the images under each class folder `dir/<class>/` (searched recursively, as
-/// `collect_images` does), classes in name order.
-pub fn load_folder(dir: &Path, pre: &Preprocess, skip_bad: bool) -> Result<(Dataset, Skipped)> {
-    let (mut sets, skipped) = load_folder_views(dir, &[pre], skip_bad)?;
-    Ok((sets.swap_remove(0), skipped))
-}
-
-/// `load_folder` with one dataset per entry of `pres` (the same images, labels and paths,
-/// preprocessed each way), each file decoded once.
-pub fn load_folder_views(
-    dir: &Path,
-    pres: &[&Preprocess],
-    skip_bad: bool,
-) -> Result<(Vec<Dataset>, Skipped)> {
+/// The class folders under `dir` in name order, every image file under them (searched
+/// recursively, as `collect_images` does) and each file's class index. An error names `dir`
+/// when it is missing or holds no class folder with images.
+fn class_files(dir: &Path) -> Result<(Vec<String>, Vec<PathBuf>, Vec<u32>)> {
     if !dir.exists() {
         return Err(Error::Input(format!(
             "--data {}: no such directory",
@@ -312,8 +327,50 @@ pub fn load_folder_views(
             IMAGE_EXTENSIONS.join(", ")
         )));
     }
+    Ok((classes, paths, labels))
+}
+
+/// Files `has_colour` decodes at most, spread over the set.
+const COLOUR_SAMPLE: usize = 64;
+
+/// Whether colour carries information in the set under `dir`: decodes up to 64 of its images,
+/// spread over the classes in order, and answers yes when at least half of those it can read
+/// differ between their red, green and blue planes by more than two levels of 255 on
+/// average. Grey files, and colour files of grey content (a grey camera saved as RGB JPEG,
+/// whose chroma noise stays under a level), answer no.
+pub fn has_colour(dir: &Path) -> Result<bool> {
+    let (_, paths, _) = class_files(dir)?;
+    let step = paths.len().div_ceil(COLOUR_SAMPLE).max(1);
+    let sample: Vec<&PathBuf> = paths.iter().step_by(step).collect();
+    // Unreadable files are left to the load that follows, which names them.
+    let chroma: Vec<f32> = sample
+        .par_iter()
+        .filter_map(|p| decode_picture(p, true).ok().map(|img| img.chroma()))
+        .collect();
+    let coloured = chroma.iter().filter(|&&c| c > 2.0 / 255.0).count();
+    Ok(!chroma.is_empty() && 2 * coloured >= chroma.len())
+}
+
+/// Loads the images under each class folder `dir/<class>/` (searched recursively, as
+/// `collect_images` does), classes in name order.
+pub fn load_folder(dir: &Path, pre: &Preprocess, skip_bad: bool) -> Result<(Dataset, Skipped)> {
+    let (mut sets, skipped) = load_folder_views(dir, &[pre], skip_bad)?;
+    Ok((sets.swap_remove(0), skipped))
+}
+
+/// `load_folder` with one dataset per entry of `pres` (the same images, labels and paths,
+/// preprocessed each way), each file decoded once.
+pub fn load_folder_views(
+    dir: &Path,
+    pres: &[&Preprocess],
+    skip_bad: bool,
+) -> Result<(Vec<Dataset>, Skipped)> {
+    let (classes, paths, labels) = class_files(dir)?;
     // Decoded views are gathered, then copied into one buffer per view: twice their size.
-    let per_image: u64 = pres.iter().map(|p| (p.side * p.side * 4) as u64).sum();
+    let per_image: u64 = pres
+        .iter()
+        .map(|p| (p.channels() * p.side * p.side * 4) as u64)
+        .sum();
     crate::data::check_fits(
         2 * per_image * paths.len() as u64,
         &format!(
@@ -329,6 +386,7 @@ pub fn load_folder_views(
         .enumerate()
         .map(|(v, pre)| Dataset {
             side: pre.side,
+            channels: pre.channels(),
             images: images
                 .iter()
                 .flat_map(|views| views[v].iter().copied())

@@ -33,10 +33,12 @@ pub fn check_fits(bytes: u64, what: &str) -> crate::Result<()> {
     }
 }
 
-/// Images `[n, side * side]` in [-1, 1], their labels and where they came from.
-#[derive(Clone, Debug, Default)]
+/// Images `[n, channels, side, side]` in [-1, 1], their labels and where they came from.
+#[derive(Clone, Debug)]
 pub struct Dataset {
     pub side: usize,
+    /// Planes per image: 1 (grey) or 3 (red, green, blue).
+    pub channels: usize,
     pub images: Vec<f32>,
     /// `[n]`, indexes `classes`
     pub labels: Vec<u32>,
@@ -54,8 +56,9 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// Values of one image `[channels, side, side]`.
     pub fn image_len(&self) -> usize {
-        self.side * self.side
+        self.channels * self.side * self.side
     }
 
     /// Pixels of image `i`.
@@ -76,6 +79,7 @@ impl Dataset {
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         Dataset {
             side: self.side,
+            channels: self.channels,
             images: idx
                 .iter()
                 .flat_map(|&i| self.image(i).iter().copied())
@@ -93,7 +97,10 @@ impl Dataset {
     /// This set followed by `other` (same side and classes), e.g. a second view of the same
     /// images.
     pub fn joined(&self, other: &Dataset) -> Dataset {
-        assert!(self.side == other.side && self.classes == other.classes);
+        assert!(
+            (self.side, self.channels) == (other.side, other.channels)
+                && self.classes == other.classes
+        );
         let paths = if self.paths.is_empty() || other.paths.is_empty() {
             Vec::new()
         } else {
@@ -101,6 +108,7 @@ impl Dataset {
         };
         Dataset {
             side: self.side,
+            channels: self.channels,
             images: [self.images.as_slice(), &other.images].concat(),
             labels: [self.labels.as_slice(), &other.labels].concat(),
             classes: self.classes.clone(),

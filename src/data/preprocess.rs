@@ -93,6 +93,60 @@ pub enum Contrast {
     Equalize,
 }
 
+/// Which planes of an image the network sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Colour {
+    /// One plane, the grey level (a colour file is converted): what every model before this
+    /// option saw.
+    #[default]
+    Grey,
+    /// Red, green and blue planes (a grey file gives three equal planes), for sets where
+    /// colour carries the class (a reddish oxide, a blue tint).
+    Rgb,
+}
+
+impl Colour {
+    /// Planes per network input.
+    pub fn channels(self) -> usize {
+        match self {
+            Colour::Grey => 1,
+            Colour::Rgb => 3,
+        }
+    }
+}
+
+/// A decoded image in [0, 1]: its grey level, and its red, green and blue planes when they
+/// were asked for and the file had colour.
+#[derive(Clone, Debug)]
+pub struct Picture {
+    pub grey: GreyF32,
+    pub rgb: Option<[GreyF32; 3]>,
+}
+
+impl From<GreyF32> for Picture {
+    fn from(grey: GreyF32) -> Self {
+        Picture { grey, rgb: None }
+    }
+}
+
+impl Picture {
+    /// How far the planes differ: the mean over pixels of the largest difference between
+    /// two of them (0 for a grey file).
+    pub fn chroma(&self) -> f32 {
+        let Some([r, g, b]) = &self.rgb else {
+            return 0.0;
+        };
+        let n = r.len().max(1) as f32;
+        r.iter()
+            .zip(g.iter())
+            .zip(b.iter())
+            .map(|((r, g), b)| r.max(*g).max(*b) - r.min(*g).min(*b))
+            .sum::<f32>()
+            / n
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Preprocess {
     /// Output side in pixels.
@@ -110,6 +164,9 @@ pub struct Preprocess {
     /// The last step, to the square input (stretch for models saved before it existed).
     #[serde(default)]
     pub fit: Fit,
+    /// Grey for models saved before colour existed.
+    #[serde(default)]
+    pub colour: Colour,
 }
 
 impl Default for Preprocess {
@@ -121,6 +178,7 @@ impl Default for Preprocess {
             contrast: Contrast::None,
             segment: false,
             fit: Fit::Stretch,
+            colour: Colour::Grey,
         }
     }
 }
@@ -620,12 +678,26 @@ impl Preprocess {
             Fit::Stretch => format!("resize {0}x{0}", self.side),
             Fit::Pad => format!("fit {0}x{0} (aspect kept, median-grey padding)", self.side),
         });
+        if self.colour == Colour::Rgb {
+            steps.push("each of red, green, blue".into());
+        }
         steps.push("scale to [-1, 1]".into());
         steps.join(" -> ")
     }
 
+    /// Planes per network input.
+    pub fn channels(&self) -> usize {
+        self.colour.channels()
+    }
+
     /// The processed image before scaling: grey [0, 1], `side x side`, plus the crop used.
     pub fn process(&self, img: &GreyF32) -> (GreyF32, Option<Rect>) {
+        let (roi, rect) = self.locate(img);
+        (self.finish(img, roi.as_ref(), rect), rect)
+    }
+
+    /// Where the region of interest is in the grey image, and the crop taken around it.
+    fn locate(&self, img: &GreyF32) -> (Option<Roi>, Option<Rect>) {
         let (w, h) = img.dimensions();
         // Segmentation needs the detection even without a crop.
         let detect = self.crop.or(self.segment.then(Crop::default));
@@ -634,6 +706,13 @@ impl Preprocess {
             (Some(c), Some(r)) => Some(crop_rect(&r.region, (w, h), c)),
             _ => None,
         };
+        (roi, rect)
+    }
+
+    /// Every step after the detection, on one plane (the grey level, or one colour): the
+    /// crop, denoising, contrast, segmentation and the fit to the square input.
+    fn finish(&self, img: &GreyF32, roi: Option<&Roi>, rect: Option<Rect>) -> GreyF32 {
+        let (w, h) = img.dimensions();
         let mut out: GreyF32 = match rect {
             Some(r) => image::imageops::crop_imm(img, r.x, r.y, r.w, r.h).to_image(),
             None => img.clone(),
@@ -658,7 +737,7 @@ impl Preprocess {
             }
         };
         if self.segment {
-            if let Some(roi) = &roi {
+            if let Some(roi) = roi {
                 let r = rect.unwrap_or(Rect { x: 0, y: 0, w, h });
                 let mask = imageproc::morphology::dilate(
                     &image::imageops::crop_imm(&roi.mask, r.x, r.y, r.w, r.h).to_image(),
@@ -681,26 +760,67 @@ impl Preprocess {
             }
         }
         let s = self.side as u32;
-        out = match self.fit {
+        match self.fit {
             Fit::Pad => fit_pad(&out, s),
             Fit::Stretch if out.dimensions() != (s, s) => {
                 image::imageops::resize(&out, s, s, image::imageops::FilterType::Triangle)
             }
             Fit::Stretch => out,
-        };
-        (out, rect)
+        }
     }
 
-    /// `[side * side]` in [-1, 1] from a grey image with values in [0, 1] (8- and 16-bit
-    /// sources both arrive in [0, 1]).
+    /// The network input `[channels, side, side]` in [-1, 1] from a grey image with values
+    /// in [0, 1] (8- and 16-bit sources both arrive in [0, 1]); a colour model sees three
+    /// equal planes.
     pub fn apply(&self, img: &GreyF32) -> Vec<f32> {
-        self.process(img)
-            .0
-            .into_raw()
-            .into_iter()
-            .map(|v| (v.clamp(0.0, 1.0) * 2.0) - 1.0)
-            .collect()
+        let (roi, rect) = self.locate(img);
+        let grey = to_input(self.finish(img, roi.as_ref(), rect));
+        match self.colour {
+            Colour::Grey => grey,
+            Colour::Rgb => grey.repeat(3),
+        }
     }
+
+    /// `apply` on a decoded file. The region is found on the grey level; with colour, each
+    /// plane is then cropped, filtered and fitted the same way.
+    pub fn apply_picture(&self, img: &Picture) -> Vec<f32> {
+        match (self.colour, &img.rgb) {
+            (Colour::Rgb, Some(planes)) => {
+                let (roi, rect) = self.locate(&img.grey);
+                planes
+                    .iter()
+                    .flat_map(|p| to_input(self.finish(p, roi.as_ref(), rect)))
+                    .collect()
+            }
+            _ => self.apply(&img.grey),
+        }
+    }
+}
+
+/// 8-bit image of a network input `[planes, side, side]` in [-1, 1]: grey for one plane,
+/// red, green and blue for three.
+pub fn input_to_image(pixels: &[f32], side: usize) -> image::DynamicImage {
+    let (s, plane) = (side as u32, side * side);
+    let byte = |i: usize| ((pixels[i].clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8;
+    let at = |x: u32, y: u32| y as usize * side + x as usize;
+    if pixels.len() == 3 * plane {
+        image::RgbImage::from_fn(s, s, |x, y| {
+            let i = at(x, y);
+            image::Rgb([byte(i), byte(plane + i), byte(2 * plane + i)])
+        })
+        .into()
+    } else {
+        GrayImage::from_fn(s, s, |x, y| Luma([byte(at(x, y))])).into()
+    }
+}
+
+/// A processed plane in [0, 1] as network input values in [-1, 1].
+fn to_input(plane: GreyF32) -> Vec<f32> {
+    plane
+        .into_raw()
+        .into_iter()
+        .map(|v| v.clamp(0.0, 1.0) * 2.0 - 1.0)
+        .collect()
 }
 #[cfg(test)]
 mod tests {

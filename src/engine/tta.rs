@@ -12,20 +12,19 @@ use crate::Result;
 /// megabytes whatever the gallery's size.
 const CHUNK: usize = 256;
 
-/// Embeddings `[n, embed_dim]` of images `[n, 1, side, side]`, each the mean over the
+/// Embeddings `[n, embed_dim]` of images `[n, channels, side, side]`, each the mean over the
 /// `augment.variants()` orientations. `Augment::None` is the plain embedding.
 pub fn embed_views(engine: &mut dyn Engine, images: &[f32], augment: Augment) -> Result<Vec<f32>> {
-    let (side, dim, head) = {
+    let (side, len, dim, head) = {
         let a = engine.arch();
-        (a.side, a.embed_dim, a.head)
+        (a.side, a.image_len(), a.embed_dim, a.head)
     };
     if augment.variants() == 1 {
         return engine.embed(images);
     }
-    let len = side * side;
     let n = images.len() / len;
     let mut sum = vec![0.0f32; n * dim];
-    // [CHUNK, 1, side, side]: one orientation of a chunk of images at a time.
+    // [CHUNK, channels, side, side]: one orientation of a chunk of images at a time.
     let mut view = Vec::with_capacity(CHUNK.min(n) * len);
     for (imgs, sums) in images.chunks(CHUNK * len).zip(sum.chunks_mut(CHUNK * dim)) {
         view.resize(imgs.len(), 0.0);

@@ -132,6 +132,7 @@ fn held_out_last(data: &Dataset, u: usize) -> Dataset {
     classes.push(data.classes[u].clone());
     Dataset {
         side: data.side,
+        channels: data.channels,
         images: data.images.clone(),
         labels: data.labels.iter().map(|&l| map(l)).collect(),
         classes,
@@ -581,6 +582,7 @@ mod tests {
     fn holding_a_class_out_moves_it_last_and_keeps_the_others_in_order() {
         let data = Dataset {
             side: 1,
+            channels: 1,
             images: vec![0.0, 1.0, 2.0, 3.0],
             labels: vec![0, 1, 2, 1],
             classes: vec!["a".into(), "b".into(), "c".into()],

@@ -21,10 +21,17 @@ pub const RULE_FEATURES: usize = 27;
 /// Gradient-magnitude histogram bins (Sobel magnitude of [0, 1] images, 0..2 in 8 steps).
 const GRAD_BINS: usize = 8;
 
-/// Features of one image `[side * side]` in [-1, 1].
+/// Features of one image `[planes, side, side]` in [-1, 1]: the paper's rules read a grey
+/// level, so a colour image's planes are averaged first.
 pub fn rule_features(img: &[f32], side: usize) -> Vec<f32> {
     let s = side as u32;
-    let unit = GreyF32::from_fn(s, s, |x, y| Luma([(img[(y * s + x) as usize] + 1.0) * 0.5]));
+    let plane = side * side;
+    let planes = (img.len() / plane).max(1) as f32;
+    let unit = GreyF32::from_fn(s, s, |x, y| {
+        let i = (y * s + x) as usize;
+        let sum: f32 = img[i..].iter().step_by(plane).sum();
+        Luma([(sum / planes + 1.0) * 0.5])
+    });
     let mut f = Vec::with_capacity(RULE_FEATURES);
     contour_features(&mut f, &unit);
     blob_features(&mut f, &unit);
@@ -193,11 +200,11 @@ fn gradient_features(f: &mut Vec<f32>, unit: &GreyF32) {
     f.extend(hist);
 }
 
-/// Features of every image `[n, RULE_FEATURES]`.
-pub fn rule_features_all(images: &[f32], side: usize) -> Vec<f32> {
+/// Features `[n, RULE_FEATURES]` of every image of `images` `[n, channels, side, side]`.
+pub fn rule_features_all(images: &[f32], channels: usize, side: usize) -> Vec<f32> {
     use rayon::prelude::*;
     images
-        .par_chunks(side * side)
+        .par_chunks(channels * side * side)
         .flat_map_iter(|img| rule_features(img, side))
         .collect()
 }

@@ -24,7 +24,8 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::Model;
 use crate::classify::{classify, Prediction};
-use crate::data::folder::decode_grey_bytes;
+use crate::data::folder::decode_picture_bytes;
+use crate::data::preprocess::Colour;
 use crate::engine::Engine;
 
 /// Why a job got no predictions.
@@ -184,7 +185,8 @@ fn run_worker(
         let n: usize = jobs.iter().map(Job::len).sum();
         c.queued.fetch_sub(n, Ordering::SeqCst);
         let started = Instant::now();
-        // Per job: its preprocessed images `[len, side * side]`, or the first bad one.
+        // Per job: its preprocessed images `[len, channels, side, side]`, or the first bad one.
+        let colour = model.meta.preprocess.colour == Colour::Rgb;
         let decoded: Vec<std::result::Result<Vec<f32>, JobError>> = jobs
             .par_iter()
             .map(|job| {
@@ -192,8 +194,8 @@ fn run_worker(
                     .parts
                     .par_iter()
                     .map(|(name, bytes)| {
-                        decode_grey_bytes(bytes, name)
-                            .map(|img| model.meta.preprocess.apply(&img))
+                        decode_picture_bytes(bytes, name, colour)
+                            .map(|img| model.meta.preprocess.apply_picture(&img))
                             .map_err(|e| JobError::BadImage(e.to_string()))
                     })
                     .collect::<std::result::Result<_, _>>()?;

@@ -164,8 +164,9 @@ fn run_kfold(
     non_empty: bool,
     per_class: Option<usize>,
 ) -> anyhow::Result<Vec<crate::eval::cv::RowSummary>> {
-    let (mut cv, arch) = cv_config(a, per_class)?;
-    let pre = a.pre.build(arch.side)?;
+    let (mut cv, mut arch) = cv_config(a, per_class)?;
+    let pre = a.pre.build(arch.side, &a.data)?;
+    arch.in_channels = pre.channels();
     let needs_whole = [Method::TripletWholeFrame, Method::TripletViews]
         .iter()
         .any(|m| cv.methods.contains(m));

@@ -64,7 +64,7 @@ pub(super) fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
         "--methods: --open-set evaluates the triplet network only; leave --methods out"
     );
     let train_cfg = a.recipe.config()?;
-    let arch = a.recipe.arch(train_cfg.head)?;
+    let mut arch = a.recipe.arch(train_cfg.head)?;
     let cfg = OpenSetConfig {
         seed: a.fold_seed,
         test_fraction: a.test_fraction,
@@ -75,7 +75,8 @@ pub(super) fn run_open_set(a: EvaluateArgs) -> anyhow::Result<()> {
         train: train_cfg,
     };
     let (out, non_empty) = out_dir(&a)?;
-    let pre = a.pre.build(arch.side)?;
+    let pre = a.pre.build(arch.side, &a.data)?;
+    arch.in_channels = pre.channels();
     let (data, _, source) = load_dataset_and_frames(&a.data, &pre, false)?;
     data.check_trainable(&source, 2)?;
     crate::eval::openset::check(&data, &cfg)?;

@@ -44,8 +44,8 @@ pub fn cross_validate(
     } else {
         None
     };
-    let rules =
-        has(Method::Rules).then(|| crate::eval::rules::rule_features_all(&data.images, data.side));
+    let rules = has(Method::Rules)
+        .then(|| crate::eval::rules::rule_features_all(&data.images, data.channels, data.side));
     let run = Folds {
         data,
         whole_frame,
