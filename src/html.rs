@@ -59,7 +59,7 @@ impl<'a> Thumbnails<'a> {
     /// An `<img>` of image `i`.
     pub fn img(&mut self, i: usize, alt: &str) -> Result<String> {
         if !self.cache.contains_key(&i) {
-            let full = crate::data::preprocess::input_to_image(self.data.image(i), self.data.side);
+            let full = crate::data::colour::input_to_image(self.data.image(i), self.data.side);
             let small = full.resize_exact(THUMB, THUMB, image::imageops::FilterType::Triangle);
             let mut png = Vec::new();
             small

@@ -418,8 +418,8 @@ fn class_folders_are_walked_by_the_one_rule_and_what_is_ignored_is_listed() {
 /// A colour set loads as three planes per image, each plane the file's own.
 #[test]
 fn colour_is_detected_from_the_pixels_not_the_file_type() {
+    use glassnet::data::colour::Colour;
     use glassnet::data::folder::has_colour;
-    use glassnet::data::preprocess::Colour;
     let ramp = |x: u32, y: u32| (x * 5 + y * 3) as u8;
     let write = |dir: &Path, f: &dyn Fn(&Path, usize)| {
         for class in ["a", "b"] {

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 
 use glassnet::checkpoint::{Metadata, Model, FORMAT, FORMAT_VERSION};
 use glassnet::data::builtin::builtin;
-use glassnet::data::preprocess::{Colour, Preprocess};
+use glassnet::data::colour::Colour;
+use glassnet::data::preprocess::Preprocess;
 use glassnet::data::synth::SynthConfig;
 use glassnet::engine::cpu::{CpuEngine, CpuKind};
 use glassnet::engine::Engine;

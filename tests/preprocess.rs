@@ -320,7 +320,7 @@ fn rule_features_tell_a_blob_from_a_clean_surface() {
 /// with a crop the region is found once, on the grey level, and cut from every plane.
 #[test]
 fn colour_planes_go_through_the_pipeline_alike() {
-    use glassnet::data::preprocess::{Colour, Picture};
+    use glassnet::data::colour::{Colour, Picture};
     let mut g = rng(41);
     let (w, h) = (150u32, 90u32);
     let planes: Vec<GreyF32> = (0..3).map(|_| surface(w, h, &mut g)).collect();

@@ -103,7 +103,7 @@ pub fn check(
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
     let ours = CpuEngine::new(arch, &model.params, CpuKind::Fast)?.embed(&images)?;
-    let theirs = run_tract(onnx, &arch, &images)?;
+    let theirs = run_tract(onnx, arch, &images)?;
     let d = arch.embed_dim;
     let nn = knn(&model.gallery, &model.gallery_labels, &ours, d, 1, false);
     let g = model.gallery_labels.len();

@@ -184,7 +184,8 @@ impl PreprocessArgs {
         side: usize,
         data: &DataArgs,
     ) -> anyhow::Result<crate::data::preprocess::Preprocess> {
-        use crate::data::preprocess::{Colour, Preprocess};
+        use crate::data::colour::Colour;
+        use crate::data::preprocess::Preprocess;
         use crate::model::MAX_SIDE;
         anyhow::ensure!(
             (8..=MAX_SIDE).contains(&side),

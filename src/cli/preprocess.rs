@@ -134,7 +134,7 @@ pub fn run(a: PreprocessCmdArgs) -> anyhow::Result<()> {
         );
         let dir = stage.path(&data.classes[c]);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let processed = crate::data::preprocess::input_to_image(data.image(i), a.size);
+        let processed = crate::data::colour::input_to_image(data.image(i), a.size);
         processed
             .save(dir.join(format!("{name}.png")))
             .with_context(|| format!("writing {}", dir.display()))?;

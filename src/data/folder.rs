@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::data::preprocess::{Colour, GreyF32, Picture, Preprocess};
+use crate::data::colour::{Colour, Picture};
+use crate::data::preprocess::{GreyF32, Preprocess};
 use crate::data::Dataset;
 use crate::{Error, Result};
 

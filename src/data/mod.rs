@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod builtin;
+pub mod colour;
 pub mod fit;
 pub mod folder;
 pub mod preprocess;

@@ -24,8 +24,8 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::Model;
 use crate::classify::{classify, Prediction};
+use crate::data::colour::Colour;
 use crate::data::folder::decode_picture_bytes;
-use crate::data::preprocess::Colour;
 use crate::engine::Engine;
 
 /// Why a job got no predictions.
