@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cli::{fails_with, glassnet, text};
+use common::cli::{fails_with, glassnet, metadata, predict_json, text};
 
 fn tmpdir(name: &str) -> PathBuf {
     common::cli::tmpdir("cli", name)
@@ -202,21 +202,7 @@ fn train_predict_embed_round_trip() {
         std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
     }
     // One JSON record per image from `predict` on a device.
-    let predict_json = |device: &str| -> Vec<serde_json::Value> {
-        let o = glassnet(&[
-            "predict",
-            "--model",
-            copy.to_str().unwrap(),
-            data.to_str().unwrap(),
-            "--json",
-            device,
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let predict_json = |device: &str| predict_json(&copy, &[&data], &[device]);
     let rows = predict_json("--cpu");
     assert_eq!(rows.len(), 16);
     assert!(rows
@@ -1210,27 +1196,9 @@ fn ring_images(dir: &Path, n: usize) {
     }
 }
 
-fn metadata(model: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap()
-}
-
-/// `predict --json` rows for `paths` with `extra` flags.
+/// `predict --json --cpu` rows for `paths` with `extra` flags.
 fn predict_rows(model: &Path, paths: &[&Path], extra: &[&str]) -> Vec<serde_json::Value> {
-    let mut args = vec![
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--json",
-        "--cpu",
-    ];
-    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
-    args.extend_from_slice(extra);
-    let o = glassnet(&args);
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    predict_json(model, paths, &[&["--cpu"], extra].concat())
 }
 
 #[test]

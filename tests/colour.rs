@@ -5,7 +5,7 @@
 mod common;
 use std::path::Path;
 
-use common::cli::{fails_with, glassnet, text, tmpdir};
+use common::cli::{fails_with, glassnet, metadata, predict_json, text, tmpdir};
 use rand::{Rng, SeedableRng};
 
 /// Two classes of 20x20 images of the same random grey texture, one tinted red (+17 in red),
@@ -54,34 +54,15 @@ fn train(data: &Path, out: &Path, extra: &[&str]) {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-fn metadata(model: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap()
-}
-
 /// (folder the image is in, nearest class, distance) per image under `data`.
 fn predict(model: &Path, data: &Path, device: &str) -> Vec<(String, String, f64)> {
-    let o = glassnet(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        data.to_str().unwrap(),
-        "--json",
-        device,
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    predict_json(model, &[data], &[device])
+        .iter()
         .map(|r| {
-            let path = r["path"].as_str().unwrap().to_string();
-            let folder = Path::new(&path)
-                .parent()
-                .and_then(|p| p.file_name())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let path = Path::new(r["path"].as_str().unwrap());
+            let folder = path.parent().and_then(|p| p.file_name()).unwrap();
             (
-                folder,
+                folder.to_string_lossy().into_owned(),
                 r["nearest_class"].as_str().unwrap().to_string(),
                 r["distance"].as_f64().unwrap(),
             )

@@ -277,6 +277,18 @@ mod tests {
 
     /// A colour image's planes move together: each comes out as that plane alone would,
     /// under the same orientation and the same jitter draws.
+    /// Every part of the jitter on, each at a moderate setting.
+    fn every_part_on() -> Jitter {
+        Jitter {
+            brightness: 0.1,
+            contrast: 0.2,
+            gamma: 0.3,
+            shift: 0.2,
+            rotate: 10.0,
+            scale: 0.3,
+        }
+    }
+
     #[test]
     fn every_plane_of_a_colour_image_moves_the_same_way() {
         let side = 11;
@@ -301,14 +313,7 @@ mod tests {
                 );
             }
         }
-        let j = Jitter {
-            brightness: 0.1,
-            contrast: 0.2,
-            gamma: 0.3,
-            shift: 0.2,
-            rotate: 10.0,
-            scale: 0.3,
-        };
+        let j = every_part_on();
         let mut s = Vec::new();
         let mut out = colour.clone();
         j.apply(&mut out, side, &mut s, &mut ChaCha8Rng::seed_from_u64(9));
@@ -433,14 +438,7 @@ mod tests {
 
     #[test]
     fn jitter_draws_depend_only_on_the_seed() {
-        let j = Jitter {
-            brightness: 0.1,
-            contrast: 0.2,
-            gamma: 0.3,
-            shift: 0.2,
-            rotate: 10.0,
-            scale: 0.3,
-        };
+        let j = every_part_on();
         let run = |seed| {
             let (mut img, mut s) = (ramp(10), Vec::new());
             j.apply(&mut img, 10, &mut s, &mut ChaCha8Rng::seed_from_u64(seed));

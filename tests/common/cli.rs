@@ -1,7 +1,7 @@
 //! Running the glassnet binary from a test: a fresh folder, the command, its output, and
 //! the shape every refusal must have.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// An empty folder of its own for test `name` of suite `suite` (a previous run's removed).
@@ -41,4 +41,22 @@ pub fn fails_with(o: &Output, needle: &str) {
         !t.contains("panicked") && !t.contains("stack backtrace"),
         "panic instead of an error:\n{t}"
     );
+}
+
+/// A model folder's metadata.json.
+pub fn metadata(model: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap()
+}
+
+/// `predict --json` records for `paths` (files or folders) with `extra` flags.
+pub fn predict_json(model: &Path, paths: &[&Path], extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["predict", "--model", model.to_str().unwrap(), "--json"];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    args.extend_from_slice(extra);
+    let o = glassnet(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
