@@ -229,11 +229,22 @@ impl PreprocessArgs {
                 (ColourChoice::Grey, _) | (ColourChoice::Auto, None) => Colour::Grey,
                 (ColourChoice::Rgb, _) => Colour::Rgb,
                 (ColourChoice::Auto, Some(dir)) => {
-                    if crate::data::folder::has_colour(dir)? {
+                    let sample = crate::data::folder::colour_sample(dir)?;
+                    let colour = if sample.is_colour() {
                         Colour::Rgb
                     } else {
                         Colour::Grey
-                    }
+                    };
+                    eprintln!(
+                        "--colour auto: {} of {} sampled images differ between their colour planes: {}",
+                        sample.coloured,
+                        sample.read,
+                        match colour {
+                            Colour::Rgb => "reading red, green and blue",
+                            Colour::Grey => "reading the grey level",
+                        }
+                    );
+                    colour
                 }
             },
         })

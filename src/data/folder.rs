@@ -337,9 +337,27 @@ const COLOUR_SAMPLE: usize = 64;
 /// Whether colour carries information in the set under `dir`: decodes up to 64 of its images,
 /// spread over the classes in order, and answers yes when at least half of those it can read
 /// differ between their red, green and blue planes by more than two levels of 255 on
-/// average. Grey files, and colour files of grey content (a grey camera saved as RGB JPEG,
-/// whose chroma noise stays under a level), answer no.
+/// average. Grey files, and colour files of grey content (a grey camera saved as RGB JPEG),
+/// answer no.
 pub fn has_colour(dir: &Path) -> Result<bool> {
+    Ok(colour_sample(dir)?.is_colour())
+}
+
+/// What `has_colour` saw: of the sampled images it could read, how many carry colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColourSample {
+    pub coloured: usize,
+    pub read: usize,
+}
+
+impl ColourSample {
+    pub fn is_colour(&self) -> bool {
+        self.read > 0 && 2 * self.coloured >= self.read
+    }
+}
+
+/// The sample behind `has_colour`.
+pub fn colour_sample(dir: &Path) -> Result<ColourSample> {
     let (_, paths, _) = class_files(dir)?;
     let step = paths.len().div_ceil(COLOUR_SAMPLE).max(1);
     let sample: Vec<&PathBuf> = paths.iter().step_by(step).collect();
@@ -348,8 +366,10 @@ pub fn has_colour(dir: &Path) -> Result<bool> {
         .par_iter()
         .filter_map(|p| decode_picture(p, true).ok().map(|img| img.chroma()))
         .collect();
-    let coloured = chroma.iter().filter(|&&c| c > 2.0 / 255.0).count();
-    Ok(!chroma.is_empty() && 2 * coloured >= chroma.len())
+    Ok(ColourSample {
+        coloured: chroma.iter().filter(|&&c| c > 2.0 / 255.0).count(),
+        read: chroma.len(),
+    })
 }
 
 /// Loads the images under each class folder `dir/<class>/` (searched recursively, as
