@@ -30,18 +30,22 @@ def load_peer(peers):
     return mod
 
 
-def make_net(ref, pooling, norm, head="sigmoid"):
+def make_net(ref, pooling, norm, head="sigmoid", in_channels=1):
     """The reference network as glassnet's `--pooling` and `--norm` shape it: avg-max puts each
     channel's global mean and maximum of the last 7x7 map (means first) into the dense layer,
     256 -> 64; batch puts a BatchNorm2d (eps 1e-5, momentum 0.1, as glassnet) after each
     convolution. Both left at their reference values: the reference network itself. `head`:
-    the paper's sigmoid, or "l2" (the robust recipe's unit-length embedding)."""
+    the paper's sigmoid, or "l2" (the robust recipe's unit-length embedding). `in_channels`:
+    1 (grey) or 3 (glassnet's `--colour rgb`: red, green, blue planes into the first conv)."""
     import torch.nn as nn
     import torch.nn.functional as F
 
     class Net(ref.RefNet):
         def __init__(self, emb_dim=64):
             super().__init__(emb_dim)
+            if in_channels != self.c1.in_channels:
+                c = self.c1
+                self.c1 = nn.Conv2d(in_channels, c.out_channels, c.kernel_size, padding=c.padding)
             convs = (self.c1, self.c2, self.c3, self.c4)
             if pooling == "avg-max":
                 self.fc = nn.Linear(2 * 128, emb_dim)

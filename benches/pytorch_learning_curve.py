@@ -20,8 +20,11 @@ cycle), squared Euclidean distances, margin 0.2, the loss averaged over the acti
 Adam 1e-3 with a 5% linear warm-up and cosine decay to 5%; one pass over the training images
 per epoch, at least 16 steps; 30 epochs, the last one kept (no model selection); a random
 flip/90-degree turn (8 orientations) for every image drawn. What differs: PyTorch's
-initialisation and random numbers, and images read here with PIL (grey, bilinear resize to
-112 px, scaled to [-1, 1]) rather than by glassnet's decoder and resize. Prints one JSON object.
+initialisation and random numbers, and images read here with PIL (grey, or red, green and
+blue when the glassnet run read colour, bilinear resize to 112 px, scaled to [-1, 1]) rather
+than by glassnet's decoder and resize. A run whose config.json records another network or a
+preprocessing step this script does not replay (crop, denoise, contrast, segment, --fit pad)
+is refused by name rather than compared with a different pipeline. Prints one JSON object.
 """
 import argparse
 import json
@@ -59,24 +62,50 @@ def points(curve):
     return sorted(out)
 
 
-def load_images(files, size, cache):
+# The network this script builds, as glassnet's config.json `arch` names it.
+DEFAULT_ARCH = {"side": 112, "channels": [16, 32, 64, 128], "kernels": [5, 3, 3, 3], "embed_dim": 64,
+                "head": "l2", "pooling": "avg-max", "norm": "batch", "objective": "triplet"}
+
+
+def run_colour(point_dir):
+    """The glassnet run's colour ("grey" or "rgb") from its config.json, after checking that
+    its network and preprocessing are the ones this script replays."""
+    path = os.path.join(point_dir, "config.json")
+    if not os.path.isfile(path):
+        return "grey"  # runs written before config.json recorded them: the defaults
+    with open(path) as fh:
+        cfg = json.load(fh)
+    arch, pre = cfg.get("arch", {}), cfg.get("preprocess", {})
+    for k, v in DEFAULT_ARCH.items():
+        if k in arch and arch[k] != v:
+            sys.exit(f"{path}: arch.{k} is {arch[k]!r}; this script trains {v!r} only")
+    for k, off in (("crop", None), ("denoise", "none"), ("contrast", "none"), ("segment", False),
+                   ("fit", "stretch")):
+        if pre.get(k, off) != off:
+            sys.exit(f"{path}: preprocess.{k} is {pre[k]!r}; this script replays none of it")
+    return pre.get("colour", "grey")
+
+
+def load_images(files, size, cache, colour="grey"):
+    """Images [n, C, size, size] in [-1, 1]: C = 1 (grey) or 3 (colour = "rgb")."""
     from PIL import Image
 
+    mode = "RGB" if colour == "rgb" else "L"
     xs = []
     for f in files:
         if f not in cache:
             try:
                 with Image.open(f) as im:
-                    a = np.asarray(im.convert("L").resize((size, size), Image.BILINEAR), dtype=np.float32)
+                    a = np.asarray(im.convert(mode).resize((size, size), Image.BILINEAR), dtype=np.float32)
             except OSError as e:
                 sys.exit(f"{f}: {e}")
-            cache[f] = a / 127.5 - 1.0
+            cache[f] = (a.transpose(2, 0, 1) if a.ndim == 3 else a[None]) / 127.5 - 1.0
         xs.append(cache[f])
-    return torch.from_numpy(np.stack(xs)).unsqueeze(1)
+    return torch.from_numpy(np.stack(xs))
 
 
 def orient(x, t):
-    """Orientation t (0..8: bit 0 flips x, bit 1 flips y, bit 2 transposes) of x [1, H, W]."""
+    """Orientation t (0..8: bit 0 flips x, bit 1 flips y, bit 2 transposes) of x [C, H, W]."""
     if t & 4:
         x = x.transpose(1, 2)
     if t & 1:
@@ -168,11 +197,11 @@ def scores(y, p, classes):
     }
 
 
-def run_fold(ref, net_cls, split, f, epochs, seed, cache):
+def run_fold(ref, net_cls, split, f, epochs, seed, cache, colour):
     files, labels = split["files"], np.asarray(split["labels"], dtype=np.int64)
     fold = split["folds"][f]
     tr, te = np.asarray(fold["train"]), np.asarray(fold["test"])
-    x = load_images([files[i] for i in np.concatenate([tr, te])], 112, cache)
+    x = load_images([files[i] for i in np.concatenate([tr, te])], 112, cache, colour)
     xtr, xte = x[: len(tr)], x[len(tr):]
     t0 = time.perf_counter()
     net = train(net_cls, xtr, labels[tr], epochs, seed + f)
@@ -214,9 +243,11 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     ref = pytorch_bench.load_peer(a.peers)
-    net_cls = pytorch_bench.make_net(ref, "avg-max", "batch", head="l2")
     cache, curve = {}, []
     for n, d in points(a.curve):
+        colour = run_colour(d)
+        net_cls = pytorch_bench.make_net(ref, "avg-max", "batch", head="l2",
+                                         in_channels=3 if colour == "rgb" else 1)
         with open(os.path.join(d, "split.json")) as fh:
             split = json.load(fh)
         if split.get("files") is None:
@@ -228,7 +259,7 @@ def main():
         for f in range(len(split["folds"])):
             path = os.path.join(out, f"fold-{f + 1:02}.json")
             if not os.path.exists(path) and f in want:
-                r = run_fold(ref, net_cls, split, f, a.epochs, a.seed, cache)
+                r = run_fold(ref, net_cls, split, f, a.epochs, a.seed, cache, colour)
                 with open(path + ".tmp", "w") as fh:
                     json.dump(r, fh)
                 os.replace(path + ".tmp", path)
