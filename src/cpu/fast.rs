@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::gemm_abt::gemm_abt_acc;
 use crate::shapes::{Conv2dShape, DenseShape, NormShape, PoolShape, BN_EPS};
 
 /// Chunks a batch reduction is split into, whatever the thread count (keeps results bitwise
@@ -368,19 +369,13 @@ pub fn conv2d_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s:
                 for b in range {
                     im2col(&mut col, &inp[b * img_len..(b + 1) * img_len], &s);
                     let dout_b = &dout[b * s.cout * hw..(b + 1) * s.cout * hw];
-                    // acc [Co, CKK] += dout_b [Co, HW] . col^T [HW, CKK]
-                    sgemm(
-                        s.cout,
-                        hw,
-                        ckk,
-                        dout_b,
-                        (hw, 1),
-                        &col,
-                        (1, hw),
-                        1.0,
-                        &mut acc,
-                        (ckk, 1),
-                    );
+                    // acc [Co, CKK] += dout_b [Co, HW] . col [CKK, HW]^T
+                    if packing_bound(s.cout, ckk) {
+                        gemm_abt_acc(&mut acc, ckk, dout_b, &col, (s.cout, ckk, hw));
+                    } else {
+                        let (d, c) = ((hw, 1), (1, hw));
+                        sgemm(s.cout, hw, ckk, dout_b, d, &col, c, 1.0, &mut acc, (ckk, 1));
+                    }
                 }
             });
             acc
@@ -388,6 +383,18 @@ pub fn conv2d_backward_weight(dweight: &mut [f32], dout: &[f32], inp: &[f32], s:
         .collect();
     sum_partials(&mut dweight[..s.weight_len()], &partials);
 }
+
+/// Whether an SGEMM with outer sides m x n and a long reduction k copies about as many floats
+/// as it multiplies: packing costs k (m + n), the product k m n, so the ratio is the harmonic
+/// mean of m and n over 2. Below PACKING_BOUND, unpacked row dot products (gemm_abt) win: on
+/// the 2-core EPYC VM conv1's weight gradient (16 x 25, ratio 9.8) took 19 ms against 34 ms
+/// per 96 images; conv2's (32 x 144, ratio 26) 43 against 37 ms, and the deeper layers lost
+/// more (`glassnet bench --cpu`, one thread, commit de1dd03 against the change).
+fn packing_bound(m: usize, n: usize) -> bool {
+    m * n < PACKING_BOUND * (m + n)
+}
+
+const PACKING_BOUND: usize = 16;
 
 /// out `[B, O]` = inp `[B, I]` . weight `[O, I]`^T + bias `[O]`.
 pub fn dense_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: &[f32], s: DenseShape) {
