@@ -722,6 +722,85 @@ fn evaluate_tta_adds_rows_from_the_same_network() {
     assert!(!root.join("none").exists());
 }
 
+/// `--methods paper` trains the paper's network with its recipe beside the run's own network
+/// in one report: its rows are exactly what `--recipe paper` gives on the same folds, and
+/// its training loss is plotted with the others.
+#[test]
+fn evaluate_paper_method_is_the_paper_recipe_on_the_same_folds() {
+    let root = tmpdir("evaluate-paper");
+    let data = root.join("data");
+    tiny_dataset(&data, 6);
+    let run = |out: &str, extra: &[&str]| {
+        let out = root.join(out);
+        let mut a = vec![
+            "evaluate",
+            "--data",
+            data.to_str().unwrap(),
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--size",
+            "32",
+            "--cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        let o = glassnet(&a);
+        assert!(o.status.success(), "{}", text(&o));
+        let body = std::fs::read_to_string(out.join("report.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let rows = |j: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        j["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["row"].as_str().unwrap().into(), s["confusion"].clone()))
+            .collect()
+    };
+    // Per fold and network, what training did: (steps, learning rate, loss, spread) per
+    // epoch. Accuracy alone could not tell two recipes apart on a set this easy.
+    let trained = |j: &serde_json::Value, net: usize| -> Vec<serde_json::Value> {
+        j["per_fold"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["networks"][net]["history"].as_array().unwrap().clone())
+            .map(|e| serde_json::json!([e["steps"], e["lr"], e["loss"], e["spread"]]))
+            .collect()
+    };
+    let both_json = run("both", &["--methods", "triplet,paper"]);
+    let both = rows(&both_json);
+    let names: Vec<&str> = both.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "triplet 1-NN",
+            "triplet 5-NN",
+            "triplet centroid",
+            "paper network 1-NN",
+            "paper network 5-NN",
+            "paper network centroid"
+        ]
+    );
+    let robust_json = run("robust", &["--methods", "triplet"]);
+    let paper_json = run("paper", &["--methods", "triplet", "--recipe", "paper"]);
+    let (robust, paper) = (rows(&robust_json), rows(&paper_json));
+    assert_eq!(trained(&both_json, 0), trained(&robust_json, 0));
+    assert_eq!(trained(&both_json, 1), trained(&paper_json, 0));
+    assert_ne!(trained(&both_json, 0), trained(&both_json, 1));
+    let confusions = |r: &[(String, serde_json::Value)]| -> Vec<serde_json::Value> {
+        r.iter().map(|(_, c)| c.clone()).collect()
+    };
+    assert_eq!(confusions(&both[..3]), confusions(&robust));
+    assert_eq!(confusions(&both[3..]), confusions(&paper));
+    let md = std::fs::read_to_string(root.join("both/report.md")).unwrap();
+    assert!(md.contains("The paper network rows"), "{md}");
+    assert!(root.join("both/loss-paper.png").exists());
+}
+
 /// Frames of varying size (48..=120 px) with a dark spot ("spot") or a bright bar ("bar")
 /// somewhere on a striped surface.
 fn frames_dataset(dir: &Path, per_class: usize) {

@@ -624,7 +624,7 @@ fn network_plots(
     for m in cv
         .methods
         .iter()
-        .filter(|m| matches!(m, Method::Triplet | Method::Siamese))
+        .filter(|m| matches!(m, Method::Triplet | Method::Siamese | Method::Paper))
     {
         let curves: Vec<Vec<f64>> = folds
             .iter()

@@ -218,7 +218,7 @@ impl Folds<'_> {
         );
         if cfg.tta {
             // The same network, every image embedded as the mean of its training views.
-            let augment = cfg.train.augment;
+            let augment = method.network(self.head_arch, &cfg.train).1.augment;
             let t = Instant::now();
             let g = embed_views(net.engine.as_mut(), &tr.images, augment)?;
             let fit_s = net.train_s + t.elapsed().as_secs_f64();
@@ -278,10 +278,7 @@ impl Folds<'_> {
         te: &Dataset,
         observer: &mut dyn CvObserver,
     ) -> Result<FittedNetwork> {
-        let arch = Arch {
-            objective: method.objective().unwrap(),
-            ..self.head_arch.clone()
-        };
+        let (arch, method_cfg) = method.network(self.head_arch, &self.cfg.train);
         let params = init_params(
             &arch,
             &ParamLayout::new(&arch),
@@ -290,7 +287,7 @@ impl Folds<'_> {
         let (mut engine, _) = open_engine(self.device, &arch, &params)?;
         let fold_cfg = TrainConfig {
             patience: 0,
-            ..self.cfg.train.clone()
+            ..method_cfg
         };
         let t0 = Instant::now();
         let outcome = {
@@ -362,7 +359,8 @@ impl Folds<'_> {
             Method::Triplet
             | Method::Siamese
             | Method::TripletWholeFrame
-            | Method::TripletViews => unreachable!("networks are not baselines"),
+            | Method::TripletViews
+            | Method::Paper => unreachable!("networks are not baselines"),
         }
         Ok(())
     }

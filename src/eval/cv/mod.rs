@@ -8,8 +8,8 @@ use crate::data::split::stratified_folds;
 use crate::data::Dataset;
 use crate::metric::escape::GoodRates;
 use crate::metric::scores::{mean_std, Confusion, Scores};
-use crate::model::Objective;
-use crate::train::{EpochRecord, Progress, TrainConfig};
+use crate::model::{Arch, Objective};
+use crate::train::{EpochRecord, Progress, Recipe, TrainConfig};
 use crate::Result;
 
 mod fold;
@@ -39,6 +39,10 @@ pub enum Method {
     /// whole frame (so a defect the crop misses has been seen whole, not only the clean
     /// frames), and tested through the crop as `predict` runs it.
     TripletViews,
+    /// The paper's network and recipe (`--recipe paper`: flattened map, no normalisation,
+    /// sigmoid head, margin 1, random triplets, no augmentation) on the same folds, whatever
+    /// `--recipe` the other networks train with: the comparison in one report.
+    Paper,
 }
 
 impl Method {
@@ -65,6 +69,11 @@ impl Method {
                 "triplet whole-frame 1-NN",
                 "triplet whole-frame 5-NN",
                 "triplet whole-frame centroid",
+            ],
+            Method::Paper => &[
+                "paper network 1-NN",
+                "paper network 5-NN",
+                "paper network centroid",
             ],
             Method::TripletViews => &[
                 "triplet both views 1-NN",
@@ -93,6 +102,11 @@ impl Method {
                 "triplet whole-frame TTA 5-NN",
                 "triplet whole-frame TTA centroid",
             ],
+            Method::Paper => &[
+                "paper network TTA 1-NN",
+                "paper network TTA 5-NN",
+                "paper network TTA centroid",
+            ],
             Method::TripletViews => &[
                 "triplet both views TTA 1-NN",
                 "triplet both views TTA 5-NN",
@@ -104,12 +118,36 @@ impl Method {
 
     fn objective(self) -> Option<Objective> {
         match self {
-            Method::Triplet | Method::TripletWholeFrame | Method::TripletViews => {
+            Method::Triplet | Method::TripletWholeFrame | Method::TripletViews | Method::Paper => {
                 Some(Objective::Triplet)
             }
             Method::Siamese => Some(Objective::Siamese),
             _ => None,
         }
+    }
+
+    /// The network and training settings this method trains with, given the run's:
+    /// `Method::Paper` takes the paper's network and recipe, keeping only the run's input
+    /// (side, planes), schedule length and seed; every other network method takes the run's.
+    pub fn network(self, arch: &Arch, train: &TrainConfig) -> (Arch, TrainConfig) {
+        let objective = self.objective().unwrap_or_default();
+        if self != Method::Paper {
+            let arch = Arch {
+                objective,
+                ..arch.clone()
+            };
+            return (arch, train.clone());
+        }
+        let mut paper = TrainConfig::preset(Recipe::Paper);
+        paper.seed = train.seed;
+        paper.epochs = train.epochs;
+        let net = Arch {
+            side: arch.side,
+            in_channels: arch.in_channels,
+            objective,
+            ..Arch::reference(paper.head)
+        };
+        (net, paper)
     }
 
     pub fn name(self) -> &'static str {
@@ -122,6 +160,7 @@ impl Method {
             Method::Rules => "rules",
             Method::TripletWholeFrame => "triplet-whole-frame",
             Method::TripletViews => "triplet-views",
+            Method::Paper => "paper",
         }
     }
 }
@@ -392,6 +431,9 @@ pub fn report_markdown(
         "# glassnet evaluate\n\nData: {source}. Stratified {}-fold cross-validation (fold seed {}); per fold the networks are trained on the other folds with a fixed schedule ({} epochs, recipe {:?}, no model selection on the test fold) and the baselines fit on the same training images. Pixels are the preprocessed network inputs. Mean +- standard deviation over folds.\n\n",
         cfg.folds, cfg.seed, cfg.train.epochs, cfg.train.recipe
     );
+    if cfg.methods.contains(&Method::Paper) {
+        md += &format!("The paper network rows: the paper's network (flattened last map, no normalisation, sigmoid head) trained with the paper's recipe (margin 1, random triplets, Adam 1e-3 constant, no augmentation) for the same {} epochs and seed, on the same folds and preprocessed images.\n\n", cfg.train.epochs);
+    }
     if let Some(n) = cfg.train_per_class {
         md += &format!("Learning-curve point: every method fits on at most {n} images per class of the training folds (the same seeded choice for every method; smaller sizes are subsets of larger ones); the test folds are whole.\n\n");
     }
