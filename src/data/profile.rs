@@ -14,9 +14,12 @@ use crate::{Error, Result};
 /// the resize to the network's input changes a defect's scale more than training ever did.
 pub const SIDE_FACTOR: f64 = 2.0;
 
+/// What a file's header declares (its colour type), before any pixel is read: the
+/// training set's profile refuses files of another kind. Not `data::colour::Colour`, which
+/// says what the network reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Colour {
+pub enum FileColour {
     Grey,
     Colour,
 }
@@ -26,14 +29,14 @@ pub enum Colour {
 pub struct Header {
     pub width: u32,
     pub height: u32,
-    pub colour: Colour,
+    pub colour: FileColour,
 }
 
 /// The training images' kinds (metadata.json `input`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputProfile {
     /// Kinds seen (one or both).
-    pub colour: Vec<Colour>,
+    pub colour: Vec<FileColour>,
     /// Smallest and largest smaller side, in pixels.
     pub min_side: u32,
     pub max_side: u32,
@@ -52,9 +55,9 @@ pub fn header(path: &Path) -> Result<Header> {
     let decoder = reader.into_decoder().map_err(|e| bad(&e))?;
     let (width, height) = image::ImageDecoder::dimensions(&decoder);
     let colour = if image::ImageDecoder::color_type(&decoder).has_color() {
-        Colour::Colour
+        FileColour::Colour
     } else {
-        Colour::Grey
+        FileColour::Grey
     };
     Ok(Header {
         width,
@@ -88,9 +91,9 @@ impl InputProfile {
 
     /// Why `path` (with header `h`) is not the kind of image the model was trained on.
     pub fn refuse(&self, path: &Path, h: Header) -> Option<String> {
-        let name = |c: Colour| match c {
-            Colour::Grey => "grey",
-            Colour::Colour => "colour",
+        let name = |c: FileColour| match c {
+            FileColour::Grey => "grey",
+            FileColour::Colour => "colour",
         };
         if !self.colour.contains(&h.colour) {
             return Some(format!(
@@ -136,7 +139,7 @@ mod tests {
     #[test]
     fn refuses_another_colour_or_a_far_other_size() {
         let p = InputProfile {
-            colour: vec![Colour::Grey],
+            colour: vec![FileColour::Grey],
             min_side: 100,
             max_side: 200,
             images: 10,
@@ -147,16 +150,16 @@ mod tests {
             colour,
         };
         let path = Path::new("x.png");
-        assert_eq!(p.refuse(path, h(150, 900, Colour::Grey)), None);
-        assert_eq!(p.refuse(path, h(50, 60, Colour::Grey)), None);
-        assert_eq!(p.refuse(path, h(400, 400, Colour::Grey)), None);
+        assert_eq!(p.refuse(path, h(150, 900, FileColour::Grey)), None);
+        assert_eq!(p.refuse(path, h(50, 60, FileColour::Grey)), None);
+        assert_eq!(p.refuse(path, h(400, 400, FileColour::Grey)), None);
         assert!(p
-            .refuse(path, h(49, 60, Colour::Grey))
+            .refuse(path, h(49, 60, FileColour::Grey))
             .unwrap()
             .contains("49x60"));
-        assert!(p.refuse(path, h(401, 500, Colour::Grey)).is_some());
+        assert!(p.refuse(path, h(401, 500, FileColour::Grey)).is_some());
         assert!(p
-            .refuse(path, h(150, 150, Colour::Colour))
+            .refuse(path, h(150, 150, FileColour::Colour))
             .unwrap()
             .contains("colour"));
     }
