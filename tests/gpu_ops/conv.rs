@@ -451,6 +451,23 @@ fn relu_maxpool_reference_matches_the_unfused_passes() {
     }
 }
 
+/// The fast path's bias gradient (planes summed in lanes, in parallel) is the reference's
+/// sequential sum, to rounding, on every conv shape (odd sides, one channel, planes of one
+/// pixel), and writes only its `Co` values.
+#[test]
+fn fast_conv2d_backward_bias_matches_reference() {
+    let mut g = rng(47);
+    for s in conv_shapes() {
+        let dout = random(&mut g, s.out_len());
+        let mut want = vec![0.0; s.cout];
+        r::conv2d_backward_bias(&mut want, &dout, s);
+        let mut got = vec![7.0; s.cout + 2];
+        fast::conv2d_backward_bias(&mut got, &dout, s);
+        assert_close(&format!("{s:?}"), &got[..s.cout], &want, ATOL, RTOL);
+        assert_eq!(&got[s.cout..], &[7.0; 2], "{s:?}: wrote past its output");
+    }
+}
+
 /// The fast path's inference block (conv, 2x2 max-pooling, ReLU in one pass per image) is
 /// the reference's relu -> maxpool of the convolution, on the fused kernel's shapes and on
 /// odd ones (an odd output height and width, which the pooling floors).
