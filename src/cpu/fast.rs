@@ -281,7 +281,7 @@ pub fn maxpool2d_relu_backward(dinp: &mut [f32], dout: &[f32], inp: &[f32], s: P
     let (hw, wo) = (s.h * s.w, s.wo());
     // With an even side every input cell lies in exactly one window and is written once
     // below; an odd side drops a row or column, which must read zero.
-    let covered = wo > 0 && s.h % 2 == 0 && s.w % 2 == 0;
+    let covered = wo > 0 && s.h.is_multiple_of(2) && s.w.is_multiple_of(2);
     let planes = dinp[..s.in_len()]
         .par_chunks_mut(hw)
         .zip(inp[..s.in_len()].par_chunks(hw));
