@@ -279,34 +279,23 @@ pub fn maxpool2d_forward(out: &mut [f32], inp: &[f32], s: PoolShape) {
 /// over each plane while it is in cache, where the reference makes two over the batch.
 pub fn maxpool2d_relu_backward(dinp: &mut [f32], dout: &[f32], inp: &[f32], s: PoolShape) {
     let (hw, wo) = (s.h * s.w, s.wo());
-    // With an even side every input cell lies in exactly one window and is written once
-    // below; an odd side drops a row or column, which must read zero.
-    let covered = wo > 0 && s.h.is_multiple_of(2) && s.w.is_multiple_of(2);
     let planes = dinp[..s.in_len()]
         .par_chunks_mut(hw)
         .zip(inp[..s.in_len()].par_chunks(hw));
     planes.enumerate().for_each(|(bc, (d, x))| {
-        if !covered {
-            d.fill(0.0);
-        }
+        d.fill(0.0);
         if wo == 0 {
             return;
         }
         let g = &dout[bc * s.ho() * wo..(bc + 1) * s.ho() * wo];
         let rows = d.chunks_exact_mut(2 * s.w).zip(x.chunks_exact(2 * s.w));
         for ((d, x), g) in rows.zip(g.chunks_exact(wo)) {
-            let (d0, d1) = d.split_at_mut(s.w);
-            let (x0, x1) = x.split_at(s.w);
             for (ox, &g) in g.iter().enumerate() {
-                let (l, r) = (2 * ox, 2 * ox + 1);
-                let v = [x0[l], x0[r], x1[l], x1[r]];
-                let a = super::reference::maxpool_argmax(v);
-                // Every cell of the window written, branch-free: no zeroing pass first.
-                let g = if v[a] > 0.0 { g } else { 0.0 };
-                d0[l] = if a == 0 { g } else { 0.0 };
-                d0[r] = if a == 1 { g } else { 0.0 };
-                d1[l] = if a == 2 { g } else { 0.0 };
-                d1[r] = if a == 3 { g } else { 0.0 };
+                let i = [2 * ox, 2 * ox + 1, s.w + 2 * ox, s.w + 2 * ox + 1];
+                let a = super::reference::maxpool_argmax([x[i[0]], x[i[1]], x[i[2]], x[i[3]]]);
+                if x[i[a]] > 0.0 {
+                    d[i[a]] = g;
+                }
             }
         }
     });
