@@ -6,7 +6,10 @@
 use rayon::prelude::*;
 
 use super::gemm_abt::gemm_abt_acc;
-use crate::shapes::{Conv2dShape, DenseShape, NormShape, PoolShape, BN_EPS};
+use crate::shapes::{Conv2dShape, DenseShape, NormShape, PoolShape};
+
+mod norm;
+pub use norm::*;
 
 /// Chunks a batch reduction is split into, whatever the thread count (keeps results bitwise
 /// reproducible across machines). 16 keeps a 16-core workstation busy in the weight gradients
@@ -571,125 +574,20 @@ fn sum8_pair(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
 /// planes, planes in parallel, then added per channel in image order (f64): the same result
 /// for any thread count.
 fn channel_sums(s: NormShape, f: impl Fn(usize) -> (f64, f64) + Sync + Send) -> Vec<(f64, f64)> {
-    let planes: Vec<(f64, f64)> = (0..s.batch * s.c).into_par_iter().map(f).collect();
-    let mut out = vec![(0.0, 0.0); s.c];
+    per_channel((0..s.batch * s.c).into_par_iter().map(f), s.c)
+}
+
+/// Per channel of `[B, C, ..]`, the sums of its B planes' pairs, the planes' in image order
+/// (f64): the same result for any thread count.
+fn per_channel(
+    planes: impl IndexedParallelIterator<Item = (f64, f64)>,
+    c: usize,
+) -> Vec<(f64, f64)> {
+    let planes: Vec<(f64, f64)> = planes.collect();
+    let mut out = vec![(0.0, 0.0); c];
     for (bc, (x, y)) in planes.into_iter().enumerate() {
-        out[bc % s.c].0 += x;
-        out[bc % s.c].1 += y;
+        out[bc % c].0 += x;
+        out[bc % c].1 += y;
     }
     out
-}
-
-/// As `reference::batchnorm_forward`, reading the input from memory once for the statistics:
-/// each plane's mean and squared deviations from it (two passes over a plane that stays in
-/// cache, f32 lanes), planes in parallel, then per channel Chan's combination in f64 (image
-/// order, the same for any thread count).
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_forward(
-    out: &mut [f32],
-    stats: &mut [f32],
-    running_mean: &mut [f32],
-    running_var: &mut [f32],
-    inp: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    momentum: f32,
-    s: NormShape,
-) {
-    let (n, hw) = (s.count() as f64, s.h * s.w);
-    let planes: Vec<(f64, f64)> = (0..s.batch * s.c)
-        .into_par_iter()
-        .map(|bc| {
-            let x = &inp[bc * hw..(bc + 1) * hw];
-            let mean = sum8(x, |v| v) / hw as f64;
-            let m = mean as f32;
-            (mean, sum8(x, |v| (v - m) * (v - m)))
-        })
-        .collect();
-    // Per channel: mean of the plane means; M2 = sum of the planes' M2 + hw (mean_p - mean)^2.
-    let mut means = vec![0.0f64; s.c];
-    for (bc, &(pm, _)) in planes.iter().enumerate() {
-        means[bc % s.c] += pm / s.batch as f64;
-    }
-    let mut m2s = vec![0.0f64; s.c];
-    for (bc, &(pm, m2)) in planes.iter().enumerate() {
-        let c = bc % s.c;
-        // The plane's M2 is about its f32-rounded mean: taken back to its own mean first.
-        let (d, r) = (pm - means[c], pm - pm as f32 as f64);
-        m2s[c] += m2 - hw as f64 * r * r + hw as f64 * d * d;
-    }
-    let m = momentum as f64;
-    let mut coef = vec![(0.0f32, 0.0f32); s.c];
-    for c in 0..s.c {
-        let var = m2s[c] / n;
-        let invstd = 1.0 / (var + BN_EPS as f64).sqrt();
-        stats[c] = means[c] as f32;
-        stats[s.c + c] = invstd as f32;
-        let unbiased = if n > 1.0 { var * n / (n - 1.0) } else { var };
-        running_mean[c] = ((1.0 - m) * running_mean[c] as f64 + m * means[c]) as f32;
-        running_var[c] = ((1.0 - m) * running_var[c] as f64 + m * unbiased) as f32;
-        let k = gamma[c] as f64 * invstd;
-        coef[c] = (k as f32, (beta[c] as f64 - k * means[c]) as f32);
-    }
-    scale_shift_planes(out, inp, &coef, s);
-}
-
-/// out = k * inp + shift per plane, (k, shift) of each plane's channel; planes in parallel.
-fn scale_shift_planes(out: &mut [f32], inp: &[f32], coef: &[(f32, f32)], s: NormShape) {
-    let hw = s.h * s.w;
-    out[..s.len()]
-        .par_chunks_mut(hw)
-        .zip(inp.par_chunks(hw))
-        .enumerate()
-        .for_each(|(bc, (o, x))| {
-            let (k, shift) = coef[bc % s.c];
-            for (o, x) in o.iter_mut().zip(x) {
-                *o = k * x + shift;
-            }
-        });
-}
-
-/// As `reference::batchnorm_backward`: per-plane sums in f32 lanes (added in f64), and the
-/// input gradient as one multiply-add per value, dinp = a * dout + b * inp + c per channel.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_backward(
-    dinp: &mut [f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
-    dout: &[f32],
-    inp: &[f32],
-    stats: &[f32],
-    gamma: &[f32],
-    s: NormShape,
-) {
-    let (n, hw) = (s.count() as f64, s.h * s.w);
-    let sums = channel_sums(s, |bc| {
-        let (dy, x) = (&dout[bc * hw..(bc + 1) * hw], &inp[bc * hw..(bc + 1) * hw]);
-        let m = stats[bc % s.c];
-        (sum8(dy, |v| v), sum8_pair(dy, x, |g, v| g * (v - m)))
-    });
-    // dinp = k (dout - sum_dy / n - xhat sum_dy_xhat / n), xhat = (x - mean) invstd, k =
-    // gamma invstd: linear in dout and x with per-channel coefficients.
-    let coef: Vec<(f32, f32, f32)> = (0..s.c)
-        .map(|c| {
-            let (mean, invstd) = (stats[c] as f64, stats[s.c + c] as f64);
-            let (sum_dy, sum_dy_xc) = sums[c];
-            let sum_dy_xhat = sum_dy_xc * invstd;
-            dbeta[c] = sum_dy as f32;
-            dgamma[c] = sum_dy_xhat as f32;
-            let k = gamma[c] as f64 * invstd;
-            let bx = -k * invstd * sum_dy_xhat / n;
-            ((k) as f32, bx as f32, (-k * sum_dy / n - bx * mean) as f32)
-        })
-        .collect();
-    dinp[..s.len()]
-        .par_chunks_mut(hw)
-        .enumerate()
-        .for_each(|(bc, d)| {
-            let (a, b, c) = coef[bc % s.c];
-            let (dy, x) = (&dout[bc * hw..(bc + 1) * hw], &inp[bc * hw..(bc + 1) * hw]);
-            for ((d, &g), &v) in d.iter_mut().zip(dy).zip(x) {
-                *d = a * g + b * v + c;
-            }
-        });
 }

@@ -4,9 +4,10 @@ use crate::cpu::{fast, reference as r};
 use crate::engine::{
     check_batch, check_state_len, flatten_triplets, Batch, Engine, StepStats, Triplets,
 };
-use crate::model::{Arch, Head, Norm, ParamLayout};
+use crate::model::{Arch, Head, Norm, NormTensors, ParamLayout};
 use crate::optim::StepParams;
 use rayon::prelude::*;
+use std::ops::Range;
 
 use crate::shapes::{Conv2dShape, DenseShape, MineMode, NormShape, PoolShape, BN_MOMENTUM};
 use crate::{Error, Result};
@@ -21,6 +22,10 @@ type PoolBwd = fn(&mut [f32], &[f32], &[f32], PoolShape);
 type NormFwd = fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], f32, NormShape);
 #[rustfmt::skip]
 type NormBwd = fn(&mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], &[f32], NormShape);
+#[rustfmt::skip]
+type NormPoolFwd = fn((&mut [f32], &mut [f32]), &mut [f32], &mut [f32], &mut [f32], &[f32], &[f32], &[f32], f32, NormShape);
+#[rustfmt::skip]
+type PoolNormBwd = fn(&mut [f32], (&mut [f32], &mut [f32], &mut [f32]), &[f32], &[f32], &[f32], &[f32], &[f32], NormShape);
 
 /// Which implementation of the heavy layers the engine calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +51,12 @@ struct Kernels {
     dense_bwd_weight: DenseBwd,
     norm_fwd: NormFwd,
     norm_bwd: NormBwd,
+    /// A normalised block's normalisation, pooling and ReLU in training, in one kernel where
+    /// the kind has it.
+    norm_pool_fwd: Option<NormPoolFwd>,
+    /// A normalised block's pooling, ReLU, normalisation and conv bias backward in one
+    /// kernel where the kind has it (the reference runs the four one by one).
+    pool_relu_norm_bwd: Option<PoolNormBwd>,
 }
 
 impl Kernels {
@@ -64,6 +75,8 @@ impl Kernels {
                 dense_bwd_weight: r::dense_backward_weight,
                 norm_fwd: r::batchnorm_forward,
                 norm_bwd: r::batchnorm_backward,
+                norm_pool_fwd: None,
+                pool_relu_norm_bwd: None,
             },
             CpuKind::Fast => Kernels {
                 conv_fwd: fast::conv2d_forward,
@@ -78,6 +91,8 @@ impl Kernels {
                 dense_bwd_weight: fast::dense_backward_weight,
                 norm_fwd: fast::batchnorm_forward,
                 norm_bwd: fast::batchnorm_backward,
+                norm_pool_fwd: Some(fast::batchnorm_maxpool_relu_forward),
+                pool_relu_norm_bwd: Some(fast::maxpool2d_relu_batchnorm_backward),
             },
         }
     }
@@ -138,6 +153,8 @@ struct Scratch {
     dz: Vec<f32>,
     /// gradient w.r.t. the conv output under a batch normalisation
     dn: Vec<f32>,
+    /// a normalised block's gradients of gamma, beta and the conv bias `[3, C]`
+    dchan: Vec<f32>,
 }
 
 impl CpuEngine {
@@ -162,18 +179,18 @@ impl CpuEngine {
         Ok(e)
     }
 
-    /// Runs the forward pass into `acts`, reusing its buffers (no per-step allocation).
-    /// `train`: batch normalisation uses (and records) the batch's statistics, else the
-    /// running ones.
     /// Block `l`'s batch normalisation of `z` into `a`: with the batch's statistics while
     /// training (kept in `stats`, the running statistics they move in `running`), with the
     /// running ones otherwise.
-    fn normalise(
+    /// Then the max pooling of `a` and the ReLU into `p`, in one pass where the kind has it.
+    #[allow(clippy::too_many_arguments)]
+    fn normalise_and_pool(
         &self,
-        a: &mut [f32],
+        (a, p): (&mut [f32], &mut [f32]),
         z: &[f32],
         (stats, (rm, rv)): (&mut Vec<f32>, &mut (Vec<f32>, Vec<f32>)),
         ns: NormShape,
+        ps: PoolShape,
         t: crate::model::NormTensors,
         train: bool,
     ) {
@@ -185,6 +202,9 @@ impl CpuEngine {
             rv.clear();
             rv.extend_from_slice(v(t.running_var));
             let (g, b) = (v(t.gamma), v(t.beta));
+            if let Some(fused) = self.k.norm_pool_fwd {
+                return fused((a, p), stats, rm, rv, z, g, b, BN_MOMENTUM, ns);
+            }
             (self.k.norm_fwd)(a, stats, rm, rv, z, g, b, BN_MOMENTUM, ns);
         } else {
             // Only the reference embeds unfolded (the fast kind runs the folded network):
@@ -192,8 +212,16 @@ impl CpuEngine {
             let (g, b, m, var) = (v(t.gamma), v(t.beta), v(t.running_mean), v(t.running_var));
             r::batchnorm_inference(a, z, g, b, m, var, ns);
         }
+        // Max-pooling commutes with the ReLU (both monotone): pool the normalised map, then
+        // the ReLU on the pooled one, a quarter of the size. a keeps the normalised map; its
+        // sign is the ReLU's mask, and a window's argmax differs only where its maximum is
+        // <= 0, whose gradient the mask zeroes.
+        maxpool_then_relu(p, a, ps, self.k.pool_fwd);
     }
 
+    /// Runs the forward pass into `acts`, reusing its buffers (no per-step allocation).
+    /// `train`: batch normalisation uses (and records) the batch's statistics, else the
+    /// running ones.
     fn forward_into(&self, acts: &mut Acts, images: &[f32], n: usize, train: bool) {
         let nl = self.arch.channels.len();
         acts.z.resize_with(nl, Vec::new);
@@ -223,12 +251,7 @@ impl CpuEngine {
             match (self.arch.norm(l, n), self.layout.norm(l)) {
                 (Some(ns), Some(t)) => {
                     let (stats, running) = (&mut acts.stats[l], &mut acts.running[l]);
-                    self.normalise(a, z, (stats, running), ns, t, train);
-                    // Max-pooling commutes with the ReLU (both monotone): pool the normalised
-                    // map, then the ReLU on the pooled one, a quarter of the size. a keeps
-                    // the normalised map; its sign is the ReLU's mask, and a window's argmax
-                    // differs only where its maximum is <= 0, whose gradient the mask zeroes.
-                    maxpool_then_relu(p, a, ps, self.k.pool_fwd);
+                    self.normalise_and_pool((a, p), z, (stats, running), ns, ps, t, train);
                 }
                 // Inference keeps no activations for a backward pass: the ReLU on the pooled
                 // map (they commute), a quarter of the size, not on the full-size one.
@@ -296,11 +319,70 @@ impl CpuEngine {
         for l in (0..nl).rev() {
             let s = self.arch.conv(l, n);
             let ps = self.arch.pool(l, n);
-            let one = PoolShape { batch: 1, ..ps };
             let len = s.out_len();
-            grow(&mut sc.dz, len);
-            let (dp, a) = (&sc.dp[..ps.out_len()], &acts.a[l]);
-            if let Some(fused) = self.k.pool_relu_bwd {
+            let norm = self.arch.norm(l, n).zip(self.layout.norm(l));
+            let (w, b) = self.layout.conv(l);
+            let grads = (&mut self.grads[..], &self.params[..]);
+            tail_backward(&self.k, sc, grads, acts, l, (s, ps, norm, b.range()));
+            let dz = &sc.dz[..len];
+            let inp: &[f32] = if l == 0 { images } else { &acts.p[l - 1] };
+            (self.k.conv_bwd_weight)(&mut self.grads[w.range()], dz, inp, s);
+            if l > 0 {
+                let dp = grow(&mut sc.dp, s.in_len());
+                (self.k.conv_bwd_input)(dp, dz, &self.params[w.range()], s);
+            }
+        }
+    }
+}
+
+/// A block's backward from the gradient at its pooled output (`sc.dp`) to the one at its
+/// conv output (left in `sc.dz`): pooling, ReLU and the normalisation where there is one,
+/// with the gradients of gamma, beta and the conv bias (range `b`) written into `grads`.
+fn tail_backward(
+    k: &Kernels,
+    sc: &mut Scratch,
+    (grads, params): (&mut [f32], &[f32]),
+    acts: &Acts,
+    l: usize,
+    (s, ps, norm, bias): (
+        Conv2dShape,
+        PoolShape,
+        Option<(NormShape, NormTensors)>,
+        Range<usize>,
+    ),
+) {
+    let one = PoolShape { batch: 1, ..ps };
+    let len = s.out_len();
+    grow(&mut sc.dz, len);
+    let (dp, a) = (&sc.dp[..ps.out_len()], &acts.a[l]);
+    match (norm, k.pool_relu_norm_bwd) {
+        (Some((ns, t)), Some(fused)) => {
+            // The gradients of gamma, beta and the conv bias `[3, C]`, then put in place.
+            let c = ns.c;
+            let dc = grow(&mut sc.dchan, 3 * c);
+            let (dg, rest) = dc.split_at_mut(c);
+            let (db, dbias) = rest.split_at_mut(c);
+            let (z, stats) = (&acts.z[l], &acts.stats[l]);
+            let gamma = &params[t.gamma.range()];
+            fused(
+                &mut sc.dz[..len],
+                (dg, db, dbias),
+                dp,
+                a,
+                z,
+                stats,
+                gamma,
+                ns,
+            );
+            for (range, d) in [t.gamma.range(), t.beta.range(), bias.clone()]
+                .into_iter()
+                .zip(dc.chunks_exact(c))
+            {
+                grads[range].copy_from_slice(d);
+            }
+        }
+        (norm, _) => {
+            if let Some(fused) = k.pool_relu_bwd {
                 fused(&mut sc.dz[..len], dp, a, ps);
             } else {
                 let da = grow(&mut sc.da, len);
@@ -309,37 +391,31 @@ impl CpuEngine {
                     .zip(dp.par_chunks(ol))
                     .zip(a.par_chunks(il))
                     .for_each(|((da, dp), a)| r::maxpool2d_backward(da, dp, a, one));
-                per_image_of_two(&mut sc.dz[..len], (&sc.da[..len], a), il, r::relu_backward);
+                let (dz, da) = (&mut sc.dz[..len], &sc.da[..len]);
+                per_image_of_two(dz, (da, a), il, r::relu_backward);
             }
-            if let (Some(ns), Some(t)) = (self.arch.norm(l, n), self.layout.norm(l)) {
-                // sc.dz is the gradient at the normalisation's output; take it to the conv's.
+            if let Some((ns, t)) = norm {
+                // sc.dz is the gradient at the normalisation's output; take it to the
+                // conv's.
                 grow(&mut sc.dn, ns.len());
                 let (g, b) = (t.gamma.range(), t.beta.range());
-                // gamma before beta in the layout (tensors aligned, not adjacent): one split
-                // at beta gives both gradients' slices without a copy.
+                // gamma before beta in the layout (tensors aligned, not adjacent): one
+                // split at beta gives both gradients' slices without a copy.
                 assert!(g.end <= b.start, "bn gamma is laid out before beta");
-                let (lo, hi) = self.grads.split_at_mut(b.start);
-                (self.k.norm_bwd)(
+                let (lo, hi) = grads.split_at_mut(b.start);
+                (k.norm_bwd)(
                     &mut sc.dn[..len],
                     &mut lo[g.clone()],
                     &mut hi[..b.len()],
                     &sc.dz[..len],
                     &acts.z[l],
                     &acts.stats[l],
-                    &self.params[g],
+                    &params[g],
                     ns,
                 );
                 std::mem::swap(&mut sc.dz, &mut sc.dn);
             }
-            let dz = &sc.dz[..len];
-            let inp: &[f32] = if l == 0 { images } else { &acts.p[l - 1] };
-            let (w, b) = self.layout.conv(l);
-            (self.k.conv_bwd_weight)(&mut self.grads[w.range()], dz, inp, s);
-            (self.k.conv_bwd_bias)(&mut self.grads[b.range()], dz, s);
-            if l > 0 {
-                let dp = grow(&mut sc.dp, s.in_len());
-                (self.k.conv_bwd_input)(dp, dz, &self.params[w.range()], s);
-            }
+            (k.conv_bwd_bias)(&mut grads[bias], &sc.dz[..len], s);
         }
     }
 }

@@ -216,3 +216,159 @@ fn folding_a_batchnorm_into_its_convolution_keeps_the_output() {
     r::conv2d_forward(&mut got, &x, &fw, &fb, s);
     assert_close("folded convolution", &got, &want, 1e-5, 1e-4);
 }
+
+/// The fast path's fused backward of a normalised block's tail (pooling, ReLU,
+/// normalisation and the conv bias's gradient) against the reference's four passes: odd
+/// sides (the dropped last row and column still get the normalisation's gradient), a plane
+/// too small to pool, gamma of both signs (the mask is the normalised map's sign, not the
+/// conv output's), and ties within windows (the input on a coarse grid: the first maximum
+/// wins). It overwrites all of its output and nothing past it.
+#[test]
+fn fast_maxpool2d_relu_batchnorm_backward_matches_reference() {
+    let mut g = rng(33);
+    let n = |batch, c, h, w| NormShape { batch, c, h, w };
+    for s in [
+        n(3, 5, 7, 7),
+        n(2, 3, 8, 6),
+        n(4, 2, 1, 5),
+        n(2, 7, 13, 18),
+        n(5, 4, 2, 2),
+    ] {
+        let name = |what: &str| format!("{what} {s:?}");
+        let z: Vec<f32> = random(&mut g, s.len())
+            .iter()
+            .map(|v| (4.0 * v).round() / 4.0 + 0.3)
+            .collect();
+        let gamma: Vec<f32> = random(&mut g, s.c).iter().map(|v| 1.5 * v).collect();
+        let beta = random(&mut g, s.c);
+        let (mut a, mut stats) = (vec![0.0; s.len()], vec![0.0; 2 * s.c]);
+        let (mut rm, mut rv) = (vec![0.0; s.c], vec![1.0; s.c]);
+        r::batchnorm_forward(
+            &mut a, &mut stats, &mut rm, &mut rv, &z, &gamma, &beta, 0.1, s,
+        );
+        let ps = glassnet::shapes::PoolShape {
+            batch: s.batch,
+            c: s.c,
+            h: s.h,
+            w: s.w,
+        };
+        let dp = random(&mut g, ps.out_len());
+
+        let (mut da, mut dz) = (vec![0.0; s.len()], vec![0.0; s.len()]);
+        r::maxpool2d_backward(&mut da, &dp, &a, ps);
+        r::relu_backward(&mut dz, &da, &a);
+        let (mut dn, mut dg, mut db) = (vec![0.0; s.len()], vec![0.0; s.c], vec![0.0; s.c]);
+        r::batchnorm_backward(&mut dn, &mut dg, &mut db, &dz, &z, &stats, &gamma, s);
+        let cs = Conv2dShape {
+            batch: s.batch,
+            cin: 1,
+            cout: s.c,
+            h: s.h,
+            w: s.w,
+            k: 1,
+            pad: 0,
+        };
+        let mut dbias = vec![0.0; s.c];
+        r::conv2d_backward_bias(&mut dbias, &dn, cs);
+
+        let mut got = vec![f32::NAN; s.len() + 3];
+        got[s.len()..].fill(5.0);
+        let (mut gg, mut gb, mut gbias) = (
+            vec![f32::NAN; s.c],
+            vec![f32::NAN; s.c],
+            vec![f32::NAN; s.c],
+        );
+        fast::maxpool2d_relu_batchnorm_backward(
+            &mut got,
+            (&mut gg, &mut gb, &mut gbias),
+            &dp,
+            &a,
+            &z,
+            &stats,
+            &gamma,
+            s,
+        );
+        assert_eq!(&got[s.len()..], &[5.0; 3], "{s:?}: wrote past its output");
+        if s.h < 2 || s.w < 2 {
+            // Nothing is pooled, so nothing is routed: the reference's gradients are zeros.
+            for (got, want) in [
+                (&got[..s.len()], &dn),
+                (&gg, &dg),
+                (&gb, &db),
+                (&gbias, &dbias),
+            ] {
+                assert!(want.iter().all(|&v| v == 0.0), "{s:?}: reference not zero");
+                assert_eq!(got, &want[..], "{s:?}: not zero");
+            }
+            continue;
+        }
+        assert!(
+            dz.iter().filter(|&&v| v != 0.0).count() < dp.len(),
+            "{s:?}: every window routed, the mask is not tested"
+        );
+        assert_close(&name("dinp"), &got[..s.len()], &dn, 1e-5, 1e-4);
+        assert_close(&name("dgamma"), &gg, &dg, 1e-5, 1e-5);
+        assert_close(&name("dbeta"), &gb, &db, 1e-5, 1e-5);
+        let atol = 1e-6 * (s.count() as f32).sqrt();
+        assert_close(&name("dbias"), &gbias, &dbias, atol, 1e-4);
+    }
+}
+
+/// The fast path's normalisation fused with the pooling and ReLU gives bitwise what
+/// fast::batchnorm_forward, fast::maxpool2d_forward and a ReLU give one after the other
+/// (statistics and running statistics included), on odd sides and a plane too small to
+/// pool; it writes nothing past either output.
+#[test]
+fn fast_batchnorm_maxpool_relu_forward_is_the_unfused_passes() {
+    let mut g = rng(34);
+    let n = |batch, c, h, w| NormShape { batch, c, h, w };
+    for s in [n(3, 5, 7, 7), n(2, 3, 8, 6), n(4, 2, 1, 5), n(2, 7, 13, 18)] {
+        let z: Vec<f32> = random(&mut g, s.len())
+            .iter()
+            .map(|v| 2.0 * v + 0.4)
+            .collect();
+        let gamma: Vec<f32> = random(&mut g, s.c).iter().map(|v| 1.5 * v).collect();
+        let beta = random(&mut g, s.c);
+        let (rmean, rvar) = (random(&mut g, s.c), vec![1.3; s.c]);
+        let ps = glassnet::shapes::PoolShape {
+            batch: s.batch,
+            c: s.c,
+            h: s.h,
+            w: s.w,
+        };
+        let (mut a, mut stats) = (vec![0.0; s.len()], vec![0.0; 2 * s.c]);
+        let (mut rm, mut rv) = (rmean.clone(), rvar.clone());
+        fast::batchnorm_forward(
+            &mut a, &mut stats, &mut rm, &mut rv, &z, &gamma, &beta, 0.1, s,
+        );
+        let mut p = vec![0.0; ps.out_len()];
+        fast::maxpool2d_forward(&mut p, &a, ps);
+        p.iter_mut().for_each(|v| *v = v.max(0.0));
+
+        let mut ga = vec![f32::NAN; s.len() + 3];
+        let mut gp = vec![f32::NAN; ps.out_len() + 3];
+        ga[s.len()..].fill(5.0);
+        gp[ps.out_len()..].fill(5.0);
+        let (mut gs, mut grm, mut grv) = (vec![f32::NAN; 2 * s.c], rmean.clone(), rvar.clone());
+        fast::batchnorm_maxpool_relu_forward(
+            (&mut ga, &mut gp),
+            &mut gs,
+            &mut grm,
+            &mut grv,
+            &z,
+            &gamma,
+            &beta,
+            0.1,
+            s,
+        );
+        assert_eq!(&ga[..s.len()], &a[..], "normalised map {s:?}");
+        assert_eq!(&gp[..ps.out_len()], &p[..], "pooled {s:?}");
+        assert_eq!((&gs, &grm, &grv), (&stats, &rm, &rv), "statistics {s:?}");
+        assert_eq!(&ga[s.len()..], &[5.0; 3], "{s:?}: wrote past the map");
+        assert_eq!(
+            &gp[ps.out_len()..],
+            &[5.0; 3],
+            "{s:?}: wrote past the pooled map"
+        );
+    }
+}
