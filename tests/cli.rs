@@ -714,6 +714,19 @@ fn evaluate_tta_adds_rows_from_the_same_network() {
     }
     let md = std::fs::read_to_string(root.join("tta/report.md")).unwrap();
     assert!(md.contains("triplet TTA 1-NN"), "{md}");
+    // The paper's network trains on one view: TTA rows would repeat its plain ones.
+    let mut a = args("paper", &["--tta"]);
+    let m = a.iter().position(|v| v == "--methods").unwrap();
+    a[m + 1] = "triplet,paper".into();
+    let o = run(a);
+    assert!(o.status.success(), "{}", text(&o));
+    let names: Vec<String> = rows(&json("paper")).into_iter().map(|(r, _)| r).collect();
+    assert!(names.iter().any(|r| r == "paper network 1-NN"), "{names:?}");
+    assert!(names.iter().any(|r| r == "triplet TTA 1-NN"), "{names:?}");
+    assert!(
+        !names.iter().any(|r| r.starts_with("paper network TTA")),
+        "{names:?}"
+    );
     fails_with(
         &run(args("plain", &["--resume", "--tta"])),
         "other settings",

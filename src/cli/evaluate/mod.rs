@@ -77,7 +77,8 @@ pub struct EvaluateArgs {
     /// Also score every network with test-time augmentation: each gallery and test image
     /// embedded as the mean over the orientations training drew from (--augment), in rows
     /// of their own beside the plain ones, from the same trained network (8x the embedding
-    /// time with the default dihedral views).
+    /// time with the default dihedral views). The paper's network (--methods paper), trained
+    /// on one view, gets none.
     #[arg(long, conflicts_with = "open_set")]
     tta: bool,
     /// The defect-free class: also report escapes (defects called good) and false alarms

@@ -216,9 +216,11 @@ impl Folds<'_> {
             push,
             (net.train_s, net.embed_s),
         );
-        if cfg.tta {
-            // The same network, every image embedded as the mean of its training views.
-            let augment = method.network(self.head_arch, &cfg.train).1.augment;
+        // The same network, every image embedded as the mean of its training views. A
+        // network trained on one view (the paper's recipe has no augmentation) gets no TTA
+        // rows: they would repeat its plain rows under another name.
+        let augment = method.network(self.head_arch, &cfg.train).1.augment;
+        if cfg.tta && augment.variants() > 1 {
             let t = Instant::now();
             let g = embed_views(net.engine.as_mut(), &tr.images, augment)?;
             let fit_s = net.train_s + t.elapsed().as_secs_f64();
